@@ -1,0 +1,106 @@
+// Argument unwrapping for the N-API layer. Every exported function checks its arguments here again
+// (TypeScript checked them first): a wrong type, length or shape throws a JS Error naming the function
+// and argument, never reaches a kernel.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pact {
+
+struct FloatView {
+  float* data;
+  size_t length;
+};
+
+struct IntView {
+  int32_t* data;
+  size_t length;
+};
+
+[[noreturn]] inline void throwArg(const Napi::Env& env, const char* fn, const std::string& msg) {
+  throw Napi::Error::New(env, std::string(fn) + ": " + msg);
+}
+
+inline FloatView floatArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throwArg(info.Env(), fn, std::string(name) + " must be a Float32Array");
+  }
+  auto a = info[i].As<Napi::Float32Array>();
+  return {a.Data(), a.ElementLength()};
+}
+
+inline IntView int32Arg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throwArg(info.Env(), fn, std::string(name) + " must be an Int32Array");
+  }
+  auto a = info[i].As<Napi::Int32Array>();
+  return {a.Data(), a.ElementLength()};
+}
+
+inline FloatView floatArgOfLength(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name,
+                                  size_t expected) {
+  FloatView v = floatArg(info, i, fn, name);
+  if (v.length != expected) {
+    throwArg(info.Env(), fn,
+             std::string(name) + " must have " + std::to_string(expected) + " elements, got " +
+                 std::to_string(v.length));
+  }
+  return v;
+}
+
+inline int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name, int64_t min,
+                      int64_t max) {
+  if (i >= info.Length() || !info[i].IsNumber()) throwArg(info.Env(), fn, std::string(name) + " must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (d != static_cast<double>(static_cast<int64_t>(d)) || d < static_cast<double>(min) ||
+      d > static_cast<double>(max)) {
+    throwArg(info.Env(), fn,
+             std::string(name) + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                 "], got " + std::to_string(d));
+  }
+  return static_cast<int64_t>(d);
+}
+
+inline double numberArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  if (i >= info.Length() || !info[i].IsNumber()) throwArg(info.Env(), fn, std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+inline bool boolArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  if (i >= info.Length() || !info[i].IsBoolean()) throwArg(info.Env(), fn, std::string(name) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+// A shape given as a JS array of non-negative integers (at most maxRank entries).
+inline std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name,
+                                     size_t maxRank = 8) {
+  if (i >= info.Length() || !info[i].IsArray()) throwArg(info.Env(), fn, std::string(name) + " must be an array");
+  auto arr = info[i].As<Napi::Array>();
+  if (arr.Length() > maxRank) {
+    throwArg(info.Env(), fn, std::string(name) + " must have at most " + std::to_string(maxRank) + " entries");
+  }
+  std::vector<int64_t> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value v = arr[k];
+    if (!v.IsNumber()) throwArg(info.Env(), fn, std::string(name) + " must contain numbers");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (d < 0 || d != static_cast<double>(static_cast<int64_t>(d)) || d > 1e12) {
+      throwArg(info.Env(), fn, std::string(name) + " must contain non-negative integers");
+    }
+    out[k] = static_cast<int64_t>(d);
+  }
+  return out;
+}
+
+inline size_t shapeSize(const std::vector<int64_t>& shape) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+}  // namespace pact

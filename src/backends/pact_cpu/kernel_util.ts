@@ -1,0 +1,37 @@
+/** Shared plumbing for `pact-cpu` kernel configs. */
+import * as tf from '@tensorflow/tfjs';
+
+import { PACT_CPU, PactCpuBackend } from './backend';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type KernelResult = ReturnType<tf.KernelFunc>;
+
+/** tfjs-backend-cpu's implementation of a kernel, captured before `pact-cpu` replaces it. */
+export function cpuKernel(kernelName: string): tf.KernelFunc {
+  const config = tf.getKernel(kernelName, 'cpu');
+  if (config === undefined) throw new Error(`${PACT_CPU}: tfjs-backend-cpu has no kernel ${kernelName}`);
+  return config.kernelFunc;
+}
+
+/**
+ * A `pact-cpu` kernel: `native` returns its result, or `null` with the reason when the configuration is not
+ * handled natively, in which case tfjs-backend-cpu's kernel runs on the same tensors and the fallback is counted.
+ */
+export function nativeKernel(
+  kernelName: string,
+  native: (args: KernelArgs & { backend: PactCpuBackend }) => KernelResult | string,
+): tf.KernelConfig {
+  let fallback: tf.KernelFunc | undefined;
+  return {
+    kernelName,
+    backendName: PACT_CPU,
+    kernelFunc: (args) => {
+      const backend = args.backend as PactCpuBackend;
+      const result = native({ ...args, backend });
+      if (typeof result !== 'string') return result;
+      backend.noteFallback(kernelName, result);
+      fallback ??= cpuKernel(kernelName);
+      return fallback(args);
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Registers `pact-cpu` when the native addon loads: every tfjs-backend-cpu kernel is copied onto it, then the
+ * native ones replace theirs. Its priority is above `cpu`'s, so importing the package makes it the default
+ * backend in Node; `tf.setBackend('cpu')` still selects plain tfjs.
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs';
+
+import { nativeAddon, nativeLoadError } from '../../native/binding';
+import { PACT_CPU, PactCpuBackend } from './backend';
+import { pactCpuKernels } from './register_all_kernels';
+
+const PACT_CPU_PRIORITY = 3;
+
+export interface PactCpuStatus {
+  registered: boolean;
+  reason: string;
+}
+
+let status: PactCpuStatus | undefined;
+
+export function registerPactCpu(): PactCpuStatus {
+  if (status !== undefined) return status;
+  const native = nativeAddon();
+  if (native === null) {
+    status = { registered: false, reason: nativeLoadError() };
+    return status;
+  }
+  if (tf.findBackendFactory(PACT_CPU) === null) {
+    tf.registerBackend(PACT_CPU, () => new PactCpuBackend(native), PACT_CPU_PRIORITY);
+    tf.copyRegisteredKernels('cpu', PACT_CPU);
+    for (const config of pactCpuKernels) {
+      tf.unregisterKernel(config.kernelName, PACT_CPU);
+      tf.registerKernel(config);
+    }
+  }
+  status = { registered: true, reason: '' };
+  return status;
+}

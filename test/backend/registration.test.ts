@@ -1,0 +1,30 @@
+import { strict as assert } from 'assert';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { nativeAddon, PACT_CPU, pactCpuStatus } from '../../src';
+
+describe('pact-cpu registration', () => {
+  it('registers and becomes the default backend when the addon loads', async () => {
+    assert.ok(pactCpuStatus.registered, pactCpuStatus.reason);
+    await tf.ready();
+    assert.equal(tf.getBackend(), PACT_CPU);
+  });
+
+  it('has every kernel of tfjs-backend-cpu', () => {
+    const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName);
+    const pact = new Set(tf.getKernelsForBackend(PACT_CPU).map((k) => k.kernelName));
+    assert.deepEqual(cpu.filter((k) => !pact.has(k)), []);
+  });
+
+  it('reports CUDA as unavailable with a reason rather than failing when there is no GPU', () => {
+    const info = nativeAddon()!.buildInfo();
+    assert.equal(typeof info.cuda.available, 'boolean');
+    if (!info.cuda.available) assert.ok(info.cuda.reason.length > 0);
+  });
+
+  it('rejects a bad thread count with an Error naming the argument', () => {
+    assert.throws(() => nativeAddon()!.setNumThreads(0), /setNumThreads: n must be an integer in \[1, 1024\]/);
+    assert.throws(() => nativeAddon()!.setNumThreads('2' as unknown as number), /n must be a number/);
+  });
+});
