@@ -22,8 +22,30 @@ export interface BuildInfo {
   sanitizer: string;
 }
 
-/** Signatures of the addon's functions. Arrays are written in place where an `out` argument is given. */
-export interface PactAddon {
+/** Dense primitives on oneDNN (present when `buildInfo().dnnl`). */
+export interface DenseAddon {}
+
+/** Elementwise ops with broadcasting. */
+export interface ElementwiseAddon {}
+
+/** Reductions. */
+export interface ReduceAddon {}
+
+/** Batch normalisation. */
+export interface NormAddon {}
+
+/** PACT's own kernels: halting step, ACT halting, RelaxedBernoulli. */
+export interface PactOpsAddon {}
+
+/** Masked (sparse) convolution. */
+export interface MaskedConvAddon {}
+
+/** CUDA kernels run on host arrays (a real GPU, or the simulated device of `pact_sim.node`). */
+export interface CudaOpsAddon {}
+
+/** Signatures of the addon's functions, one interface per kernel group. */
+export interface PactAddon
+  extends DenseAddon, ElementwiseAddon, ReduceAddon, NormAddon, PactOpsAddon, MaskedConvAddon, CudaOpsAddon {
   buildInfo(): BuildInfo;
   setNumThreads(n: number): void;
 }

@@ -3,6 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 
 import { denseKernels } from './kernels/dense';
 import { elementwiseKernels } from './kernels/elementwise';
+import { maskedKernels } from './kernels/masked';
 import { normKernels } from './kernels/norm';
 import { pactKernels } from './kernels/pact';
 import { reduceKernels } from './kernels/reduce';
@@ -13,4 +14,5 @@ export const pactCpuKernels: tf.KernelConfig[] = [
   ...reduceKernels,
   ...normKernels,
   ...pactKernels,
+  ...maskedKernels,
 ];

@@ -1,0 +1,3 @@
+import type * as tf from '@tensorflow/tfjs';
+
+export const maskedKernels: tf.KernelConfig[] = [];
