@@ -2,20 +2,11 @@
  * Fresh random inputs for every run; the seed is printed on failure so a failing case can be replayed with
  * PACT_TEST_SEED=<seed>.
  */
-export class Rng {
-  private state: number;
+import { SeededRng } from '../../src/data/rng';
 
+export class Rng extends SeededRng {
   constructor(readonly seed: number) {
-    this.state = seed >>> 0 || 1;
-  }
-
-  /** Uniform in [0, 1) (mulberry32). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    super(seed);
   }
 
   int(lo: number, hiInclusive: number): number {
