@@ -1,0 +1,106 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { SeededRng } from '../../src/data/rng';
+import { learningRateAt, METRICS_FILE, train, type TrainOptions, type TrainTask } from '../../src/train/trainer';
+
+/** Softmax regression on data drawn from (seed, step): small, but with momentum slots and a task state. */
+class TinyTask implements TrainTask {
+  readonly w = tf.variable(tf.randomNormal([6, 3], 0, 0.1, 'float32', 7));
+  readonly b = tf.variable(tf.zeros([3]));
+  readonly optimizer = tf.train.momentum(0.1, 0.9);
+  emaLoss = 0;
+  calls = 0;
+
+  constructor(private readonly failAtStep = -1) {}
+
+  variables(): tf.Variable[] {
+    return [this.w, this.b];
+  }
+
+  trainStep(step: number, learningRate: number) {
+    if (step === this.failAtStep) throw new Error('killed');
+    this.calls += 1;
+    (this.optimizer as tf.MomentumOptimizer).setLearningRate(learningRate);
+    const rng = new SeededRng(1000 + step);
+    const x = tf.tensor2d(Float32Array.from({ length: 8 * 6 }, () => rng.next()), [8, 6]);
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from({ length: 8 }, () => rng.below(3)), 'int32'), 3));
+    const loss = this.optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, x.matMul(this.w).add(this.b)), true)!;
+    const value = loss.dataSync()[0];
+    tf.dispose([x, y, loss]);
+    this.emaLoss = 0.9 * this.emaLoss + 0.1 * value;
+    return { metrics: { loss: value }, examples: 8 };
+  }
+
+  evaluate() {
+    return { norm: tf.tidy(() => this.w.norm().dataSync()[0]) };
+  }
+
+  saveState() {
+    return { emaLoss: this.emaLoss };
+  }
+
+  loadState(state: Record<string, number>) {
+    this.emaLoss = state.emaLoss;
+  }
+
+  dispose() {
+    tf.dispose([this.w, this.b]);
+    this.optimizer.dispose();
+  }
+}
+
+describe('trainer', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pact-train-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const options = (runDir: string, resume: boolean): TrainOptions => ({
+    totalSteps: 12,
+    schedule: { learningRate: 0.1, milestones: [0.5, 0.75], decay: 10 },
+    runDir,
+    checkpointEvery: 4,
+    evalEvery: 6,
+    config: { test: true },
+    resume,
+  });
+
+  it('steps the learning rate down at the milestones', () => {
+    const s = { learningRate: 0.1, milestones: [0.5, 0.75], decay: 10 };
+    assert.deepEqual([0, 49, 50, 74, 75, 99].map((k) => learningRateAt(s, k, 100)), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]);
+  });
+
+  it('resumed after a kill, ends exactly where an uninterrupted run ends', async () => {
+    const whole = new TinyTask();
+    await train(whole, options(path.join(dir, 'a'), false));
+
+    const killed = new TinyTask(9);
+    await assert.rejects(train(killed, options(path.join(dir, 'b'), false)), /killed/);
+    const resumed = new TinyTask();
+    await train(resumed, options(path.join(dir, 'b'), true));
+    assert.equal(resumed.calls, 4, 'resume continues from the checkpoint at step 8');
+
+    assert.deepEqual(resumed.w.dataSync(), whole.w.dataSync());
+    assert.deepEqual(resumed.b.dataSync(), whole.b.dataSync());
+    assert.equal(resumed.emaLoss, whole.emaLoss);
+    const lines = (run: string) =>
+      fs.readFileSync(path.join(dir, run, METRICS_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines('b'), lines('a'), 'the metrics log has no duplicated steps');
+    [whole, killed, resumed].forEach((t) => t.dispose());
+  });
+
+  it('keeps tf.memory() flat across steps', async () => {
+    const task = new TinyTask();
+    await train(task, { ...options(path.join(dir, 'm'), false), totalSteps: 3 });
+    const before = tf.memory().numTensors;
+    await train(task, { ...options(path.join(dir, 'm2'), false), totalSteps: 9 });
+    assert.equal(tf.memory().numTensors, before);
+    task.dispose();
+  });
+});
