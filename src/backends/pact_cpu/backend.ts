@@ -20,12 +20,17 @@ export class PactCpuBackend extends MathBackendCPU {
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }
 
-  /** The float32 values of a tensor held by this backend (no copy). */
+  /**
+   * The float32 values of a tensor held by this backend (no copy). tfjs-backend-cpu's Cast to float32 from bool
+   * or int32 keeps the source storage (a Uint8Array or Int32Array under a float32 dtype): such a tensor is
+   * converted (a copy), not refused.
+   */
   floats(t: tf.TensorInfo, argName: string): Float32Array {
     if (t.dtype !== 'float32') throw new Error(`${argName} must be float32, got ${t.dtype}`);
     const values = this.data.get(t.dataId).values;
-    if (!(values instanceof Float32Array)) throw new Error(`${argName} has no float32 storage on ${PACT_CPU}`);
-    return values;
+    if (values instanceof Float32Array) return values;
+    if (values instanceof Uint8Array || values instanceof Int32Array) return Float32Array.from(values);
+    throw new Error(`${argName} has no numeric storage on ${PACT_CPU}`);
   }
 
   /** A new float32 output tensor of `shape` around `values` (which it takes ownership of). */
