@@ -1,0 +1,104 @@
+/**
+ * One supervised training step of a classifier: softmax cross-entropy, L2 weight decay, SGD with momentum.
+ *
+ * Defaults follow He et al. 2016 (CIFAR): learning rate 0.1, momentum 0.9, weight decay 1e-4. The decay is
+ * applied as the gradient of (weightDecay / 2) * sum(w^2), i.e. g + weightDecay * w, on the model's
+ * `weightDecayVariables()` (convolution and linear weights: SACT and most CIFAR code leave BN parameters and
+ * biases undecayed), so the loss reported is the data term alone. Everything runs inside tf.tidy, and the
+ * optimizer's state is created once, so tf.memory() is flat from the second step on.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface Classifier {
+  forward(x: tf.Tensor4D, options: { training: boolean }): tf.Tensor2D;
+  trainableVariables(): tf.Variable[];
+  weightDecayVariables(): tf.Variable[];
+}
+
+export interface StepStats {
+  /** Mean softmax cross-entropy of the batch (without the weight-decay term). */
+  loss: number;
+  /** Examples whose largest logit is the label's. */
+  correct: number;
+}
+
+export interface SgdConfig {
+  learningRate?: number;
+  momentum?: number;
+  weightDecay?: number;
+}
+
+/** Mean softmax cross-entropy of logits [N, C] against int32 class labels [N]. */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  if (labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
+    throw new Error(`softmaxCrossEntropy: labels must have shape [${logits.shape[0]}], got [${labels.shape}]`);
+  }
+  if (labels.dtype !== 'int32') throw new Error(`softmaxCrossEntropy: labels must be int32, got ${labels.dtype}`);
+  return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]), logits) as tf.Scalar);
+}
+
+export class SgdTrainer {
+  readonly learningRate: number;
+  readonly momentum: number;
+  readonly weightDecay: number;
+  readonly optimizer: tf.MomentumOptimizer;
+  private readonly decayed: Set<tf.Variable>;
+
+  constructor(
+    readonly model: Classifier,
+    { learningRate = 0.1, momentum = 0.9, weightDecay = 1e-4 }: SgdConfig = {},
+  ) {
+    for (const [name, v] of [
+      ['learningRate', learningRate],
+      ['momentum', momentum],
+      ['weightDecay', weightDecay],
+    ] as const) {
+      if (!(v >= 0) || !Number.isFinite(v))
+        throw new Error(`SgdTrainer: ${name} must be a finite number >= 0, got ${v}`);
+    }
+    this.learningRate = learningRate;
+    this.momentum = momentum;
+    this.weightDecay = weightDecay;
+    this.optimizer = tf.train.momentum(learningRate, momentum);
+    this.decayed = new Set(model.weightDecayVariables());
+  }
+
+  /**
+   * Gradients of the loss (and of the weight decay) for every trainable variable, the loss, and the logits
+   * (all owned by the caller).
+   */
+  gradients(x: tf.Tensor4D, labels: tf.Tensor1D): { loss: tf.Scalar; grads: tf.NamedTensorMap; logits: tf.Tensor2D } {
+    let logits: tf.Tensor2D | undefined;
+    const { loss, grads } = tf.tidy(() => {
+      const vars = this.model.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        logits = tf.keep(this.model.forward(x, { training: true }));
+        return softmaxCrossEntropy(logits, labels);
+      }, vars);
+      if (this.weightDecay > 0) {
+        for (const v of vars) {
+          if (this.decayed.has(v)) grads[v.name] = tf.add(grads[v.name], tf.mul(v, this.weightDecay));
+        }
+      }
+      return { loss: value, grads };
+    });
+    return { loss, grads, logits: logits! };
+  }
+
+  /** One step: forward, backward, SGD momentum update. Returns the batch's mean cross-entropy and correct count. */
+  step(x: tf.Tensor4D, labels: tf.Tensor1D): StepStats {
+    const { loss, grads, logits } = this.gradients(x, labels);
+    this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+    const stats = {
+      loss: loss.dataSync()[0],
+      // Counted in float32 (exact below 2^24), the dtype pact-cpu's native Sum handles.
+      correct: tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')).dataSync()[0]),
+    };
+    tf.dispose([loss, grads, logits]);
+    return stats;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
