@@ -1,3 +1,99 @@
+/**
+ * PACT's own kernels on pact-cpu: the fused halting step and its gradient (native/cpu/halting_step.cc), which
+ * exist on no other backend (src/ops/halting_step.ts runs its composite there). The op checked the arguments; the
+ * addon checks every length and value again and throws, so these never fall back.
+ */
 import type * as tf from '@tensorflow/tfjs';
 
-export const pactKernels: tf.KernelConfig[] = [];
+import {
+  HaltingStepAttrs,
+  haltingStepGradInputs,
+  haltingStepInputs,
+  PACT_HALTING_STEP,
+  PACT_HALTING_STEP_GRAD,
+} from '../../../ops/halting_step_kernel';
+import type { PactCpuBackend } from '../backend';
+import { nativeKernel } from '../kernel_util';
+
+const MODE_CODES = { relaxed: 0, discrete: 1, thresholded: 2 } as const;
+
+function sizeOf(t: tf.TensorInfo): number {
+  return t.shape.reduce((a, b) => a * b, 1);
+}
+
+/** positions = the state's size; channels = u's size per position (1 without u or positions). */
+function extents(state: tf.TensorInfo, u: tf.TensorInfo | undefined): { positions: number; channels: number } {
+  const positions = sizeOf(state);
+  return { positions, channels: u === undefined || positions === 0 ? 1 : sizeOf(u) / positions };
+}
+
+function floatsOrNull(backend: PactCpuBackend, t: tf.TensorInfo | undefined, name: string): Float32Array | null {
+  return t === undefined ? null : backend.floats(t, name);
+}
+
+function configArgs(attrs: HaltingStepAttrs): [number, number, boolean, number, number] {
+  return [MODE_CODES[attrs.mode], attrs.iteration, attrs.last, attrs.temperature, attrs.delta];
+}
+
+const haltingStepConfig = nativeKernel(PACT_HALTING_STEP, ({ inputs, attrs, backend }) => {
+  const a = attrs as unknown as HaltingStepAttrs;
+  const x = haltingStepInputs(inputs as unknown as tf.TensorInfo[], a);
+  const { positions, channels } = extents(x.sXi, x.u);
+  const [sXi, sH, n, active] = [0, 1, 2, 3].map(() => new Float32Array(positions));
+  const output = a.accumulate ? new Float32Array(positions * channels) : null;
+  backend.native.haltingStep(
+    backend.floats(x.sXi, 'sXi'),
+    backend.floats(x.sH, 'sH'),
+    backend.floats(x.expectedIterations, 'n'),
+    floatsOrNull(backend, x.haltLogits, 'haltLogits'),
+    floatsOrNull(backend, x.noise, 'noise'),
+    floatsOrNull(backend, x.output, 'output'),
+    floatsOrNull(backend, x.u, 'u'),
+    positions,
+    channels,
+    ...configArgs(a),
+    sXi,
+    sH,
+    n,
+    active,
+    output,
+  );
+  const outs = [sXi, sH, n, active].map((v) => backend.floatOutput(v, x.sXi.shape));
+  if (output !== null && x.u !== undefined) outs.push(backend.floatOutput(output, x.u.shape));
+  return outs;
+});
+
+const haltingStepGradConfig = nativeKernel(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend }) => {
+  const a = attrs as unknown as HaltingStepAttrs;
+  const x = haltingStepGradInputs(inputs as unknown as tf.TensorInfo[], a);
+  const { positions, channels } = extents(x.sXi, x.u);
+  const [gHaltLogits, gNoise, gSXi, gSH] = [0, 1, 2, 3].map(() => new Float32Array(positions));
+  const gU = a.accumulate ? new Float32Array(positions * channels) : null;
+  backend.native.haltingStepGrad(
+    backend.floats(x.sXi, 'sXi'),
+    backend.floats(x.sH, 'sH'),
+    floatsOrNull(backend, x.haltLogits, 'haltLogits'),
+    floatsOrNull(backend, x.noise, 'noise'),
+    floatsOrNull(backend, x.u, 'u'),
+    backend.floats(x.gSXi, 'gSXi'),
+    backend.floats(x.gSH, 'gSH'),
+    backend.floats(x.gN, 'gN'),
+    backend.floats(x.gActive, 'gActive'),
+    floatsOrNull(backend, x.gOutput, 'gOutput'),
+    positions,
+    channels,
+    ...configArgs(a),
+    gHaltLogits,
+    gNoise,
+    gSXi,
+    gSH,
+    gU,
+  );
+  // The positions' gradients take sXi's shape; a last or thresholded step has no haltLogits/noise input, and the
+  // op's gradient drops those outputs.
+  const outs = [gHaltLogits, gNoise, gSXi, gSH].map((v) => backend.floatOutput(v, x.sXi.shape));
+  if (gU !== null && x.u !== undefined) outs.push(backend.floatOutput(gU, x.u.shape));
+  return outs;
+});
+
+export const pactKernels: tf.KernelConfig[] = [haltingStepConfig, haltingStepGradConfig];

@@ -1,0 +1,140 @@
+// N-API bindings of PACT's own kernels (cpu/halting_step.h). The caller allocates every output; every length, the
+// mode and the scalar attributes are checked here again before a kernel runs, and so are the values a kernel
+// cannot meaningfully take (NaN halting logits, noise outside [0, 1]).
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "cpu/halting_step.h"
+
+namespace {
+
+using pact::FloatView;
+
+constexpr int64_t kMaxPositions = int64_t{1} << 40;
+constexpr int64_t kMaxChannels = int64_t{1} << 24;
+
+bool isAbsent(const Napi::CallbackInfo& info, size_t i) {
+  return i >= info.Length() || info[i].IsNull() || info[i].IsUndefined();
+}
+
+// A Float32Array of `expected` elements, or null/undefined when not `required` (a null view).
+FloatView maybeFloatArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name, size_t expected,
+                        bool required) {
+  if (!required && isAbsent(info, i)) return {nullptr, 0};
+  return pact::floatArgOfLength(info, i, fn, name, expected);
+}
+
+void requireNoNaN(const Napi::CallbackInfo& info, const char* fn, const char* name, FloatView v) {
+  for (size_t i = 0; i < v.length; ++i) {
+    if (std::isnan(v.data[i])) {
+      pact::throwArg(info.Env(), fn, std::string(name) + " must not contain NaN (element " + std::to_string(i) + ")");
+    }
+  }
+}
+
+void requireUnitInterval(const Napi::CallbackInfo& info, const char* fn, const char* name, FloatView v) {
+  for (size_t i = 0; i < v.length; ++i) {
+    if (!(v.data[i] >= 0.0f && v.data[i] <= 1.0f)) {
+      pact::throwArg(info.Env(), fn,
+                     std::string(name) + " must hold U(0,1) draws in [0, 1], got " + std::to_string(v.data[i]) +
+                         " at element " + std::to_string(i));
+    }
+  }
+}
+
+// The scalar attributes at info[first .. first+4]: mode, iteration, last, temperature, delta.
+pact::HaltingStepConfig configArg(const Napi::CallbackInfo& info, size_t first, const char* fn) {
+  pact::HaltingStepConfig cfg{};
+  cfg.mode = static_cast<pact::HaltingMode>(pact::intArg(info, first, fn, "mode (0 relaxed, 1 discrete, 2 thresholded)", 0, 2));
+  cfg.iteration = static_cast<int32_t>(pact::intArg(info, first + 1, fn, "iteration", 1, 1 << 30));
+  cfg.last = pact::boolArg(info, first + 2, fn, "last");
+  const double temperature = pact::numberArg(info, first + 3, fn, "temperature");
+  if (cfg.mode == pact::HaltingMode::kRelaxed && !(temperature > 0 && std::isfinite(temperature))) {
+    pact::throwArg(info.Env(), fn, "temperature must be a positive finite number, got " + std::to_string(temperature));
+  }
+  const double delta = pact::numberArg(info, first + 4, fn, "delta");
+  if (!(delta >= 0 && delta < 1)) {
+    pact::throwArg(info.Env(), fn, "delta must be in [0, 1), got " + std::to_string(delta));
+  }
+  cfg.temperature = static_cast<float>(temperature);
+  cfg.delta = static_cast<float>(delta);
+  return cfg;
+}
+
+bool readsNoise(const pact::HaltingStepConfig& cfg) { return !cfg.last && cfg.mode != pact::HaltingMode::kThresholded; }
+
+// haltingStep(sXi, sH, n, haltLogits | null, noise | null, output | null, u | null, positions, channels,
+//             mode, iteration, last, temperature, delta, sXiOut, sHOut, nOut, activeOut, outputOut | null)
+// haltLogits is required unless last; noise unless last or thresholded; output, u and outputOut go together.
+Napi::Value haltingStep(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "haltingStep";
+  const auto positions = static_cast<size_t>(pact::intArg(info, 7, fn, "positions", 0, kMaxPositions));
+  const auto channels = static_cast<size_t>(pact::intArg(info, 8, fn, "channels", 1, kMaxChannels));
+  const pact::HaltingStepConfig cfg = configArg(info, 9, fn);
+  const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
+  const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
+  const FloatView n = pact::floatArgOfLength(info, 2, fn, "n", positions);
+  const FloatView haltLogits = maybeFloatArg(info, 3, fn, "haltLogits", positions, !cfg.last);
+  const FloatView noise = maybeFloatArg(info, 4, fn, "noise", positions, readsNoise(cfg));
+  const bool accumulate = !isAbsent(info, 5);
+  const FloatView output = maybeFloatArg(info, 5, fn, "output", positions * channels, false);
+  const FloatView u = maybeFloatArg(info, 6, fn, "u", positions * channels, accumulate);
+  const FloatView sXiOut = pact::floatArgOfLength(info, 14, fn, "sXiOut", positions);
+  const FloatView sHOut = pact::floatArgOfLength(info, 15, fn, "sHOut", positions);
+  const FloatView nOut = pact::floatArgOfLength(info, 16, fn, "nOut", positions);
+  const FloatView activeOut = pact::floatArgOfLength(info, 17, fn, "activeOut", positions);
+  const FloatView outputOut = maybeFloatArg(info, 18, fn, "outputOut", positions * channels, accumulate);
+  if (!accumulate && (!isAbsent(info, 6) || !isAbsent(info, 18))) {
+    pact::throwArg(info.Env(), fn, "u and outputOut must be null when output is null (no accumulator)");
+  }
+  if (!cfg.last) requireNoNaN(info, fn, "haltLogits", haltLogits);
+  if (readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
+  pact::haltingStep(sXi.data, sH.data, n.data, haltLogits.data, readsNoise(cfg) ? noise.data : nullptr, output.data,
+                    u.data, static_cast<int64_t>(positions), static_cast<int64_t>(channels), cfg, sXiOut.data,
+                    sHOut.data, nOut.data, activeOut.data, outputOut.data);
+  return info.Env().Undefined();
+}
+
+// haltingStepGrad(sXi, sH, haltLogits | null, noise | null, u | null, gSXi, gSH, gN, gActive, gOutput | null,
+//                 positions, channels, mode, iteration, last, temperature, delta,
+//                 gHaltLogits, gNoise, gSXiOut, gSHOut, gU | null); u, gOutput and gU go together.
+Napi::Value haltingStepGrad(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "haltingStepGrad";
+  const auto positions = static_cast<size_t>(pact::intArg(info, 10, fn, "positions", 0, kMaxPositions));
+  const auto channels = static_cast<size_t>(pact::intArg(info, 11, fn, "channels", 1, kMaxChannels));
+  const pact::HaltingStepConfig cfg = configArg(info, 12, fn);
+  const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
+  const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
+  const FloatView haltLogits = maybeFloatArg(info, 2, fn, "haltLogits", positions, !cfg.last);
+  const FloatView noise = maybeFloatArg(info, 3, fn, "noise", positions, readsNoise(cfg));
+  const bool accumulate = !isAbsent(info, 4);
+  const FloatView u = maybeFloatArg(info, 4, fn, "u", positions * channels, false);
+  const FloatView gSXi = pact::floatArgOfLength(info, 5, fn, "gSXi", positions);
+  const FloatView gSH = pact::floatArgOfLength(info, 6, fn, "gSH", positions);
+  const FloatView gN = pact::floatArgOfLength(info, 7, fn, "gN", positions);
+  const FloatView gActive = pact::floatArgOfLength(info, 8, fn, "gActive", positions);
+  const FloatView gOutput = maybeFloatArg(info, 9, fn, "gOutput", positions * channels, accumulate);
+  const FloatView gHaltLogits = pact::floatArgOfLength(info, 17, fn, "gHaltLogits", positions);
+  const FloatView gNoise = pact::floatArgOfLength(info, 18, fn, "gNoise", positions);
+  const FloatView gSXiOut = pact::floatArgOfLength(info, 19, fn, "gSXiOut", positions);
+  const FloatView gSHOut = pact::floatArgOfLength(info, 20, fn, "gSHOut", positions);
+  const FloatView gU = maybeFloatArg(info, 21, fn, "gU", positions * channels, accumulate);
+  if (!accumulate && (!isAbsent(info, 9) || !isAbsent(info, 21))) {
+    pact::throwArg(info.Env(), fn, "gOutput and gU must be null when u is null (no accumulator)");
+  }
+  if (readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
+  pact::haltingStepGrad(sXi.data, sH.data, haltLogits.data, readsNoise(cfg) ? noise.data : nullptr, u.data,
+                        gSXi.data, gSH.data, gN.data, gActive.data, gOutput.data, static_cast<int64_t>(positions),
+                        static_cast<int64_t>(channels), cfg, gHaltLogits.data, gNoise.data, gSXiOut.data, gSHOut.data,
+                        gU.data);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+PACT_EXPORT("haltingStep", haltingStep);
+PACT_EXPORT("haltingStepGrad", haltingStepGrad);
