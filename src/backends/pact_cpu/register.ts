@@ -30,7 +30,8 @@ export function registerPactCpu(): PactCpuStatus {
     tf.registerBackend(PACT_CPU, () => new PactCpuBackend(native), PACT_CPU_PRIORITY);
     tf.copyRegisteredKernels('cpu', PACT_CPU);
     for (const config of pactCpuKernels) {
-      tf.unregisterKernel(config.kernelName, PACT_CPU);
+      // pact-cpu's own kernels (PactMaskedConv2D, ...) have no tfjs-backend-cpu copy to replace.
+      if (tf.getKernel(config.kernelName, PACT_CPU) !== undefined) tf.unregisterKernel(config.kernelName, PACT_CPU);
       tf.registerKernel(config);
     }
   }

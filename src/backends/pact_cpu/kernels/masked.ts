@@ -1,3 +1,233 @@
-import type * as tf from '@tensorflow/tfjs';
+/**
+ * pact-cpu kernels of the masked convolution (src/ops/masked_conv2d.ts): forward, backprop-input and
+ * backprop-filter, of dilateMask (src/ops/dilate_mask.ts), all native (native/cpu/masked_conv2d.cc), and the
+ * masked batch norm + ReLU of maskedResidualUnit and its gradient (native/cpu/masked_residual_unit.cc).
+ * tfjs-backend-cpu has no such kernels, so there is no fallback: the addon that registered pact-cpu has them all.
+ */
+import * as tf from '@tensorflow/tfjs';
 
-export const maskedKernels: tf.KernelConfig[] = [];
+import {
+  MaskedConv2DAttrs,
+  MaskedConv2DBackpropFilterAttrs,
+  MaskedConv2DBackpropInputAttrs,
+  maskedConvInfo,
+  PACT_MASKED_CONV2D,
+  PACT_MASKED_CONV2D_BACKPROP_FILTER,
+  PACT_MASKED_CONV2D_BACKPROP_INPUT,
+} from '../../../ops/masked_conv2d';
+import { DilateMaskAttrs, PACT_DILATE_MASK } from '../../../ops/dilate_mask';
+import {
+  MaskedBatchNormReluAttrs,
+  PACT_MASKED_BATCH_NORM_RELU,
+  PACT_MASKED_BATCH_NORM_RELU_GRAD,
+} from '../../../ops/masked_residual_unit';
+import { PACT_CPU, PactCpuBackend } from '../backend';
+
+/** Automatic choice between the sparse and the dense path (native/cpu/masked_conv2d.h, MaskedAlgo). */
+const ALGO_AUTO = 0;
+
+interface Geometry {
+  xShape: number[];
+  filterShape: number[];
+  strides: [number, number];
+  pads: [number, number, number, number];
+  outShape: number[];
+}
+
+function geometry(xShape: number[], filterShape: number[], attrs: MaskedConv2DAttrs): Geometry {
+  const info = maskedConvInfo(xShape, filterShape, attrs.strides, attrs.pad);
+  const p = info.padInfo;
+  return {
+    xShape,
+    filterShape,
+    strides: attrs.strides,
+    pads: [p.top, p.bottom, p.left, p.right],
+    outShape: [xShape[0], info.outHeight, info.outWidth, filterShape[3]],
+  };
+}
+
+/**
+ * The float32 values of a tensor; a copy when its storage is another typed array (tfjs-backend-cpu's cast from
+ * bool or int32 to float32 shares the source's Uint8Array/Int32Array), which is what a mask built with
+ * `tf.cast(tf.greater(...), 'float32')` is.
+ */
+function floatsOf(backend: PactCpuBackend, t: tf.TensorInfo, name: string): Float32Array {
+  const values = backend.data.get(t.dataId).values;
+  return values instanceof Float32Array ? backend.floats(t, name) : Float32Array.from(values as ArrayLike<number>);
+}
+
+function size(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function config(
+  kernelName: string,
+  kernelFunc: (args: {
+    inputs: tf.NamedTensorInfoMap;
+    backend: PactCpuBackend;
+    attrs: tf.NamedAttrMap;
+  }) => tf.TensorInfo,
+): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: PACT_CPU,
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      kernelFunc({ inputs, backend: backend as PactCpuBackend, attrs: attrs ?? {} }),
+  };
+}
+
+const forward = config(PACT_MASKED_CONV2D, ({ inputs, backend, attrs }) => {
+  const { x, filter, mask } = inputs as Record<string, tf.TensorInfo>;
+  const g = geometry(x.shape, filter.shape, attrs as unknown as MaskedConv2DAttrs);
+  const y = new Float32Array(size(g.outShape));
+  backend.native.maskedConv2d(
+    g.xShape,
+    g.filterShape,
+    g.strides,
+    g.pads,
+    floatsOf(backend, x, 'x'),
+    floatsOf(backend, filter, 'filter'),
+    floatsOf(backend, mask, 'mask'),
+    y,
+    ALGO_AUTO,
+  );
+  return backend.floatOutput(y, g.outShape);
+});
+
+const backpropInput = config(PACT_MASKED_CONV2D_BACKPROP_INPUT, ({ inputs, backend, attrs }) => {
+  const { dy, filter, mask } = inputs as Record<string, tf.TensorInfo>;
+  const a = attrs as unknown as MaskedConv2DBackpropInputAttrs;
+  const g = geometry(a.inputShape, filter.shape, a);
+  const dx = new Float32Array(size(g.xShape));
+  backend.native.maskedConv2dBackpropInput(
+    g.xShape,
+    g.filterShape,
+    g.strides,
+    g.pads,
+    floatsOf(backend, dy, 'dy'),
+    floatsOf(backend, filter, 'filter'),
+    floatsOf(backend, mask, 'mask'),
+    dx,
+    ALGO_AUTO,
+  );
+  return backend.floatOutput(dx, g.xShape);
+});
+
+const backpropFilter = config(PACT_MASKED_CONV2D_BACKPROP_FILTER, ({ inputs, backend, attrs }) => {
+  const { x, dy, mask } = inputs as Record<string, tf.TensorInfo>;
+  const a = attrs as unknown as MaskedConv2DBackpropFilterAttrs;
+  const g = geometry(x.shape, a.filterShape, a);
+  const dfilter = new Float32Array(size(g.filterShape));
+  backend.native.maskedConv2dBackpropFilter(
+    g.xShape,
+    g.filterShape,
+    g.strides,
+    g.pads,
+    floatsOf(backend, x, 'x'),
+    floatsOf(backend, dy, 'dy'),
+    floatsOf(backend, mask, 'mask'),
+    dfilter,
+    ALGO_AUTO,
+  );
+  return backend.floatOutput(dfilter, g.filterShape);
+});
+
+const dilate = config(PACT_DILATE_MASK, ({ inputs, backend, attrs }) => {
+  const { mask } = inputs as Record<string, tf.TensorInfo>;
+  const out = new Float32Array(size(mask.shape));
+  backend.native.dilateMask(
+    mask.shape,
+    floatsOf(backend, mask, 'mask'),
+    (attrs as unknown as DilateMaskAttrs).radius,
+    out,
+  );
+  return backend.floatOutput(out, mask.shape);
+});
+
+/** NHWC as [rows, channels]. */
+function rowsAndChannels(x: tf.TensorInfo): [number, number] {
+  const channels = x.shape[x.shape.length - 1];
+  return [size(x.shape) / channels, channels];
+}
+
+function configMulti(
+  kernelName: string,
+  kernelFunc: (args: {
+    inputs: Record<string, tf.TensorInfo>;
+    backend: PactCpuBackend;
+    attrs: tf.NamedAttrMap;
+  }) => tf.TensorInfo[],
+): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: PACT_CPU,
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      kernelFunc({
+        inputs: inputs as Record<string, tf.TensorInfo>,
+        backend: backend as PactCpuBackend,
+        attrs: attrs ?? {},
+      }),
+  };
+}
+
+const maskedBatchNormRelu = configMulti(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, backend, attrs }) => {
+  const { x, scale, offset, mask } = inputs;
+  const [rows, channels] = rowsAndChannels(x);
+  const y = new Float32Array(rows * channels),
+    mean = new Float32Array(channels);
+  const variance = new Float32Array(channels);
+  backend.native.maskedBatchNormRelu(
+    rows,
+    channels,
+    floatsOf(backend, x, 'x'),
+    floatsOf(backend, mask, 'mask'),
+    floatsOf(backend, scale, 'scale'),
+    floatsOf(backend, offset, 'offset'),
+    (attrs as unknown as MaskedBatchNormReluAttrs).epsilon,
+    y,
+    mean,
+    variance,
+  );
+  return [
+    backend.floatOutput(y, x.shape),
+    backend.floatOutput(mean, [channels]),
+    backend.floatOutput(variance, [channels]),
+  ];
+});
+
+const maskedBatchNormReluGrad = configMulti(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inputs, backend, attrs }) => {
+  const { dy, x, mask, y, scale, mean, variance } = inputs;
+  const [rows, channels] = rowsAndChannels(x);
+  const dx = new Float32Array(rows * channels),
+    dscale = new Float32Array(channels);
+  const doffset = new Float32Array(channels);
+  backend.native.maskedBatchNormReluGrad(
+    rows,
+    channels,
+    floatsOf(backend, dy, 'dy'),
+    floatsOf(backend, x, 'x'),
+    floatsOf(backend, mask, 'mask'),
+    floatsOf(backend, y, 'y'),
+    floatsOf(backend, scale, 'scale'),
+    floatsOf(backend, mean, 'mean'),
+    floatsOf(backend, variance, 'variance'),
+    (attrs as unknown as MaskedBatchNormReluAttrs).epsilon,
+    dx,
+    dscale,
+    doffset,
+  );
+  return [
+    backend.floatOutput(dx, x.shape),
+    backend.floatOutput(dscale, [channels]),
+    backend.floatOutput(doffset, [channels]),
+  ];
+});
+
+export const maskedKernels: tf.KernelConfig[] = [
+  forward,
+  backpropInput,
+  backpropFilter,
+  dilate,
+  maskedBatchNormRelu,
+  maskedBatchNormReluGrad,
+];

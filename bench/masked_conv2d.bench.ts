@@ -1,0 +1,339 @@
+/**
+ * maskedConv2d and maskedResidualUnit on pact-cpu at ResNet-32's three stage shapes (batch 128, 3×3, stride 1),
+ * densities {0.05, 0.1, 0.25, 0.5, 0.75, 1}, pixel-random and 4×4-block masks, against, in the same run:
+ *   - dense: tf.conv2d on pact-cpu (the native dense kernels), or the dense pre-activation unit;
+ *   - dense SACT: the same dense computation, then multiplied by the mask.
+ * Forward and forward+backward (tf.grads with a given dy: both backprops) times, minimum of --reps runs after one
+ * warm-up (contenders alternate; see timeAll). The issue's targets on the masked conv: time(d) <= (d + 0.1) x
+ * dense for d >= 0.1 with block masks, <= (d + 0.2) x dense with pixel masks, <= 1.15 x dense at d = 1.
+ *
+ *   npx tsx bench/masked_conv2d.bench.ts [--reps 3] [--clock wall|cpu] [--shapes 0,1,2] [--no-unit] [--out dir]
+ * writes masked_conv2d.json (every figure, the machine, date, commit, load) and masked_conv2d.md.
+ */
+import { execSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { nativeAddon, PACT_CPU, pactCpuStatus, PactCpuBackend } from '../src';
+import { batchNormReluTrain } from '../src/ops/batch_norm_train';
+import { maskedConv2d } from '../src/ops/masked_conv2d';
+import { maskedResidualUnit, MaskedResidualUnitParams } from '../src/ops/masked_residual_unit';
+import { Rng } from '../test/helpers/random';
+
+const DENSITIES = [0.05, 0.1, 0.25, 0.5, 0.75, 1];
+const MASKS = ['pixel', 'block4'] as const;
+const SHAPES: Array<[number, number, number, number]> = [
+  [128, 32, 32, 16],
+  [128, 16, 16, 32],
+  [128, 8, 8, 64],
+];
+
+type Clock = 'wall' | 'cpu';
+
+interface Args {
+  reps: number;
+  clock: Clock;
+  shapes: number[];
+  unit: boolean;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { reps: 3, clock: 'wall', shapes: [0, 1, 2], unit: true, out: path.join(__dirname, 'results') };
+  for (let i = 0; i < argv.length; ++i) {
+    if (argv[i] === '--reps') args.reps = Number(argv[++i]);
+    else if (argv[i] === '--clock') args.clock = argv[++i] === 'cpu' ? 'cpu' : 'wall';
+    else if (argv[i] === '--shapes') args.shapes = argv[++i].split(',').map(Number);
+    else if (argv[i] === '--no-unit') args.unit = false;
+    else if (argv[i] === '--out') args.out = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]}`);
+  }
+  return args;
+}
+
+/**
+ * Times in ms of several functions, each the minimum of `reps` runs after one warm-up, the functions run in turn
+ * within each repetition: on a shared machine interference only adds time, and alternating the contenders exposes
+ * them to the same load. `wall` is elapsed time; `cpu` is the process's CPU time (user + system, every thread):
+ * the work done, which waiting for a busy machine's cores does not inflate (with PACT_NUM_THREADS=1 it is the
+ * single-thread run time).
+ */
+function timeAll(reps: number, clock: Clock, fns: Array<() => tf.Tensor | tf.Tensor[]>): number[] {
+  const now = () => {
+    if (clock === 'wall') return Number(process.hrtime.bigint()) / 1e6;
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e3;
+  };
+  const once = (fn: () => tf.Tensor | tf.Tensor[]) => {
+    const t0 = now();
+    tf.tidy(() => {
+      const out = fn();
+      for (const t of Array.isArray(out) ? out : [out]) t.dataSync();
+    });
+    return now() - t0;
+  };
+  const best = fns.map(() => Infinity);
+  for (let r = 0; r <= reps; ++r) {
+    fns.forEach((fn, i) => {
+      const t = once(fn);
+      if (r > 0) best[i] = Math.min(best[i], t);
+    });
+  }
+  return best;
+}
+
+function mask(rng: Rng, b: number, h: number, w: number, density: number, kind: (typeof MASKS)[number]): tf.Tensor3D {
+  const block = kind === 'pixel' ? 1 : 4;
+  const bh = Math.ceil(h / block),
+    bw = Math.ceil(w / block);
+  const blocks = Array.from({ length: b * bh * bw }, () => rng.next() < density);
+  const values = new Float32Array(b * h * w);
+  for (let i = 0; i < values.length; ++i) {
+    const n = Math.floor(i / (h * w)),
+      y = Math.floor((i % (h * w)) / w),
+      x = i % w;
+    values[i] = blocks[(n * bh + Math.floor(y / block)) * bw + Math.floor(x / block)] ? 1 : 0;
+  }
+  return tf.tensor3d(values, [b, h, w]);
+}
+
+interface Times {
+  fwd: number;
+  fwdBwd: number;
+}
+
+interface Row {
+  shape: string;
+  mask: string;
+  density: number;
+  activeFraction: number;
+  /** Masked conv, dense conv and dense SACT (dense conv times the mask), measured together. */
+  conv: { masked: Times; dense: Times; denseSact: Times };
+  /** The same for the residual unit: maskedResidualUnit, the dense unit, the dense unit's branch times the mask. */
+  unit?: { masked: Times; dense: Times; denseSact: Times };
+  target: number;
+  meetsTarget: { fwd: boolean; fwdBwd: boolean };
+}
+
+/** Forward and forward+backward times of the three contenders [masked, dense, dense SACT] of one input. */
+function contenders(
+  reps: number,
+  clock: Clock,
+  fns: Array<(...t: tf.Tensor[]) => tf.Tensor>,
+  inputs: tf.Tensor[],
+  dy: tf.Tensor,
+): { masked: Times; dense: Times; denseSact: Times } {
+  const fwd = timeAll(
+    reps,
+    clock,
+    fns.map((f) => () => f(...inputs)),
+  );
+  const fwdBwd = timeAll(
+    reps,
+    clock,
+    fns.map((f) => () => tf.grads(f)(inputs, dy)),
+  );
+  const pick = (i: number) => ({ fwd: fwd[i], fwdBwd: fwdBwd[i] });
+  return { masked: pick(0), dense: pick(1), denseSact: pick(2) };
+}
+
+function unitParams(rng: Rng, c: number): MaskedResidualUnitParams {
+  return {
+    bn1: { scale: tf.tensor1d(rng.uniform(c, 0.5, 1.5)), offset: tf.tensor1d(rng.uniform(c, -0.1, 0.1)) },
+    conv1: tf.tensor4d(
+      rng.normal(9 * c * c).map((v) => v * 0.1),
+      [3, 3, c, c],
+    ),
+    bn2: { scale: tf.tensor1d(rng.uniform(c, 0.5, 1.5)), offset: tf.tensor1d(rng.uniform(c, -0.1, 0.1)) },
+    conv2: tf.tensor4d(
+      rng.normal(9 * c * c).map((v) => v * 0.1),
+      [3, 3, c, c],
+    ),
+  };
+}
+
+/** The dense pre-activation unit's branch f(u) (native batch norm and conv on pact-cpu). */
+function denseBranch(u: tf.Tensor4D, p: MaskedResidualUnitParams): tf.Tensor4D {
+  const h1 = batchNormReluTrain(u, p.bn1.scale, p.bn1.offset).y as tf.Tensor4D;
+  const h2 = batchNormReluTrain(tf.conv2d(h1, p.conv1, 1, 'same'), p.bn2.scale, p.bn2.offset).y as tf.Tensor4D;
+  return tf.conv2d(h2, p.conv2, 1, 'same');
+}
+
+function target(kind: string, d: number): number {
+  if (d === 1) return 1.15;
+  return d + (kind === 'pixel' ? 0.2 : 0.1);
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  if (!pactCpuStatus.registered) throw new Error(`pact-cpu is not registered: ${pactCpuStatus.reason}`);
+  tf.setBackend(PACT_CPU);
+  const backend = tf.backend() as PactCpuBackend;
+  const rng = new Rng(20261125);
+  const rows: Row[] = [];
+  for (const si of args.shapes) {
+    const [b, h, w, c] = SHAPES[si];
+    const shape = `${h}x${w}x${c}`;
+    const x = tf.tensor4d(rng.normal(b * h * w * c), [b, h, w, c]);
+    const filter = tf.tensor4d(
+      rng.normal(9 * c * c).map((v) => v * 0.1),
+      [3, 3, c, c],
+    );
+    const dy = tf.tensor4d(rng.normal(b * h * w * c), [b, h, w, c]);
+    const params = unitParams(rng, c);
+    const convFn = (a: tf.Tensor, f: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 'same');
+    const denseUnit = (u: tf.Tensor) => tf.add(u, denseBranch(u as tf.Tensor4D, params));
+    backend.resetFallbackCounts();
+    for (const kind of MASKS) {
+      for (const d of DENSITIES) {
+        const m = mask(rng, b, h, w, d, kind);
+        const m4 = tf.expandDims(m, 3);
+        const activeFraction = tf.mean(m).dataSync()[0];
+        const conv = contenders(
+          args.reps,
+          args.clock,
+          [
+            (a, f) => maskedConv2d(a as tf.Tensor4D, f as tf.Tensor4D, m, 1, 'same'),
+            convFn,
+            (a, f) => tf.mul(convFn(a, f), m4),
+          ],
+          [x, filter],
+          dy,
+        );
+        const unit = args.unit
+          ? contenders(
+              args.reps,
+              args.clock,
+              [
+                (u) => maskedResidualUnit(u as tf.Tensor4D, params, m),
+                denseUnit,
+                (u) => tf.add(u, tf.mul(denseBranch(u as tf.Tensor4D, params), m4)),
+              ],
+              [x],
+              dy,
+            )
+          : undefined;
+        const t = target(kind, d);
+        rows.push({
+          shape,
+          mask: kind,
+          density: d,
+          activeFraction,
+          conv,
+          unit,
+          target: t,
+          meetsTarget: {
+            fwd: conv.masked.fwd <= t * conv.dense.fwd,
+            fwdBwd: conv.masked.fwdBwd <= t * conv.dense.fwdBwd,
+          },
+        });
+        const f = (v: number) => v.toFixed(2);
+        console.log(
+          `${shape} ${kind} d=${d}: conv masked ${f(conv.masked.fwd)} / ${f(conv.masked.fwdBwd)} ms, ` +
+            `dense ${f(conv.dense.fwd)} / ${f(conv.dense.fwdBwd)}, ` +
+            `SACT ${f(conv.denseSact.fwd)} / ${f(conv.denseSact.fwdBwd)} ` +
+            `(ratio ${f(conv.masked.fwd / conv.dense.fwd)} / ${f(conv.masked.fwdBwd / conv.dense.fwdBwd)}, ` +
+            `target ${f(t)})` +
+            (unit
+              ? `; unit masked ${f(unit.masked.fwd)} / ${f(unit.masked.fwdBwd)}, dense ${f(unit.dense.fwd)} / ` +
+                `${f(unit.dense.fwdBwd)}, SACT ${f(unit.denseSact.fwd)} / ${f(unit.denseSact.fwdBwd)}`
+              : ''),
+        );
+        tf.dispose([m, m4]);
+      }
+    }
+    const fallbacks = backend.fallbackCounts();
+    if (Object.keys(fallbacks).length > 0)
+      console.log(`${shape}: kernels that fell back to tfjs-backend-cpu: ${JSON.stringify(fallbacks)}`);
+    tf.dispose([
+      x,
+      filter,
+      dy,
+      params.conv1,
+      params.conv2,
+      params.bn1.scale,
+      params.bn1.offset,
+      params.bn2.scale,
+      params.bn2.offset,
+    ]);
+  }
+  writeResults(args, rows, backend.fallbackCounts());
+}
+
+function gitCommit(): string {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: __dirname }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function writeResults(args: Args, rows: Row[], fallbacks: Record<string, number>): void {
+  const info = nativeAddon()!.buildInfo();
+  const meta = {
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      threads: info.threads,
+      loadAverage: os.loadavg(),
+      dnnl: info.dnnl,
+      node: process.version,
+    },
+    reps: args.reps,
+    clock: args.clock,
+    command: `npx tsx bench/masked_conv2d.bench.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  };
+  fs.mkdirSync(args.out, { recursive: true });
+  fs.writeFileSync(
+    path.join(args.out, 'masked_conv2d.json'),
+    JSON.stringify({ ...meta, fallbacks, rows }, null, 2) + '\n',
+  );
+  const f = (v: number) => v.toFixed(2);
+  const withUnit = rows[0]?.unit !== undefined;
+  const lines = [
+    '# maskedConv2d on pact-cpu (batch 128, 3x3, stride 1)',
+    '',
+    `${meta.date}, commit ${meta.commit}, ${meta.machine.cpu} x${meta.machine.cores}, ${info.threads} threads, ` +
+      `load average ${meta.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')} (a shared machine: absolute ` +
+      `times are inflated, ratios measured side by side hold better), minimum of ${args.reps} alternating runs, ${args.clock === 'cpu' ? 'CPU time (user + system)' : 'wall time'}. ` +
+      `Command: \`${meta.command}\`.`,
+    '',
+    'Times in ms. ratio = masked / dense (tf.conv2d on pact-cpu) in the same run; SACT = dense conv times the mask; ' +
+      'target as in issue 4: (d + 0.1) with block masks, (d + 0.2) with pixel masks, 1.15 at d = 1.' +
+      (withUnit ? ' unit: maskedResidualUnit vs the dense pre-activation unit and the dense unit times the mask.' : ''),
+    '',
+    '| shape | mask | d | dense fwd | masked fwd | ratio | SACT fwd | dense f+b | masked f+b | ratio | SACT f+b | ' +
+      'target | met |' +
+      (withUnit ? ' unit f+b | dense unit f+b | SACT unit f+b |' : ''),
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|' + (withUnit ? '---|---|---|' : ''),
+  ];
+  for (const r of rows) {
+    const { masked, dense, denseSact } = r.conv;
+    const met =
+      r.meetsTarget.fwd && r.meetsTarget.fwdBwd
+        ? 'yes'
+        : r.meetsTarget.fwd
+          ? 'fwd only'
+          : r.meetsTarget.fwdBwd
+            ? 'f+b only'
+            : 'no';
+    lines.push(
+      `| ${r.shape} | ${r.mask} | ${r.density} | ${f(dense.fwd)} | ${f(masked.fwd)} | ` +
+        `${f(masked.fwd / dense.fwd)} | ${f(denseSact.fwd)} | ${f(dense.fwdBwd)} | ${f(masked.fwdBwd)} | ` +
+        `${f(masked.fwdBwd / dense.fwdBwd)} | ${f(denseSact.fwdBwd)} | ${f(r.target)} | ${met} |` +
+        (r.unit ? ` ${f(r.unit.masked.fwdBwd)} | ${f(r.unit.dense.fwdBwd)} | ${f(r.unit.denseSact.fwdBwd)} |` : ''),
+    );
+  }
+  const counted = rows.filter((r) => r.density >= 0.1);
+  const met = counted.filter((r) => r.meetsTarget.fwd && r.meetsTarget.fwdBwd).length;
+  lines.push('', `Targets met (forward and forward+backward, d >= 0.1): ${met} of ${counted.length} rows.`, '');
+  fs.writeFileSync(path.join(args.out, 'masked_conv2d.md'), lines.join('\n'));
+  console.log(lines.slice(-2).join('\n'));
+}
+
+main();

@@ -1,0 +1,148 @@
+// N-API bindings of the masked convolution (native/cpu/masked_conv2d.h). Every function takes the geometry first,
+// (xShape [B,H,W,C], filterShape [kH,kW,C,outC], strides [sH,sW], pads [top,bottom,left,right]), then its arrays,
+// then the output array to fill and the algorithm (0 auto, 1 sparse, 2 dense). Shapes and every array's length are
+// checked here again, so a wrong call throws a JS Error and never reaches the kernel.
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "cpu/masked_conv2d.h"
+
+namespace {
+
+using pact::masked::ConvGeometry;
+using pact::masked::MaskedAlgo;
+
+std::string shapeText(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(s[i]);
+  }
+  out += ']';
+  return out;
+}
+
+std::vector<int64_t> shapeOfRank(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name,
+                                 size_t rank, const char* meaning) {
+  std::vector<int64_t> s = pact::shapeArg(info, i, fn, name);
+  if (s.size() != rank) {
+    pact::throwArg(info.Env(), fn,
+                   std::string(name) + " must have " + std::to_string(rank) + " entries " + meaning + ", got " +
+                       shapeText(s));
+  }
+  for (int64_t d : s) {
+    if (d > (int64_t{1} << 31)) pact::throwArg(info.Env(), fn, std::string(name) + " has an entry above 2^31");
+  }
+  return s;
+}
+
+// Element count of a tensor of these dimensions, or an Error when it overflows.
+size_t elementCount(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<int64_t> dims) {
+  size_t n = 1;
+  for (int64_t d : dims) {
+    if (__builtin_mul_overflow(n, static_cast<size_t>(d), &n)) pact::throwArg(info.Env(), fn, "tensor too large");
+  }
+  return n;
+}
+
+ConvGeometry geometryArgs(const Napi::CallbackInfo& info, const char* fn) {
+  const auto x = shapeOfRank(info, 0, fn, "xShape", 4, "[batch, height, width, inChannels]");
+  const auto f = shapeOfRank(info, 1, fn, "filterShape", 4, "[kH, kW, inChannels, outChannels]");
+  const auto s = shapeOfRank(info, 2, fn, "strides", 2, "[strideH, strideW]");
+  const auto p = shapeOfRank(info, 3, fn, "pads", 4, "[top, bottom, left, right]");
+  if (f[2] != x[3]) {
+    pact::throwArg(info.Env(), fn,
+                   "filterShape[2] (" + std::to_string(f[2]) + ") must equal the input channels xShape[3] (" +
+                       std::to_string(x[3]) + ")");
+  }
+  const ConvGeometry g =
+      pact::masked::makeConvGeometry(x[0], x[1], x[2], x[3], f[0], f[1], f[3], s[0], s[1], p[0], p[1], p[2], p[3]);
+  const std::string error = pact::masked::maskedConv2dGeometryError(g);
+  if (!error.empty()) pact::throwArg(info.Env(), fn, error);
+  return g;
+}
+
+size_t xCount(const Napi::CallbackInfo& info, const char* fn, const ConvGeometry& g) {
+  return elementCount(info, fn, {g.batch, g.inH, g.inW, g.inC});
+}
+size_t filterCount(const Napi::CallbackInfo& info, const char* fn, const ConvGeometry& g) {
+  return elementCount(info, fn, {g.kH, g.kW, g.inC, g.outC});
+}
+size_t yCount(const Napi::CallbackInfo& info, const char* fn, const ConvGeometry& g) {
+  return elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC});
+}
+
+const float* maskArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const ConvGeometry& g) {
+  const pact::FloatView m = pact::floatArg(info, i, fn, "mask");
+  const size_t expected = elementCount(info, fn, {g.batch, g.outH, g.outW});
+  if (m.length != expected) {
+    pact::throwArg(info.Env(), fn,
+                   "mask must have shape [" + std::to_string(g.batch) + "," + std::to_string(g.outH) + "," +
+                       std::to_string(g.outW) + "] (the output's batch, height, width: " + std::to_string(expected) +
+                       " elements), got " + std::to_string(m.length) + " elements");
+  }
+  return m.data;
+}
+
+MaskedAlgo algoArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  return static_cast<MaskedAlgo>(pact::intArg(info, i, fn, "algo (0 auto, 1 sparse, 2 dense)", 0, 2));
+}
+
+// maskedConv2d(xShape, filterShape, strides, pads, x, filter, mask, y, algo)
+Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "maskedConv2d";
+  const ConvGeometry g = geometryArgs(info, fn);
+  const float* x = pact::floatArgOfLength(info, 4, fn, "x", xCount(info, fn, g)).data;
+  const float* filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g)).data;
+  const float* mask = maskArg(info, 6, fn, g);
+  float* y = pact::floatArgOfLength(info, 7, fn, "y", yCount(info, fn, g)).data;
+  pact::masked::maskedConv2dForward(g, x, filter, mask, y, algoArg(info, 8, fn));
+  return info.Env().Undefined();
+}
+
+// maskedConv2dBackpropInput(xShape, filterShape, strides, pads, dy, filter, mask, dx, algo)
+Napi::Value maskedConv2dBackpropInput(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "maskedConv2dBackpropInput";
+  const ConvGeometry g = geometryArgs(info, fn);
+  const float* dy = pact::floatArgOfLength(info, 4, fn, "dy", yCount(info, fn, g)).data;
+  const float* filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g)).data;
+  const float* mask = maskArg(info, 6, fn, g);
+  float* dx = pact::floatArgOfLength(info, 7, fn, "dx", xCount(info, fn, g)).data;
+  pact::masked::maskedConv2dBackpropInput(g, dy, filter, mask, dx, algoArg(info, 8, fn));
+  return info.Env().Undefined();
+}
+
+// maskedConv2dBackpropFilter(xShape, filterShape, strides, pads, x, dy, mask, dfilter, algo)
+Napi::Value maskedConv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "maskedConv2dBackpropFilter";
+  const ConvGeometry g = geometryArgs(info, fn);
+  const float* x = pact::floatArgOfLength(info, 4, fn, "x", xCount(info, fn, g)).data;
+  const float* dy = pact::floatArgOfLength(info, 5, fn, "dy", yCount(info, fn, g)).data;
+  const float* mask = maskArg(info, 6, fn, g);
+  float* dfilter = pact::floatArgOfLength(info, 7, fn, "dfilter", filterCount(info, fn, g)).data;
+  pact::masked::maskedConv2dBackpropFilter(g, x, dy, mask, dfilter, algoArg(info, 8, fn));
+  return info.Env().Undefined();
+}
+
+// dilateMask(maskShape [B,H,W], mask, radius, out)
+Napi::Value dilateMask(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "dilateMask";
+  const auto s = shapeOfRank(info, 0, fn, "maskShape", 3, "[batch, height, width]");
+  const size_t n = elementCount(info, fn, {s[0], s[1], s[2]});
+  const float* mask = pact::floatArgOfLength(info, 1, fn, "mask", n).data;
+  const int64_t radius = pact::intArg(info, 2, fn, "radius", 0, 1 << 20);
+  float* out = pact::floatArgOfLength(info, 3, fn, "out", n).data;
+  pact::masked::dilateMask(mask, s[0], s[1], s[2], radius, out);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+PACT_EXPORT("dilateMask", dilateMask);
+PACT_EXPORT("maskedConv2d", maskedConv2d);
+PACT_EXPORT("maskedConv2dBackpropInput", maskedConv2dBackpropInput);
+PACT_EXPORT("maskedConv2dBackpropFilter", maskedConv2dBackpropFilter);

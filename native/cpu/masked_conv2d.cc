@@ -1,0 +1,390 @@
+// Masked convolution on the CPU: cost proportional to the number of active output positions.
+//
+// Sparse path (any density), for P active positions and K = kH*kW*inC:
+//   1. the active list: the linear indices (b, oy, ox) with mask > 0, ascending, so that row runs of active
+//      positions are consecutive entries and their outputs are contiguous in y (one copy per run);
+//   2. tiles of T consecutive active positions (T*K floats ~ 96 KiB, so a tile's patches stay in L2);
+//      per tile: gather the im2col patches [T, K] (one copy of kW*inC floats per filter row when the window is
+//      inside the image), GEMM with the filter [K, outC], scatter the rows [T, outC] into y run by run;
+//   3. backprop-filter: dW += patches^T [K, T] * dy_active [T, outC], one accumulator per thread, summed at the end;
+//   4. backprop-input: dpatches [T, K] = dy_active [T, outC] * W^T, then a col2im scatter-add into dx. Two tiles
+//      write the same dx rows only when their output rows are near, so the work is cut into bands of
+//      R >= ceil(kH/strideH) output rows of one image and run in two phases (even bands, then odd bands): the
+//      bands of one phase never touch the same dx element, and the sum order is fixed (deterministic).
+//   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
+//   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
+//
+// Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
+// convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
+// outputs are zeroed. At a high active fraction the sparse path's gather and scatter cost more than computing the
+// few inactive positions.
+//
+// Threads: pact::parallelFor (OpenMP, the runtime oneDNN uses); no other pool.
+#include "cpu/masked_conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#ifdef PACT_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+#include "cpu/dense_conv.h"
+#include "cpu/threads.h"
+
+namespace pact::masked {
+
+namespace {
+
+inline bool isActive(float m) { return m > 0.0f; }
+
+int64_t kSize(const ConvGeometry& g) { return g.kH * g.kW * g.inC; }
+int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
+
+// Linear indices b*outH*outW + oy*outW + ox of the active outputs, ascending.
+std::vector<int64_t> activeList(const ConvGeometry& g, const float* mask) {
+  const int64_t n = outPositions(g);
+  std::vector<int64_t> active;
+  active.reserve(static_cast<size_t>(n / 4));
+  for (int64_t i = 0; i < n; ++i) {
+    if (isActive(mask[i])) active.push_back(i);
+  }
+  return active;
+}
+
+// Rows per tile: about 96 KiB of patches, between 16 and 512 rows.
+int64_t tileRows(const ConvGeometry& g) {
+  return std::clamp<int64_t>((96 * 1024 / 4) / std::max<int64_t>(kSize(g), 1), 16, 512);
+}
+
+// Copies the im2col patch rows of `count` active positions into `patches` [count, K] (zeros where the window
+// leaves the image). Row k of the patch is (ky*kW + kx)*inC + ci, the row of the HWIO filter it multiplies.
+void gatherPatches(const ConvGeometry& g, const float* x, const int64_t* positions, int64_t count, float* patches) {
+  const int64_t K = kSize(g), rowLen = g.kW * g.inC, plane = g.outH * g.outW;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t p = positions[i], b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+    float* dst = patches + i * K;
+    const int64_t ix0 = ox * g.strideW - g.padLeft;
+    for (int64_t ky = 0; ky < g.kH; ++ky, dst += rowLen) {
+      const int64_t iy = oy * g.strideH - g.padTop + ky;
+      if (iy < 0 || iy >= g.inH) {
+        std::memset(dst, 0, sizeof(float) * rowLen);
+        continue;
+      }
+      const float* src = x + ((b * g.inH + iy) * g.inW) * g.inC;
+      if (ix0 >= 0 && ix0 + g.kW <= g.inW) {
+        std::memcpy(dst, src + ix0 * g.inC, sizeof(float) * rowLen);
+        continue;
+      }
+      for (int64_t kx = 0; kx < g.kW; ++kx) {
+        const int64_t ix = ix0 + kx;
+        float* d = dst + kx * g.inC;
+        if (ix < 0 || ix >= g.inW) {
+          std::memset(d, 0, sizeof(float) * g.inC);
+        } else {
+          std::memcpy(d, src + ix * g.inC, sizeof(float) * g.inC);
+        }
+      }
+    }
+  }
+}
+
+// Adds the patch gradients [count, K] into dx (the transpose of gatherPatches).
+void scatterAddPatches(const ConvGeometry& g, const float* dpatches, const int64_t* positions, int64_t count,
+                       float* dx) {
+  const int64_t K = kSize(g), plane = g.outH * g.outW, C = g.inC;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t p = positions[i], b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+    const float* src = dpatches + i * K;
+    for (int64_t ky = 0; ky < g.kH; ++ky) {
+      const int64_t iy = oy * g.strideH - g.padTop + ky;
+      if (iy < 0 || iy >= g.inH) continue;
+      float* row = dx + ((b * g.inH + iy) * g.inW) * C;
+      for (int64_t kx = 0; kx < g.kW; ++kx) {
+        const int64_t ix = ox * g.strideW - g.padLeft + kx;
+        if (ix < 0 || ix >= g.inW) continue;
+        float* d = row + ix * C;
+        const float* s = src + (ky * g.kW + kx) * C;
+        for (int64_t c = 0; c < C; ++c) d[c] += s[c];
+      }
+    }
+  }
+}
+
+// Row-major GEMMs on one thread: C[M,N] = A[M,K] * B[K,N] (nn), C[K,N] += A[M,K]^T * B[M,N] (tnAccumulate),
+// C[M,K] = A[M,N] * B[K,N]^T (nt).
+#ifdef PACT_HAVE_DNNL
+void gemmNN(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  dnnl_sgemm('N', 'N', M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+}
+void gemmTNAccumulate(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  dnnl_sgemm('T', 'N', K, N, M, 1.0f, A, K, B, N, 1.0f, C, N);
+}
+void gemmNT(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  dnnl_sgemm('N', 'T', M, K, N, 1.0f, A, N, B, N, 0.0f, C, K);
+}
+#else
+void gemmNN(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* c = C + m * N;
+    std::fill(c, c + N, 0.0f);
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = A[m * K + k];
+      const float* b = B + k * N;
+      for (int64_t n = 0; n < N; ++n) c[n] += a * b[n];
+    }
+  }
+}
+void gemmTNAccumulate(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* b = B + m * N;
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = A[m * K + k];
+      float* c = C + k * N;
+      for (int64_t n = 0; n < N; ++n) c[n] += a * b[n];
+    }
+  }
+}
+void gemmNT(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* a = A + m * N;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* b = B + k * N;
+      float s = 0.0f;
+      for (int64_t n = 0; n < N; ++n) s += a[n] * b[n];
+      C[m * K + k] = s;
+    }
+  }
+}
+#endif
+
+// Calls fn(i, run) for each run of `run` consecutive linear positions starting at entry i of `positions`, so that
+// rows of an NHWC tensor at active positions move with one copy per run.
+template <typename F>
+void forEachRun(const int64_t* positions, int64_t count, F&& fn) {
+  for (int64_t i = 0; i < count;) {
+    int64_t run = 1;
+    while (i + run < count && positions[i + run] == positions[i] + run) ++run;
+    fn(i, run);
+    i += run;
+  }
+}
+
+// tile [count, C] <- the rows of `tensor` at the positions.
+void gatherRows(const float* tensor, const int64_t* positions, int64_t count, int64_t C, float* tile) {
+  forEachRun(positions, count, [&](int64_t i, int64_t run) {
+    std::memcpy(tile + i * C, tensor + positions[i] * C, sizeof(float) * run * C);
+  });
+}
+
+// The rows of `tensor` at the positions <- tile [count, C].
+void scatterRows(const float* tile, const int64_t* positions, int64_t count, int64_t C, float* tensor) {
+  forEachRun(positions, count, [&](int64_t i, int64_t run) {
+    std::memcpy(tensor + positions[i] * C, tile + i * C, sizeof(float) * run * C);
+  });
+}
+
+void fillZero(float* data, int64_t n) {
+  parallelFor(static_cast<size_t>(n), 1 << 16, [&](size_t begin, size_t end) {
+    std::memset(data + begin, 0, sizeof(float) * (end - begin));
+  });
+}
+
+// Zeroes the rows [C] of an NHWC tensor at the inactive positions (dense path).
+void zeroInactive(const ConvGeometry& g, const float* mask, int64_t C, float* data) {
+  parallelFor(static_cast<size_t>(outPositions(g)), 4096, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      if (!isActive(mask[i])) std::memset(data + i * C, 0, sizeof(float) * C);
+    }
+  });
+}
+
+int64_t tileCount(int64_t n, int64_t rows) { return (n + rows - 1) / rows; }
+
+void sparseForward(const ConvGeometry& g, const float* x, const float* filter, const std::vector<int64_t>& active,
+                   float* y) {
+  fillZero(y, outPositions(g) * g.outC);
+  const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
+  parallelFor(static_cast<size_t>(tileCount(P, T)), 1, [&](size_t begin, size_t end) {
+    std::vector<float> patches(static_cast<size_t>(T * K)), out(static_cast<size_t>(T * g.outC));
+    for (size_t t = begin; t < end; ++t) {
+      const int64_t first = static_cast<int64_t>(t) * T, count = std::min(T, P - first);
+      gatherPatches(g, x, active.data() + first, count, patches.data());
+      gemmNN(count, g.outC, K, patches.data(), filter, out.data());
+      scatterRows(out.data(), active.data() + first, count, g.outC, y);
+    }
+  });
+}
+
+void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& active,
+                          float* dfilter) {
+  const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g), KN = K * g.outC;
+  const int64_t tiles = tileCount(P, T);
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), tiles));
+  std::vector<float> partial(static_cast<size_t>(chunks * KN), 0.0f);
+  parallelFor(static_cast<size_t>(chunks), 1, [&](size_t begin, size_t end) {
+    std::vector<float> patches(static_cast<size_t>(T * K)), dyTile(static_cast<size_t>(T * g.outC));
+    for (size_t c = begin; c < end; ++c) {
+      for (int64_t t = tiles * static_cast<int64_t>(c) / chunks; t < tiles * (static_cast<int64_t>(c) + 1) / chunks;
+           ++t) {
+        const int64_t first = t * T, count = std::min(T, P - first);
+        gatherPatches(g, x, active.data() + first, count, patches.data());
+        gatherRows(dy, active.data() + first, count, g.outC, dyTile.data());
+        gemmTNAccumulate(count, g.outC, K, patches.data(), dyTile.data(), partial.data() + c * KN);
+      }
+    }
+  });
+  for (int64_t i = 0; i < KN; ++i) {
+    float s = 0.0f;
+    for (int64_t c = 0; c < chunks; ++c) s += partial[c * KN + i];
+    dfilter[i] = s;
+  }
+}
+
+// [first, end) ranges of the active list that lie in one band of `rows` output rows of one image.
+struct Band {
+  int64_t first, end;
+};
+
+void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter,
+                         const std::vector<int64_t>& active, float* dx) {
+  fillZero(dx, g.batch * g.inH * g.inW * g.inC);
+  const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
+  const int64_t rows = std::max<int64_t>(1, (g.kH + g.strideH - 1) / g.strideH), bandSize = rows * g.outW;
+  // Band index of a position: image b's row band j is b*bandsPerImage + j; the phase is j's parity.
+  const int64_t plane = g.outH * g.outW, bandsPerImage = (g.outH + rows - 1) / rows;
+  auto bandOf = [&](int64_t p) { return (p / plane) * bandsPerImage + (p % plane) / bandSize; };
+  std::vector<Band> phases[2];
+  for (int64_t i = 0; i < P;) {
+    const int64_t band = bandOf(active[i]);
+    int64_t j = i + 1;
+    while (j < P && bandOf(active[j]) == band) ++j;
+    phases[(band % bandsPerImage) % 2].push_back({i, j});
+    i = j;
+  }
+  for (const auto& bands : phases) {
+    parallelFor(bands.size(), 1, [&](size_t begin, size_t end) {
+      std::vector<float> dpatches(static_cast<size_t>(T * K)), dyTile(static_cast<size_t>(T * g.outC));
+      for (size_t u = begin; u < end; ++u) {
+        for (int64_t first = bands[u].first; first < bands[u].end; first += T) {
+          const int64_t count = std::min(T, bands[u].end - first);
+          gatherRows(dy, active.data() + first, count, g.outC, dyTile.data());
+          gemmNT(count, g.outC, K, dyTile.data(), filter, dpatches.data());
+          scatterAddPatches(g, dpatches.data(), active.data() + first, count, dx);
+        }
+      }
+    });
+  }
+}
+
+#ifdef PACT_HAVE_DNNL
+// Active fractions from which the automatic choice takes the dense oneDNN path, per kernel: the crossovers
+// measured at ResNet-32's stage shapes (batch 128, one thread, CPU time; bench/masked_conv2d.bench.ts) were about
+// 0.5 / 0.65 / 0.8 for the forward at 16 / 32 / 64 channels and 0.3 / 0.5 / 0.6 for backprop-input; the sparse
+// backprop-filter was never slower than oneDNN's (which needs a masked copy of dy), so it always runs sparse.
+constexpr double kForwardDenseFraction = 0.6;
+constexpr double kBackpropInputDenseFraction = 0.45;
+constexpr double kNever = 2.0;
+
+Conv2DGeometry denseGeometry(const ConvGeometry& g) {
+  return {g.batch,   g.inH,     g.inW,   g.inC,         g.outH,   g.outW,      g.outC,      g.kH,      g.kW,
+          g.strideH, g.strideW, 1,       1,             g.padTop, g.padLeft,   g.padBottom, g.padRight};
+}
+
+void denseForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y) {
+  conv2dForward(denseGeometry(g), x, filter, nullptr, Epilogue{}, y);
+  zeroInactive(g, mask, g.outC, y);
+}
+
+std::vector<float> maskedCopy(const ConvGeometry& g, const float* dy, const float* mask) {
+  std::vector<float> out(static_cast<size_t>(outPositions(g) * g.outC));
+  std::memcpy(out.data(), dy, sizeof(float) * out.size());
+  zeroInactive(g, mask, g.outC, out.data());
+  return out;
+}
+
+void denseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask, float* dx) {
+  conv2dBackpropInput(denseGeometry(g), maskedCopy(g, dy, mask).data(), filter, dx);
+}
+
+void denseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask, float* dfilter) {
+  conv2dBackpropFilter(denseGeometry(g), x, maskedCopy(g, dy, mask).data(), dfilter);
+}
+#endif
+
+#ifdef PACT_HAVE_DNNL
+// Whether to take the dense path for this call.
+bool useDense(const ConvGeometry& g, size_t activeCount, MaskedAlgo algo, double autoFraction) {
+  // dense_conv takes pads below the filter size only (tfjs' 'same' and 'valid' always are).
+  if (g.padTop >= g.kH || g.padBottom >= g.kH || g.padLeft >= g.kW || g.padRight >= g.kW) return false;
+  if (algo == MaskedAlgo::kDense) return true;
+  if (algo == MaskedAlgo::kSparse) return false;
+  return static_cast<double>(activeCount) >= autoFraction * static_cast<double>(outPositions(g));
+}
+#endif
+
+}  // namespace
+
+void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
+                         MaskedAlgo algo) {
+  const std::vector<int64_t> active = activeList(g, mask);
+#ifdef PACT_HAVE_DNNL
+  if (useDense(g, active.size(), algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
+#else
+  (void)algo;  // only the sparse path exists without oneDNN
+#endif
+  sparseForward(g, x, filter, active, y);
+}
+
+void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
+                               float* dx, MaskedAlgo algo) {
+  const std::vector<int64_t> active = activeList(g, mask);
+#ifdef PACT_HAVE_DNNL
+  if (useDense(g, active.size(), algo, kBackpropInputDenseFraction)) {
+    return denseBackpropInput(g, dy, filter, mask, dx);
+  }
+#else
+  (void)algo;  // only the sparse path exists without oneDNN
+#endif
+  sparseBackpropInput(g, dy, filter, active, dx);
+}
+
+void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
+                                float* dfilter, MaskedAlgo algo) {
+  const std::vector<int64_t> active = activeList(g, mask);
+#ifdef PACT_HAVE_DNNL
+  if (useDense(g, active.size(), algo, kNever)) return denseBackpropFilter(g, x, dy, mask, dfilter);
+#else
+  (void)algo;  // only the sparse path exists without oneDNN
+#endif
+  sparseBackpropFilter(g, x, dy, active, dfilter);
+}
+
+void dilateMask(const float* mask, int64_t batch, int64_t h, int64_t w, int64_t radius, float* out) {
+  parallelFor(static_cast<size_t>(batch), 1, [&](size_t begin, size_t end) {
+    std::vector<float> rows(static_cast<size_t>(h * w));
+    std::vector<int64_t> lastActive(static_cast<size_t>(std::max(h, w)));
+    // 1-D dilation of n values at stride `step`: v[i] = 1 when an active value lies within `radius` of i.
+    auto dilate1d = [&](const float* in, float* outLine, int64_t n, int64_t step) {
+      int64_t last = -radius - 1;  // nearest active index at or before i
+      for (int64_t i = 0; i < n; ++i) {
+        if (isActive(in[i * step])) last = i;
+        lastActive[i] = last;
+      }
+      int64_t next = n + radius + 1;  // nearest active index at or after i
+      for (int64_t i = n - 1; i >= 0; --i) {
+        if (lastActive[i] == i) next = i;
+        outLine[i * step] = (i - lastActive[i] <= radius || next - i <= radius) ? 1.0f : 0.0f;
+      }
+    };
+    for (size_t b = begin; b < end; ++b) {
+      const float* m = mask + b * h * w;
+      float* o = out + b * h * w;
+      for (int64_t y = 0; y < h; ++y) dilate1d(m + y * w, rows.data() + y * w, w, 1);
+      for (int64_t x = 0; x < w; ++x) dilate1d(rows.data() + x, o + x, h, w);
+    }
+  });
+}
+
+}  // namespace pact::masked

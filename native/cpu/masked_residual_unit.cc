@@ -1,0 +1,129 @@
+#include "cpu/masked_residual_unit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "cpu/threads.h"
+
+namespace pact::masked {
+
+namespace {
+
+std::vector<int64_t> activeRows(const float* mask, int64_t rows) {
+  std::vector<int64_t> active;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (mask[r] > 0.0f) active.push_back(r);
+  }
+  return active;
+}
+
+// Sums fn(row, acc) over the active rows into `channels` accumulators (double), one partial per chunk, summed in
+// chunk order so the result does not depend on timing.
+template <typename F>
+std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t channels, F&& fn) {
+  const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
+  std::vector<double> partial(chunks * channels, 0.0);
+  parallelFor(chunks, 1, [&](size_t begin, size_t end) {
+    for (size_t c = begin; c < end; ++c) {
+      double* acc = partial.data() + c * channels;
+      for (size_t i = active.size() * c / chunks; i < active.size() * (c + 1) / chunks; ++i) fn(active[i], acc);
+    }
+  });
+  std::vector<double> total(channels, 0.0);
+  for (size_t c = 0; c < chunks; ++c) {
+    for (int64_t k = 0; k < channels; ++k) total[k] += partial[c * channels + k];
+  }
+  return total;
+}
+
+void clear(float* data, int64_t n) {
+  parallelFor(static_cast<size_t>(n), 1 << 16, [&](size_t begin, size_t end) {
+    std::memset(data + begin, 0, sizeof(float) * (end - begin));
+  });
+}
+
+}  // namespace
+
+void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
+                         const float* offset, float epsilon, float* y, float* mean, float* variance) {
+  const std::vector<int64_t> active = activeRows(mask, rows);
+  const double n = static_cast<double>(active.size());
+  clear(y, rows * channels);
+  if (active.empty()) {
+    std::fill(mean, mean + channels, 0.0f);
+    std::fill(variance, variance + channels, 0.0f);
+    return;
+  }
+  const std::vector<double> sum = sumOverRows(active, channels, [&](int64_t r, double* acc) {
+    const float* row = x + r * channels;
+    for (int64_t k = 0; k < channels; ++k) acc[k] += row[k];
+  });
+  for (int64_t k = 0; k < channels; ++k) mean[k] = static_cast<float>(sum[k] / n);
+  const std::vector<double> squares = sumOverRows(active, channels, [&](int64_t r, double* acc) {
+    const float* row = x + r * channels;
+    for (int64_t k = 0; k < channels; ++k) {
+      const double d = row[k] - mean[k];
+      acc[k] += d * d;
+    }
+  });
+  std::vector<float> a(channels), b(channels);  // y = relu(a * x + b)
+  for (int64_t k = 0; k < channels; ++k) {
+    variance[k] = static_cast<float>(squares[k] / n);
+    a[k] = scale[k] / std::sqrt(variance[k] + epsilon);
+    b[k] = offset[k] - mean[k] * a[k];
+  }
+  parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const float* in = x + active[i] * channels;
+      float* out = y + active[i] * channels;
+      for (int64_t k = 0; k < channels; ++k) out[k] = std::max(0.0f, a[k] * in[k] + b[k]);
+    }
+  });
+}
+
+void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask, const float* y, int64_t rows,
+                             int64_t channels, const float* scale, const float* mean, const float* variance,
+                             float epsilon, float* dx, float* dscale, float* doffset) {
+  const std::vector<int64_t> active = activeRows(mask, rows);
+  const double n = static_cast<double>(active.size());
+  clear(dx, rows * channels);
+  std::vector<float> rstd(channels);
+  for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
+  // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
+  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, double* acc) {
+    const float* d = dy + r * channels;
+    const float* in = x + r * channels;
+    const float* out = y + r * channels;
+    for (int64_t k = 0; k < channels; ++k) {
+      const float g = out[k] > 0.0f ? d[k] : 0.0f;
+      acc[k] += g;
+      acc[channels + k] += static_cast<double>(g) * (in[k] - mean[k]) * rstd[k];
+    }
+  });
+  std::vector<float> meanG(channels), meanGx(channels);
+  for (int64_t k = 0; k < channels; ++k) {
+    doffset[k] = static_cast<float>(sums[k]);
+    dscale[k] = static_cast<float>(sums[channels + k]);
+    meanG[k] = active.empty() ? 0.0f : static_cast<float>(sums[k] / n);
+    meanGx[k] = active.empty() ? 0.0f : static_cast<float>(sums[channels + k] / n);
+  }
+  // dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)) at the active rows.
+  parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const int64_t r = active[i];
+      const float* d = dy + r * channels;
+      const float* in = x + r * channels;
+      const float* out = y + r * channels;
+      float* o = dx + r * channels;
+      for (int64_t k = 0; k < channels; ++k) {
+        const float g = out[k] > 0.0f ? d[k] : 0.0f;
+        const float xhat = (in[k] - mean[k]) * rstd[k];
+        o[k] = scale[k] * rstd[k] * (g - meanG[k] - xhat * meanGx[k]);
+      }
+    }
+  });
+}
+
+}  // namespace pact::masked

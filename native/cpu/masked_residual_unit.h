@@ -1,0 +1,24 @@
+// Batch norm + ReLU of a masked residual unit (src/ops/masked_residual_unit.ts): training-mode batch norm whose
+// statistics are taken over the active rows only, then ReLU, written at the active rows and 0 elsewhere.
+//
+// Layout: x, y, dy, dx [rows, channels] (NHWC flattened), mask [rows] (active where > 0; NaN is inactive),
+// scale, offset, mean, variance (biased, over the active rows), dscale, doffset [channels]. With no active row the
+// statistics are 0 and every output is 0.
+// Threading: pact::parallelFor over active rows, one partial sum per chunk, summed in a fixed order.
+// Cost: O(rows) to scan the mask and clear the outputs, plus O(activeRows * channels) arithmetic (three passes
+// forward, two backward).
+#pragma once
+#include <cstdint>
+
+namespace pact::masked {
+
+void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
+                         const float* offset, float epsilon, float* y, float* mean, float* variance);
+
+// The gradient w.r.t. x, scale and offset given dy (the statistics outputs carry no gradient: they feed moving
+// averages only). y is the forward output (its sign is ReLU's gate).
+void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask, const float* y, int64_t rows,
+                             int64_t channels, const float* scale, const float* mean, const float* variance,
+                             float epsilon, float* dx, float* dscale, float* doffset);
+
+}  // namespace pact::masked

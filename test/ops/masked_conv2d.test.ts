@@ -1,0 +1,373 @@
+/**
+ * maskedConv2d: every implementation (the composite on tfjs-backend-cpu, the op on pact-cpu, and the native
+ * sparse and dense paths called directly) against a float64 reference of conv2d * [mask > 0] and of its two
+ * gradients, on fresh random inputs; finite-difference gradient checks; bad input from TS and from native code.
+ */
+import { strict as assert } from 'assert';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { nativeAddon } from '../../src';
+import { maskedConv2d, MaskedConvPad, maskedConvInfo } from '../../src/ops/masked_conv2d';
+import { requirePactCpu, NATIVE, REFERENCE } from '../helpers/backends';
+import { expectClose, Tolerance } from '../helpers/compare';
+import { freshRng, Rng } from '../helpers/random';
+
+const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
+const SPARSE = 1;
+const DENSE = 2;
+
+interface Case {
+  xShape: [number, number, number, number];
+  filterShape: [number, number, number, number];
+  strides: [number, number];
+  pad: MaskedConvPad;
+  outShape: [number, number, number, number];
+  pads: [number, number, number, number];
+  x: Float32Array;
+  filter: Float32Array;
+  mask: Float32Array;
+  dy: Float32Array;
+  label: string;
+}
+
+type MaskKind = 'pixel' | 'block2' | 'block4';
+
+/** A mask of the output grid: each pixel (or each 2x2 / 4x4 block) active with probability `density`. */
+function randomMask(rng: Rng, b: number, h: number, w: number, density: number, kind: MaskKind): Float32Array {
+  const block = kind === 'pixel' ? 1 : kind === 'block2' ? 2 : 4;
+  const bh = Math.ceil(h / block),
+    bw = Math.ceil(w / block);
+  const blocks = Array.from({ length: b * bh * bw }, () => rng.next() < density);
+  const mask = new Float32Array(b * h * w);
+  for (let n = 0; n < b; ++n) {
+    for (let y = 0; y < h; ++y) {
+      for (let x = 0; x < w; ++x) {
+        // Active values are arbitrary positive numbers, inactive ones zero or negative: only the sign counts.
+        const active = blocks[(n * bh + Math.floor(y / block)) * bw + Math.floor(x / block)];
+        mask[(n * h + y) * w + x] = active ? 0.01 + rng.next() : -rng.next() * (rng.next() < 0.5 ? 1 : 0);
+      }
+    }
+  }
+  return mask;
+}
+
+function makeCase(rng: Rng, density: number, kind: MaskKind, stride: number, pad: MaskedConvPad, k = 3): Case {
+  const b = rng.int(1, 3),
+    h = rng.int(k, 11),
+    w = rng.int(k, 11),
+    c = rng.int(1, 5),
+    o = rng.int(1, 6);
+  const xShape: Case['xShape'] = [b, h, w, c];
+  const filterShape: Case['filterShape'] = [k, k, c, o];
+  const info = maskedConvInfo(xShape, filterShape, [stride, stride], pad);
+  const outShape: Case['outShape'] = [b, info.outHeight, info.outWidth, o];
+  const p = info.padInfo;
+  return {
+    xShape,
+    filterShape,
+    strides: [stride, stride],
+    pad,
+    outShape,
+    pads: [p.top, p.bottom, p.left, p.right],
+    x: rng.normal(b * h * w * c),
+    filter: rng.normal(k * k * c * o),
+    mask: randomMask(rng, b, info.outHeight, info.outWidth, density, kind),
+    dy: rng.normal(b * info.outHeight * info.outWidth * o),
+    label:
+      `seed ${rng.seed} d=${density} ${kind} stride ${stride} ${String(pad)} x [${xShape}] filter ` +
+      `[${filterShape}]`,
+  };
+}
+
+/** Float64 conv2d * [mask > 0] and its gradients (of sum(y * dy)), by direct loops. */
+function reference(c: Case): { y: Float64Array; dx: Float64Array; dfilter: Float64Array } {
+  const [B, H, W, C] = c.xShape,
+    [KH, KW, , O] = c.filterShape,
+    [, OH, OW] = c.outShape;
+  const [sh, sw] = c.strides,
+    [top, , left] = c.pads;
+  const y = new Float64Array(B * OH * OW * O),
+    dx = new Float64Array(c.x.length);
+  const dfilter = new Float64Array(c.filter.length);
+  for (let b = 0; b < B; ++b) {
+    for (let oy = 0; oy < OH; ++oy) {
+      for (let ox = 0; ox < OW; ++ox) {
+        const pos = (b * OH + oy) * OW + ox;
+        if (!(c.mask[pos] > 0)) continue;
+        for (let ky = 0; ky < KH; ++ky) {
+          const iy = oy * sh - top + ky;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; ++kx) {
+            const ix = ox * sw - left + kx;
+            if (ix < 0 || ix >= W) continue;
+            for (let ci = 0; ci < C; ++ci) {
+              const xi = ((b * H + iy) * W + ix) * C + ci;
+              for (let o = 0; o < O; ++o) {
+                const fi = ((ky * KW + kx) * C + ci) * O + o;
+                y[pos * O + o] += c.x[xi] * c.filter[fi];
+                dx[xi] += c.dy[pos * O + o] * c.filter[fi];
+                dfilter[fi] += c.dy[pos * O + o] * c.x[xi];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { y, dx, dfilter };
+}
+
+/** y, dx, dfilter from the op on a backend, with tf.grads given dy. */
+function viaOp(backend: string, c: Case): Float32Array[] {
+  const previous = tf.getBackend();
+  tf.setBackend(backend);
+  try {
+    return tf.tidy(() => {
+      const x = tf.tensor4d(c.x, c.xShape),
+        filter = tf.tensor4d(c.filter, c.filterShape);
+      const mask = tf.tensor3d(c.mask, c.outShape.slice(0, 3) as [number, number, number]);
+      const f = (a: tf.Tensor, b: tf.Tensor) =>
+        maskedConv2d(a as tf.Tensor4D, b as tf.Tensor4D, mask, c.strides, c.pad);
+      const y = f(x, filter);
+      const [dx, dfilter] = tf.grads(f)([x, filter], tf.tensor4d(c.dy, c.outShape));
+      return [y, dx, dfilter].map((t) => Float32Array.from(t.dataSync()));
+    });
+  } finally {
+    tf.setBackend(previous);
+  }
+}
+
+/** y, dx, dfilter from the addon's functions called directly with a forced algorithm. */
+function viaAddon(c: Case, algo: number): Float32Array[] {
+  const addon = nativeAddon()!;
+  const y = new Float32Array(c.dy.length),
+    dx = new Float32Array(c.x.length),
+    df = new Float32Array(c.filter.length);
+  const geometry = [c.xShape, c.filterShape, c.strides, c.pads] as const;
+  addon.maskedConv2d(...geometry, c.x, c.filter, c.mask, y.fill(NaN), algo);
+  addon.maskedConv2dBackpropInput(...geometry, c.dy, c.filter, c.mask, dx.fill(NaN), algo);
+  addon.maskedConv2dBackpropFilter(...geometry, c.x, c.dy, c.mask, df.fill(NaN), algo);
+  return [y, dx, df];
+}
+
+const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {
+  'composite (cpu)': (c) => viaOp(REFERENCE, c),
+  'op (pact-cpu)': (c) => viaOp(NATIVE, c),
+  'native sparse': (c) => viaAddon(c, SPARSE),
+  'native dense': (c) => viaAddon(c, DENSE),
+};
+
+function checkCase(c: Case): void {
+  const ref = reference(c);
+  for (const [name, run] of Object.entries(IMPLEMENTATIONS)) {
+    const [y, dx, dfilter] = run(c);
+    expectClose(y, ref.y, TOL, `${name} y, ${c.label}`);
+    for (let i = 0; i < ref.y.length; ++i) {
+      const inactive = !(c.mask[Math.floor(i / c.outShape[3])] > 0);
+      if (inactive) assert.ok(y[i] === 0, `${name}: y[${i}] is ${y[i]} at an inactive position, ${c.label}`);
+    }
+    expectClose(dx, ref.dx, TOL, `${name} dx, ${c.label}`);
+    expectClose(dfilter, ref.dfilter, { atol: 1e-3, rtol: 1e-4 }, `${name} dfilter, ${c.label}`);
+  }
+}
+
+describe('maskedConv2d', () => {
+  before(requirePactCpu);
+
+  for (const density of [0, 0.01, 0.3, 1]) {
+    for (const kind of ['pixel', 'block2', 'block4'] as const) {
+      it(`matches conv2d * mask and its gradients: density ${density}, ${kind} mask`, () => {
+        const rng = freshRng();
+        for (const stride of [1, 2]) {
+          for (const pad of ['same', 'valid'] as const) checkCase(makeCase(rng, density, kind, stride, pad));
+        }
+      });
+    }
+  }
+
+  it('handles 1x1 and 5x5 filters, explicit pads and an all-active batch of 1', () => {
+    const rng = freshRng();
+    checkCase(makeCase(rng, 0.5, 'pixel', 1, 'same', 1));
+    checkCase(makeCase(rng, 0.5, 'block2', 2, 'valid', 5));
+    checkCase(makeCase(rng, 0.4, 'pixel', 1, 2, 3));
+    const single = makeCase(rng, 1, 'pixel', 1, 'same');
+    checkCase({ ...single, label: single.label });
+  });
+
+  it('uses the whole thread pool without changing the result (large case, sparse vs dense vs reference)', () => {
+    const rng = freshRng();
+    const b = 4,
+      h = 16,
+      w = 16,
+      cin = 8,
+      o = 8;
+    const info = maskedConvInfo([b, h, w, cin], [3, 3, cin, o], [1, 1], 'same');
+    const c: Case = {
+      xShape: [b, h, w, cin],
+      filterShape: [3, 3, cin, o],
+      strides: [1, 1],
+      pad: 'same',
+      outShape: [b, h, w, o],
+      pads: [info.padInfo.top, info.padInfo.bottom, info.padInfo.left, info.padInfo.right],
+      x: rng.normal(b * h * w * cin),
+      filter: rng.normal(9 * cin * o),
+      mask: randomMask(rng, b, h, w, 0.6, 'block2'),
+      dy: rng.normal(b * h * w * o),
+      label: `seed ${rng.seed} large`,
+    };
+    checkCase(c);
+  });
+
+  it('passes a finite-difference gradient check (native and composite)', () => {
+    const rng = freshRng();
+    const c = makeCase(rng, 0.5, 'pixel', 1, 'same');
+    for (const backend of [NATIVE, REFERENCE]) {
+      const [, dx, dfilter] = viaOp(backend, c);
+      // loss(x, filter) = sum(maskedConv2d(x, filter) * dy), accumulated in float64.
+      const loss = (x: Float32Array, filter: Float32Array) => {
+        const [y] = viaOp(backend, { ...c, x, filter });
+        return y.reduce((s, v, i) => s + v * c.dy[i], 0);
+      };
+      const eps = 1e-2;
+      for (const [name, values, analytic] of [
+        ['x', c.x, dx],
+        ['filter', c.filter, dfilter],
+      ] as const) {
+        for (let trial = 0; trial < 6; ++trial) {
+          const i = rng.int(0, values.length - 1);
+          const plus = Float32Array.from(values),
+            minus = Float32Array.from(values);
+          plus[i] += eps;
+          minus[i] -= eps;
+          const args = (v: Float32Array): [Float32Array, Float32Array] => (name === 'x' ? [v, c.filter] : [c.x, v]);
+          const numeric = (loss(...args(plus)) - loss(...args(minus))) / (2 * eps);
+          expectClose([analytic[i]], [numeric], { atol: 2e-3, rtol: 2e-3 }, `${backend} d${name}[${i}], ${c.label}`);
+        }
+      }
+    }
+  });
+
+  it('gives the mask no gradient', () => {
+    const rng = freshRng();
+    const c = makeCase(rng, 0.5, 'pixel', 1, 'same');
+    for (const backend of [NATIVE, REFERENCE]) {
+      tf.setBackend(backend);
+      const dmask = tf.tidy(() => {
+        const x = tf.tensor4d(c.x, c.xShape),
+          filter = tf.tensor4d(c.filter, c.filterShape);
+        const f = (m: tf.Tensor) => tf.sum(maskedConv2d(x, filter, m, c.strides, c.pad));
+        return Float32Array.from(
+          tf
+            .grad(f)(tf.tensor3d(c.mask, [c.outShape[0], c.outShape[1], c.outShape[2]]))
+            .dataSync(),
+        );
+      });
+      tf.setBackend(NATIVE);
+      assert.ok(
+        dmask.every((v) => v === 0),
+        `${backend}: mask gradient must be zero, ${c.label}`,
+      );
+    }
+  });
+
+  it('accepts a [B, Ho, Wo, 1] mask', () => {
+    const rng = freshRng();
+    const c = makeCase(rng, 0.5, 'pixel', 2, 'same');
+    const y = tf.tidy(() =>
+      Float32Array.from(
+        maskedConv2d(
+          tf.tensor4d(c.x, c.xShape),
+          tf.tensor4d(c.filter, c.filterShape),
+          tf.tensor4d(c.mask, [c.outShape[0], c.outShape[1], c.outShape[2], 1]),
+          c.strides,
+          c.pad,
+        ).dataSync(),
+      ),
+    );
+    expectClose(y, reference(c).y, TOL, c.label);
+  });
+
+  describe('bad input', () => {
+    const x = () => tf.zeros([2, 8, 8, 3]) as tf.Tensor4D;
+    const filter = () => tf.zeros([3, 3, 3, 4]) as tf.Tensor4D;
+
+    it('rejects a mask whose shape does not match the output (TS)', () => {
+      assert.throws(
+        () => maskedConv2d(x(), filter(), tf.ones([2, 8, 8]), 2, 'same'),
+        /maskedConv2d: mask must have shape \[2,4,4\] \(the output's batch, height, width\) or \[2,4,4,1\], got \[2,8/,
+      );
+      assert.throws(
+        () => maskedConv2d(x(), filter(), tf.ones([2, 6, 6, 2]), 1, 'valid'),
+        /mask must have shape \[2,6,6\]/,
+      );
+    });
+
+    it('rejects non-4-D inputs, channel mismatches and bad strides (TS)', () => {
+      assert.throws(
+        () => maskedConv2d(tf.zeros([8, 8, 3]) as unknown as tf.Tensor4D, filter(), tf.ones([2, 8, 8])),
+        /maskedConv2d: x must be 4-D \[batch, height, width, inChannels\], got \[8,8,3\]/,
+      );
+      assert.throws(
+        () => maskedConv2d(x(), tf.zeros([3, 3, 3]) as unknown as tf.Tensor4D, tf.ones([2, 8, 8])),
+        /maskedConv2d: filter must be 4-D/,
+      );
+      assert.throws(
+        () => maskedConv2d(x(), tf.zeros([3, 3, 2, 4]) as tf.Tensor4D, tf.ones([2, 8, 8])),
+        /filter's inChannels \(shape\[2\] = 2\) must equal x's channels \(3\)/,
+      );
+      assert.throws(() => maskedConv2d(x(), filter(), tf.ones([2, 8, 8]), 0), /strides must be positive integers/);
+      assert.throws(() => maskedConv2d(x(), filter(), tf.ones([2, 8, 8], 'int32')), /mask must be float32, got int32/);
+    });
+
+    it('rejects wrong shapes and lengths when native code is called directly', () => {
+      const addon = nativeAddon()!;
+      const xs = [2, 8, 8, 3],
+        fs = [3, 3, 3, 4],
+        st = [1, 1],
+        pads = [1, 1, 1, 1];
+      const xv = new Float32Array(2 * 8 * 8 * 3),
+        fv = new Float32Array(27 * 4),
+        mv = new Float32Array(128);
+      const yv = new Float32Array(2 * 8 * 8 * 4);
+      assert.throws(
+        () => addon.maskedConv2d(xs, fs, st, pads, xv, fv, new Float32Array(100), yv, 0),
+        /maskedConv2d: mask must have shape \[2,8,8\] \(the output's batch, height, width: 128 elements\), got 100/,
+      );
+      assert.throws(
+        () => addon.maskedConv2d([8, 8, 3], fs, st, pads, xv, fv, mv, yv, 0),
+        /maskedConv2d: xShape must have 4 entries \[batch, height, width, inChannels\], got \[8,8,3\]/,
+      );
+      assert.throws(
+        () => addon.maskedConv2d(xs, [3, 3, 2, 4], st, pads, xv, fv, mv, yv, 0),
+        /filterShape\[2\] \(2\) must equal the input channels xShape\[3\] \(3\)/,
+      );
+      assert.throws(
+        () => addon.maskedConv2d(xs, fs, st, pads, xv.subarray(1), fv, mv, yv, 0),
+        /maskedConv2d: x must have 384 elements, got 383/,
+      );
+      assert.throws(() => addon.maskedConv2d(xs, fs, st, pads, xv, fv, mv, yv.subarray(1), 0), /y must have 512/);
+      assert.throws(() => addon.maskedConv2d(xs, fs, [0, 1], pads, xv, fv, mv, yv, 0), /strides must be positive/);
+      assert.throws(
+        () => addon.maskedConv2d(xs, fs, st, pads, xv, fv, mv, yv, 7),
+        /algo .* must be an integer in \[0, 2\]/,
+      );
+      assert.throws(
+        () => addon.maskedConv2d(xs, [9, 9, 3, 4], st, [0, 0, 0, 0], xv, new Float32Array(81 * 12), mv, yv, 0),
+        /the filter does not fit in the padded input/,
+      );
+      assert.throws(
+        () => addon.maskedConv2dBackpropInput(xs, fs, st, pads, yv, fv, mv, xv.subarray(2), 0),
+        /maskedConv2dBackpropInput: dx must have 384 elements, got 382/,
+      );
+      assert.throws(
+        () => addon.maskedConv2dBackpropFilter(xs, fs, st, pads, xv, yv, new Float32Array(3), fv, 0),
+        /maskedConv2dBackpropFilter: mask must have shape \[2,8,8\]/,
+      );
+      assert.throws(
+        () => addon.maskedConv2dBackpropFilter(xs, fs, st, pads, xv, yv, mv, [] as unknown as Float32Array, 0),
+        /maskedConv2dBackpropFilter: dfilter must be a Float32Array/,
+      );
+    });
+  });
+});

@@ -1,0 +1,359 @@
+/**
+ * dilateMask and maskedResidualUnit: an all-ones mask reproduces the dense pre-activation unit (an independent
+ * tfjs composite on tfjs-backend-cpu); a partial mask matches the dense unit with the documented statistics (BN1
+ * over dilate(A, 5), BN2 over dilate(A, 3)) and leaves u unchanged where a = 0; pact-cpu and the composite agree
+ * on values and gradients; finite-difference gradient check; an all-zero mask returns u; bad input.
+ */
+import { strict as assert } from 'assert';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { nativeAddon } from '../../src';
+import { dilateMask } from '../../src/ops/dilate_mask';
+import {
+  maskedResidualUnit,
+  maskedResidualUnitWithStats,
+  MaskedResidualUnitParams,
+} from '../../src/ops/masked_residual_unit';
+import { NATIVE, REFERENCE, requirePactCpu } from '../helpers/backends';
+import { expectClose, Tolerance } from '../helpers/compare';
+import { freshRng, Rng } from '../helpers/random';
+
+const TOL: Tolerance = { atol: 2e-4, rtol: 2e-4 };
+const EPS = 1e-5;
+
+interface UnitCase {
+  shape: [number, number, number, number];
+  u: Float32Array;
+  a: Float32Array;
+  scale1: Float32Array;
+  offset1: Float32Array;
+  w1: Float32Array;
+  scale2: Float32Array;
+  offset2: Float32Array;
+  w2: Float32Array;
+  label: string;
+}
+
+function unitCase(rng: Rng, shape: [number, number, number, number], density: number, block = 1): UnitCase {
+  const [b, h, w, c] = shape;
+  const bw = Math.ceil(w / block),
+    bh = Math.ceil(h / block);
+  const blocks = Array.from({ length: b * bh * bw }, () => rng.next() < density);
+  const a = new Float32Array(b * h * w);
+  for (let i = 0; i < a.length; ++i) {
+    const n = Math.floor(i / (h * w)),
+      y = Math.floor((i % (h * w)) / w),
+      x = i % w;
+    a[i] = blocks[(n * bh + Math.floor(y / block)) * bw + Math.floor(x / block)] ? 0.2 + 0.8 * rng.next() : 0;
+  }
+  return {
+    shape,
+    u: rng.normal(b * h * w * c),
+    a,
+    scale1: rng.uniform(c, 0.5, 1.5),
+    offset1: rng.uniform(c, -0.5, 0.5),
+    w1: rng.normal(9 * c * c).map((v) => v / 3),
+    scale2: rng.uniform(c, 0.5, 1.5),
+    offset2: rng.uniform(c, -0.5, 0.5),
+    w2: rng.normal(9 * c * c).map((v) => v / 3),
+    label: `seed ${rng.seed} shape [${shape}] density ${density} block ${block}`,
+  };
+}
+
+function tensors(c: UnitCase): { u: tf.Tensor4D; a: tf.Tensor3D; params: MaskedResidualUnitParams } {
+  const [b, h, w, ch] = c.shape;
+  return {
+    u: tf.tensor4d(c.u, c.shape),
+    a: tf.tensor3d(c.a, [b, h, w]),
+    params: {
+      bn1: { scale: tf.tensor1d(c.scale1), offset: tf.tensor1d(c.offset1) },
+      conv1: tf.tensor4d(c.w1, [3, 3, ch, ch]),
+      bn2: { scale: tf.tensor1d(c.scale2), offset: tf.tensor1d(c.offset2) },
+      conv2: tf.tensor4d(c.w2, [3, 3, ch, ch]),
+    },
+  };
+}
+
+/** Dense BN-ReLU with statistics over the positions of `set` (all positions when undefined), via tf.moments. */
+function denseBnRelu(x: tf.Tensor4D, scale: tf.Tensor, offset: tf.Tensor, set?: tf.Tensor): tf.Tensor4D {
+  let mean: tf.Tensor, variance: tf.Tensor;
+  if (set === undefined) {
+    ({ mean, variance } = tf.moments(x, [0, 1, 2]));
+  } else {
+    const m = tf.expandDims(set, 3),
+      n = tf.sum(m);
+    mean = tf.div(tf.sum(tf.mul(x, m), [0, 1, 2]), n);
+    variance = tf.div(tf.sum(tf.mul(tf.square(tf.sub(x, mean)), m), [0, 1, 2]), n);
+  }
+  return tf.relu(tf.batchNorm(x, mean, variance, offset, scale, EPS)) as tf.Tensor4D;
+}
+
+/** The dense unit u + f(u)·a computed everywhere, BN statistics over the given sets (all positions by default). */
+function denseUnit(c: UnitCase, sets?: { bn1: tf.Tensor; bn2: tf.Tensor }): tf.Tensor {
+  const { u, a, params } = tensors(c);
+  const h1 = denseBnRelu(u, params.bn1.scale, params.bn1.offset, sets?.bn1);
+  const c1 = tf.conv2d(h1, params.conv1, 1, 'same');
+  const h2 = denseBnRelu(c1, params.bn2.scale, params.bn2.offset, sets?.bn2);
+  const c2 = tf.conv2d(h2, params.conv2, 1, 'same');
+  return tf.add(u, tf.mul(c2, tf.expandDims(a, 3)));
+}
+
+function onBackend<T>(backend: string, fn: () => T): T {
+  const previous = tf.getBackend();
+  tf.setBackend(backend);
+  try {
+    return fn();
+  } finally {
+    tf.setBackend(previous);
+  }
+}
+
+function unitOutput(backend: string, c: UnitCase): Float32Array {
+  return onBackend(backend, () =>
+    tf.tidy(() => {
+      const { u, a, params } = tensors(c);
+      return Float32Array.from(maskedResidualUnit(u, params, a).dataSync());
+    }),
+  );
+}
+
+/** Gradients of sum(unit(u, params, a) * g) w.r.t. u, a, bn1.scale, bn1.offset, conv1, bn2.scale, conv2. */
+function unitGrads(backend: string, c: UnitCase, g: Float32Array): Float32Array[] {
+  return onBackend(backend, () =>
+    tf.tidy(() => {
+      const { u, a, params } = tensors(c);
+      const f = (
+        uu: tf.Tensor,
+        aa: tf.Tensor,
+        s1: tf.Tensor,
+        o1: tf.Tensor,
+        w1: tf.Tensor,
+        s2: tf.Tensor,
+        w2: tf.Tensor,
+      ) =>
+        maskedResidualUnit(
+          uu as tf.Tensor4D,
+          {
+            bn1: { scale: s1 as tf.Tensor1D, offset: o1 as tf.Tensor1D },
+            conv1: w1 as tf.Tensor4D,
+            bn2: { scale: s2 as tf.Tensor1D, offset: params.bn2.offset },
+            conv2: w2 as tf.Tensor4D,
+          },
+          aa,
+        );
+      const grads = tf.grads(f)(
+        [u, a, params.bn1.scale, params.bn1.offset, params.conv1, params.bn2.scale, params.conv2],
+        tf.tensor4d(g, c.shape),
+      );
+      return grads.map((t) => Float32Array.from(t.dataSync()));
+    }),
+  );
+}
+
+describe('dilateMask', () => {
+  before(requirePactCpu);
+
+  it('matches max-pooling of [mask > 0] (pact-cpu kernel vs composite on cpu) for k = 1, 3, 5', () => {
+    const rng = freshRng();
+    for (const k of [1, 3, 5]) {
+      const shape: [number, number, number] = [rng.int(1, 3), rng.int(1, 12), rng.int(1, 12)];
+      const m = rng.uniform(shape[0] * shape[1] * shape[2]).map((v) => (v > 0.85 ? v : -Math.abs(v)));
+      const expected = onBackend(REFERENCE, () =>
+        tf.tidy(() =>
+          Float32Array.from(
+            tf
+              .maxPool(tf.cast(tf.greater(tf.tensor4d(m, [...shape, 1]), 0), 'float32') as tf.Tensor4D, k, 1, 'same')
+              .dataSync(),
+          ),
+        ),
+      );
+      for (const backend of [NATIVE, REFERENCE]) {
+        const got = onBackend(backend, () =>
+          tf.tidy(() => Float32Array.from(dilateMask(tf.tensor3d(m, shape), k).dataSync())),
+        );
+        expectClose(got, expected, { atol: 0, rtol: 0 }, `${backend} k=${k} seed ${rng.seed} shape [${shape}]`);
+      }
+    }
+  });
+
+  it('keeps a [B,H,W,1] shape and rejects bad k, shapes and native lengths', () => {
+    assert.deepEqual(dilateMask(tf.zeros([2, 4, 4, 1]), 3).shape, [2, 4, 4, 1]);
+    assert.throws(() => dilateMask(tf.zeros([2, 4, 4]), 2), /dilateMask: k must be an odd positive integer, got 2/);
+    assert.throws(() => dilateMask(tf.zeros([4, 4]), 3), /dilateMask: mask must have shape \[batch, height, width\]/);
+    assert.throws(
+      () => nativeAddon()!.dilateMask([2, 4, 4], new Float32Array(31), 1, new Float32Array(32)),
+      /dilateMask: mask must have 32 elements, got 31/,
+    );
+    assert.throws(
+      () => nativeAddon()!.dilateMask([2, 4], new Float32Array(8), 1, new Float32Array(8)),
+      /dilateMask: maskShape must have 3 entries/,
+    );
+  });
+});
+
+describe('maskedResidualUnit', () => {
+  before(requirePactCpu);
+
+  it('reproduces the dense unit with an all-ones mask (pact-cpu and composite)', () => {
+    const rng = freshRng();
+    const c = unitCase(rng, [2, 6, 5, 4], 1);
+    c.a.fill(1);
+    const expected = onBackend(REFERENCE, () => tf.tidy(() => Float32Array.from(denseUnit(c).dataSync())));
+    for (const backend of [NATIVE, REFERENCE])
+      expectClose(unitOutput(backend, c), expected, TOL, `${backend} ${c.label}`);
+  });
+
+  for (const block of [1, 2]) {
+    it(`matches the dense unit with statistics over the computed sets, ${block}x${block} blocks`, () => {
+      const rng = freshRng();
+      const c = unitCase(rng, [2, 8, 7, 3], 0.3, block);
+      const expected = onBackend(REFERENCE, () =>
+        tf.tidy(() => {
+          const active = tf.cast(tf.greater(tf.tensor3d(c.a, [2, 8, 7]), 0), 'float32');
+          const sets = { bn1: dilateMask(active, 5), bn2: dilateMask(active, 3) };
+          return Float32Array.from(denseUnit(c, sets).dataSync());
+        }),
+      );
+      for (const backend of [NATIVE, REFERENCE]) {
+        const got = unitOutput(backend, c);
+        expectClose(got, expected, TOL, `${backend} ${c.label}`);
+        for (let i = 0; i < got.length; ++i) {
+          if (c.a[Math.floor(i / 3)] === 0) assert.equal(got[i], c.u[i], `${backend}: y[${i}] must be u where a = 0`);
+        }
+      }
+    });
+  }
+
+  it('has the same gradients on pact-cpu as the composite, and they pass a finite-difference check', () => {
+    const rng = freshRng();
+    const c = unitCase(rng, [2, 5, 6, 3], 0.4);
+    const g = rng.normal(c.u.length);
+    const native = unitGrads(NATIVE, c, g),
+      composite = unitGrads(REFERENCE, c, g);
+    const names = ['u', 'a', 'bn1.scale', 'bn1.offset', 'conv1', 'bn2.scale', 'conv2'];
+    native.forEach((d, i) => expectClose(d, composite[i], { atol: 5e-4, rtol: 5e-4 }, `d${names[i]} ${c.label}`));
+    // Finite differences of L = sum(unit * g), summed in float64, on a few elements of u and conv1. The unit is
+    // piecewise smooth (ReLU): a kink within a step makes a central difference wrong, but then the analytic
+    // gradient (the slope at the point) still equals the one-sided difference away from the kink. So the check
+    // passes when the analytic value matches one of: central differences at two steps, forward, backward.
+    const loss = (cc: UnitCase) => unitOutput(NATIVE, cc).reduce((s, v, i) => s + v * g[i], 0);
+    const tol = { atol: 1e-2, rtol: 1e-2 };
+    for (const [name, key, index] of [
+      ['u', 'u', 0],
+      ['conv1', 'w1', 4],
+    ] as const) {
+      for (let trial = 0; trial < 4; ++trial) {
+        const values = c[key];
+        const i = rng.int(0, values.length - 1);
+        const at = (delta: number) => {
+          const v = Float32Array.from(values);
+          v[i] += delta;
+          return loss({ ...c, [key]: v });
+        };
+        const l0 = at(0),
+          h = 5e-4;
+        const lPlus = at(h),
+          lMinus = at(-h);
+        const estimates = [
+          (at(2e-3) - at(-2e-3)) / 4e-3,
+          (lPlus - lMinus) / (2 * h),
+          (lPlus - l0) / h,
+          (l0 - lMinus) / h,
+        ];
+        const analytic = native[index][i];
+        const closest = estimates.reduce((best, v) => (Math.abs(v - analytic) < Math.abs(best - analytic) ? v : best));
+        expectClose([analytic], [closest], tol, `d${name}[${i}] (estimates ${estimates}) ${c.label}`);
+      }
+    }
+  });
+
+  it('returns u and computes nothing with an all-zero mask', () => {
+    const rng = freshRng();
+    const c = unitCase(rng, [2, 6, 6, 3], 0);
+    const r = tf.tidy(() => {
+      const { u, a, params } = tensors(c);
+      const out = maskedResidualUnitWithStats(u, params, a);
+      return { y: Float32Array.from(out.y.dataSync()), counts: out.activeCounts };
+    });
+    assert.deepEqual(r.counts, [0, 0, 0]);
+    expectClose(r.y, c.u, { atol: 0, rtol: 0 }, c.label);
+  });
+
+  it('runs its batch norms natively on pact-cpu, and the native kernel rejects bad lengths', () => {
+    const addon = nativeAddon()!;
+    const rows = 6,
+      ch = 2;
+    const f = (n: number) => new Float32Array(n);
+    assert.throws(
+      () => addon.maskedBatchNormRelu(rows, ch, f(11), f(rows), f(ch), f(ch), 1e-5, f(12), f(ch), f(ch)),
+      /maskedBatchNormRelu: x must have 12 elements, got 11/,
+    );
+    assert.throws(
+      () => addon.maskedBatchNormRelu(rows, ch, f(12), f(5), f(ch), f(ch), 1e-5, f(12), f(ch), f(ch)),
+      /maskedBatchNormRelu: mask must have 6 elements, got 5/,
+    );
+    assert.throws(
+      () => addon.maskedBatchNormRelu(rows, ch, f(12), f(rows), f(ch), f(ch), 0, f(12), f(ch), f(ch)),
+      /epsilon must be positive/,
+    );
+    assert.throws(
+      () =>
+        addon.maskedBatchNormReluGrad(
+          rows,
+          ch,
+          f(12),
+          f(12),
+          f(rows),
+          f(12),
+          f(ch),
+          f(ch),
+          f(ch),
+          1e-5,
+          f(12),
+          f(3),
+          f(ch),
+        ),
+      /maskedBatchNormReluGrad: dscale must have 2 elements, got 3/,
+    );
+    // The statistics are those of the active rows: rows 0 and 3 active, x = [1, 2] and [3, 6].
+    const x = Float32Array.from([1, 2, 9, 9, 9, 9, 3, 6, 9, 9, 9, 9]);
+    const mask = Float32Array.from([1, 0, -1, 0.5, 0, NaN]);
+    const y = f(12),
+      mean = f(ch),
+      variance = f(ch);
+    addon.maskedBatchNormRelu(
+      rows,
+      ch,
+      x,
+      mask,
+      Float32Array.from([1, 1]),
+      Float32Array.from([0, 0]),
+      1e-5,
+      y,
+      mean,
+      variance,
+    );
+    expectClose(mean, [2, 4], { atol: 1e-6, rtol: 0 }, 'mean');
+    expectClose(variance, [1, 4], { atol: 1e-6, rtol: 0 }, 'variance');
+    expectClose(y, [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0], { atol: 1e-4, rtol: 0 }, 'y');
+  });
+
+  it('rejects bad shapes with an Error naming the argument', () => {
+    const rng = freshRng();
+    const c = unitCase(rng, [2, 4, 4, 3], 0.5);
+    const { u, params } = tensors(c);
+    assert.throws(
+      () => maskedResidualUnit(u, params, tf.ones([2, 4, 5])),
+      /maskedResidualUnit: activeMask must have shape \[2,4,4\] or \[2,4,4,1\] \(u's batch, height, width\), got \[2,4/,
+    );
+    assert.throws(
+      () => maskedResidualUnit(tf.zeros([4, 4, 3]) as unknown as tf.Tensor4D, params, tf.ones([2, 4, 4])),
+      /maskedResidualUnit: u must be a 4-D tensor/,
+    );
+    assert.throws(
+      () => maskedResidualUnit(u, { ...params, conv2: tf.zeros([3, 3, 3, 4]) as tf.Tensor4D }, tf.ones([2, 4, 4])),
+      /params.conv2 must have shape \[3,3,3,3\], got \[3,3,3,4\]/,
+    );
+  });
+});
