@@ -1,0 +1,44 @@
+// Module entry of pact_sim.node, the addon whose CUDA kernels run on the CPU simulation of the device: it exports
+// the functions that the CUDA bindings (native/binding/cuda_*.cc) registered with PACT_EXPORT, and `buildInfo`.
+// It holds no OpenMP code (libgomp is not instrumented, so ThreadSanitizer would report its internals).
+#include <napi.h>
+
+#include "binding/registry.h"
+#include "cuda/device.h"
+
+namespace {
+
+Napi::Value buildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("simulated", true);
+  const auto cuda = pact::cuda::deviceStatus();
+  auto c = Napi::Object::New(env);
+  c.Set("compiled", cuda.compiled);
+  c.Set("available", cuda.deviceCount > 0);
+  c.Set("deviceCount", cuda.deviceCount);
+  c.Set("device", cuda.name);
+  c.Set("reason", cuda.reason);
+  out.Set("cuda", c);
+#if defined(__SANITIZE_ADDRESS__)
+  out.Set("sanitizer", "address");
+#elif defined(__SANITIZE_THREAD__)
+  out.Set("sanitizer", "thread");
+#else
+  out.Set("sanitizer", "");
+#endif
+  return out;
+}
+
+}  // namespace
+
+PACT_EXPORT("buildInfo", buildInfo);
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  for (const auto& [name, fn] : pact::exportRegistry()) {
+    exports.Set(name, Napi::Function::New(env, fn, name));
+  }
+  return exports;
+}
+
+NODE_API_MODULE(pact_sim, Init)
