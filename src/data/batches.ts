@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { channelStats, imageSize, type ImageDataset, type ImageSplit } from './dataset';
-import { SeededRng } from './rng';
+import { mixSeed, SeededRng } from './rng';
 
 export interface Batch {
   x: tf.Tensor4D;
@@ -25,12 +25,6 @@ export function normalisationOf(ds: ImageDataset): Normalisation {
 }
 
 const PAD = 4;
-
-function mix(a: number, b: number): number {
-  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** Fills one normalised example into `out` at `offset`, cropped at (dy, dx) from the padded image and maybe flipped. */
 function writeExample(
@@ -112,12 +106,12 @@ export class TrainBatches {
   batch(step: number): Batch {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     if (epoch !== this.orderEpoch) {
-      this.order = new SeededRng(mix(this.seed, epoch)).permutation(this.ds.train.count);
+      this.order = new SeededRng(mixSeed(this.seed, epoch)).permutation(this.ds.train.count);
       this.orderEpoch = epoch;
     }
     const at = (step % this.stepsPerEpoch) * this.batchSize;
     const indices = this.order.subarray(at, at + this.batchSize);
-    return makeBatch(this.ds, this.ds.train, indices, this.norm, new SeededRng(mix(this.seed ^ 0xa5a5a5a5, step)));
+    return makeBatch(this.ds, this.ds.train, indices, this.norm, new SeededRng(mixSeed(this.seed ^ 0xa5a5a5a5, step)));
   }
 }
 

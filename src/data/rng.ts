@@ -48,3 +48,12 @@ export class SeededRng {
     return p;
   }
 }
+
+/** A 32-bit hash of (seed, index) (murmur3's finaliser): the generator seed of one batch, epoch or stream. */
+export function mixSeed(seed: number, index: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 0x632be5ab, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
