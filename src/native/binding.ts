@@ -22,26 +22,159 @@ export interface BuildInfo {
   sanitizer: string;
 }
 
-/** Dense primitives on oneDNN (present when `buildInfo().dnnl`). */
-export interface DenseAddon {}
+/** Activations that the dense primitives fuse (oneDNN post-ops). */
+export type DenseActivation = 'linear' | 'relu' | 'relu6' | 'leakyrelu' | 'elu' | 'sigmoid';
 
-/** Elementwise ops with broadcasting. */
-export interface ElementwiseAddon {}
+/**
+ * Dense primitives on oneDNN (native/binding/dense.cc), present only when `buildInfo().dnnl`. `geometry` is
+ * [batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight,
+ * strideWidth, dilationHeight, dilationWidth, padTop, padLeft, padBottom, padRight]; x/dx/y/dy are NHWC, filters
+ * HWIO; outputs are written into the last Float32Array.
+ */
+export interface DenseAddon {
+  conv2dForward?(
+    geometry: number[],
+    x: Float32Array,
+    filter: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    activation: DenseActivation,
+    leakyreluAlpha: number,
+  ): void;
+  conv2dBackpropInput?(geometry: number[], dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
+  conv2dBackpropFilter?(geometry: number[], x: Float32Array, dy: Float32Array, dfilter: Float32Array): void;
+  batchMatMul?(
+    aShape: number[],
+    a: Float32Array,
+    bShape: number[],
+    b: Float32Array,
+    transposeA: boolean,
+    transposeB: boolean,
+    bias: Float32Array | null,
+    out: Float32Array,
+    activation: DenseActivation,
+    leakyreluAlpha: number,
+  ): void;
+}
 
-/** Reductions. */
-export interface ReduceAddon {}
+/**
+ * Elementwise float32 ops (native/binding/elementwise.cc). The caller allocates `out`; shapes are tfjs shapes
+ * and are checked again natively (a wrong length or incompatible broadcast throws).
+ */
+export interface ElementwiseAddon {
+  /** op: add, sub, mul, div, maximum, minimum, squaredDifference, pow; out has the broadcast shape's size. */
+  binaryOp(op: string, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array): void;
+  /** op: relu, relu6, neg, square, sqrt, rsqrt, exp, log, sigmoid, tanh, abs, reciprocal, step (p0 = alpha),
+   *  leakyRelu (p0 = alpha), elu, clipByValue (p0 = min, p1 = max), softplus. */
+  unaryOp(op: string, x: Float32Array, out: Float32Array, p0: number, p1: number): void;
+  /** out = inputs[0] + inputs[1] + ..., all of out's length. */
+  addN(inputs: Float32Array[], out: Float32Array): void;
+}
 
-/** Batch normalisation. */
-export interface NormAddon {}
+/** Reductions over an axis list of a contiguous float32 tensor (native/binding/reduce.cc). */
+export interface ReduceAddon {
+  /** op: sum, mean, max, min, prod; out has the product of the dims not in `axes`. */
+  reduce(op: string, x: Float32Array, shape: number[], axes: number[], out: Float32Array): void;
+  /** Index of the first maximum along `axis` (tfjs' rule); out has the product of the other dims. */
+  argMax(x: Float32Array, shape: number[], axis: number, out: Int32Array): void;
+}
 
-/** PACT's own kernels: halting step, ACT halting, RelaxedBernoulli. */
-export interface PactOpsAddon {}
+/** Batch normalisation (native/binding/norm.cc). The caller allocates every output; `rows` = N*H*W of NHWC. */
+export interface NormAddon {
+  batchNormTrain(
+    x: Float32Array, scale: Float32Array, offset: Float32Array, rows: number, channels: number, epsilon: number,
+    relu: boolean, y: Float32Array, mean: Float32Array, variance: Float32Array,
+  ): void;
+  batchNormTrainGrad(
+    dy: Float32Array, dmean: Float32Array, dvariance: Float32Array, x: Float32Array, scale: Float32Array,
+    mean: Float32Array, variance: Float32Array, y: Float32Array | null, rows: number, channels: number,
+    epsilon: number, relu: boolean, dx: Float32Array, dscale: Float32Array, doffset: Float32Array,
+  ): void;
+  batchNormInference(
+    x: Float32Array, rows: number, channels: number, mean: Float32Array, variance: Float32Array,
+    scale: Float32Array | null, offset: Float32Array | null, epsilon: number, y: Float32Array,
+  ): void;
+}
 
-/** Masked (sparse) convolution. */
-export interface MaskedConvAddon {}
+/**
+ * PACT's own kernels (native/binding/pact_ops.cc, native/cpu/halting_step.h): the fused halting step and its
+ * gradient. `mode` is 0 relaxed, 1 discrete, 2 thresholded; the caller allocates every output. haltLogits may be
+ * null when `last`, noise when `last` or thresholded; output, u and outputOut (u, gOutput and gU) are all null for
+ * a block without an output accumulator.
+ */
+export interface PactOpsAddon {
+  haltingStep(
+    sXi: Float32Array, sH: Float32Array, n: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
+    output: Float32Array | null, u: Float32Array | null, positions: number, channels: number, mode: number,
+    iteration: number, last: boolean, temperature: number, delta: number, sXiOut: Float32Array, sHOut: Float32Array,
+    nOut: Float32Array, activeOut: Float32Array, outputOut: Float32Array | null,
+  ): void;
+  haltingStepGrad(
+    sXi: Float32Array, sH: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
+    u: Float32Array | null, gSXi: Float32Array, gSH: Float32Array, gN: Float32Array, gActive: Float32Array,
+    gOutput: Float32Array | null, positions: number, channels: number, mode: number, iteration: number, last: boolean,
+    temperature: number, delta: number, gHaltLogits: Float32Array, gNoise: Float32Array, gSXiOut: Float32Array,
+    gSHOut: Float32Array, gU: Float32Array | null,
+  ): void;
+}
+
+/**
+ * Masked (sparse) convolution (native/binding/masked_conv2d.cc). Each takes the geometry (xShape [B,H,W,C],
+ * filterShape [kH,kW,C,outC], strides [sH,sW], pads [top,bottom,left,right]), its inputs, the output to fill
+ * (NHWC / HWIO, mask [B,outH,outW], active where > 0) and `algo`: 0 automatic, 1 sparse, 2 dense oneDNN + masking
+ * (sparse in a build without oneDNN).
+ */
+export interface MaskedConvAddon {
+  maskedConv2d(xShape: number[], filterShape: number[], strides: number[], pads: number[], x: Float32Array,
+    filter: Float32Array, mask: Float32Array, y: Float32Array, algo: number): void;
+  maskedConv2dBackpropInput(xShape: number[], filterShape: number[], strides: number[], pads: number[],
+    dy: Float32Array, filter: Float32Array, mask: Float32Array, dx: Float32Array, algo: number): void;
+  maskedConv2dBackpropFilter(xShape: number[], filterShape: number[], strides: number[], pads: number[],
+    x: Float32Array, dy: Float32Array, mask: Float32Array, dfilter: Float32Array, algo: number): void;
+  /** out[b,y,x] = 1 where mask > 0 within `radius` (Chebyshev distance) of (y, x), else 0; shape [B,H,W]. */
+  dilateMask(maskShape: number[], mask: Float32Array, radius: number, out: Float32Array): void;
+  /** relu(batch norm) over the rows where mask > 0 (statistics from those rows), 0 elsewhere; x [rows, channels]. */
+  maskedBatchNormRelu(rows: number, channels: number, x: Float32Array, mask: Float32Array, scale: Float32Array,
+    offset: Float32Array, epsilon: number, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
+  maskedBatchNormReluGrad(rows: number, channels: number, dy: Float32Array, x: Float32Array, mask: Float32Array,
+    y: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array, epsilon: number,
+    dx: Float32Array, dscale: Float32Array, doffset: Float32Array): void;
+}
 
 /** CUDA kernels run on host arrays (a real GPU, or the simulated device of `pact_sim.node`). */
-export interface CudaOpsAddon {}
+export interface CudaOpsAddon {
+  /**
+   * The fused halting step (native/cuda/halting_step.cu; layout and math in native/cpu/halting_step.h) run on the
+   * device from host arrays. `mode`: 0 relaxed, 1 discrete, 2 thresholded. haltLogits may be null only when
+   * `last`, noise only when it is not read (last or thresholded); output, u and outputOut are all null (no
+   * accumulator) or all positions*channels. Present in pact.node when `buildInfo().cuda.compiled` (it throws
+   * "CUDA unavailable: <reason>" without a GPU) and in the simulation addon.
+   */
+  cudaHaltingStep(
+    sXi: Float32Array, sH: Float32Array, n: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
+    output: Float32Array | null, u: Float32Array | null, positions: number, channels: number, mode: number,
+    iteration: number, last: boolean, temperature: number, delta: number, sXiOut: Float32Array, sHOut: Float32Array,
+    nOut: Float32Array, activeOut: Float32Array, outputOut: Float32Array | null,
+  ): void;
+  /**
+   * The masked convolution (native/cuda/masked_conv2d.cu; semantics and layouts in native/cpu/masked_conv2d.h)
+   * on the device from host arrays, with the arguments of `maskedConv2d` (MaskedConvAddon) less `algo`.
+   */
+  cudaMaskedConv2d(xShape: number[], filterShape: number[], strides: number[], pads: number[], x: Float32Array,
+    filter: Float32Array, mask: Float32Array, y: Float32Array): void;
+  cudaMaskedConv2dBackpropInput(xShape: number[], filterShape: number[], strides: number[], pads: number[],
+    dy: Float32Array, filter: Float32Array, mask: Float32Array, dx: Float32Array): void;
+  cudaMaskedConv2dBackpropFilter(xShape: number[], filterShape: number[], strides: number[], pads: number[],
+    x: Float32Array, dy: Float32Array, mask: Float32Array, dfilter: Float32Array): void;
+  /** Gradient of `cudaHaltingStep`; u, gOutput and gU are all null (no accumulator) or all positions*channels. */
+  cudaHaltingStepGrad(
+    sXi: Float32Array, sH: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
+    u: Float32Array | null, gSXi: Float32Array, gSH: Float32Array, gN: Float32Array, gActive: Float32Array,
+    gOutput: Float32Array | null, positions: number, channels: number, mode: number, iteration: number,
+    last: boolean, temperature: number, delta: number, gHaltLogits: Float32Array, gNoise: Float32Array,
+    gSXiOut: Float32Array, gSHOut: Float32Array, gU: Float32Array | null,
+  ): void;
+}
 
 /** Signatures of the addon's functions, one interface per kernel group. */
 export interface PactAddon
@@ -75,4 +208,57 @@ export function nativeAddon(): PactAddon | null {
 export function nativeLoadError(): string {
   nativeAddon();
   return loadFailure;
+}
+
+/** What `buildInfo()` of the simulation addon reports. */
+export interface SimBuildInfo {
+  simulated: true;
+  cuda: CudaStatus;
+  sanitizer: string;
+}
+
+/**
+ * pact_sim.node: the project's CUDA kernels compiled for the CPU simulation of the device (native/cuda/sim), built
+ * with `npx cmake-js compile --out build-sim --CDPACT_CUDA_SIM=ON`. A sanitizer build of it loads only with the
+ * sanitizer's runtime preloaded (scripts/cuda_sim_test.sh does that).
+ */
+export interface SimAddon extends CudaOpsAddon {
+  buildInfo(): SimBuildInfo;
+}
+
+let simLoaded: SimAddon | null | undefined;
+let simLoadFailure = '';
+
+export function simAddonPath(): string {
+  return process.env.PACT_SIM_ADDON ?? path.resolve(__dirname, '..', '..', 'build-sim', 'Release', 'pact_sim.node');
+}
+
+/** The simulation addon, or null when it cannot be loaded (see `simLoadError()`). */
+export function simAddon(): SimAddon | null {
+  if (simLoaded === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      simLoaded = require(simAddonPath()) as SimAddon;
+    } catch (e) {
+      simLoaded = null;
+      simLoadFailure = `cannot load the CUDA simulation addon ${simAddonPath()}: ${(e as Error).message} ` +
+        '(build it with `npx cmake-js compile --out build-sim --CDPACT_CUDA_SIM=ON`)';
+    }
+  }
+  return simLoaded;
+}
+
+export function simLoadError(): string {
+  simAddon();
+  return simLoadFailure;
+}
+
+/**
+ * The CUDA kernels to run: the simulated device when `PACT_DEVICE=sim`, else pact.node's (null when it was built
+ * without CUDA). Their functions throw "CUDA unavailable: <reason>" when pact.node finds no GPU.
+ */
+export function cudaOpsAddon(): CudaOpsAddon | null {
+  if (process.env.PACT_DEVICE === 'sim') return simAddon();
+  const native = nativeAddon();
+  return native !== null && native.buildInfo().cuda.compiled ? native : null;
 }

@@ -1,0 +1,301 @@
+/**
+ * PSACT / SACT ResNets: shapes in every mode, training and evaluation; the dense ResNet's output when no position
+ * ever halts (halting bias −100: all-ones masks) and the first-units-only network when every position halts at once
+ * (bias +100, thresholded), each against the dense code path of models/resnet.ts; the halting gradient against
+ * central differences; evaluation memory that does not grow with L; bad input.
+ */
+import { strict as assert } from 'assert';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { ADAPTIVE_MODES, AdaptiveResNet, disposeForward } from '../../src/models/psact';
+import type { AdaptiveForwardOptions } from '../../src/models/psact';
+import { relaxedLoss } from '../../src/ops/objectives';
+import { requirePactCpu } from '../helpers/backends';
+import { expectClose } from '../helpers/compare';
+import { freshRng, type Rng } from '../helpers/random';
+
+const WIDTHS: [number, number, number] = [4, 8, 8];
+
+function tinyModel(rng: Rng, extra: Partial<ConstructorParameters<typeof AdaptiveResNet>[0]> = {}): AdaptiveResNet {
+  return new AdaptiveResNet({ unitsPerStage: 3, numClasses: 5, widths: WIDTHS, seed: rng.int(1, 1000), ...extra });
+}
+
+function setHaltBias(model: AdaptiveResNet, value: number): void {
+  for (const p of model.halting.flat()) p.bias.assign(tf.fill([1], value) as tf.Tensor1D);
+}
+
+/** Random non-zero halting weights, so that h varies over positions and images. */
+function randomiseHalting(model: AdaptiveResNet, rng: Rng, bias: number): void {
+  for (const p of model.halting.flat()) {
+    p.conv.assign(
+      tf.tensor4d(
+        rng.normal(p.conv.size).map((v) => 0.3 * v),
+        p.conv.shape,
+      ),
+    );
+    p.pooled.assign(
+      tf.tensor2d(
+        rng.normal(p.pooled.size).map((v) => 0.3 * v),
+        p.pooled.shape,
+      ),
+    );
+    p.bias.assign(tf.tensor1d([bias]));
+  }
+}
+
+/** The network of the first unit of each stage only (every position halts at z = 1), from the dense code path. */
+function firstUnitsOnly(model: AdaptiveResNet, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+  return tf.tidy(() => {
+    const r = model.resnet;
+    let u = tf.conv2d(x, r.stem, 1, 'same');
+    for (const stage of r.stages) {
+      const { residual, shortcut } = r.residualBranch(stage[0], u, { training });
+      u = tf.add(shortcut, residual);
+    }
+    const features = tf.mean(r.batchNormRelu(r.finalBn, u, { training }), [1, 2]) as tf.Tensor2D;
+    return tf.add(tf.matMul(features, r.dense), r.denseBias) as tf.Tensor2D;
+  });
+}
+
+describe('PSACT / SACT ResNet', function () {
+  this.timeout(120000);
+  before(() => requirePactCpu());
+
+  it('runs every mode, training and evaluation, grouped or not, with consistent shapes and no leak', () => {
+    const rng = freshRng();
+    for (const group of [1, 2] as const) {
+      const model = tinyModel(rng, { group });
+      randomiseHalting(model, rng, 0);
+      const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+      for (const mode of ADAPTIVE_MODES) {
+        for (const training of [true, false]) {
+          const label = `seed ${rng.seed} group ${group} ${mode} training ${training}`;
+          const before = tf.memory().numTensors;
+          const r = model.forward(x, { mode, training, seed: rng.int(1, 1e6) });
+          assert.deepEqual(r.logits.shape, [2, 5], label);
+          assert.ok(r.logits.dataSync().every(Number.isFinite), `${label}: logits finite`);
+          r.stages.forEach((s, k) => {
+            const size = 8 / 2 ** k;
+            assert.deepEqual(s.iterations.shape, [2, size, size], `${label} stage ${k} iterations`);
+            assert.deepEqual(s.ponder.shape, [2, size / group, size / group], `${label} stage ${k} ponder`);
+            assert.deepEqual(s.conv1Positions.shape, [2], `${label} stage ${k} conv1Positions`);
+            assert.ok(
+              s.iterations.dataSync().every((v) => Number.isInteger(v) && v >= 1 && v <= 3),
+              label,
+            );
+            // N ∈ [1, L]; ρ = N + R ∈ [1, L + 1].
+            const top = mode === 'act' ? 4 : 3;
+            assert.ok(
+              s.ponder.dataSync().every((v) => v >= 1 - 1e-5 && v <= top + 1e-5),
+              `${label} ponder range`,
+            );
+            assert.equal(s.logProb !== undefined, mode === 'discrete', `${label} logProb only in discrete mode`);
+            if (s.logProb !== undefined) assert.ok(s.logProb.dataSync().every((v) => v <= 0 && Number.isFinite(v)));
+          });
+          disposeForward(r);
+          assert.equal(tf.memory().numTensors, before, `${label}: tensors leaked`);
+        }
+      }
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('reproduces the dense ResNet when no position halts (all-ones masks) in every mode', () => {
+    const rng = freshRng();
+    const model = tinyModel(rng);
+    setHaltBias(model, -100);
+    const x = tf.tensor4d(rng.normal(3 * 8 * 8 * 3), [3, 8, 8, 3]);
+    for (const training of [false, true]) {
+      const dense = model.resnet.forward(x, { training });
+      for (const mode of ADAPTIVE_MODES) {
+        const r = model.forward(x, { mode, training, seed: rng.int(1, 1e6) });
+        const label = `seed ${rng.seed} ${mode} training ${training}`;
+        expectClose(r.logits.dataSync(), dense.dataSync(), { atol: 1e-4, rtol: 1e-4 }, label);
+        for (const s of r.stages)
+          assert.ok(
+            s.iterations.dataSync().every((v) => v === 3),
+            `${label}: every unit ran`,
+          );
+        disposeForward(r);
+      }
+      dense.dispose();
+    }
+    x.dispose();
+    model.dispose();
+  });
+
+  it('runs only the first unit of each stage when every position halts at once (thresholded, bias +100)', () => {
+    const rng = freshRng();
+    const model = tinyModel(rng, { group: 2 });
+    setHaltBias(model, 100);
+    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    for (const training of [false, true]) {
+      const expected = firstUnitsOnly(model, x, training);
+      const r = model.forward(x, { mode: 'thresholded', training });
+      const label = `seed ${rng.seed} training ${training}`;
+      expectClose(r.logits.dataSync(), expected.dataSync(), { atol: 1e-4, rtol: 1e-4 }, label);
+      for (const s of r.stages) {
+        assert.ok(
+          s.iterations.dataSync().every((v) => v === 1),
+          `${label}: one unit per position`,
+        );
+        assert.ok(
+          s.ponder.dataSync().every((v) => Math.abs(v - 1) < 1e-6),
+          `${label}: N = 1`,
+        );
+        assert.deepEqual(Array.from(s.conv1Positions.dataSync()), [0, 0], `${label}: no masked unit ran`);
+      }
+      disposeForward(r);
+      expected.dispose();
+    }
+    x.dispose();
+    model.dispose();
+  });
+
+  it('passes gradients in relaxed mode; the halting bias gradient matches central differences', () => {
+    const rng = freshRng();
+    const model = tinyModel(rng, { group: 2 });
+    randomiseHalting(model, rng, -1);
+    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    const weights = tf.tensor2d(rng.normal(2 * 5), [2, 5]);
+    const options: AdaptiveForwardOptions = { mode: 'relaxed', training: false, seed: rng.int(1, 1e6), delta: 0 };
+    // f = Σ logits·w + 0.1 Σ N: the output path (ẑ, â) and the prior path (N) both reach the halting units.
+    const objective = () => {
+      const r = model.forward(x, options);
+      const value = tf.add(
+        tf.sum(tf.mul(r.logits, weights)),
+        tf.mul(0.1, tf.addN(r.stages.map((s) => tf.sum(s.ponder)))),
+      ) as tf.Scalar;
+      return value;
+    };
+    const { value, grads } = tf.variableGrads(objective, model.trainableVariables());
+    const label = `seed ${rng.seed}`;
+    for (const v of model.trainableVariables()) {
+      const g = grads[v.name].dataSync();
+      assert.ok(g.every(Number.isFinite), `${label}: gradient of ${v.name} finite`);
+    }
+    const nonZero = (v: tf.Variable) => grads[v.name].dataSync().some((e) => e !== 0);
+    for (const p of model.halting.flat()) {
+      assert.ok(nonZero(p.conv) && nonZero(p.pooled) && nonZero(p.bias), `${label}: halting unit gets gradients`);
+    }
+    for (const unit of model.resnet.stages.flatMap((s) => s.slice(1))) {
+      assert.ok(nonZero(unit.conv1) && nonZero(unit.conv2), `${label}: masked units get gradients`);
+    }
+    const bias = model.halting[1][0].bias;
+    const analytic = grads[bias.name].dataSync()[0];
+    const at = (b: number) => {
+      bias.assign(tf.tensor1d([b]));
+      return tf.tidy(() => objective().dataSync()[0]);
+    };
+    const b0 = -1;
+    const eps = 1e-2;
+    const numeric = (at(b0 + eps) - at(b0 - eps)) / (2 * eps);
+    bias.assign(tf.tensor1d([b0]));
+    expectClose([analytic], [numeric], { atol: 2e-3, rtol: 3e-2 }, `${label}: d f / d halting bias`);
+    tf.dispose([value, grads, x, weights]);
+    model.dispose();
+  });
+
+  it('passes the REINFORCE score log q(z) gradient to the halting units in discrete mode', () => {
+    const rng = freshRng();
+    const model = tinyModel(rng);
+    randomiseHalting(model, rng, 0);
+    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const r = model.forward(x, { mode: 'discrete', training: true, seed: rng.int(1, 1e6) });
+        return tf.sum(tf.addN(r.stages.map((s) => s.logProb as tf.Tensor1D))) as tf.Scalar;
+      },
+      model.halting.flat().map((p) => p.bias),
+    );
+    assert.ok(
+      Object.values(grads).some((g) => g.dataSync()[0] !== 0),
+      `seed ${rng.seed}: score gradient is zero`,
+    );
+    tf.dispose([value, grads, x]);
+    model.dispose();
+  });
+
+  it('keeps no per-iteration outputs in thresholded evaluation: its peak memory does not grow with L', async () => {
+    const rng = freshRng();
+    const x = tf.tensor4d(rng.normal(4 * 16 * 16 * 3), [4, 16, 16, 3]);
+    const peak = async (unitsPerStage: number, mode: 'thresholded' | 'relaxed') => {
+      const model = new AdaptiveResNet({ unitsPerStage, numClasses: 5, widths: WIDTHS, seed: 1, haltBias: -100 });
+      const start = tf.memory().numBytes;
+      const info = await tf.profile(() => disposeForward(model.forward(x, { mode, training: false, seed: 1 })));
+      model.dispose();
+      return info.peakBytes - start;
+    };
+    // L >= 3 on both sides, so both have iterations with a masked unit and a halting unit.
+    const short = await peak(3, 'thresholded');
+    const long = await peak(6, 'thresholded');
+    const relaxed = await peak(6, 'relaxed');
+    assert.equal(long, short, `thresholded peak bytes: L = 6 ${long}, L = 3 ${short}`);
+    assert.ok(relaxed > long, `relaxed (${relaxed}) keeps an accumulator that thresholded (${long}) does not`);
+    x.dispose();
+  });
+
+  it('rejects bad input with an Error naming the argument', () => {
+    const rng = freshRng();
+    assert.throws(() => tinyModel(rng, { group: 3 as 1 }), /group must be one of 1, 2, 4, 8, got 3/);
+    assert.throws(() => tinyModel(rng, { haltBias: NaN }), /haltBias must be a finite number/);
+    const model = tinyModel(rng, { group: 4 });
+    const x = tf.zeros([1, 8, 8, 3]) as tf.Tensor4D;
+    assert.throws(
+      () => model.forward(tf.zeros([1, 8, 8, 1]) as tf.Tensor4D, { mode: 'relaxed', training: false }),
+      /x must have shape \[N, H, W, 3\], got \[1,8,8,1\]/,
+    );
+    assert.throws(
+      () => model.forward(x, { mode: 'sampled' as 'relaxed', training: false }),
+      /mode must be one of relaxed, discrete, thresholded, act, got sampled/,
+    );
+    assert.throws(
+      () => model.forward(x, { mode: 'relaxed', training: false }),
+      /4x4 latent grouping must divide every stage's size; an input of 8x8 has stages of 8x8, 4x4, 2x2/,
+    );
+    const ok = tinyModel(rng);
+    assert.throws(
+      () => ok.forward(x, { mode: 'act', training: false, actEpsilon: 1 }),
+      /actEpsilon must be a number in \(0, 1\)/,
+    );
+    assert.throws(
+      () => ok.forward(x, { mode: 'relaxed', training: false, temperature: 0 }),
+      /temperature must be a positive/,
+    );
+    tf.dispose([x]);
+    model.dispose();
+    ok.dispose();
+  });
+});
+
+describe('relaxed objective on PSACT', function () {
+  this.timeout(60000);
+  before(() => requirePactCpu());
+
+  it('penalises N: with a large tau, one SGD step on the halting biases raises the halting probability', () => {
+    const rng = freshRng();
+    const model = tinyModel(rng);
+    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    const biases = model.halting.flat().map((p) => p.bias);
+    const before = biases.map((b) => b.dataSync()[0]);
+    const optimizer = tf.train.sgd(1);
+    optimizer.minimize(
+      () => {
+        const r = model.forward(x, { mode: 'relaxed', training: true, seed: rng.int(1, 1e6) });
+        const logLik = tf.zeros([2]);
+        return relaxedLoss(
+          logLik,
+          r.stages.map((s) => ({ cost: s.ponder, tau: 10 })),
+        );
+      },
+      false,
+      biases,
+    );
+    biases.forEach((b, i) => assert.ok(b.dataSync()[0] > before[i], `seed ${rng.seed}: bias ${i} did not rise`));
+    optimizer.dispose();
+    x.dispose();
+    model.dispose();
+  });
+});

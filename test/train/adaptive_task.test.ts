@@ -1,0 +1,115 @@
+/**
+ * The adaptive ResNets' training task: in every training mode (relaxed eq. 26, discrete REINFORCE, ACT) the
+ * training cross-entropy falls over a few steps and tf.memory() is flat from the second step on; evaluation covers
+ * every mode; bad options fail with a clear Error.
+ */
+import { strict as assert } from 'assert';
+
+import * as tf from '@tensorflow/tfjs';
+
+import type { ImageDataset } from '../../src/data/dataset';
+import { proceduralShapes } from '../../src/data/procedural';
+import { AdaptiveResNet } from '../../src/models/psact';
+import {
+  ADAPTIVE_TRAIN_MODES,
+  AdaptiveTask,
+  buildAdaptiveTask,
+  parseAdaptiveModel,
+} from '../../src/train/adaptive_task';
+import { requirePactCpu } from '../helpers/backends';
+import { freshRng } from '../helpers/random';
+
+/** 8 shapes images, the same in both splits, so evaluation measures the fit of the training set. */
+function tinyDataset(seed: number): ImageDataset {
+  const ds = proceduralShapes({ seed, trainCount: 8, testCount: 1 });
+  return { ...ds, test: ds.train };
+}
+
+describe('AdaptiveTask', function () {
+  this.timeout(180000);
+  before(() => requirePactCpu());
+
+  for (const trainMode of ADAPTIVE_TRAIN_MODES) {
+    it(`${trainMode}: the training cross-entropy falls and tf.memory() stays flat`, () => {
+      const rng = freshRng();
+      const dataset = tinyDataset(rng.int(1, 1000));
+      const model = new AdaptiveResNet({
+        unitsPerStage: 2,
+        numClasses: dataset.numClasses,
+        widths: [8, 8, 8],
+        seed: rng.int(1, 1000),
+        group: 2,
+      });
+      const task = new AdaptiveTask(model, dataset, {
+        batchSize: 8,
+        seed: rng.int(1, 1000),
+        trainMode,
+        tau: 0.01,
+        sgd: { learningRate: 0.05 },
+        adamLearningRate: 3e-3,
+        evalModes: [trainMode === 'act' ? 'act' : 'thresholded'],
+      });
+      const mode = task.evalModes[0];
+      const before = task.evaluate()[`${mode}.loss`];
+      task.trainStep(0, 0.05);
+      const memory = tf.memory();
+      for (let step = 1; step < 8; ++step) {
+        const { metrics } = task.trainStep(step, 0.05);
+        for (const key of ['loss', 'crossEntropy', 'accuracy', 'flopsFraction', 'ponder']) {
+          assert.ok(Number.isFinite(metrics[key]), `seed ${rng.seed} step ${step} ${key} = ${metrics[key]}`);
+        }
+        assert.equal(tf.memory().numTensors, memory.numTensors, `seed ${rng.seed} step ${step} numTensors`);
+        assert.equal(tf.memory().numBytes, memory.numBytes, `seed ${rng.seed} step ${step} numBytes`);
+      }
+      const after = task.evaluate()[`${mode}.loss`];
+      assert.ok(after < before, `seed ${rng.seed}: ${mode} cross-entropy did not fall: ${before} -> ${after}`);
+      task.optimizer.dispose();
+      model.dispose();
+    });
+  }
+
+  it('evaluates PSACT in relaxed, discrete and thresholded modes, SACT also in ACT mode', () => {
+    const dataset = tinyDataset(1);
+    const base = {
+      model: 'psact14',
+      seed: 1,
+      batchSize: 8,
+      lr: 0.1,
+      momentum: 0.9,
+      weightDecay: 1e-4,
+      widths: [2, 2, 2] as [number, number, number],
+    };
+    const psact = buildAdaptiveTask(base, dataset);
+    const sact = buildAdaptiveTask({ ...base, model: 'sact14' }, dataset);
+    assert.deepEqual(psact.evalModes, ['relaxed', 'discrete', 'thresholded']);
+    assert.deepEqual(sact.evalModes, ['act', 'relaxed', 'discrete', 'thresholded']);
+    const metrics = sact.evaluate();
+    for (const mode of sact.evalModes) assert.ok(Number.isFinite(metrics[`${mode}.flopsFraction`]), mode);
+    [psact, sact].forEach((t) => {
+      t.optimizer.dispose();
+      t.model.dispose();
+    });
+  });
+
+  it('rejects bad options with an Error naming them', () => {
+    const dataset = tinyDataset(1);
+    const model = new AdaptiveResNet({ unitsPerStage: 2, numClasses: 10, widths: [2, 2, 2] });
+    const options = { batchSize: 8, seed: 1, trainMode: 'relaxed' as const, tau: 0.01, sgd: {} };
+    assert.throws(
+      () => new AdaptiveTask(model, dataset, { ...options, trainMode: 'thresholded' as 'relaxed' }),
+      /trainMode must be one of relaxed, discrete, act, got thresholded/,
+    );
+    assert.throws(() => new AdaptiveTask(model, dataset, { ...options, tau: -1 }), /tau must be a finite number >= 0/);
+    assert.throws(
+      () => new AdaptiveTask(model, dataset, { ...options, sgd: { momentum: NaN } }),
+      /sgd.momentum must be a finite number >= 0/,
+    );
+    assert.equal(parseAdaptiveModel('resnet32'), null);
+    assert.deepEqual(parseAdaptiveModel('psact110'), { kind: 'psact', unitsPerStage: 18 });
+    assert.throws(() => parseAdaptiveModel('sact33'), /sact33: the depth must be 6n \+ 2/);
+    const base = { model: 'psact14', seed: 1, batchSize: 8, lr: 0.1, momentum: 0.9, weightDecay: 1e-4 };
+    assert.throws(() => buildAdaptiveTask({ ...base, mode: 'act' }, dataset), /--mode must be relaxed or discrete/);
+    assert.throws(() => buildAdaptiveTask({ ...base, group: 3 }, dataset), /--group must be one of 1, 2, 4, 8, got 3/);
+    model.dispose();
+  });
+});
