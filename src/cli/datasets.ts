@@ -22,7 +22,8 @@ export function loadDataset(o: DatasetOptions): ImageDataset {
     case 'fashion-mnist':
       return loadFashionMnist(o.dataDir ?? FASHION_MNIST_DIR);
     case 'cifar10':
-      if (o.dataDir === undefined) throw new Error('--data-dir is required for cifar10 (the directory of its .bin files)');
+      if (o.dataDir === undefined)
+        throw new Error('--data-dir is required for cifar10 (the directory of its .bin files)');
       return loadCifar10(o.dataDir);
     default:
       throw new Error(`--dataset must be one of ${DATASETS.join(', ')}, got ${String(o.dataset)}`);

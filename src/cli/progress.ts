@@ -48,9 +48,12 @@ export class TrainingProgress {
       return;
     }
     if (this.bar === null) {
-      this.bar = new SingleBar(
-        { format: 'train |{bar}| {value}/{total} {summary} | ETA {eta_formatted}', hideCursor: true, stream: this.stream, etaBuffer: 50 },
-      );
+      this.bar = new SingleBar({
+        format: 'train |{bar}| {value}/{total} {summary} | ETA {eta_formatted}',
+        hideCursor: true,
+        stream: this.stream,
+        etaBuffer: 50,
+      });
       this.bar.start(totalSteps, step - 1, { summary });
     }
     this.bar.update(step, { summary });

@@ -116,7 +116,12 @@ export class TrainBatches {
 }
 
 /** The test split in order, in batches of at most `batchSize`, without augmentation. */
-export function* testBatches(ds: ImageDataset, norm: Normalisation, batchSize: number, limit = Infinity): Generator<Batch> {
+export function* testBatches(
+  ds: ImageDataset,
+  norm: Normalisation,
+  batchSize: number,
+  limit = Infinity,
+): Generator<Batch> {
   const count = Math.min(ds.test.count, limit);
   for (let at = 0; at < count; at += batchSize) {
     const n = Math.min(batchSize, count - at);

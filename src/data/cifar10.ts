@@ -77,7 +77,10 @@ export function loadCifar10(dir: string): ImageDataset {
     numClasses: CIFAR10_CLASSES.length,
     classNames: CIFAR10_CLASSES,
     flipAugment: true,
-    train: loadFiles(dir, [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`)),
+    train: loadFiles(
+      dir,
+      [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`),
+    ),
     test: loadFiles(dir, ['test_batch.bin']),
   };
 }

@@ -50,7 +50,7 @@ function findFile(dir: string, base: string): string {
   }
   throw new Error(
     `Fashion-MNIST: neither ${base} nor ${base}.gz found in ${dir}` +
-      (dir === FASHION_MNIST_DIR ? ' (install Debian\'s dataset-fashion-mnist)' : ''),
+      (dir === FASHION_MNIST_DIR ? " (install Debian's dataset-fashion-mnist)" : ''),
   );
 }
 

@@ -52,7 +52,7 @@ const box = (x: number, y: number, hx: number, hy: number): number => {
 const polygon = (x: number, y: number, n: number, r: number): number => {
   const sector = (2 * Math.PI) / n;
   const a = Math.atan2(y, x) + Math.PI / 2;
-  const local = ((a % sector) + sector) % sector - sector / 2;
+  const local = (((a % sector) + sector) % sector) - sector / 2;
   return Math.hypot(x, y) * Math.cos(local) - r * Math.cos(Math.PI / n);
 };
 

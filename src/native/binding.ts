@@ -82,17 +82,44 @@ export interface ReduceAddon {
 /** Batch normalisation (native/binding/norm.cc). The caller allocates every output; `rows` = N*H*W of NHWC. */
 export interface NormAddon {
   batchNormTrain(
-    x: Float32Array, scale: Float32Array, offset: Float32Array, rows: number, channels: number, epsilon: number,
-    relu: boolean, y: Float32Array, mean: Float32Array, variance: Float32Array,
+    x: Float32Array,
+    scale: Float32Array,
+    offset: Float32Array,
+    rows: number,
+    channels: number,
+    epsilon: number,
+    relu: boolean,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
   ): void;
   batchNormTrainGrad(
-    dy: Float32Array, dmean: Float32Array, dvariance: Float32Array, x: Float32Array, scale: Float32Array,
-    mean: Float32Array, variance: Float32Array, y: Float32Array | null, rows: number, channels: number,
-    epsilon: number, relu: boolean, dx: Float32Array, dscale: Float32Array, doffset: Float32Array,
+    dy: Float32Array,
+    dmean: Float32Array,
+    dvariance: Float32Array,
+    x: Float32Array,
+    scale: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    y: Float32Array | null,
+    rows: number,
+    channels: number,
+    epsilon: number,
+    relu: boolean,
+    dx: Float32Array,
+    dscale: Float32Array,
+    doffset: Float32Array,
   ): void;
   batchNormInference(
-    x: Float32Array, rows: number, channels: number, mean: Float32Array, variance: Float32Array,
-    scale: Float32Array | null, offset: Float32Array | null, epsilon: number, y: Float32Array,
+    x: Float32Array,
+    rows: number,
+    channels: number,
+    mean: Float32Array,
+    variance: Float32Array,
+    scale: Float32Array | null,
+    offset: Float32Array | null,
+    epsilon: number,
+    y: Float32Array,
   ): void;
 }
 
@@ -104,17 +131,49 @@ export interface NormAddon {
  */
 export interface PactOpsAddon {
   haltingStep(
-    sXi: Float32Array, sH: Float32Array, n: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
-    output: Float32Array | null, u: Float32Array | null, positions: number, channels: number, mode: number,
-    iteration: number, last: boolean, temperature: number, delta: number, sXiOut: Float32Array, sHOut: Float32Array,
-    nOut: Float32Array, activeOut: Float32Array, outputOut: Float32Array | null,
+    sXi: Float32Array,
+    sH: Float32Array,
+    n: Float32Array,
+    haltLogits: Float32Array | null,
+    noise: Float32Array | null,
+    output: Float32Array | null,
+    u: Float32Array | null,
+    positions: number,
+    channels: number,
+    mode: number,
+    iteration: number,
+    last: boolean,
+    temperature: number,
+    delta: number,
+    sXiOut: Float32Array,
+    sHOut: Float32Array,
+    nOut: Float32Array,
+    activeOut: Float32Array,
+    outputOut: Float32Array | null,
   ): void;
   haltingStepGrad(
-    sXi: Float32Array, sH: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
-    u: Float32Array | null, gSXi: Float32Array, gSH: Float32Array, gN: Float32Array, gActive: Float32Array,
-    gOutput: Float32Array | null, positions: number, channels: number, mode: number, iteration: number, last: boolean,
-    temperature: number, delta: number, gHaltLogits: Float32Array, gNoise: Float32Array, gSXiOut: Float32Array,
-    gSHOut: Float32Array, gU: Float32Array | null,
+    sXi: Float32Array,
+    sH: Float32Array,
+    haltLogits: Float32Array | null,
+    noise: Float32Array | null,
+    u: Float32Array | null,
+    gSXi: Float32Array,
+    gSH: Float32Array,
+    gN: Float32Array,
+    gActive: Float32Array,
+    gOutput: Float32Array | null,
+    positions: number,
+    channels: number,
+    mode: number,
+    iteration: number,
+    last: boolean,
+    temperature: number,
+    delta: number,
+    gHaltLogits: Float32Array,
+    gNoise: Float32Array,
+    gSXiOut: Float32Array,
+    gSHOut: Float32Array,
+    gU: Float32Array | null,
   ): void;
 }
 
@@ -125,20 +184,69 @@ export interface PactOpsAddon {
  * (sparse in a build without oneDNN).
  */
 export interface MaskedConvAddon {
-  maskedConv2d(xShape: number[], filterShape: number[], strides: number[], pads: number[], x: Float32Array,
-    filter: Float32Array, mask: Float32Array, y: Float32Array, algo: number): void;
-  maskedConv2dBackpropInput(xShape: number[], filterShape: number[], strides: number[], pads: number[],
-    dy: Float32Array, filter: Float32Array, mask: Float32Array, dx: Float32Array, algo: number): void;
-  maskedConv2dBackpropFilter(xShape: number[], filterShape: number[], strides: number[], pads: number[],
-    x: Float32Array, dy: Float32Array, mask: Float32Array, dfilter: Float32Array, algo: number): void;
+  maskedConv2d(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    x: Float32Array,
+    filter: Float32Array,
+    mask: Float32Array,
+    y: Float32Array,
+    algo: number,
+  ): void;
+  maskedConv2dBackpropInput(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    dy: Float32Array,
+    filter: Float32Array,
+    mask: Float32Array,
+    dx: Float32Array,
+    algo: number,
+  ): void;
+  maskedConv2dBackpropFilter(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    x: Float32Array,
+    dy: Float32Array,
+    mask: Float32Array,
+    dfilter: Float32Array,
+    algo: number,
+  ): void;
   /** out[b,y,x] = 1 where mask > 0 within `radius` (Chebyshev distance) of (y, x), else 0; shape [B,H,W]. */
   dilateMask(maskShape: number[], mask: Float32Array, radius: number, out: Float32Array): void;
   /** relu(batch norm) over the rows where mask > 0 (statistics from those rows), 0 elsewhere; x [rows, channels]. */
-  maskedBatchNormRelu(rows: number, channels: number, x: Float32Array, mask: Float32Array, scale: Float32Array,
-    offset: Float32Array, epsilon: number, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
-  maskedBatchNormReluGrad(rows: number, channels: number, dy: Float32Array, x: Float32Array, mask: Float32Array,
-    y: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array, epsilon: number,
-    dx: Float32Array, dscale: Float32Array, doffset: Float32Array): void;
+  maskedBatchNormRelu(
+    rows: number,
+    channels: number,
+    x: Float32Array,
+    mask: Float32Array,
+    scale: Float32Array,
+    offset: Float32Array,
+    epsilon: number,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+  ): void;
+  maskedBatchNormReluGrad(
+    rows: number,
+    channels: number,
+    dy: Float32Array,
+    x: Float32Array,
+    mask: Float32Array,
+    y: Float32Array,
+    scale: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    epsilon: number,
+    dx: Float32Array,
+    dscale: Float32Array,
+    doffset: Float32Array,
+  ): void;
 }
 
 /** CUDA kernels run on host arrays (a real GPU, or the simulated device of `pact_sim.node`). */
@@ -151,28 +259,84 @@ export interface CudaOpsAddon {
    * "CUDA unavailable: <reason>" without a GPU) and in the simulation addon.
    */
   cudaHaltingStep(
-    sXi: Float32Array, sH: Float32Array, n: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
-    output: Float32Array | null, u: Float32Array | null, positions: number, channels: number, mode: number,
-    iteration: number, last: boolean, temperature: number, delta: number, sXiOut: Float32Array, sHOut: Float32Array,
-    nOut: Float32Array, activeOut: Float32Array, outputOut: Float32Array | null,
+    sXi: Float32Array,
+    sH: Float32Array,
+    n: Float32Array,
+    haltLogits: Float32Array | null,
+    noise: Float32Array | null,
+    output: Float32Array | null,
+    u: Float32Array | null,
+    positions: number,
+    channels: number,
+    mode: number,
+    iteration: number,
+    last: boolean,
+    temperature: number,
+    delta: number,
+    sXiOut: Float32Array,
+    sHOut: Float32Array,
+    nOut: Float32Array,
+    activeOut: Float32Array,
+    outputOut: Float32Array | null,
   ): void;
   /**
    * The masked convolution (native/cuda/masked_conv2d.cu; semantics and layouts in native/cpu/masked_conv2d.h)
    * on the device from host arrays, with the arguments of `maskedConv2d` (MaskedConvAddon) less `algo`.
    */
-  cudaMaskedConv2d(xShape: number[], filterShape: number[], strides: number[], pads: number[], x: Float32Array,
-    filter: Float32Array, mask: Float32Array, y: Float32Array): void;
-  cudaMaskedConv2dBackpropInput(xShape: number[], filterShape: number[], strides: number[], pads: number[],
-    dy: Float32Array, filter: Float32Array, mask: Float32Array, dx: Float32Array): void;
-  cudaMaskedConv2dBackpropFilter(xShape: number[], filterShape: number[], strides: number[], pads: number[],
-    x: Float32Array, dy: Float32Array, mask: Float32Array, dfilter: Float32Array): void;
+  cudaMaskedConv2d(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    x: Float32Array,
+    filter: Float32Array,
+    mask: Float32Array,
+    y: Float32Array,
+  ): void;
+  cudaMaskedConv2dBackpropInput(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    dy: Float32Array,
+    filter: Float32Array,
+    mask: Float32Array,
+    dx: Float32Array,
+  ): void;
+  cudaMaskedConv2dBackpropFilter(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    x: Float32Array,
+    dy: Float32Array,
+    mask: Float32Array,
+    dfilter: Float32Array,
+  ): void;
   /** Gradient of `cudaHaltingStep`; u, gOutput and gU are all null (no accumulator) or all positions*channels. */
   cudaHaltingStepGrad(
-    sXi: Float32Array, sH: Float32Array, haltLogits: Float32Array | null, noise: Float32Array | null,
-    u: Float32Array | null, gSXi: Float32Array, gSH: Float32Array, gN: Float32Array, gActive: Float32Array,
-    gOutput: Float32Array | null, positions: number, channels: number, mode: number, iteration: number,
-    last: boolean, temperature: number, delta: number, gHaltLogits: Float32Array, gNoise: Float32Array,
-    gSXiOut: Float32Array, gSHOut: Float32Array, gU: Float32Array | null,
+    sXi: Float32Array,
+    sH: Float32Array,
+    haltLogits: Float32Array | null,
+    noise: Float32Array | null,
+    u: Float32Array | null,
+    gSXi: Float32Array,
+    gSH: Float32Array,
+    gN: Float32Array,
+    gActive: Float32Array,
+    gOutput: Float32Array | null,
+    positions: number,
+    channels: number,
+    mode: number,
+    iteration: number,
+    last: boolean,
+    temperature: number,
+    delta: number,
+    gHaltLogits: Float32Array,
+    gNoise: Float32Array,
+    gSXiOut: Float32Array,
+    gSHOut: Float32Array,
+    gU: Float32Array | null,
   ): void;
 }
 
@@ -198,7 +362,8 @@ export function nativeAddon(): PactAddon | null {
       loaded = require(addonPath()) as PactAddon;
     } catch (e) {
       loaded = null;
-      loadFailure = `cannot load the native addon ${addonPath()}: ${(e as Error).message} ` +
+      loadFailure =
+        `cannot load the native addon ${addonPath()}: ${(e as Error).message} ` +
         '(build it with `npm run build:native`; see the README)';
     }
   }
@@ -241,7 +406,8 @@ export function simAddon(): SimAddon | null {
       simLoaded = require(simAddonPath()) as SimAddon;
     } catch (e) {
       simLoaded = null;
-      simLoadFailure = `cannot load the CUDA simulation addon ${simAddonPath()}: ${(e as Error).message} ` +
+      simLoadFailure =
+        `cannot load the CUDA simulation addon ${simAddonPath()}: ${(e as Error).message} ` +
         '(build it with `npx cmake-js compile --out build-sim --CDPACT_CUDA_SIM=ON`)';
     }
   }

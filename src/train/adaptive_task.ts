@@ -288,9 +288,10 @@ export class AdaptiveTask implements TrainTask {
   }
 
   private setLearningRate(rate: number): void {
-    if (this.optimizer instanceof ScheduledAdam) {
+    // Not `instanceof`: tfjs' Optimizer answers it for any optimizer (Symbol.hasInstance checks the methods only).
+    if (this.options.trainMode === 'discrete') {
       const adam = this.options.adamLearningRate ?? 1e-3;
-      this.optimizer.setLearningRate(this.baseRate > 0 ? (adam * rate) / this.baseRate : 0);
+      (this.optimizer as ScheduledAdam).setLearningRate(this.baseRate > 0 ? (adam * rate) / this.baseRate : 0);
     } else {
       (this.optimizer as tf.MomentumOptimizer).setLearningRate(rate);
     }

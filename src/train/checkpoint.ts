@@ -44,7 +44,9 @@ export function saveCheckpoint<M>(file: string, meta: M, arrays: Record<string, 
   for (const [name, a] of Object.entries(arrays)) {
     const expected = a.shape.reduce((x, y) => x * y, 1);
     if (a.values.length !== expected) {
-      throw new Error(`saveCheckpoint: array ${name} has ${a.values.length} values, its shape [${a.shape}] needs ${expected}`);
+      throw new Error(
+        `saveCheckpoint: array ${name} has ${a.values.length} values, its shape [${a.shape}] needs ${expected}`,
+      );
     }
     table.push({ name, shape: a.shape, dtype: a.dtype, offset, length: a.values.length });
     offset = align8(offset + a.values.byteLength);

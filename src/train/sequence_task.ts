@@ -8,12 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {
-  ADDITION_CLASSES,
-  sequenceBatchAt,
-  type SequenceBatch,
-  type SequenceGenerator,
-} from '../data/sequence_tasks';
+import { ADDITION_CLASSES, sequenceBatchAt, type SequenceBatch, type SequenceGenerator } from '../data/sequence_tasks';
 import { mixSeed } from '../data/rng';
 import type { AdaptiveLstm } from '../models/adaptive_lstm';
 import type { AdaptiveMode } from '../ops/adaptive_block';

@@ -86,10 +86,19 @@ export const METRICS_FILE = 'metrics.jsonl';
 
 function stored(t: tf.Tensor): StoredArray {
   const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
-  return { shape: t.shape, dtype, values: dtype === 'int32' ? (t.dataSync() as Int32Array) : (t.dataSync() as Float32Array) };
+  return {
+    shape: t.shape,
+    dtype,
+    values: dtype === 'int32' ? (t.dataSync() as Int32Array) : (t.dataSync() as Float32Array),
+  };
 }
 
-async function writeCheckpoint(task: TrainTask, file: string, step: number, config: Record<string, unknown>): Promise<void> {
+async function writeCheckpoint(
+  task: TrainTask,
+  file: string,
+  step: number,
+  config: Record<string, unknown>,
+): Promise<void> {
   const arrays: Record<string, StoredArray> = {};
   const variableNames: string[] = [];
   task.variables().forEach((v, i) => {
@@ -121,7 +130,9 @@ async function restoreCheckpoint(task: TrainTask, file: string): Promise<Checkpo
   variables.forEach((v, i) => {
     const a = arrays[`var/${i}`];
     if (a.shape.join(',') !== v.shape.join(',')) {
-      throw new Error(`resume: ${file} variable ${meta.variableNames[i]} has shape [${a.shape}], model has [${v.shape}]`);
+      throw new Error(
+        `resume: ${file} variable ${meta.variableNames[i]} has shape [${a.shape}], model has [${v.shape}]`,
+      );
     }
     tf.tidy(() => v.assign(tf.tensor(a.values, a.shape, a.dtype)));
   });
@@ -178,7 +189,14 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<{ f
       windowSteps = 0;
     }
     log({ step, split: 'train', lr, ...result.metrics });
-    options.onProgress?.({ kind: 'step', step, totalSteps, metrics: result.metrics, examplesPerSecond: rate, stepsPerSecond });
+    options.onProgress?.({
+      kind: 'step',
+      step,
+      totalSteps,
+      metrics: result.metrics,
+      examplesPerSecond: rate,
+      stepsPerSecond,
+    });
     if (step % options.evalEvery === 0 || step === totalSteps) {
       finalMetrics = task.evaluate();
       log({ step, split: 'test', ...finalMetrics });

@@ -310,7 +310,9 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
         tf.grads((f1t: tf.Tensor, b1t: tf.Tensor, f2t: tf.Tensor, dt: tf.Tensor) => {
           const h = tf.relu(tf.add(tf.conv2d(tf.tensor4d(x, [2, 7, 7, 3]), f1t as tf.Tensor4D, 1, 'same'), b1t));
           const g = tf.conv2d(h as tf.Tensor4D, f2t as tf.Tensor4D, 2, 'same');
-          return tf.sum(tf.mul(tf.matMul(tf.reshape(g, [2, 4 * 4 * 5]), dt as tf.Tensor2D), tf.tensor2d(outWeights, [2, 3])));
+          return tf.sum(
+            tf.mul(tf.matMul(tf.reshape(g, [2, 4 * 4 * 5]), dt as tf.Tensor2D), tf.tensor2d(outWeights, [2, 3])),
+          );
         })([
           tf.tensor4d(f1, [3, 3, 3, 4]),
           tf.tensor1d(b1),

@@ -14,7 +14,10 @@ describe('pact-cpu registration', () => {
   it('has every kernel of tfjs-backend-cpu', () => {
     const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName);
     const pact = new Set(tf.getKernelsForBackend(PACT_CPU).map((k) => k.kernelName));
-    assert.deepEqual(cpu.filter((k) => !pact.has(k)), []);
+    assert.deepEqual(
+      cpu.filter((k) => !pact.has(k)),
+      [],
+    );
   });
 
   it('reports CUDA as unavailable with a reason rather than failing when there is no GPU', () => {

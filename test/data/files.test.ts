@@ -79,7 +79,7 @@ describe('dataset files', () => {
     });
 
     const real = fs.existsSync(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
-    (real ? it : it.skip)('reads the real files of Debian\'s dataset-fashion-mnist', function () {
+    (real ? it : it.skip)("reads the real files of Debian's dataset-fashion-mnist", function () {
       this.timeout(60000);
       const ds = loadFashionMnist();
       assert.equal(ds.train.count, 60000);
@@ -112,7 +112,14 @@ describe('dataset files', () => {
 
     it('loads the six files of a directory and names the bad one', () => {
       const rng = freshRng();
-      for (const name of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch']) {
+      for (const name of [
+        'data_batch_1',
+        'data_batch_2',
+        'data_batch_3',
+        'data_batch_4',
+        'data_batch_5',
+        'test_batch',
+      ]) {
         fs.writeFileSync(path.join(dir, `${name}.bin`), Buffer.concat([record(1, rng), record(2, rng)]));
       }
       const ds = loadCifar10(dir);

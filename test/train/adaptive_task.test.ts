@@ -68,6 +68,26 @@ describe('AdaptiveTask', function () {
     });
   }
 
+  it("applies the schedule's learning rate: SGD's as given, Adam's scaled from 1e-3", () => {
+    const dataset = tinyDataset(1);
+    for (const trainMode of ADAPTIVE_TRAIN_MODES) {
+      const model = new AdaptiveResNet({ unitsPerStage: 2, numClasses: 10, widths: [2, 2, 2] });
+      const task = new AdaptiveTask(model, dataset, {
+        batchSize: 8,
+        seed: 1,
+        trainMode,
+        tau: 0.01,
+        sgd: { learningRate: 0.1 },
+      });
+      task.trainStep(0, 0.01);
+      const expected = trainMode === 'discrete' ? 1e-4 : 0.01;
+      const actual = task.optimizer.getConfig().learningRate as number;
+      assert.ok(Math.abs(actual - expected) < 1e-12, `${trainMode}: learning rate ${actual}, expected ${expected}`);
+      task.optimizer.dispose();
+      model.dispose();
+    }
+  });
+
   it('evaluates PSACT in relaxed, discrete and thresholded modes, SACT also in ACT mode', () => {
     const dataset = tinyDataset(1);
     const base = {

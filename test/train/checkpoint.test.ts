@@ -18,11 +18,15 @@ describe('checkpoints', () => {
     const a = rng.normal(7 * 3);
     const b = Int32Array.from({ length: 5 }, () => rng.int(-100, 100));
     const file = path.join(dir, 'sub', 'ckpt.bin');
-    saveCheckpoint(file, { step: 17, name: 'x' }, {
-      a: { shape: [7, 3], dtype: 'float32', values: a },
-      b: { shape: [5], dtype: 'int32', values: b },
-      empty: { shape: [0], dtype: 'float32', values: new Float32Array(0) },
-    });
+    saveCheckpoint(
+      file,
+      { step: 17, name: 'x' },
+      {
+        a: { shape: [7, 3], dtype: 'float32', values: a },
+        b: { shape: [5], dtype: 'int32', values: b },
+        empty: { shape: [0], dtype: 'float32', values: new Float32Array(0) },
+      },
+    );
     const back = loadCheckpoint<{ step: number; name: string }>(file);
     assert.deepEqual(back.meta, { step: 17, name: 'x' });
     assert.deepEqual(back.arrays.a.values, a);
@@ -36,7 +40,8 @@ describe('checkpoints', () => {
     const file = path.join(dir, 'ckpt.bin');
     saveCheckpoint(file, { step: 1 }, {});
     assert.throws(
-      () => saveCheckpoint(file, { step: 2 }, { bad: { shape: [2, 2], dtype: 'float32', values: new Float32Array(3) } }),
+      () =>
+        saveCheckpoint(file, { step: 2 }, { bad: { shape: [2, 2], dtype: 'float32', values: new Float32Array(3) } }),
       /array bad has 3 values, its shape \[2,2\] needs 4/,
     );
     assert.equal(loadCheckpoint<{ step: number }>(file).meta.step, 1);

@@ -27,8 +27,19 @@ class TinyTask implements TrainTask {
     this.calls += 1;
     (this.optimizer as tf.MomentumOptimizer).setLearningRate(learningRate);
     const rng = new SeededRng(1000 + step);
-    const x = tf.tensor2d(Float32Array.from({ length: 8 * 6 }, () => rng.next()), [8, 6]);
-    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from({ length: 8 }, () => rng.below(3)), 'int32'), 3));
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 8 * 6 }, () => rng.next()),
+      [8, 6],
+    );
+    const y = tf.tidy(() =>
+      tf.oneHot(
+        tf.tensor1d(
+          Int32Array.from({ length: 8 }, () => rng.below(3)),
+          'int32',
+        ),
+        3,
+      ),
+    );
     const loss = this.optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, x.matMul(this.w).add(this.b)), true)!;
     const value = loss.dataSync()[0];
     tf.dispose([x, y, loss]);
@@ -73,7 +84,10 @@ describe('trainer', () => {
 
   it('steps the learning rate down at the milestones', () => {
     const s = { learningRate: 0.1, milestones: [0.5, 0.75], decay: 10 };
-    assert.deepEqual([0, 49, 50, 74, 75, 99].map((k) => learningRateAt(s, k, 100)), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]);
+    assert.deepEqual(
+      [0, 49, 50, 74, 75, 99].map((k) => learningRateAt(s, k, 100)),
+      [0.1, 0.1, 0.01, 0.01, 0.001, 0.001],
+    );
   });
 
   it('resumed after a kill, ends exactly where an uninterrupted run ends', async () => {
@@ -90,7 +104,11 @@ describe('trainer', () => {
     assert.deepEqual(resumed.b.dataSync(), whole.b.dataSync());
     assert.equal(resumed.emaLoss, whole.emaLoss);
     const lines = (run: string) =>
-      fs.readFileSync(path.join(dir, run, METRICS_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      fs
+        .readFileSync(path.join(dir, run, METRICS_FILE), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
     assert.deepEqual(lines('b'), lines('a'), 'the metrics log has no duplicated steps');
     [whole, killed, resumed].forEach((t) => t.dispose());
   });
