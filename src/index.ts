@@ -48,7 +48,14 @@ export type {
   HaltingUnitParams,
   GroupSize,
 } from './models/psact';
-export { adaptiveResNetFlops, convFlops, denseResNetFlops, forwardFlops, geometryOf, stageActivity } from './models/flops';
+export {
+  adaptiveResNetFlops,
+  convFlops,
+  denseResNetFlops,
+  forwardFlops,
+  geometryOf,
+  stageActivity,
+} from './models/flops';
 export type { FlopsRule, ForwardFlops, ResNetGeometry, StageActivity } from './models/flops';
 export { AdaptiveTask, buildAdaptiveTask, parseAdaptiveModel, logLikelihood } from './train/adaptive_task';
 export type { AdaptiveRunOptions, AdaptiveTaskOptions, AdaptiveTrainMode } from './train/adaptive_task';

@@ -78,9 +78,29 @@ const DEFAULTS: RunConfig = {
   checkpointEvery: 50,
 };
 
-const CONFIG_KEYS = new Set([...Object.keys(DEFAULTS), 'dataDir', 'trainCount', 'testCount', 'evalLimit',
-  'width', 'mode', 'tau', 'temperature', 'delta', 'group', 'haltBias',
-  'task', 'training', 'hidden', 'maxIterations', 'bits', 'maxNonZero', 'length', 'maxDigits', 'evalBatches']);
+const CONFIG_KEYS = new Set([
+  ...Object.keys(DEFAULTS),
+  'dataDir',
+  'trainCount',
+  'testCount',
+  'evalLimit',
+  'width',
+  'mode',
+  'tau',
+  'temperature',
+  'delta',
+  'group',
+  'haltBias',
+  'task',
+  'training',
+  'hidden',
+  'maxIterations',
+  'bits',
+  'maxNonZero',
+  'length',
+  'maxDigits',
+  'evalBatches',
+]);
 
 /** --model lstm: what it changes in DEFAULTS (Adam's rate, a smaller batch) and its own settings. */
 const LSTM_DEFAULTS: Partial<RunConfig> = {
@@ -102,7 +122,8 @@ const LSTM_DEFAULTS: Partial<RunConfig> = {
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
     return n;
   };
 }
@@ -117,7 +138,8 @@ function nonNegative(name: string) {
 
 function fractions(value: string): number[] {
   const list = value.split(',').map(Number);
-  if (list.some((f) => !(f > 0 && f < 1))) throw new InvalidArgumentError(`milestones must be fractions in (0, 1), got ${value}`);
+  if (list.some((f) => !(f > 0 && f < 1)))
+    throw new InvalidArgumentError(`milestones must be fractions in (0, 1), got ${value}`);
   return list;
 }
 
@@ -132,7 +154,8 @@ function finiteNumber(name: string, min = -Infinity, max = Infinity) {
 }
 
 function groupSize(value: string): number {
-  if (!['1', '2', '4', '8'].includes(value)) throw new InvalidArgumentError(`--group must be 1, 2, 4 or 8, got ${value}`);
+  if (!['1', '2', '4', '8'].includes(value))
+    throw new InvalidArgumentError(`--group must be 1, 2, 4 or 8, got ${value}`);
   return Number(value);
 }
 
@@ -234,7 +257,8 @@ async function trainCommand(opts: Record<string, unknown>): Promise<void> {
   }
   if (config.model !== 'lstm') unitsPerStage(config.model);
   await tf.ready();
-  const data = config.model === 'lstm' ? `task ${config.task}, training ${config.training}` : `dataset ${config.dataset}`;
+  const data =
+    config.model === 'lstm' ? `task ${config.task}, training ${config.training}` : `dataset ${config.dataset}`;
   process.stderr.write(`backend ${tf.getBackend()}, ${data}, model ${config.model}\n`);
   const task = buildTask(config);
   const progress = new TrainingProgress();
@@ -309,22 +333,41 @@ export function cli(): Command {
     .option('--eval-limit <n>', 'evaluate on at most n test images', positiveInt('--eval-limit'))
     .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt('--checkpoint-every'))
     .option('--resume', 'continue the run in --run from its last checkpoint')
-    .addOption(new Option('--mode <mode>', 'psact: relaxed (eq. 26) or discrete (REINFORCE, Adam 1e-3)').choices([
-      'relaxed',
-      'discrete',
-    ]))
+    .addOption(
+      new Option('--mode <mode>', 'psact: relaxed (eq. 26) or discrete (REINFORCE, Adam 1e-3)').choices([
+        'relaxed',
+        'discrete',
+      ]),
+    )
     .option('--tau <x>', 'psact/sact: computation penalty tau (default 0.01)', nonNegative('--tau'))
-    .option('--temperature <x>', 'psact: RelaxedBernoulli temperature lambda (default 0.5)',
-      finiteNumber('--temperature', Number.MIN_VALUE))
-    .option('--delta <x>', 'psact: clipping delta of the relaxed active mask (default 0.01)', finiteNumber('--delta', 0, 1))
+    .option(
+      '--temperature <x>',
+      'psact: RelaxedBernoulli temperature lambda (default 0.5)',
+      finiteNumber('--temperature', Number.MIN_VALUE),
+    )
+    .option(
+      '--delta <x>',
+      'psact: clipping delta of the relaxed active mask (default 0.01)',
+      finiteNumber('--delta', 0, 1),
+    )
     .option('--group <n>', 'psact/sact: n x n latent grouping, 1, 2, 4 or 8 (default 1)', groupSize)
     .option('--halt-bias <x>', 'psact/sact: initial halting bias (default -3)', finiteNumber('--halt-bias'))
     .addOption(new Option('--task <name>', 'lstm: sequence task (default parity)').choices(SEQUENCE_TASKS))
-    .addOption(new Option('--training <how>', 'lstm: relaxed, reinforce or act (default relaxed)').choices(SEQUENCE_TRAININGS))
+    .addOption(
+      new Option('--training <how>', 'lstm: relaxed, reinforce or act (default relaxed)').choices(SEQUENCE_TRAININGS),
+    )
     .option('--hidden <n>', 'lstm: LSTM units (default 32)', positiveInt('--hidden'))
-    .option('--max-iterations <n>', 'lstm: L, iterations per timestep at most, >= 2 (default 8)', positiveInt('--max-iterations'))
+    .option(
+      '--max-iterations <n>',
+      'lstm: L, iterations per timestep at most, >= 2 (default 8)',
+      positiveInt('--max-iterations'),
+    )
     .option('--bits <n>', 'parity: entries per input vector (default 8)', positiveInt('--bits'))
-    .option('--max-non-zero <n>', 'parity: non-zero entries at most (difficulty; default --bits)', positiveInt('--max-non-zero'))
+    .option(
+      '--max-non-zero <n>',
+      'parity: non-zero entries at most (difficulty; default --bits)',
+      positiveInt('--max-non-zero'),
+    )
     .option('--length <n>', 'parity (default 1), addition (default 5): timesteps per sequence', positiveInt('--length'))
     .option('--max-digits <n>', 'addition: digits per number at most (default 5)', positiveInt('--max-digits'))
     .option('--eval-batches <n>', 'lstm: test set of n batches (default 8)', positiveInt('--eval-batches'))

@@ -89,6 +89,11 @@ export class ReinforceBaseline {
   }
 
   /** The current baseline c (undefined before the first `loss`). */
+  /** Sets the moving average (a checkpoint's), or clears it with undefined. */
+  restore(average: number | undefined): void {
+    this.average = average;
+  }
+
   get value(): number | undefined {
     return this.average;
   }

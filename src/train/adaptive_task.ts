@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { type Batch, normalisationOf, testBatches, TrainBatches, type Normalisation } from '../data/batches';
 import type { ImageDataset } from '../data/dataset';
+import { mixSeed } from '../data/rng';
 import { forwardFlops } from '../models/flops';
 import {
   type AdaptiveForwardResult,
@@ -26,6 +27,7 @@ import {
 } from '../models/psact';
 import { actLoss, type PonderTerm, ReinforceBaseline, relaxedLoss } from '../ops/objectives';
 import { correctCount } from './classifier_task';
+import { ScheduledAdam } from './optimizers';
 import type { SgdConfig } from './step';
 import type { StepResult, TrainTask } from './trainer';
 
@@ -51,39 +53,6 @@ export interface AdaptiveTaskOptions {
   evalLimit?: number;
   /** Modes evaluated by `evaluate` (default: relaxed, discrete, thresholded, and act for an ACT-trained model). */
   evalModes?: AdaptiveMode[];
-}
-
-/** Adam whose rate the trainer's schedule can set, as it sets SGD's, and whose resume is exact. */
-class ScheduledAdam extends tf.AdamOptimizer {
-  setLearningRate(rate: number): void {
-    this.learningRate = rate;
-  }
-
-  /**
-   * tfjs restores the bias-correction powers as pow(β, t + 1), while a running Adam multiplies them by β at every
-   * step: the last bit differs and a resumed run drifts from the uninterrupted one. Recompute them the running way.
-   */
-  override async setWeights(weights: Parameters<tf.AdamOptimizer['setWeights']>[0]): Promise<void> {
-    await super.setWeights(weights);
-    const self = this as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
-    tf.tidy(() => {
-      let power1: tf.Tensor = tf.scalar(this.beta1);
-      let power2: tf.Tensor = tf.scalar(this.beta2);
-      for (let i = 0; i < this.iterations_; ++i) {
-        power1 = tf.mul(power1, this.beta1);
-        power2 = tf.mul(power2, this.beta2);
-      }
-      self.accBeta1.assign(power1);
-      self.accBeta2.assign(power2);
-    });
-  }
-}
-
-/** A 32-bit hash of two integers (seeds of the halting noise). */
-function mixSeed(a: number, b: number): number {
-  let h = Math.imul(a ^ 0x7f4a7c15, 0x9e3779b1) ^ Math.imul(b + 0x165667b1, 0x85ebca77);
-  h ^= h >>> 15;
-  return h >>> 0;
 }
 
 /** log p(y | ·, x) per example [B]. */
@@ -278,8 +247,7 @@ export class AdaptiveTask implements TrainTask {
 
   loadState(state: Record<string, number>): void {
     if (this.baseline === null || state.reinforceBaseline === undefined) return;
-    // ReinforceBaseline has no setter for its moving average c (ops/objectives.ts): set the field it reads.
-    (this.baseline as unknown as { average: number }).average = state.reinforceBaseline;
+    this.baseline.restore(state.reinforceBaseline);
   }
 
   forwardOptions(mode: AdaptiveMode, training: boolean, seed: number) {

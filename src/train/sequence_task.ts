@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { ADDITION_CLASSES, sequenceBatchAt, type SequenceBatch, type SequenceGenerator } from '../data/sequence_tasks';
 import { mixSeed } from '../data/rng';
+import { ScheduledAdam } from './optimizers';
 import type { AdaptiveLstm } from '../models/adaptive_lstm';
 import type { AdaptiveMode } from '../ops/adaptive_block';
 import { actLoss, ReinforceBaseline, relaxedLoss } from '../ops/objectives';
@@ -35,36 +36,6 @@ export interface SequenceTaskOptions {
   evalBatches?: number;
   /** Modes `evaluate` reports (all four by default). */
   evalModes?: readonly AdaptiveMode[];
-}
-
-const ACC_BETAS = ['accBeta1', 'accBeta2'] as const;
-
-type NamedTensors = Awaited<ReturnType<tf.Optimizer['getWeights']>>;
-
-/**
- * Adam whose rate the trainer's schedule can change (tfjs' AdamOptimizer has no setter) and whose checkpointed
- * weights resume exactly: tfjs' setWeights recomputes β^(t+1) with pow, which differs in the last bits from the
- * running product the uninterrupted run holds, so the two products travel with the slots.
- */
-export class ScheduledAdam extends tf.AdamOptimizer {
-  setLearningRate(learningRate: number): void {
-    this.learningRate = learningRate;
-  }
-
-  private get betaProducts(): Record<(typeof ACC_BETAS)[number], tf.Variable> {
-    return this as unknown as Record<(typeof ACC_BETAS)[number], tf.Variable>;
-  }
-
-  override async getWeights(): Promise<NamedTensors> {
-    const weights = await super.getWeights();
-    return [...weights, ...ACC_BETAS.map((name) => ({ name, tensor: this.betaProducts[name] }))];
-  }
-
-  override async setWeights(weights: NamedTensors): Promise<void> {
-    const products = weights.filter((w) => (ACC_BETAS as readonly string[]).includes(w.name));
-    await super.setWeights(weights.filter((w) => !products.includes(w)));
-    for (const { name, tensor } of products) this.betaProducts[name as (typeof ACC_BETAS)[number]].assign(tensor);
-  }
 }
 
 /** log p(y | x) per sequence, [batch]: Σ over timesteps (and digits) of the targets' log-likelihoods. */
@@ -303,8 +274,7 @@ export class SequenceTask implements TrainTask {
 
   loadState(state: Record<string, number>): void {
     if (state.reinforceBaseline === undefined) return;
-    // ReinforceBaseline (ops/objectives.ts) has no setter for its moving average; restore it for an exact resume.
-    (this.baseline as unknown as { average: number }).average = state.reinforceBaseline;
+    this.baseline.restore(state.reinforceBaseline);
   }
 
   dispose(): void {

@@ -1,0 +1,32 @@
+/** Optimizers the trainer's schedule and checkpoints need beyond what tfjs provides. */
+import * as tf from '@tensorflow/tfjs';
+
+const ACC_BETAS = ['accBeta1', 'accBeta2'] as const;
+
+type NamedTensors = Awaited<ReturnType<tf.Optimizer['getWeights']>>;
+
+/**
+ * Adam whose rate the trainer's schedule can change (tfjs' AdamOptimizer has no setter) and whose checkpointed
+ * weights resume exactly: tfjs' setWeights recomputes β^(t+1) with pow, which differs in the last bits from the
+ * running product the uninterrupted run holds, so the two products travel with the slots.
+ */
+export class ScheduledAdam extends tf.AdamOptimizer {
+  setLearningRate(learningRate: number): void {
+    this.learningRate = learningRate;
+  }
+
+  private get betaProducts(): Record<(typeof ACC_BETAS)[number], tf.Variable> {
+    return this as unknown as Record<(typeof ACC_BETAS)[number], tf.Variable>;
+  }
+
+  override async getWeights(): Promise<NamedTensors> {
+    const weights = await super.getWeights();
+    return [...weights, ...ACC_BETAS.map((name) => ({ name, tensor: this.betaProducts[name] }))];
+  }
+
+  override async setWeights(weights: NamedTensors): Promise<void> {
+    const products = weights.filter((w) => (ACC_BETAS as readonly string[]).includes(w.name));
+    await super.setWeights(weights.filter((w) => !products.includes(w)));
+    for (const { name, tensor } of products) this.betaProducts[name as (typeof ACC_BETAS)[number]].assign(tensor);
+  }
+}
