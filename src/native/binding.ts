@@ -258,27 +258,7 @@ export interface CudaOpsAddon {
    * accumulator) or all positions*channels. Present in pact.node when `buildInfo().cuda.compiled` (it throws
    * "CUDA unavailable: <reason>" without a GPU) and in the simulation addon.
    */
-  cudaHaltingStep(
-    sXi: Float32Array,
-    sH: Float32Array,
-    n: Float32Array,
-    haltLogits: Float32Array | null,
-    noise: Float32Array | null,
-    output: Float32Array | null,
-    u: Float32Array | null,
-    positions: number,
-    channels: number,
-    mode: number,
-    iteration: number,
-    last: boolean,
-    temperature: number,
-    delta: number,
-    sXiOut: Float32Array,
-    sHOut: Float32Array,
-    nOut: Float32Array,
-    activeOut: Float32Array,
-    outputOut: Float32Array | null,
-  ): void;
+  cudaHaltingStep: PactOpsAddon['haltingStep'];
   /**
    * The masked convolution (native/cuda/masked_conv2d.cu; semantics and layouts in native/cpu/masked_conv2d.h)
    * on the device from host arrays, with the arguments of `maskedConv2d` (MaskedConvAddon) less `algo`.
@@ -314,30 +294,7 @@ export interface CudaOpsAddon {
     dfilter: Float32Array,
   ): void;
   /** Gradient of `cudaHaltingStep`; u, gOutput and gU are all null (no accumulator) or all positions*channels. */
-  cudaHaltingStepGrad(
-    sXi: Float32Array,
-    sH: Float32Array,
-    haltLogits: Float32Array | null,
-    noise: Float32Array | null,
-    u: Float32Array | null,
-    gSXi: Float32Array,
-    gSH: Float32Array,
-    gN: Float32Array,
-    gActive: Float32Array,
-    gOutput: Float32Array | null,
-    positions: number,
-    channels: number,
-    mode: number,
-    iteration: number,
-    last: boolean,
-    temperature: number,
-    delta: number,
-    gHaltLogits: Float32Array,
-    gNoise: Float32Array,
-    gSXiOut: Float32Array,
-    gSHOut: Float32Array,
-    gU: Float32Array | null,
-  ): void;
+  cudaHaltingStepGrad: PactOpsAddon['haltingStepGrad'];
 }
 
 /** Signatures of the addon's functions, one interface per kernel group. */
