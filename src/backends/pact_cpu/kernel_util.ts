@@ -35,3 +35,9 @@ export function nativeKernel(
     },
   };
 }
+
+/** A tensor seen as [rows, channels] with channels its last dimension (the batch-norm layouts). */
+export function rowsAndChannels(x: tf.TensorInfo): { rows: number; channels: number } {
+  const channels = x.shape[x.shape.length - 1];
+  return { rows: tf.util.sizeFromShape(x.shape) / channels, channels };
+}

@@ -22,6 +22,7 @@ import {
   PACT_MASKED_BATCH_NORM_RELU_GRAD,
 } from '../../../ops/masked_residual_unit';
 import { PACT_CPU, PactCpuBackend } from '../backend';
+import { rowsAndChannels } from '../kernel_util';
 
 /** Automatic choice between the sparse and the dense path (native/cpu/masked_conv2d.h, MaskedAlgo). */
 const ALGO_AUTO = 0;
@@ -46,20 +47,6 @@ function geometry(xShape: number[], filterShape: number[], attrs: MaskedConv2DAt
   };
 }
 
-/**
- * The float32 values of a tensor; a copy when its storage is another typed array (tfjs-backend-cpu's cast from
- * bool or int32 to float32 shares the source's Uint8Array/Int32Array), which is what a mask built with
- * `tf.cast(tf.greater(...), 'float32')` is.
- */
-function floatsOf(backend: PactCpuBackend, t: tf.TensorInfo, name: string): Float32Array {
-  const values = backend.data.get(t.dataId).values;
-  return values instanceof Float32Array ? backend.floats(t, name) : Float32Array.from(values as ArrayLike<number>);
-}
-
-function size(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 function config(
   kernelName: string,
   kernelFunc: (args: {
@@ -79,15 +66,15 @@ function config(
 const forward = config(PACT_MASKED_CONV2D, ({ inputs, backend, attrs }) => {
   const { x, filter, mask } = inputs as Record<string, tf.TensorInfo>;
   const g = geometry(x.shape, filter.shape, attrs as unknown as MaskedConv2DAttrs);
-  const y = new Float32Array(size(g.outShape));
+  const y = new Float32Array(tf.util.sizeFromShape(g.outShape));
   backend.native.maskedConv2d(
     g.xShape,
     g.filterShape,
     g.strides,
     g.pads,
-    floatsOf(backend, x, 'x'),
-    floatsOf(backend, filter, 'filter'),
-    floatsOf(backend, mask, 'mask'),
+    backend.floats(x, 'x'),
+    backend.floats(filter, 'filter'),
+    backend.floats(mask, 'mask'),
     y,
     ALGO_AUTO,
   );
@@ -98,15 +85,15 @@ const backpropInput = config(PACT_MASKED_CONV2D_BACKPROP_INPUT, ({ inputs, backe
   const { dy, filter, mask } = inputs as Record<string, tf.TensorInfo>;
   const a = attrs as unknown as MaskedConv2DBackpropInputAttrs;
   const g = geometry(a.inputShape, filter.shape, a);
-  const dx = new Float32Array(size(g.xShape));
+  const dx = new Float32Array(tf.util.sizeFromShape(g.xShape));
   backend.native.maskedConv2dBackpropInput(
     g.xShape,
     g.filterShape,
     g.strides,
     g.pads,
-    floatsOf(backend, dy, 'dy'),
-    floatsOf(backend, filter, 'filter'),
-    floatsOf(backend, mask, 'mask'),
+    backend.floats(dy, 'dy'),
+    backend.floats(filter, 'filter'),
+    backend.floats(mask, 'mask'),
     dx,
     ALGO_AUTO,
   );
@@ -117,15 +104,15 @@ const backpropFilter = config(PACT_MASKED_CONV2D_BACKPROP_FILTER, ({ inputs, bac
   const { x, dy, mask } = inputs as Record<string, tf.TensorInfo>;
   const a = attrs as unknown as MaskedConv2DBackpropFilterAttrs;
   const g = geometry(x.shape, a.filterShape, a);
-  const dfilter = new Float32Array(size(g.filterShape));
+  const dfilter = new Float32Array(tf.util.sizeFromShape(g.filterShape));
   backend.native.maskedConv2dBackpropFilter(
     g.xShape,
     g.filterShape,
     g.strides,
     g.pads,
-    floatsOf(backend, x, 'x'),
-    floatsOf(backend, dy, 'dy'),
-    floatsOf(backend, mask, 'mask'),
+    backend.floats(x, 'x'),
+    backend.floats(dy, 'dy'),
+    backend.floats(mask, 'mask'),
     dfilter,
     ALGO_AUTO,
   );
@@ -134,10 +121,10 @@ const backpropFilter = config(PACT_MASKED_CONV2D_BACKPROP_FILTER, ({ inputs, bac
 
 const dilate = config(PACT_DILATE_MASK, ({ inputs, backend, attrs }) => {
   const { mask } = inputs as Record<string, tf.TensorInfo>;
-  const out = new Float32Array(size(mask.shape));
+  const out = new Float32Array(tf.util.sizeFromShape(mask.shape));
   backend.native.dilateMask(
     mask.shape,
-    floatsOf(backend, mask, 'mask'),
+    backend.floats(mask, 'mask'),
     (attrs as unknown as DilateMaskAttrs).radius,
     out,
   );
@@ -145,11 +132,6 @@ const dilate = config(PACT_DILATE_MASK, ({ inputs, backend, attrs }) => {
 });
 
 /** NHWC as [rows, channels]. */
-function rowsAndChannels(x: tf.TensorInfo): [number, number] {
-  const channels = x.shape[x.shape.length - 1];
-  return [size(x.shape) / channels, channels];
-}
-
 function configMulti(
   kernelName: string,
   kernelFunc: (args: {
@@ -172,17 +154,17 @@ function configMulti(
 
 const maskedBatchNormRelu = configMulti(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, backend, attrs }) => {
   const { x, scale, offset, mask } = inputs;
-  const [rows, channels] = rowsAndChannels(x);
+  const { rows, channels } = rowsAndChannels(x);
   const y = new Float32Array(rows * channels),
     mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
   backend.native.maskedBatchNormRelu(
     rows,
     channels,
-    floatsOf(backend, x, 'x'),
-    floatsOf(backend, mask, 'mask'),
-    floatsOf(backend, scale, 'scale'),
-    floatsOf(backend, offset, 'offset'),
+    backend.floats(x, 'x'),
+    backend.floats(mask, 'mask'),
+    backend.floats(scale, 'scale'),
+    backend.floats(offset, 'offset'),
     (attrs as unknown as MaskedBatchNormReluAttrs).epsilon,
     y,
     mean,
@@ -197,20 +179,20 @@ const maskedBatchNormRelu = configMulti(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, 
 
 const maskedBatchNormReluGrad = configMulti(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inputs, backend, attrs }) => {
   const { dy, x, mask, y, scale, mean, variance } = inputs;
-  const [rows, channels] = rowsAndChannels(x);
+  const { rows, channels } = rowsAndChannels(x);
   const dx = new Float32Array(rows * channels),
     dscale = new Float32Array(channels);
   const doffset = new Float32Array(channels);
   backend.native.maskedBatchNormReluGrad(
     rows,
     channels,
-    floatsOf(backend, dy, 'dy'),
-    floatsOf(backend, x, 'x'),
-    floatsOf(backend, mask, 'mask'),
-    floatsOf(backend, y, 'y'),
-    floatsOf(backend, scale, 'scale'),
-    floatsOf(backend, mean, 'mean'),
-    floatsOf(backend, variance, 'variance'),
+    backend.floats(dy, 'dy'),
+    backend.floats(x, 'x'),
+    backend.floats(mask, 'mask'),
+    backend.floats(y, 'y'),
+    backend.floats(scale, 'scale'),
+    backend.floats(mean, 'mean'),
+    backend.floats(variance, 'variance'),
     (attrs as unknown as MaskedBatchNormReluAttrs).epsilon,
     dx,
     dscale,

@@ -7,14 +7,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { BatchNormTrainAttrs, PACT_BATCH_NORM_TRAIN, PACT_BATCH_NORM_TRAIN_GRAD } from '../../../ops/batch_norm_train';
-import { nativeKernel } from '../kernel_util';
+import { nativeKernel, rowsAndChannels } from '../kernel_util';
 
 /** NHWC as a [rows, channels] matrix. */
-function rowsAndChannels(x: tf.TensorInfo): { rows: number; channels: number } {
-  const channels = x.shape[x.shape.length - 1];
-  return { rows: tf.util.sizeFromShape(x.shape) / channels, channels };
-}
-
 // pact-cpu's own kernels exist on no other backend, so they never return a fallback reason: the op checked the
 // arguments, and the addon re-checks every length and throws.
 const batchNormTrainConfig = nativeKernel(PACT_BATCH_NORM_TRAIN, ({ inputs, attrs, backend }) => {

@@ -3,7 +3,7 @@
  * exist on no other backend (src/ops/halting_step.ts runs its composite there). The op checked the arguments; the
  * addon checks every length and value again and throws, so these never fall back.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 import {
   HaltingStepAttrs,
@@ -17,14 +17,10 @@ import { nativeKernel } from '../kernel_util';
 
 const MODE_CODES = { relaxed: 0, discrete: 1, thresholded: 2 } as const;
 
-function sizeOf(t: tf.TensorInfo): number {
-  return t.shape.reduce((a, b) => a * b, 1);
-}
-
 /** positions = the state's size; channels = u's size per position (1 without u or positions). */
 function extents(state: tf.TensorInfo, u: tf.TensorInfo | undefined): { positions: number; channels: number } {
-  const positions = sizeOf(state);
-  return { positions, channels: u === undefined || positions === 0 ? 1 : sizeOf(u) / positions };
+  const positions = tf.util.sizeFromShape(state.shape);
+  return { positions, channels: u === undefined || positions === 0 ? 1 : tf.util.sizeFromShape(u.shape) / positions };
 }
 
 function floatsOrNull(backend: PactCpuBackend, t: tf.TensorInfo | undefined, name: string): Float32Array | null {
