@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "binding/args.h"
+#include "binding/build_info.h"
 #include "binding/registry.h"
 #include "cpu/threads.h"
 #include "cuda/device.h"
@@ -23,21 +24,8 @@ Napi::Value buildInfo(const Napi::CallbackInfo& info) {
   out.Set("dnnl", false);
 #endif
   out.Set("threads", pact::numThreads());
-  const auto cuda = pact::cuda::deviceStatus();
-  auto c = Napi::Object::New(env);
-  c.Set("compiled", cuda.compiled);
-  c.Set("available", cuda.deviceCount > 0);
-  c.Set("deviceCount", cuda.deviceCount);
-  c.Set("device", cuda.name);
-  c.Set("reason", cuda.reason);
-  out.Set("cuda", c);
-#if defined(__SANITIZE_ADDRESS__)
-  out.Set("sanitizer", "address");
-#elif defined(__SANITIZE_THREAD__)
-  out.Set("sanitizer", "thread");
-#else
-  out.Set("sanitizer", "");
-#endif
+  out.Set("cuda", pact::cudaStatusObject(env));
+  out.Set("sanitizer", pact::sanitizerName());
   return out;
 }
 

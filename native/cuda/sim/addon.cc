@@ -3,6 +3,7 @@
 // It holds no OpenMP code (libgomp is not instrumented, so ThreadSanitizer would report its internals).
 #include <napi.h>
 
+#include "binding/build_info.h"
 #include "binding/registry.h"
 #include "cuda/device.h"
 
@@ -12,21 +13,8 @@ Napi::Value buildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto out = Napi::Object::New(env);
   out.Set("simulated", true);
-  const auto cuda = pact::cuda::deviceStatus();
-  auto c = Napi::Object::New(env);
-  c.Set("compiled", cuda.compiled);
-  c.Set("available", cuda.deviceCount > 0);
-  c.Set("deviceCount", cuda.deviceCount);
-  c.Set("device", cuda.name);
-  c.Set("reason", cuda.reason);
-  out.Set("cuda", c);
-#if defined(__SANITIZE_ADDRESS__)
-  out.Set("sanitizer", "address");
-#elif defined(__SANITIZE_THREAD__)
-  out.Set("sanitizer", "thread");
-#else
-  out.Set("sanitizer", "");
-#endif
+  out.Set("cuda", pact::cudaStatusObject(env));
+  out.Set("sanitizer", pact::sanitizerName());
   return out;
 }
 
