@@ -52,6 +52,7 @@ export interface RunConfig {
   delta?: number;
   group?: number;
   haltBias?: number;
+  haltWarmup?: number;
   /** --model lstm (defaults in LSTM_DEFAULTS; it also reads tau, temperature, haltBias). */
   task?: SequenceTaskName;
   training?: SequenceTraining;
@@ -91,6 +92,7 @@ const CONFIG_KEYS = new Set([
   'delta',
   'group',
   'haltBias',
+  'haltWarmup',
   'task',
   'training',
   'hidden',
@@ -210,7 +212,7 @@ function buildSequenceTask(config: RunConfig): SequenceTask {
 function buildTask(config: RunConfig): ClassifierTask | AdaptiveTask | SequenceTask {
   if (config.model === 'lstm') return buildSequenceTask(config);
   const adaptive = parseAdaptiveModel(config.model) !== null;
-  const adaptiveOnly = (['mode', 'tau', 'temperature', 'delta', 'group', 'haltBias'] as const).filter(
+  const adaptiveOnly = (['mode', 'tau', 'temperature', 'delta', 'group', 'haltBias', 'haltWarmup'] as const).filter(
     (key) => config[key] !== undefined,
   );
   if (!adaptive && adaptiveOnly.length > 0) {
@@ -352,6 +354,12 @@ export function cli(): Command {
     )
     .option('--group <n>', 'psact/sact: n x n latent grouping, 1, 2, 4 or 8 (default 1)', groupSize)
     .option('--halt-bias <x>', 'psact/sact: initial halting bias (default -3)', finiteNumber('--halt-bias'))
+    .option(
+      '--halt-warmup <fraction>',
+      'psact/sact: fraction of the steps trained with the halting units frozen, so every unit learns before ' +
+        'positions start to stop (default 0.1)',
+      finiteNumber('--halt-warmup', 0, 1),
+    )
     .addOption(new Option('--task <name>', 'lstm: sequence task (default parity)').choices(SEQUENCE_TASKS))
     .addOption(
       new Option('--training <how>', 'lstm: relaxed, reinforce or act (default relaxed)').choices(SEQUENCE_TRAININGS),

@@ -239,7 +239,8 @@ export class AdaptiveResNet {
     tf.dispose(this.haltingVariables());
   }
 
-  private haltingVariables(): tf.Variable[] {
+  /** The halting units' variables (W̃, W, b of every halting unit). */
+  haltingVariables(): tf.Variable[] {
     return this.halting.flat().flatMap((p) => [p.conv, p.pooled, p.bias]);
   }
 

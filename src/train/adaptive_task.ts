@@ -27,7 +27,7 @@ import {
 } from '../models/psact';
 import { actLoss, type PonderTerm, ReinforceBaseline, relaxedLoss } from '../ops/objectives';
 import { correctCount } from './classifier_task';
-import { ScheduledAdam } from './optimizers';
+import { gradientUpdates, ScheduledAdam } from './optimizers';
 import type { SgdConfig } from './step';
 import type { StepResult, TrainTask } from './trainer';
 
@@ -50,6 +50,9 @@ export interface AdaptiveTaskOptions {
   sgd: SgdConfig;
   /** Adam's rate for discrete training (the paper: 1e-3), scaled by the schedule as SGD's is. */
   adamLearningRate?: number;
+  /** Steps 1…n train with the halting units frozen at their initialisation (every unit then trains at nearly
+   *  every position); default 0. */
+  haltWarmupSteps?: number;
   evalLimit?: number;
   /** Modes evaluated by `evaluate` (default: relaxed, discrete, thresholded, and act for an ACT-trained model). */
   evalModes?: AdaptiveMode[];
@@ -134,7 +137,8 @@ export class AdaptiveTask implements TrainTask {
     let summary: ForwardSummary | undefined;
     let crossEntropy = 0;
     try {
-      const variables = new Map(this.model.trainableVariables().map((v) => [v.name, v]));
+      const variables = this.model.trainableVariables();
+      const frozen = new Set(step <= (this.options.haltWarmupSteps ?? 0) ? this.model.haltingVariables() : []);
       const { value, grads } = tf.variableGrads(() => {
         const result = this.model.forward(x, this.forwardOptions(trainMode, true, mixSeed(this.options.seed, step)));
         summary = this.summarise(result, labels);
@@ -145,14 +149,8 @@ export class AdaptiveTask implements TrainTask {
         if (trainMode === 'act') return actLoss(logLik, ponder);
         const logProb = tf.addN(result.stages.map((s) => s.logProb as tf.Tensor1D));
         return (this.baseline as ReinforceBaseline).loss(logLik, logProb, ponder);
-      }, [...variables.values()]);
-      const weightDecay = sgd.weightDecay ?? 1e-4;
-      const updates = tf.tidy(() =>
-        Object.entries(grads).map(([name, g]) => {
-          const v = variables.get(name) as tf.Variable;
-          return { name, tensor: this.decayed.has(v) ? tf.add(g, tf.mul(v, weightDecay)) : tf.clone(g) };
-        }),
-      );
+      }, variables.filter((v) => !frozen.has(v)));
+      const updates = gradientUpdates(variables, grads, this.decayed, sgd.weightDecay ?? 1e-4);
       this.optimizer.applyGradients(updates);
       const loss = value.dataSync()[0];
       tf.dispose([value, grads, updates.map((u) => u.tensor)]);
@@ -316,6 +314,10 @@ export interface AdaptiveRunOptions {
   delta?: number;
   group?: number;
   haltBias?: number;
+  /** Fraction of `steps` trained with the halting units frozen (default ADAPTIVE_DEFAULTS.haltWarmup). */
+  haltWarmup?: number;
+  /** Training steps of the run (for haltWarmup). */
+  steps?: number;
 }
 
 /** Defaults of the CLI's adaptive runs: τ = 0.01 (the paper's Fig. 3 model), SACT's halting bias −3. */
@@ -325,6 +327,7 @@ export const ADAPTIVE_DEFAULTS = {
   delta: DEFAULT_DELTA,
   group: 1,
   haltBias: -3,
+  haltWarmup: 0.1,
 } as const;
 
 /** Builds the model and task of a `psact*` or `sact*` run on `dataset`. */
@@ -345,6 +348,8 @@ export function buildAdaptiveTask(options: AdaptiveRunOptions, dataset: ImageDat
   if (!GROUP_SIZES.includes(group as GroupSize)) {
     throw new Error(`--group must be one of ${GROUP_SIZES.join(', ')}, got ${group}`);
   }
+  const haltWarmup = options.haltWarmup ?? ADAPTIVE_DEFAULTS.haltWarmup;
+  if (!(haltWarmup >= 0 && haltWarmup <= 1)) throw new Error(`--halt-warmup must be in [0, 1], got ${haltWarmup}`);
   const model = new AdaptiveResNet({
     unitsPerStage: parsed.unitsPerStage,
     numClasses: dataset.numClasses,
@@ -362,6 +367,7 @@ export function buildAdaptiveTask(options: AdaptiveRunOptions, dataset: ImageDat
     temperature: options.temperature ?? ADAPTIVE_DEFAULTS.temperature,
     delta: options.delta ?? ADAPTIVE_DEFAULTS.delta,
     sgd: { learningRate: options.lr, momentum: options.momentum, weightDecay: options.weightDecay },
+    haltWarmupSteps: Math.round(haltWarmup * (options.steps ?? 0)),
     evalLimit: options.evalLimit,
   });
 }

@@ -30,3 +30,27 @@ export class ScheduledAdam extends tf.AdamOptimizer {
     for (const { name, tensor } of products) this.betaProducts[name as (typeof ACC_BETAS)[number]].assign(tensor);
   }
 }
+
+/** An optimizer's input: one named gradient per variable. */
+export type GradientUpdate = { name: string; tensor: tf.Tensor };
+
+/**
+ * One update per variable of `variables`, in that order: its gradient, zeros where the loss did not depend on it
+ * this step (a PSACT unit no position reached), plus `weightDecay · v` for the variables in `decayed`. tfjs'
+ * optimizers keep their slots by position in the list they are given, so a variable missing from one step's
+ * gradients would pair every later variable with another one's momentum. The tensors are the caller's.
+ */
+export function gradientUpdates(
+  variables: readonly tf.Variable[],
+  grads: tf.NamedTensorMap,
+  decayed: ReadonlySet<tf.Variable> = new Set(),
+  weightDecay = 0,
+): GradientUpdate[] {
+  return tf.tidy(() =>
+    variables.map((v) => {
+      const g: tf.Tensor = grads[v.name] ?? tf.zerosLike(v);
+      const tensor = weightDecay > 0 && decayed.has(v) ? tf.add(g, tf.mul(v, weightDecay)) : tf.clone(g);
+      return { name: v.name, tensor };
+    }),
+  );
+}

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { ADDITION_CLASSES, sequenceBatchAt, type SequenceBatch, type SequenceGenerator } from '../data/sequence_tasks';
 import { mixSeed } from '../data/rng';
-import { ScheduledAdam } from './optimizers';
+import { gradientUpdates, ScheduledAdam } from './optimizers';
 import type { AdaptiveLstm } from '../models/adaptive_lstm';
 import type { AdaptiveMode } from '../ops/adaptive_block';
 import { actLoss, ReinforceBaseline, relaxedLoss } from '../ops/objectives';
@@ -177,12 +177,13 @@ export class SequenceTask implements TrainTask {
     const metrics: Record<string, number> = {};
     try {
       tf.tidy(() => {
+        const variables = this.variables();
         const { value, grads } = tf.variableGrads(
           () => this.loss(batch, mixSeed(seed ^ NOISE_SALT, step), metrics),
-          this.variables(),
+          variables,
         );
         metrics.loss = value.dataSync()[0];
-        this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+        this.optimizer.applyGradients(gradientUpdates(variables, grads));
       });
     } finally {
       tf.dispose([batch.x, batch.targets]);

@@ -8,6 +8,7 @@
  * optimizer's state is created once, so tf.memory() is flat from the second step on.
  */
 import * as tf from '@tensorflow/tfjs';
+import { gradientUpdates } from './optimizers';
 
 export interface Classifier {
   forward(x: tf.Tensor4D, options: { training: boolean }): tf.Tensor2D;
@@ -75,12 +76,8 @@ export class SgdTrainer {
         logits = tf.keep(this.model.forward(x, { training: true }));
         return softmaxCrossEntropy(logits, labels);
       }, vars);
-      if (this.weightDecay > 0) {
-        for (const v of vars) {
-          if (this.decayed.has(v)) grads[v.name] = tf.add(grads[v.name], tf.mul(v, this.weightDecay));
-        }
-      }
-      return { loss: value, grads };
+      const updates = gradientUpdates(vars, grads, this.decayed, this.weightDecay);
+      return { loss: value, grads: Object.fromEntries(updates.map((u) => [u.name, u.tensor])) };
     });
     return { loss, grads, logits: logits! };
   }

@@ -111,6 +111,65 @@ describe('AdaptiveTask', function () {
     });
   });
 
+  it('keeps every momentum slot with its own variable when a unit gets no gradient on a step', () => {
+    const rng = freshRng();
+    const dataset = tinyDataset(rng.int(1, 1000));
+    // Distinct stage widths, so a slot paired with another variable would also have another shape.
+    const model = new AdaptiveResNet({ unitsPerStage: 3, numClasses: 10, widths: [4, 8, 16], seed: rng.int(1, 1000) });
+    const task = new AdaptiveTask(model, dataset, {
+      batchSize: 8,
+      seed: rng.int(1, 1000),
+      trainMode: 'relaxed',
+      tau: 0.01,
+      sgd: { learningRate: 0.05 },
+    });
+    const setBias = (b: number) => model.halting.flat().forEach((p) => p.bias.assign(tf.fill([1], b)));
+    setBias(-30); // every position runs every unit: all variables get a gradient
+    task.trainStep(1, 0.05);
+    setBias(30); // every position halts after the first unit: units 2 and 3 get none
+    const unreached = model.resnet.stages.flatMap((units) => units.slice(1)).flatMap((u) => [u.conv1, u.conv2]);
+    const before = unreached.map((v) => v.arraySync());
+    task.trainStep(2, 0.05);
+    task.trainStep(3, 0.05);
+    // SGD momentum on a zero gradient (and weight decay): the unreached weights keep moving the same way.
+    assert.ok(
+      unreached.some((v, i) => tf.tidy(() => tf.any(tf.notEqual(v, tf.tensor(before[i] as number[]))).dataSync()[0])),
+      'momentum did not carry the unreached units',
+    );
+    // tfjs' MomentumOptimizer keeps its slots by position in the list of gradients it is given.
+    const { accumulations } = task.optimizer as unknown as { accumulations: { variable: tf.Variable }[] };
+    const variables = model.trainableVariables();
+    assert.equal(accumulations.length, variables.length);
+    accumulations.forEach((a, i) => assert.deepEqual(a.variable.shape, variables[i].shape, variables[i].name));
+    task.optimizer.dispose();
+    model.dispose();
+  });
+
+  it('trains with the halting units frozen for haltWarmupSteps, then trains them', () => {
+    const rng = freshRng();
+    const dataset = tinyDataset(rng.int(1, 1000));
+    const model = new AdaptiveResNet({ unitsPerStage: 2, numClasses: 10, widths: [4, 4, 4], seed: rng.int(1, 1000) });
+    const task = new AdaptiveTask(model, dataset, {
+      batchSize: 8,
+      seed: rng.int(1, 1000),
+      trainMode: 'relaxed',
+      tau: 0.1,
+      sgd: { learningRate: 0.05 },
+      haltWarmupSteps: 2,
+    });
+    const snapshot = () => model.haltingVariables().map((v) => Array.from(v.dataSync()));
+    const initial = snapshot();
+    const conv1 = Array.from(model.resnet.stages[0][1].conv1.dataSync());
+    task.trainStep(1, 0.05);
+    task.trainStep(2, 0.05);
+    assert.deepEqual(snapshot(), initial, 'a halting variable changed during the warm-up');
+    assert.notDeepEqual(Array.from(model.resnet.stages[0][1].conv1.dataSync()), conv1, 'the units did not train');
+    task.trainStep(3, 0.05);
+    assert.notDeepEqual(snapshot(), initial, 'the halting units did not train after the warm-up');
+    task.optimizer.dispose();
+    model.dispose();
+  });
+
   it('rejects bad options with an Error naming them', () => {
     const dataset = tinyDataset(1);
     const model = new AdaptiveResNet({ unitsPerStage: 2, numClasses: 10, widths: [2, 2, 2] });
@@ -130,6 +189,7 @@ describe('AdaptiveTask', function () {
     const base = { model: 'psact14', seed: 1, batchSize: 8, lr: 0.1, momentum: 0.9, weightDecay: 1e-4 };
     assert.throws(() => buildAdaptiveTask({ ...base, mode: 'act' }, dataset), /--mode must be relaxed or discrete/);
     assert.throws(() => buildAdaptiveTask({ ...base, group: 3 }, dataset), /--group must be one of 1, 2, 4, 8, got 3/);
+    assert.throws(() => buildAdaptiveTask({ ...base, haltWarmup: 1.5 }, dataset), /--halt-warmup must be in \[0, 1\]/);
     model.dispose();
   });
 });
