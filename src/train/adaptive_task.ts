@@ -139,17 +139,20 @@ export class AdaptiveTask implements TrainTask {
     try {
       const variables = this.model.trainableVariables();
       const frozen = new Set(step <= (this.options.haltWarmupSteps ?? 0) ? this.model.haltingVariables() : []);
-      const { value, grads } = tf.variableGrads(() => {
-        const result = this.model.forward(x, this.forwardOptions(trainMode, true, mixSeed(this.options.seed, step)));
-        summary = this.summarise(result, labels);
-        const logLik = logLikelihood(result.logits, labels);
-        crossEntropy = -tf.mean(logLik).dataSync()[0];
-        const ponder = this.ponderTerms(result, tau);
-        if (trainMode === 'relaxed') return relaxedLoss(logLik, ponder);
-        if (trainMode === 'act') return actLoss(logLik, ponder);
-        const logProb = tf.addN(result.stages.map((s) => s.logProb as tf.Tensor1D));
-        return (this.baseline as ReinforceBaseline).loss(logLik, logProb, ponder);
-      }, variables.filter((v) => !frozen.has(v)));
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const result = this.model.forward(x, this.forwardOptions(trainMode, true, mixSeed(this.options.seed, step)));
+          summary = this.summarise(result, labels);
+          const logLik = logLikelihood(result.logits, labels);
+          crossEntropy = -tf.mean(logLik).dataSync()[0];
+          const ponder = this.ponderTerms(result, tau);
+          if (trainMode === 'relaxed') return relaxedLoss(logLik, ponder);
+          if (trainMode === 'act') return actLoss(logLik, ponder);
+          const logProb = tf.addN(result.stages.map((s) => s.logProb as tf.Tensor1D));
+          return (this.baseline as ReinforceBaseline).loss(logLik, logProb, ponder);
+        },
+        variables.filter((v) => !frozen.has(v)),
+      );
       const updates = gradientUpdates(variables, grads, this.decayed, sgd.weightDecay ?? 1e-4);
       this.optimizer.applyGradients(updates);
       const loss = value.dataSync()[0];
