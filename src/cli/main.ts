@@ -24,6 +24,7 @@ import { loadCheckpoint } from '../train/checkpoint';
 import { CHECKPOINT_FILE, train } from '../train/trainer';
 import { DATASETS, loadDataset, type DatasetName } from './datasets';
 import { writePonderMaps } from './maps';
+import { writeReport } from './report';
 import { TrainingProgress } from './progress';
 
 /** Everything a training run depends on; saved as the run's config.json and inside its checkpoints. */
@@ -272,9 +273,17 @@ async function trainCommand(opts: Record<string, unknown>): Promise<void> {
     evalEvery: config.evalEvery,
     config: config as unknown as Record<string, unknown>,
     resume: opts.resume === true,
-    onProgress: progress.handle,
+    onProgress: (event) => {
+      progress.handle(event);
+      // The report follows the run: rewritten at every test evaluation.
+      if (event.kind === 'eval') writeReport(runDir);
+    },
   });
   progress.stop();
+  if (task instanceof AdaptiveTask)
+    writePonderMaps(task, { out: path.join(runDir, 'maps'), count: 8, mode: 'thresholded' });
+  const report = writeReport(runDir);
+  process.stderr.write(`report: ${report.markdown}, ${report.html}\n`);
   process.stdout.write(`${JSON.stringify({ run: runDir, ...finalMetrics })}\n`);
 }
 
@@ -303,6 +312,11 @@ async function mapsCommand(opts: { run: string; out: string; count: number; mode
   if (!(task instanceof AdaptiveTask)) throw new Error(`pact maps: ${opts.run} is not a psact or sact run`);
   const maps = writePonderMaps(task, opts);
   process.stdout.write(`${JSON.stringify({ run: opts.run, mode: opts.mode, maps }, null, 2)}\n`);
+}
+
+function reportCommand(opts: { run: string }): void {
+  const files = writeReport(opts.run);
+  process.stdout.write(`${JSON.stringify(files, null, 2)}\n`);
 }
 
 function infoCommand(): void {
@@ -394,6 +408,11 @@ export function cli(): Command {
     .addOption(new Option('--mode <mode>', 'evaluation mode').choices(ADAPTIVE_MODES).default('thresholded'))
     .option('--scale <n>', 'PNG pixels per input pixel', positiveInt('--scale'), 4)
     .action(mapsCommand);
+  program
+    .command('report')
+    .description("a run's metrics as RUN/report.md (charts in RUN/report/*.svg) and a self-contained RUN/report.html")
+    .requiredOption('--run <dir>', 'run directory')
+    .action(reportCommand);
   return program;
 }
 

@@ -61,11 +61,17 @@ export function saveCheckpoint<M>(file: string, meta: M, arrays: Record<string, 
     const v = arrays[entry.name].values;
     Buffer.from(v.buffer, v.byteOffset, v.byteLength).copy(buf, start + entry.offset);
   }
+  writeFileAtomically(file, buf);
+}
+
+/** Writes `data` to a temporary file beside `file`, flushes it, and renames it over `file`: a reader (or a run
+ *  killed meanwhile) sees the old file or the new one, never a part. Creates the directory. */
+export function writeFileAtomically(file: string, data: Uint8Array | string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, buf);
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

@@ -113,6 +113,33 @@ describe('pact CLI with PSACT', function () {
     assert.equal(metrics(killed), metrics(whole));
   });
 
+  it('writes the report (Markdown + SVG charts, self-contained HTML) and ponder maps when training ends', () => {
+    const whole = path.join(dir, 'whole');
+    const md = fs.readFileSync(path.join(whole, 'report.md'), 'utf8');
+    const last = fs
+      .readFileSync(path.join(whole, METRICS_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.split === 'test')
+      .pop();
+    for (const mode of ['relaxed', 'discrete', 'thresholded']) {
+      const row = md.split('\n').find((l) => l.startsWith(`| ${mode} |`));
+      assert.ok(row !== undefined, `no ${mode} row in report.md`);
+      assert.equal(Number(row.split('|')[2]), Number(last[`${mode}.accuracy`].toPrecision(4)), `${mode} accuracy`);
+    }
+    const svgs = fs.readdirSync(path.join(whole, 'report'));
+    for (const chart of ['train-loss', 'train-flops', 'test-accuracy', 'test-flops', 'learning-rate']) {
+      assert.ok(svgs.includes(`${chart}.svg`), `${chart}.svg missing`);
+      assert.ok(md.includes(`](report/${chart}.svg)`), `report.md does not show ${chart}`);
+    }
+    const html = fs.readFileSync(path.join(whole, 'report.html'), 'utf8');
+    assert.equal((html.match(/<svg /g) ?? []).length, svgs.length, 'every chart inline in the HTML');
+    const maps = fs.readdirSync(path.join(whole, 'maps')).filter((f) => f.endsWith('.png'));
+    assert.equal(maps.length, 8);
+    assert.ok(md.includes(`](maps/${maps.sort()[0]})`), 'report.md shows the ponder maps');
+  });
+
   it('evaluates a run in every mode with FLOPs and peak memory', async () => {
     const result = JSON.parse(await pact(['eval', '--run', path.join(dir, 'whole')]));
     assert.equal(result.step, 4);
