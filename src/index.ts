@@ -3,10 +3,14 @@
  * Importing the package registers the `pact-cpu` backend (when the native addon loads) and exports the ops.
  */
 import { registerPactCpu } from './backends/pact_cpu/register';
+import { registerPactCuda } from './backends/pact_cuda/register';
 
 export { PACT_CPU, PactCpuBackend } from './backends/pact_cpu/backend';
 export { registerPactCpu } from './backends/pact_cpu/register';
 export type { PactCpuStatus } from './backends/pact_cpu/register';
+export { PACT_CUDA, PactCudaBackend } from './backends/pact_cuda/backend';
+export { pactCudaStatus, registerPactCuda } from './backends/pact_cuda/register';
+export type { PactCudaStatus } from './backends/pact_cuda/register';
 export { nativeAddon, nativeLoadError } from './native/binding';
 export type { BuildInfo, CudaStatus } from './native/binding';
 export { batchNormTrain, batchNormReluTrain, batchNormTrainComposite } from './ops/batch_norm_train';
@@ -67,3 +71,5 @@ export { SequenceTask, sequenceLogLikelihood } from './train/sequence_task';
 export type { SequenceEvaluation, SequenceTaskOptions, SequenceTraining } from './train/sequence_task';
 
 export const pactCpuStatus = registerPactCpu();
+// pact-cuda when a GPU is usable (and pact.node was built with CUDA); opt in with tf.setBackend(PACT_CUDA).
+registerPactCuda();

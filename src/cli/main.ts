@@ -12,7 +12,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-import { nativeAddon, pactCpuStatus } from '../index';
+import { nativeAddon, pactCpuStatus, pactCudaStatus } from '../index';
 import { ADAPTIVE_MODES, type AdaptiveMode } from '../models/psact';
 import { PreActResNet } from '../models/resnet';
 import { AdaptiveLstm } from '../models/adaptive_lstm';
@@ -321,7 +321,9 @@ function reportCommand(opts: { run: string }): void {
 
 function infoCommand(): void {
   const info = nativeAddon()?.buildInfo() ?? null;
-  process.stdout.write(`${JSON.stringify({ pactCpu: pactCpuStatus, native: info }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ pactCpu: pactCpuStatus, pactCuda: pactCudaStatus(), native: info }, null, 2)}\n`,
+  );
 }
 
 export function cli(): Command {

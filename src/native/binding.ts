@@ -297,9 +297,48 @@ export interface CudaOpsAddon {
   cudaHaltingStepGrad: PactOpsAddon['haltingStepGrad'];
 }
 
+/** Device memory statistics of the pact-cuda backend's caching allocator (native/cuda/memory.cuh). */
+export interface CudaMemoryInfo {
+  /** Requested bytes of live buffers. */
+  bytesInUse: number;
+  /** Bytes held from cudaMalloc: live blocks and the cache. */
+  bytesReserved: number;
+  peakBytesInUse: number;
+  buffers: number;
+  deviceAllocations: number;
+}
+
+/**
+ * The pact-cuda backend's device buffers and kernels (native/binding/cuda_tensors.cc): buffers are addressed by
+ * integer ids; an unknown id, a size that does not match or an op code out of range throws.
+ */
+export interface CudaTensorAddon {
+  cudaBufferCreate(bytes: number): number;
+  cudaBufferFree(id: number): void;
+  /** Copies `values` (of exactly the buffer's size in bytes) to the device. */
+  cudaBufferWrite(id: number, values: Float32Array | Int32Array | Uint8Array): void;
+  /** Copies the buffer into `out` (of exactly its size in bytes). */
+  cudaBufferRead(id: number, out: Float32Array | Int32Array | Uint8Array): void;
+  cudaMemoryInfo(): CudaMemoryInfo;
+  cudaEmptyCache(): void;
+  /** y = op(x) on n float32 values; op codes in native/cuda/elementwise.cuh (UnaryOp). */
+  cudaUnary(op: number, x: number, y: number, n: number): void;
+  /** out = op(a, b) with NumPy broadcasting; op codes in native/cuda/elementwise.cuh (BinaryOp). */
+  cudaBinary(op: number, a: number, aShape: number[], b: number, bShape: number[], out: number): void;
+  buildInfo(): { cuda: CudaStatus };
+}
+
 /** Signatures of the addon's functions, one interface per kernel group. */
 export interface PactAddon
-  extends DenseAddon, ElementwiseAddon, ReduceAddon, NormAddon, PactOpsAddon, MaskedConvAddon, CudaOpsAddon {
+  extends
+    DenseAddon,
+    ElementwiseAddon,
+    ReduceAddon,
+    NormAddon,
+    PactOpsAddon,
+    MaskedConvAddon,
+    CudaOpsAddon,
+    CudaTensorAddon {
   buildInfo(): BuildInfo;
   setNumThreads(n: number): void;
 }
@@ -344,7 +383,7 @@ export interface SimBuildInfo {
  * with `npx cmake-js compile --out build-sim --CDPACT_CUDA_SIM=ON`. A sanitizer build of it loads only with the
  * sanitizer's runtime preloaded (scripts/cuda_sim_test.sh does that).
  */
-export interface SimAddon extends CudaOpsAddon {
+export interface SimAddon extends CudaOpsAddon, CudaTensorAddon {
   buildInfo(): SimBuildInfo;
 }
 
@@ -384,4 +423,24 @@ export function cudaOpsAddon(): CudaOpsAddon | null {
   if (process.env.PACT_DEVICE === 'sim') return simAddon();
   const native = nativeAddon();
   return native !== null && native.buildInfo().cuda.compiled ? native : null;
+}
+
+/**
+ * The device of the pact-cuda backend: the simulated one when `sim` (default: `PACT_DEVICE=sim`), else pact.node's when it was built
+ * with CUDA; null with the reason otherwise. Whether a device is present is `buildInfo().cuda.deviceCount`.
+ */
+export function cudaTensorAddon(sim = process.env.PACT_DEVICE === 'sim'): {
+  addon: CudaTensorAddon | null;
+  reason: string;
+} {
+  if (sim) {
+    const sim = simAddon();
+    return { addon: sim, reason: sim === null ? simLoadError() : '' };
+  }
+  const native = nativeAddon();
+  if (native === null) return { addon: null, reason: nativeLoadError() };
+  const { cuda } = native.buildInfo();
+  return cuda.compiled
+    ? { addon: native, reason: '' }
+    : { addon: null, reason: `the native addon was built without CUDA: ${cuda.reason}` };
 }

@@ -1,0 +1,212 @@
+// N-API functions of the pact-cuda backend: device buffers addressed by id (create, write, read, free), memory
+// statistics, and the kernels that run on buffers already on the device. Every id, op code, shape and length is
+// checked here before anything touches device memory: a wrong call throws a JS Error naming the function.
+#include <cuda_runtime.h>
+#include <napi.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "cuda/device.h"
+#include "cuda/elementwise.cuh"
+#include "cuda/memory.cuh"
+
+namespace {
+
+using pact::cuda::BufferTable;
+
+constexpr int64_t kMaxBytes = int64_t{1} << 40;
+constexpr int64_t kMaxId = 0xFFFFFFFF;
+
+void requireDevice(const Napi::Env& env, const char* fn) {
+  const pact::cuda::DeviceStatus status = pact::cuda::deviceStatus();
+  if (status.deviceCount == 0) throw Napi::Error::New(env, std::string(fn) + ": CUDA unavailable: " + status.reason);
+}
+
+const BufferTable::Buffer& bufferArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  const auto id = static_cast<uint32_t>(pact::intArg(info, i, fn, name, 1, kMaxId));
+  try {
+    return BufferTable::instance().get(id);
+  } catch (const std::invalid_argument& e) {
+    pact::throwArg(info.Env(), fn, std::string(name) + ": " + e.what());
+  }
+}
+
+Napi::TypedArray typedArrayArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  if (i >= info.Length() || !info[i].IsTypedArray()) pact::throwArg(info.Env(), fn, std::string(name) + " must be a TypedArray");
+  return info[i].As<Napi::TypedArray>();
+}
+
+void check(const Napi::Env& env, cudaError_t err, const char* fn, const char* what) {
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    throw Napi::Error::New(env, std::string(fn) + ": " + what + " failed: " + cudaGetErrorString(err));
+  }
+}
+
+// cudaBufferCreate(bytes) -> id
+Napi::Value cudaBufferCreate(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBufferCreate";
+  const auto bytes = static_cast<size_t>(pact::intArg(info, 0, fn, "bytes", 0, kMaxBytes));
+  requireDevice(info.Env(), fn);
+  try {
+    return Napi::Number::New(info.Env(), BufferTable::instance().create(bytes));
+  } catch (const std::runtime_error& e) {
+    throw Napi::Error::New(info.Env(), std::string(fn) + ": " + e.what());
+  }
+}
+
+// cudaBufferFree(id)
+Napi::Value cudaBufferFree(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBufferFree";
+  const auto id = static_cast<uint32_t>(pact::intArg(info, 0, fn, "id", 1, kMaxId));
+  try {
+    BufferTable::instance().destroy(id);
+  } catch (const std::invalid_argument& e) {
+    pact::throwArg(info.Env(), fn, std::string("id: ") + e.what());
+  }
+  return info.Env().Undefined();
+}
+
+// cudaBufferWrite(id, typedArray): the array's bytes must be the buffer's size.
+Napi::Value cudaBufferWrite(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBufferWrite";
+  const BufferTable::Buffer& buffer = bufferArg(info, 0, fn, "id");
+  Napi::TypedArray host = typedArrayArg(info, 1, fn, "values");
+  if (host.ByteLength() != buffer.bytes) {
+    pact::throwArg(info.Env(), fn, "values has " + std::to_string(host.ByteLength()) + " bytes, the buffer " +
+                                       std::to_string(buffer.bytes));
+  }
+  if (buffer.bytes > 0) {
+    const auto* src = static_cast<const uint8_t*>(host.ArrayBuffer().Data()) + host.ByteOffset();
+    check(info.Env(), cudaMemcpy(buffer.data, src, buffer.bytes, cudaMemcpyHostToDevice), fn, "cudaMemcpy");
+  }
+  return info.Env().Undefined();
+}
+
+// cudaBufferRead(id, typedArray): fills the array (of the buffer's size in bytes).
+Napi::Value cudaBufferRead(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBufferRead";
+  const BufferTable::Buffer& buffer = bufferArg(info, 0, fn, "id");
+  Napi::TypedArray host = typedArrayArg(info, 1, fn, "out");
+  if (host.ByteLength() != buffer.bytes) {
+    pact::throwArg(info.Env(), fn, "out has " + std::to_string(host.ByteLength()) + " bytes, the buffer " +
+                                       std::to_string(buffer.bytes));
+  }
+  if (buffer.bytes > 0) {
+    auto* dst = static_cast<uint8_t*>(host.ArrayBuffer().Data()) + host.ByteOffset();
+    check(info.Env(), cudaMemcpy(dst, buffer.data, buffer.bytes, cudaMemcpyDeviceToHost), fn, "cudaMemcpy");
+  }
+  return info.Env().Undefined();
+}
+
+// cudaMemoryInfo() -> { bytesInUse, bytesReserved, peakBytesInUse, buffers, deviceAllocations }
+Napi::Value cudaMemoryInfo(const Napi::CallbackInfo& info) {
+  const pact::cuda::MemoryStats s = BufferTable::instance().allocator().stats();
+  auto out = Napi::Object::New(info.Env());
+  out.Set("bytesInUse", static_cast<double>(s.bytesInUse));
+  out.Set("bytesReserved", static_cast<double>(s.bytesReserved));
+  out.Set("peakBytesInUse", static_cast<double>(s.peakBytesInUse));
+  out.Set("buffers", static_cast<double>(s.buffers));
+  out.Set("deviceAllocations", static_cast<double>(s.deviceAllocations));
+  return out;
+}
+
+// cudaEmptyCache(): returns the allocator's cached blocks to the device.
+Napi::Value cudaEmptyCache(const Napi::CallbackInfo& info) {
+  BufferTable::instance().allocator().emptyCache();
+  return info.Env().Undefined();
+}
+
+// The float32 element count of a buffer that must hold `expected` of them.
+void requireFloats(const Napi::CallbackInfo& info, const BufferTable::Buffer& b, size_t expected, const char* fn,
+                   const char* name) {
+  if (b.bytes != expected * sizeof(float)) {
+    pact::throwArg(info.Env(), fn, std::string(name) + " holds " + std::to_string(b.bytes) + " bytes, expected " +
+                                       std::to_string(expected) + " float32 values");
+  }
+}
+
+// Runs a launcher (which throws std::runtime_error on a failed launch) and waits for the kernel.
+template <typename F>
+void runLauncher(const Napi::Env& env, const char* fn, F&& launcher) {
+  try {
+    launcher();
+  } catch (const std::runtime_error& e) {
+    throw Napi::Error::New(env, std::string(fn) + ": " + e.what());
+  }
+  check(env, cudaDeviceSynchronize(), fn, "the kernel");
+}
+
+// cudaUnary(op, xId, yId, n): y = op(x) on n float32 values.
+Napi::Value cudaUnary(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaUnary";
+  const auto op = static_cast<pact::cuda::UnaryOp>(
+      pact::intArg(info, 0, fn, "op", 0, static_cast<int64_t>(pact::cuda::UnaryOp::kCount) - 1));
+  const BufferTable::Buffer& x = bufferArg(info, 1, fn, "x");
+  const BufferTable::Buffer& y = bufferArg(info, 2, fn, "y");
+  const auto n = static_cast<size_t>(pact::intArg(info, 3, fn, "n", 0, kMaxBytes / 4));
+  requireFloats(info, x, n, fn, "x");
+  requireFloats(info, y, n, fn, "y");
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::unary(op, static_cast<const float*>(x.data), static_cast<float*>(y.data), static_cast<int64_t>(n));
+  });
+  return info.Env().Undefined();
+}
+
+// cudaBinary(op, aId, aShape, bId, bShape, outId): out = op(a, b) with NumPy broadcasting; out holds the broadcast
+// shape's float32 values.
+Napi::Value cudaBinary(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBinary";
+  using pact::cuda::kMaxBroadcastRank;
+  const auto op = static_cast<pact::cuda::BinaryOp>(
+      pact::intArg(info, 0, fn, "op", 0, static_cast<int64_t>(pact::cuda::BinaryOp::kCount) - 1));
+  const BufferTable::Buffer& a = bufferArg(info, 1, fn, "a");
+  const std::vector<int64_t> aShape = pact::shapeArg(info, 2, fn, "aShape", kMaxBroadcastRank);
+  const BufferTable::Buffer& b = bufferArg(info, 3, fn, "b");
+  const std::vector<int64_t> bShape = pact::shapeArg(info, 4, fn, "bShape", kMaxBroadcastRank);
+  const BufferTable::Buffer& out = bufferArg(info, 5, fn, "out");
+  requireFloats(info, a, pact::shapeSize(aShape), fn, "a");
+  requireFloats(info, b, pact::shapeSize(bShape), fn, "b");
+  pact::cuda::BroadcastShape s{};
+  s.rank = static_cast<int32_t>(std::max(aShape.size(), bShape.size()));
+  int64_t aStride = 1, bStride = 1;
+  for (int d = s.rank - 1; d >= 0; --d) {
+    const int ad = d - (s.rank - static_cast<int>(aShape.size()));
+    const int bd = d - (s.rank - static_cast<int>(bShape.size()));
+    const int64_t da = ad >= 0 ? aShape[ad] : 1;
+    const int64_t db = bd >= 0 ? bShape[bd] : 1;
+    if (da != db && da != 1 && db != 1) {
+      pact::throwArg(info.Env(), fn, "aShape and bShape do not broadcast: dimension " + std::to_string(d) + " is " +
+                                         std::to_string(da) + " vs " + std::to_string(db));
+    }
+    s.shape[d] = da == 1 ? db : da;
+    s.aStrides[d] = da == 1 ? 0 : aStride;
+    s.bStrides[d] = db == 1 ? 0 : bStride;
+    aStride *= da;
+    bStride *= db;
+  }
+  size_t n = 1;
+  for (int d = 0; d < s.rank; ++d) n *= static_cast<size_t>(s.shape[d]);
+  requireFloats(info, out, n, fn, "out");
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::binary(op, static_cast<const float*>(a.data), static_cast<const float*>(b.data),
+                       static_cast<float*>(out.data), s);
+  });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+PACT_EXPORT("cudaBufferCreate", cudaBufferCreate);
+PACT_EXPORT("cudaBufferFree", cudaBufferFree);
+PACT_EXPORT("cudaBufferWrite", cudaBufferWrite);
+PACT_EXPORT("cudaBufferRead", cudaBufferRead);
+PACT_EXPORT("cudaMemoryInfo", cudaMemoryInfo);
+PACT_EXPORT("cudaEmptyCache", cudaEmptyCache);
+PACT_EXPORT("cudaUnary", cudaUnary);
+PACT_EXPORT("cudaBinary", cudaBinary);

@@ -1,0 +1,105 @@
+// The pact-cuda backend's caching allocator and buffer table (memory.cuh).
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "cuda/memory.cuh"
+
+namespace pact::cuda {
+
+namespace {
+
+constexpr size_t kSmallRound = 512;
+constexpr size_t kLarge = size_t{1} << 20;
+constexpr size_t kLargeRound = size_t{2} << 20;
+
+}  // namespace
+
+size_t CachingAllocator::roundUp(size_t bytes) {
+  const size_t unit = bytes > kLarge ? kLargeRound : kSmallRound;
+  return (bytes + unit - 1) / unit * unit;
+}
+
+CachingAllocator::~CachingAllocator() {
+  emptyCache();
+  for (auto& [block, live] : live_) cudaFree(block);
+}
+
+void* CachingAllocator::allocate(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const size_t size = roundUp(bytes);
+  auto it = cache_.lower_bound(size);
+  void* block = nullptr;
+  size_t blockBytes = size;
+  if (it != cache_.end() && it->first <= 2 * size) {
+    blockBytes = it->first;
+    block = it->second;
+    cache_.erase(it);
+  } else {
+    cudaError_t err = cudaMalloc(&block, size);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      emptyCache();
+      err = cudaMalloc(&block, size);
+    }
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      throw std::runtime_error("cudaMalloc of " + std::to_string(size) + " bytes failed: " + cudaGetErrorString(err) +
+                               " (" + std::to_string(stats_.bytesInUse) + " bytes in use)");
+    }
+    stats_.bytesReserved += size;
+    ++stats_.deviceAllocations;
+  }
+  live_[block] = {blockBytes, bytes};
+  stats_.bytesInUse += bytes;
+  ++stats_.buffers;
+  if (stats_.bytesInUse > stats_.peakBytesInUse) stats_.peakBytesInUse = stats_.bytesInUse;
+  return block;
+}
+
+void CachingAllocator::release(void* block) {
+  if (block == nullptr) return;
+  auto it = live_.find(block);
+  if (it == live_.end()) throw std::logic_error("CachingAllocator::release: not a live block");
+  stats_.bytesInUse -= it->second.requested;
+  --stats_.buffers;
+  cache_.emplace(it->second.blockBytes, block);
+  live_.erase(it);
+}
+
+void CachingAllocator::emptyCache() {
+  for (auto& [bytes, block] : cache_) {
+    cudaFree(block);
+    stats_.bytesReserved -= bytes;
+  }
+  cache_.clear();
+}
+
+uint32_t BufferTable::create(size_t bytes) {
+  void* data = allocator_.allocate(bytes);
+  const uint32_t id = next_++;
+  buffers_[id] = {data, bytes};
+  return id;
+}
+
+const BufferTable::Buffer& BufferTable::get(uint32_t id) const {
+  auto it = buffers_.find(id);
+  if (it == buffers_.end()) throw std::invalid_argument("no live device buffer with id " + std::to_string(id));
+  return it->second;
+}
+
+void BufferTable::destroy(uint32_t id) {
+  const Buffer buffer = get(id);
+  allocator_.release(buffer.data);
+  buffers_.erase(id);
+}
+
+BufferTable& BufferTable::instance() {
+  // Never destroyed: at process exit the CUDA runtime may already be torn down (static destruction order across
+  // libraries is unspecified), and the driver reclaims the process's device memory anyway.
+  static auto* table = new BufferTable();
+  return *table;
+}
+
+}  // namespace pact::cuda

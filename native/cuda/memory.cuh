@@ -1,0 +1,73 @@
+// Device memory of the pact-cuda backend: a caching allocator and a table of buffers addressed by integer ids, so
+// that JavaScript never holds a raw device pointer (an unknown or freed id is an Error, not a crash).
+//
+// The allocator keeps freed blocks and reuses one for a later request that fits it without wasting more than half
+// of it (sizes rounded up to 512 bytes, and to 2 MiB above 1 MiB, as PyTorch's CUDA caching allocator does), so a
+// training step's many same-sized temporaries cost no cudaMalloc/cudaFree after the first step. When cudaMalloc
+// fails it empties the cache and tries once more. Not thread-safe: the backend calls it from the JS thread.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+
+namespace pact::cuda {
+
+struct MemoryStats {
+  size_t bytesInUse = 0;       // requested sizes of live buffers
+  size_t bytesReserved = 0;    // held from cudaMalloc: live blocks plus the cache
+  size_t peakBytesInUse = 0;
+  size_t buffers = 0;          // live buffers
+  size_t deviceAllocations = 0;  // cudaMalloc calls so far
+};
+
+class CachingAllocator {
+ public:
+  CachingAllocator() = default;
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+  ~CachingAllocator();
+
+  // A device block of at least `bytes` (nullptr for 0). Throws std::runtime_error when the device has no room.
+  void* allocate(size_t bytes);
+  // Returns a block from allocate() to the cache; nullptr is ignored.
+  void release(void* block);
+  // cudaFree of every cached block.
+  void emptyCache();
+  MemoryStats stats() const { return stats_; }
+
+  static size_t roundUp(size_t bytes);
+
+ private:
+  struct Live {
+    size_t blockBytes;
+    size_t requested;
+  };
+  std::multimap<size_t, void*> cache_;
+  std::unordered_map<void*, Live> live_;
+  MemoryStats stats_;
+};
+
+// The buffers of the backend: id -> (block, size). Ids start at 1 and are never reused while a process runs.
+class BufferTable {
+ public:
+  struct Buffer {
+    void* data;
+    size_t bytes;
+  };
+
+  uint32_t create(size_t bytes);
+  // The live buffer `id`; throws std::invalid_argument naming the id when there is none.
+  const Buffer& get(uint32_t id) const;
+  void destroy(uint32_t id);
+  CachingAllocator& allocator() { return allocator_; }
+
+  static BufferTable& instance();
+
+ private:
+  CachingAllocator allocator_;
+  std::unordered_map<uint32_t, Buffer> buffers_;
+  uint32_t next_ = 1;
+};
+
+}  // namespace pact::cuda

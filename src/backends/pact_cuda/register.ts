@@ -1,0 +1,65 @@
+/**
+ * Registers `pact-cuda` when a CUDA device is usable (pact.node built with CUDA and a GPU present, or the
+ * simulated device with `PACT_DEVICE=sim`); otherwise `pactCudaStatus()` says why not. Every tfjs-backend-cpu
+ * kernel is registered to run on host copies (counted fallbacks), then the device kernels replace theirs.
+ *
+ * Priority 1, below pact-cpu: the device kernels do not yet cover a training step (convolutions, batch norm and
+ * reductions run on the host through copies), so pact-cuda is chosen with `tf.setBackend('pact-cuda')`, never by
+ * default.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import { cudaTensorAddon } from '../../native/binding';
+import { PACT_CUDA, PactCudaBackend } from './backend';
+import { pactCudaKernels } from './kernels';
+
+const PACT_CUDA_PRIORITY = 1;
+
+export interface PactCudaStatus {
+  registered: boolean;
+  /** The device's name, when registered. */
+  device: string;
+  /** Why it is not registered. */
+  reason: string;
+}
+
+let status: PactCudaStatus | undefined;
+
+/**
+ * Registers pact-cuda on the device `cudaTensorAddon()` finds (`sim`: the simulated device, whatever
+ * PACT_DEVICE says). Once registered, later calls return the same status.
+ */
+export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatus {
+  if (status?.registered === true) return status;
+  const { addon, reason } = cudaTensorAddon(options.sim);
+  if (addon === null) {
+    status = { registered: false, device: '', reason };
+    return status;
+  }
+  const { cuda } = addon.buildInfo();
+  if (cuda.deviceCount === 0) {
+    status = { registered: false, device: '', reason: `CUDA unavailable: ${cuda.reason}` };
+    return status;
+  }
+  if (tf.findBackendFactory(PACT_CUDA) === null) {
+    tf.registerBackend(PACT_CUDA, () => new PactCudaBackend(addon), PACT_CUDA_PRIORITY);
+    const own = new Set(pactCudaKernels.map((k) => k.kernelName));
+    for (const config of tf.getKernelsForBackend('cpu')) {
+      if (own.has(config.kernelName)) continue;
+      const { kernelName, kernelFunc } = config;
+      tf.registerKernel({
+        kernelName,
+        backendName: PACT_CUDA,
+        kernelFunc: (args) => (args.backend as PactCudaBackend).runOnHost(kernelName, kernelFunc, args),
+      });
+    }
+    for (const config of pactCudaKernels) tf.registerKernel(config);
+  }
+  status = { registered: true, device: cuda.device, reason: '' };
+  return status;
+}
+
+/** Whether pact-cuda is registered, on which device, or why not. */
+export function pactCudaStatus(): PactCudaStatus {
+  return status ?? registerPactCuda();
+}
