@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/conv_args.h"
+#include "binding/halting_args.h"
 #include "binding/registry.h"
 #include "cuda/device.h"
 #include "cuda/halting_step.cuh"
@@ -100,24 +102,6 @@ class DeviceCall {
   std::vector<Output> outputs_;
 };
 
-// The scalar attributes of a halting step, from arguments first..first+4: mode, iteration, last, temperature, delta.
-pact::HaltingStepConfig haltingConfigArgs(const Napi::CallbackInfo& info, size_t first, const char* fn) {
-  pact::HaltingStepConfig cfg{};
-  cfg.mode = static_cast<pact::HaltingMode>(pact::intArg(info, first, fn, "mode", 0, 2));
-  cfg.iteration = static_cast<int32_t>(pact::intArg(info, first + 1, fn, "iteration", 1, 1 << 20));
-  cfg.last = pact::boolArg(info, first + 2, fn, "last");
-  const double temperature = pact::numberArg(info, first + 3, fn, "temperature");
-  const double delta = pact::numberArg(info, first + 4, fn, "delta");
-  if (cfg.mode == pact::HaltingMode::kRelaxed && !(temperature > 0)) {
-    pact::throwArg(info.Env(), fn, "temperature must be positive in relaxed mode, got " + std::to_string(temperature));
-  }
-  if (!(delta >= 0)) pact::throwArg(info.Env(), fn, "delta must be >= 0, got " + std::to_string(delta));
-  cfg.temperature = static_cast<float>(temperature);
-  cfg.delta = static_cast<float>(delta);
-  return cfg;
-}
-
-bool readsNoise(const pact::HaltingStepConfig& cfg) { return !cfg.last && cfg.mode != pact::HaltingMode::kThresholded; }
 
 // cudaHaltingStep(sXi, sH, n, haltLogits | null, noise | null, output | null, u | null, positions, channels,
 //                 mode, iteration, last, temperature, delta, sXiOut, sHOut, nOut, activeOut, outputOut | null)
@@ -127,12 +111,12 @@ Napi::Value cudaHaltingStep(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaHaltingStep";
   const auto positions = static_cast<size_t>(pact::intArg(info, 7, fn, "positions", 0, kMaxPositions));
   const auto channels = static_cast<size_t>(pact::intArg(info, 8, fn, "channels", 1, kMaxChannels));
-  const pact::HaltingStepConfig cfg = haltingConfigArgs(info, 9, fn);
+  const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 9, fn);
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
   const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
   const FloatView n = pact::floatArgOfLength(info, 2, fn, "n", positions);
   const FloatView haltLogits = maybeFloatArgOfLength(info, 3, fn, "haltLogits", positions, cfg.last);
-  const FloatView noise = maybeFloatArgOfLength(info, 4, fn, "noise", positions, !readsNoise(cfg));
+  const FloatView noise = maybeFloatArgOfLength(info, 4, fn, "noise", positions, !pact::readsNoise(cfg));
   const FloatView output = maybeFloatArgOfLength(info, 5, fn, "output", positions * channels, true);
   const bool accumulate = output.data != nullptr;
   const FloatView u = maybeFloatArgOfLength(info, 6, fn, "u", positions * channels, !accumulate);
@@ -166,11 +150,11 @@ Napi::Value cudaHaltingStepGrad(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaHaltingStepGrad";
   const auto positions = static_cast<size_t>(pact::intArg(info, 10, fn, "positions", 0, kMaxPositions));
   const auto channels = static_cast<size_t>(pact::intArg(info, 11, fn, "channels", 1, kMaxChannels));
-  const pact::HaltingStepConfig cfg = haltingConfigArgs(info, 12, fn);
+  const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 12, fn);
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
   const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
   const FloatView haltLogits = maybeFloatArgOfLength(info, 2, fn, "haltLogits", positions, cfg.last);
-  const FloatView noise = maybeFloatArgOfLength(info, 3, fn, "noise", positions, !readsNoise(cfg));
+  const FloatView noise = maybeFloatArgOfLength(info, 3, fn, "noise", positions, !pact::readsNoise(cfg));
   const FloatView u = maybeFloatArgOfLength(info, 4, fn, "u", positions * channels, true);
   const bool accumulate = u.data != nullptr;
   const FloatView gSXi = pact::floatArgOfLength(info, 5, fn, "gSXi", positions);
@@ -201,64 +185,18 @@ Napi::Value cudaHaltingStepGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The geometry (xShape [B,H,W,C], filterShape [kH,kW,C,outC], strides [sH,sW], pads [top,bottom,left,right]) at
-// info[0..3], with the checks and messages of masked::maskedConv2dGeometryError. That function and
-// makeConvGeometry live in cpu/masked_conv2d.cc beside the OpenMP/oneDNN kernels, which pact_sim.node cannot
-// link, hence this twin (to go once they move to a header of their own).
-pact::masked::ConvGeometry convGeometryArgs(const Napi::CallbackInfo& info, const char* fn) {
-  const char* names[4] = {"xShape", "filterShape", "strides", "pads"};
-  const size_t ranks[4] = {4, 4, 2, 4};
-  std::vector<int64_t> s[4];
-  for (size_t i = 0; i < 4; ++i) {
-    s[i] = pact::shapeArg(info, i, fn, names[i]);
-    if (s[i].size() != ranks[i]) {
-      pact::throwArg(info.Env(), fn, std::string(names[i]) + " must have " + std::to_string(ranks[i]) + " entries");
-    }
-    for (int64_t d : s[i]) {
-      if (d > (int64_t{1} << 31)) pact::throwArg(info.Env(), fn, std::string(names[i]) + " has an entry above 2^31");
-    }
-  }
-  const auto &x = s[0], &f = s[1], &st = s[2], &p = s[3];
-  if (f[2] != x[3]) {
-    pact::throwArg(info.Env(), fn,
-                   "filterShape[2] (" + std::to_string(f[2]) + ") must equal the input channels xShape[3] (" +
-                       std::to_string(x[3]) + ")");
-  }
-  pact::masked::ConvGeometry g{x[0], x[1], x[2], x[3], f[0], f[1], f[3], st[0], st[1], p[0], p[1], p[2], p[3], 0, 0};
-  if (g.batch < 1 || g.inH < 1 || g.inW < 1 || g.inC < 1) pact::throwArg(info.Env(), fn, "x must have a positive shape");
-  if (g.kH < 1 || g.kW < 1 || g.outC < 1) pact::throwArg(info.Env(), fn, "filter must have a positive shape");
-  if (g.strideH < 1 || g.strideW < 1) pact::throwArg(info.Env(), fn, "strides must be positive");
-  if (g.padTop < 0 || g.padBottom < 0 || g.padLeft < 0 || g.padRight < 0) {
-    pact::throwArg(info.Env(), fn, "pads must be non-negative");
-  }
-  const int64_t spanH = g.inH + g.padTop + g.padBottom - g.kH, spanW = g.inW + g.padLeft + g.padRight - g.kW;
-  if (spanH < 0 || spanW < 0) pact::throwArg(info.Env(), fn, "the filter does not fit in the padded input");
-  g.outH = spanH / g.strideH + 1;
-  g.outW = spanW / g.strideW + 1;
-  if (g.batch * g.outH * g.outW >= (int64_t{1} << 31)) pact::throwArg(info.Env(), fn, "batch*outH*outW must be < 2^31");
-  return g;
-}
-
-size_t countOf(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<int64_t> dims) {
-  size_t n = 1;
-  for (int64_t d : dims) {
-    if (__builtin_mul_overflow(n, static_cast<size_t>(d), &n)) pact::throwArg(info.Env(), fn, "tensor too large");
-  }
-  return n;
-}
-
 using MaskedLauncher = void (*)(const pact::masked::ConvGeometry&, const float*, const float*, const float*, float*);
 
 // The three masked-convolution functions share one shape: geometry, two arrays (a, b), the mask, the output.
 Napi::Value runMaskedConv(const Napi::CallbackInfo& info, const char* fn, MaskedLauncher launcher, const char* aName,
                           const char* bName, const char* outName, int aDims, int bDims, int outDims) {
-  const pact::masked::ConvGeometry g = convGeometryArgs(info, fn);
-  const size_t counts[3] = {countOf(info, fn, {g.batch, g.inH, g.inW, g.inC}),
-                            countOf(info, fn, {g.kH, g.kW, g.inC, g.outC}),
-                            countOf(info, fn, {g.batch, g.outH, g.outW, g.outC})};
+  const pact::masked::ConvGeometry g = pact::geometryArgs(info, fn);
+  const size_t counts[3] = {pact::elementCount(info, fn, {g.batch, g.inH, g.inW, g.inC}),
+                            pact::elementCount(info, fn, {g.kH, g.kW, g.inC, g.outC}),
+                            pact::elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC})};
   const FloatView a = pact::floatArgOfLength(info, 4, fn, aName, counts[aDims]);
   const FloatView b = pact::floatArgOfLength(info, 5, fn, bName, counts[bDims]);
-  const FloatView mask = pact::floatArgOfLength(info, 6, fn, "mask", countOf(info, fn, {g.batch, g.outH, g.outW}));
+  const FloatView mask = pact::floatArgOfLength(info, 6, fn, "mask", pact::elementCount(info, fn, {g.batch, g.outH, g.outW}));
   const FloatView out = pact::floatArgOfLength(info, 7, fn, outName, counts[outDims]);
   DeviceCall call(info.Env(), fn);
   const float *dA = call.in(a), *dB = call.in(b), *dMask = call.in(mask);

@@ -10,9 +10,13 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/conv_args.h"
+#include "binding/halting_args.h"
 #include "binding/registry.h"
 #include "cuda/device.h"
 #include "cuda/elementwise.cuh"
+#include "cuda/halting_step.cuh"
+#include "cuda/masked_conv2d.cuh"
 #include "cuda/memory.cuh"
 
 namespace {
@@ -200,6 +204,110 @@ Napi::Value cudaBinary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The device array of buffer argument i, which must hold `expected` float32 values; nullptr for id 0 where
+// `allowNull` (an absent optional input or output).
+float* deviceFloats(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name, size_t expected,
+                    bool allowNull) {
+  if (allowNull && i < info.Length() && info[i].IsNumber() && info[i].As<Napi::Number>().DoubleValue() == 0) {
+    return nullptr;
+  }
+  const BufferTable::Buffer& b = bufferArg(info, i, fn, name);
+  requireFloats(info, b, expected, fn, name);
+  return static_cast<float*>(b.data);
+}
+
+constexpr int64_t kMaxPositions = int64_t{1} << 40;
+constexpr int64_t kMaxChannels = int64_t{1} << 24;
+
+// cudaHaltingStepDevice: cudaHaltingStep's arguments (native/binding/cuda_ops.cc) with buffer ids in place of the
+// arrays, 0 for an absent one. Runs on the device buffers, no copy.
+Napi::Value cudaHaltingStepDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaHaltingStepDevice";
+  const auto positions = static_cast<size_t>(pact::intArg(info, 7, fn, "positions", 0, kMaxPositions));
+  const auto channels = static_cast<size_t>(pact::intArg(info, 8, fn, "channels", 1, kMaxChannels));
+  const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 9, fn);
+  const size_t pc = positions * channels;
+  const float* sXi = deviceFloats(info, 0, fn, "sXi", positions, false);
+  const float* sH = deviceFloats(info, 1, fn, "sH", positions, false);
+  const float* n = deviceFloats(info, 2, fn, "n", positions, false);
+  const float* haltLogits = deviceFloats(info, 3, fn, "haltLogits", positions, cfg.last);
+  const float* noise = deviceFloats(info, 4, fn, "noise", positions, !pact::readsNoise(cfg));
+  const float* output = deviceFloats(info, 5, fn, "output", pc, true);
+  const float* u = deviceFloats(info, 6, fn, "u", pc, output == nullptr);
+  float* sXiOut = deviceFloats(info, 14, fn, "sXiOut", positions, false);
+  float* sHOut = deviceFloats(info, 15, fn, "sHOut", positions, false);
+  float* nOut = deviceFloats(info, 16, fn, "nOut", positions, false);
+  float* activeOut = deviceFloats(info, 17, fn, "activeOut", positions, false);
+  float* outputOut = deviceFloats(info, 18, fn, "outputOut", pc, output == nullptr);
+  if (output == nullptr && (u != nullptr || outputOut != nullptr)) {
+    pact::throwArg(info.Env(), fn, "u and outputOut must be 0 when output is 0");
+  }
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::haltingStep(sXi, sH, n, haltLogits, noise, output, u, static_cast<int64_t>(positions),
+                            static_cast<int64_t>(channels), cfg, sXiOut, sHOut, nOut, activeOut, outputOut);
+  });
+  return info.Env().Undefined();
+}
+
+// cudaHaltingStepGradDevice: cudaHaltingStepGrad's arguments with buffer ids, 0 for an absent one.
+Napi::Value cudaHaltingStepGradDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaHaltingStepGradDevice";
+  const auto positions = static_cast<size_t>(pact::intArg(info, 10, fn, "positions", 0, kMaxPositions));
+  const auto channels = static_cast<size_t>(pact::intArg(info, 11, fn, "channels", 1, kMaxChannels));
+  const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 12, fn);
+  const size_t pc = positions * channels;
+  const float* sXi = deviceFloats(info, 0, fn, "sXi", positions, false);
+  const float* sH = deviceFloats(info, 1, fn, "sH", positions, false);
+  const float* haltLogits = deviceFloats(info, 2, fn, "haltLogits", positions, cfg.last);
+  const float* noise = deviceFloats(info, 3, fn, "noise", positions, !pact::readsNoise(cfg));
+  const float* u = deviceFloats(info, 4, fn, "u", pc, true);
+  const float* gSXi = deviceFloats(info, 5, fn, "gSXi", positions, false);
+  const float* gSH = deviceFloats(info, 6, fn, "gSH", positions, false);
+  const float* gN = deviceFloats(info, 7, fn, "gN", positions, false);
+  const float* gActive = deviceFloats(info, 8, fn, "gActive", positions, false);
+  const float* gOutput = deviceFloats(info, 9, fn, "gOutput", pc, u == nullptr);
+  float* gHaltLogits = deviceFloats(info, 17, fn, "gHaltLogits", positions, false);
+  float* gNoise = deviceFloats(info, 18, fn, "gNoise", positions, false);
+  float* gSXiOut = deviceFloats(info, 19, fn, "gSXiOut", positions, false);
+  float* gSHOut = deviceFloats(info, 20, fn, "gSHOut", positions, false);
+  float* gU = deviceFloats(info, 21, fn, "gU", pc, u == nullptr);
+  if (u == nullptr && (gOutput != nullptr || gU != nullptr)) {
+    pact::throwArg(info.Env(), fn, "gOutput and gU must be 0 when u is 0");
+  }
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::haltingStepGrad(sXi, sH, haltLogits, noise, u, gSXi, gSH, gN, gActive, gOutput,
+                                static_cast<int64_t>(positions), static_cast<int64_t>(channels), cfg, gHaltLogits,
+                                gNoise, gSXiOut, gSHOut, gU);
+  });
+  return info.Env().Undefined();
+}
+
+// cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, aId, bId, maskId, outId): the masked
+// convolution on device buffers; which 0: forward (a = x, b = filter, out = y), 1: backprop input (dy, filter ->
+// dx), 2: backprop filter (x, dy -> dfilter). Semantics: cpu/masked_conv2d.h.
+Napi::Value cudaMaskedConv2dDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaMaskedConv2dDevice";
+  const pact::masked::ConvGeometry g = pact::geometryArgs(info, fn);
+  const int which = static_cast<int>(pact::intArg(info, 4, fn, "which (0 forward, 1 input grad, 2 filter grad)", 0, 2));
+  const size_t counts[3] = {pact::elementCount(info, fn, {g.batch, g.inH, g.inW, g.inC}),
+                            pact::elementCount(info, fn, {g.kH, g.kW, g.inC, g.outC}),
+                            pact::elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC})};
+  constexpr int kX = 0, kFilter = 1, kY = 2;
+  static constexpr int kOperands[3][3] = {{kX, kFilter, kY}, {kY, kFilter, kX}, {kX, kY, kFilter}};
+  static constexpr const char* kNames[3][3] = {{"x", "filter", "y"}, {"dy", "filter", "dx"}, {"x", "dy", "dfilter"}};
+  const int* operands = kOperands[which];
+  const float* a = deviceFloats(info, 5, fn, kNames[which][0], counts[operands[0]], false);
+  const float* b = deviceFloats(info, 6, fn, kNames[which][1], counts[operands[1]], false);
+  const float* mask = deviceFloats(info, 7, fn, "mask", pact::elementCount(info, fn, {g.batch, g.outH, g.outW}), false);
+  float* out = deviceFloats(info, 8, fn, kNames[which][2], counts[operands[2]], false);
+  runLauncher(info.Env(), fn, [&] {
+    if (which == 0) pact::cuda::maskedConv2dForward(g, a, b, mask, out);
+    if (which == 1) pact::cuda::maskedConv2dBackpropInput(g, a, b, mask, out);
+    if (which == 2) pact::cuda::maskedConv2dBackpropFilter(g, a, b, mask, out);
+  });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 PACT_EXPORT("cudaBufferCreate", cudaBufferCreate);
@@ -210,3 +318,6 @@ PACT_EXPORT("cudaMemoryInfo", cudaMemoryInfo);
 PACT_EXPORT("cudaEmptyCache", cudaEmptyCache);
 PACT_EXPORT("cudaUnary", cudaUnary);
 PACT_EXPORT("cudaBinary", cudaBinary);
+PACT_EXPORT("cudaHaltingStepDevice", cudaHaltingStepDevice);
+PACT_EXPORT("cudaHaltingStepGradDevice", cudaHaltingStepGradDevice);
+PACT_EXPORT("cudaMaskedConv2dDevice", cudaMaskedConv2dDevice);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "binding/args.h"
+#include "binding/halting_args.h"
 #include "binding/registry.h"
 #include "cpu/halting_step.h"
 
@@ -46,26 +47,6 @@ void requireUnitInterval(const Napi::CallbackInfo& info, const char* fn, const c
   }
 }
 
-// The scalar attributes at info[first .. first+4]: mode, iteration, last, temperature, delta.
-pact::HaltingStepConfig configArg(const Napi::CallbackInfo& info, size_t first, const char* fn) {
-  pact::HaltingStepConfig cfg{};
-  cfg.mode = static_cast<pact::HaltingMode>(pact::intArg(info, first, fn, "mode (0 relaxed, 1 discrete, 2 thresholded)", 0, 2));
-  cfg.iteration = static_cast<int32_t>(pact::intArg(info, first + 1, fn, "iteration", 1, 1 << 30));
-  cfg.last = pact::boolArg(info, first + 2, fn, "last");
-  const double temperature = pact::numberArg(info, first + 3, fn, "temperature");
-  if (cfg.mode == pact::HaltingMode::kRelaxed && !(temperature > 0 && std::isfinite(temperature))) {
-    pact::throwArg(info.Env(), fn, "temperature must be a positive finite number, got " + std::to_string(temperature));
-  }
-  const double delta = pact::numberArg(info, first + 4, fn, "delta");
-  if (!(delta >= 0 && delta < 1)) {
-    pact::throwArg(info.Env(), fn, "delta must be in [0, 1), got " + std::to_string(delta));
-  }
-  cfg.temperature = static_cast<float>(temperature);
-  cfg.delta = static_cast<float>(delta);
-  return cfg;
-}
-
-bool readsNoise(const pact::HaltingStepConfig& cfg) { return !cfg.last && cfg.mode != pact::HaltingMode::kThresholded; }
 
 // haltingStep(sXi, sH, n, haltLogits | null, noise | null, output | null, u | null, positions, channels,
 //             mode, iteration, last, temperature, delta, sXiOut, sHOut, nOut, activeOut, outputOut | null)
@@ -74,12 +55,12 @@ Napi::Value haltingStep(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "haltingStep";
   const auto positions = static_cast<size_t>(pact::intArg(info, 7, fn, "positions", 0, kMaxPositions));
   const auto channels = static_cast<size_t>(pact::intArg(info, 8, fn, "channels", 1, kMaxChannels));
-  const pact::HaltingStepConfig cfg = configArg(info, 9, fn);
+  const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 9, fn);
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
   const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
   const FloatView n = pact::floatArgOfLength(info, 2, fn, "n", positions);
   const FloatView haltLogits = maybeFloatArg(info, 3, fn, "haltLogits", positions, !cfg.last);
-  const FloatView noise = maybeFloatArg(info, 4, fn, "noise", positions, readsNoise(cfg));
+  const FloatView noise = maybeFloatArg(info, 4, fn, "noise", positions, pact::readsNoise(cfg));
   const bool accumulate = !isAbsent(info, 5);
   const FloatView output = maybeFloatArg(info, 5, fn, "output", positions * channels, false);
   const FloatView u = maybeFloatArg(info, 6, fn, "u", positions * channels, accumulate);
@@ -92,8 +73,8 @@ Napi::Value haltingStep(const Napi::CallbackInfo& info) {
     pact::throwArg(info.Env(), fn, "u and outputOut must be null when output is null (no accumulator)");
   }
   if (!cfg.last) requireNoNaN(info, fn, "haltLogits", haltLogits);
-  if (readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
-  pact::haltingStep(sXi.data, sH.data, n.data, haltLogits.data, readsNoise(cfg) ? noise.data : nullptr, output.data,
+  if (pact::readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
+  pact::haltingStep(sXi.data, sH.data, n.data, haltLogits.data, pact::readsNoise(cfg) ? noise.data : nullptr, output.data,
                     u.data, static_cast<int64_t>(positions), static_cast<int64_t>(channels), cfg, sXiOut.data,
                     sHOut.data, nOut.data, activeOut.data, outputOut.data);
   return info.Env().Undefined();
@@ -106,11 +87,11 @@ Napi::Value haltingStepGrad(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "haltingStepGrad";
   const auto positions = static_cast<size_t>(pact::intArg(info, 10, fn, "positions", 0, kMaxPositions));
   const auto channels = static_cast<size_t>(pact::intArg(info, 11, fn, "channels", 1, kMaxChannels));
-  const pact::HaltingStepConfig cfg = configArg(info, 12, fn);
+  const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 12, fn);
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
   const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
   const FloatView haltLogits = maybeFloatArg(info, 2, fn, "haltLogits", positions, !cfg.last);
-  const FloatView noise = maybeFloatArg(info, 3, fn, "noise", positions, readsNoise(cfg));
+  const FloatView noise = maybeFloatArg(info, 3, fn, "noise", positions, pact::readsNoise(cfg));
   const bool accumulate = !isAbsent(info, 4);
   const FloatView u = maybeFloatArg(info, 4, fn, "u", positions * channels, false);
   const FloatView gSXi = pact::floatArgOfLength(info, 5, fn, "gSXi", positions);
@@ -126,8 +107,8 @@ Napi::Value haltingStepGrad(const Napi::CallbackInfo& info) {
   if (!accumulate && (!isAbsent(info, 9) || !isAbsent(info, 21))) {
     pact::throwArg(info.Env(), fn, "gOutput and gU must be null when u is null (no accumulator)");
   }
-  if (readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
-  pact::haltingStepGrad(sXi.data, sH.data, haltLogits.data, readsNoise(cfg) ? noise.data : nullptr, u.data,
+  if (pact::readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
+  pact::haltingStepGrad(sXi.data, sH.data, haltLogits.data, pact::readsNoise(cfg) ? noise.data : nullptr, u.data,
                         gSXi.data, gSH.data, gN.data, gActive.data, gOutput.data, static_cast<int64_t>(positions),
                         static_cast<int64_t>(channels), cfg, gHaltLogits.data, gNoise.data, gSXiOut.data, gSHOut.data,
                         gU.data);

@@ -325,6 +325,68 @@ export interface CudaTensorAddon {
   cudaUnary(op: number, x: number, y: number, n: number): void;
   /** out = op(a, b) with NumPy broadcasting; op codes in native/cuda/elementwise.cuh (BinaryOp). */
   cudaBinary(op: number, a: number, aShape: number[], b: number, bShape: number[], out: number): void;
+  /** `cudaHaltingStep`'s arguments with buffer ids in place of the arrays (0 for an absent one). */
+  cudaHaltingStepDevice(
+    sXi: number,
+    sH: number,
+    n: number,
+    haltLogits: number,
+    noise: number,
+    output: number,
+    u: number,
+    positions: number,
+    channels: number,
+    mode: number,
+    iteration: number,
+    last: boolean,
+    temperature: number,
+    delta: number,
+    sXiOut: number,
+    sHOut: number,
+    nOut: number,
+    activeOut: number,
+    outputOut: number,
+  ): void;
+  /** `cudaHaltingStepGrad`'s arguments with buffer ids in place of the arrays (0 for an absent one). */
+  cudaHaltingStepGradDevice(
+    sXi: number,
+    sH: number,
+    haltLogits: number,
+    noise: number,
+    u: number,
+    gSXi: number,
+    gSH: number,
+    gN: number,
+    gActive: number,
+    gOutput: number,
+    positions: number,
+    channels: number,
+    mode: number,
+    iteration: number,
+    last: boolean,
+    temperature: number,
+    delta: number,
+    gHaltLogits: number,
+    gNoise: number,
+    gSXiOut: number,
+    gSHOut: number,
+    gU: number,
+  ): void;
+  /**
+   * The masked convolution on device buffers; which 0: (x, filter) -> y, 1: (dy, filter) -> dx,
+   * 2: (x, dy) -> dfilter.
+   */
+  cudaMaskedConv2dDevice(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    which: 0 | 1 | 2,
+    a: number,
+    b: number,
+    mask: number,
+    out: number,
+  ): void;
   buildInfo(): { cuda: CudaStatus };
 }
 

@@ -205,3 +205,28 @@ tf.registerGradient({
     };
   },
 });
+
+/** The native kernels' view of a masked convolution: shapes, strides, pads [top, bottom, left, right]. */
+export interface MaskedConvGeometry {
+  xShape: number[];
+  filterShape: number[];
+  strides: [number, number];
+  pads: [number, number, number, number];
+  outShape: number[];
+}
+
+export function maskedConvGeometry(
+  xShape: number[],
+  filterShape: number[],
+  attrs: MaskedConv2DAttrs,
+): MaskedConvGeometry {
+  const info = maskedConvInfo(xShape, filterShape, attrs.strides, attrs.pad);
+  const p = info.padInfo;
+  return {
+    xShape,
+    filterShape,
+    strides: attrs.strides,
+    pads: [p.top, p.bottom, p.left, p.right],
+    outShape: [xShape[0], info.outHeight, info.outWidth, filterShape[3]],
+  };
+}

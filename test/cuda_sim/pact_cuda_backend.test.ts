@@ -9,7 +9,15 @@ import { strict as assert } from 'assert';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { PACT_CUDA, PactCudaBackend, registerPactCuda } from '../../src';
+import {
+  haltingStep,
+  initialHaltingState,
+  maskedConv2d,
+  PACT_CPU,
+  PACT_CUDA,
+  PactCudaBackend,
+  registerPactCuda,
+} from '../../src';
 import { CUDA_BINARY_OPS, CUDA_UNARY_OPS } from '../../src/backends/pact_cuda/kernels';
 import { simAddon } from '../../src/native/binding';
 import { expectClose } from '../helpers/compare';
@@ -155,6 +163,93 @@ describe('pact-cuda backend (simulated device)', function () {
       assert.equal((tf.memory() as typeof start).numBytesInGPU, start.numBytesInGPU);
     } finally {
       tf.setBackend('cpu');
+    }
+  });
+
+  it('runs maskedConv2d and its gradients on the device, equal to the C++ kernels of pact-cpu', () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 3; ++trial) {
+      const [b, h, w, c, o] = [rng.int(1, 2), rng.int(3, 7), rng.int(3, 7), rng.int(1, 5), rng.int(1, 6)];
+      const stride = rng.pick([1, 2] as const);
+      const pad = rng.pick(['same', 'valid'] as const);
+      const x = rng.normal(b * h * w * c);
+      const f = rng.normal(9 * c * o);
+      const probe = tf.conv2d(
+        tf.zeros([b, h, w, c]) as tf.Tensor4D,
+        tf.zeros([3, 3, c, o]) as tf.Tensor4D,
+        stride,
+        pad,
+      );
+      const [oh, ow] = [probe.shape[1], probe.shape[2]];
+      probe.dispose();
+      const mask = Float32Array.from(rng.uniform(b * oh * ow, 0, 1), (v) => (v < 0.5 ? 1 : 0));
+      const dy = rng.normal(b * oh * ow * o);
+      // y, dL/dx and dL/dfilter of L = sum(y * dy), concatenated.
+      const run = () => {
+        const xs = tf.tensor4d(x, [b, h, w, c]);
+        const fs = tf.tensor4d(f, [3, 3, c, o]);
+        const ms = tf.tensor3d(mask, [b, oh, ow]);
+        const dys = tf.tensor4d(dy, [b, oh, ow, o]);
+        const loss = (xv: tf.Tensor, fv: tf.Tensor) =>
+          tf.mul(maskedConv2d(xv as tf.Tensor4D, fv as tf.Tensor4D, ms, stride, pad), dys);
+        const [dx, df] = tf.grads(loss)([xs, fs], tf.onesLike(dys));
+        const y = maskedConv2d(xs, fs, ms, stride, pad);
+        return tf.concat([y.flatten(), dx.flatten(), df.flatten()]);
+      };
+      backend.resetFallbackCounts();
+      const label = `seed ${rng.seed} [${b},${h},${w},${c}]->${o} stride ${stride} ${pad}`;
+      expectClose(valuesOn(PACT_CUDA, run), valuesOn(PACT_CPU, run), { atol: 2e-5, rtol: 2e-5 }, label);
+      const onHost = Object.keys(backend.fallbackCounts());
+      assert.ok(!onHost.some((k) => k.startsWith('Conv2D') || k.startsWith('PactMasked')), `${label}: ${onHost}`);
+    }
+  });
+
+  it('runs the fused halting step and its gradient on the device, equal to the C++ kernel of pact-cpu', () => {
+    const rng = freshRng();
+    for (const mode of ['relaxed', 'discrete', 'thresholded'] as const) {
+      const positions = [rng.int(1, 3), rng.int(2, 9)];
+      const channels = rng.int(1, 4);
+      const count = positions[0] * positions[1];
+      const logits = rng.normal(count);
+      const noise = rng.uniform(count, 0.01, 0.99);
+      const u = rng.normal(count * channels);
+      const weights = rng.normal(count * 4);
+      // Two iterations of L = 3 with the accumulator; the gradient of a weighted sum of every output w.r.t. the
+      // halting logits and u.
+      const run = () => {
+        const lg = tf.tensor(logits, positions);
+        const us = tf.tensor(u, [...positions, channels]);
+        const f = (l: tf.Tensor, uu: tf.Tensor) => {
+          let state = initialHaltingState(positions, [...positions, channels]);
+          let active: tf.Tensor = tf.ones(positions);
+          for (const iteration of [1, 2]) {
+            const step = haltingStep(state, l, uu, {
+              mode,
+              iteration,
+              maxIterations: 3,
+              temperature: 0.5,
+              delta: 0.01,
+              noise: tf.tensor(noise, positions),
+            });
+            state = step.state;
+            active = step.active;
+          }
+          const parts = [state.sXi, state.sH, state.expectedIterations, active];
+          const w = tf.tensor(weights, [4, count]);
+          return tf.add(
+            tf.sum(tf.mul(tf.stack(parts.map((p) => tf.reshape(p, [count]))), w)),
+            tf.sum(state.output as tf.Tensor),
+          );
+        };
+        const [gl, gu] = tf.grads(f)([lg, us]);
+        return tf.concat([tf.reshape(f(lg, us), [1]), gl.flatten(), gu.flatten()]);
+      };
+      expectClose(
+        valuesOn(PACT_CUDA, run),
+        valuesOn(PACT_CPU, run),
+        { atol: 2e-5, rtol: 2e-5 },
+        `seed ${rng.seed} ${mode}`,
+      );
     }
   });
 

@@ -212,13 +212,21 @@ export class PactCudaBackend extends tf.KernelBackend {
   ): tf.TensorInfo | tf.TensorInfo[] {
     this.noteFallback(kernelName);
     const hostIds: tf.DataId[] = [];
-    const inputs: tf.NamedTensorInfoMap = {};
-    for (const [name, t] of Object.entries(args.inputs)) {
-      if (t == null) continue;
+    const toHost = (t: tf.TensorInfo): tf.TensorInfo => {
       const dataId = this.host.write(this.readSync(t.dataId), t.shape, t.dtype);
       hostIds.push(dataId);
-      inputs[name] = { dataId, shape: t.shape, dtype: t.dtype };
-    }
+      return { dataId, shape: t.shape, dtype: t.dtype };
+    };
+    // Concat, Pack, AddN, ... take an array of tensors; the rest a map by name (optional ones may be absent).
+    const inputs = (
+      Array.isArray(args.inputs)
+        ? (args.inputs as tf.TensorInfo[]).map(toHost)
+        : Object.fromEntries(
+            Object.entries(args.inputs)
+              .filter(([, t]) => t != null)
+              .map(([name, t]) => [name, toHost(t as tf.TensorInfo)]),
+          )
+    ) as tf.NamedTensorInfoMap;
     try {
       const out = kernel({ inputs, attrs: args.attrs, backend: this.host });
       const outs = Array.isArray(out) ? out : [out];

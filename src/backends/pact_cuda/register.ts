@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { cudaTensorAddon } from '../../native/binding';
 import { PACT_CUDA, PactCudaBackend } from './backend';
 import { pactCudaKernels } from './kernels';
+import { pactCudaPactKernels } from './pact_kernels';
 
 const PACT_CUDA_PRIORITY = 1;
 
@@ -43,7 +44,8 @@ export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatu
   }
   if (tf.findBackendFactory(PACT_CUDA) === null) {
     tf.registerBackend(PACT_CUDA, () => new PactCudaBackend(addon), PACT_CUDA_PRIORITY);
-    const own = new Set(pactCudaKernels.map((k) => k.kernelName));
+    const deviceKernels = [...pactCudaKernels, ...pactCudaPactKernels];
+    const own = new Set(deviceKernels.map((k) => k.kernelName));
     for (const config of tf.getKernelsForBackend('cpu')) {
       if (own.has(config.kernelName)) continue;
       const { kernelName, kernelFunc } = config;
@@ -53,7 +55,7 @@ export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatu
         kernelFunc: (args) => (args.backend as PactCudaBackend).runOnHost(kernelName, kernelFunc, args),
       });
     }
-    for (const config of pactCudaKernels) tf.registerKernel(config);
+    for (const config of deviceKernels) tf.registerKernel(config);
   }
   status = { registered: true, device: cuda.device, reason: '' };
   return status;

@@ -10,7 +10,7 @@ import {
   MaskedConv2DAttrs,
   MaskedConv2DBackpropFilterAttrs,
   MaskedConv2DBackpropInputAttrs,
-  maskedConvInfo,
+  maskedConvGeometry as geometry,
   PACT_MASKED_CONV2D,
   PACT_MASKED_CONV2D_BACKPROP_FILTER,
   PACT_MASKED_CONV2D_BACKPROP_INPUT,
@@ -26,26 +26,6 @@ import { rowsAndChannels } from '../kernel_util';
 
 /** Automatic choice between the sparse and the dense path (native/cpu/masked_conv2d.h, MaskedAlgo). */
 const ALGO_AUTO = 0;
-
-interface Geometry {
-  xShape: number[];
-  filterShape: number[];
-  strides: [number, number];
-  pads: [number, number, number, number];
-  outShape: number[];
-}
-
-function geometry(xShape: number[], filterShape: number[], attrs: MaskedConv2DAttrs): Geometry {
-  const info = maskedConvInfo(xShape, filterShape, attrs.strides, attrs.pad);
-  const p = info.padInfo;
-  return {
-    xShape,
-    filterShape,
-    strides: attrs.strides,
-    pads: [p.top, p.bottom, p.left, p.right],
-    outShape: [xShape[0], info.outHeight, info.outWidth, filterShape[3]],
-  };
-}
 
 function config(
   kernelName: string,

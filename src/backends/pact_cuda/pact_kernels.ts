@@ -1,0 +1,175 @@
+/**
+ * PACT's own kernels on pact-cuda, on device buffers: the fused halting step and its gradient
+ * (native/cuda/halting_step.cu) and the masked convolution with both gradients (native/cuda/masked_conv2d.cu).
+ * The ops (src/ops) checked the arguments; the addon checks every buffer's size again.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {
+  type HaltingStepAttrs,
+  haltingStepGradInputs,
+  haltingStepInputs,
+  PACT_HALTING_STEP,
+  PACT_HALTING_STEP_GRAD,
+} from '../../ops/halting_step_kernel';
+import {
+  type MaskedConv2DAttrs,
+  type MaskedConv2DBackpropFilterAttrs,
+  type MaskedConv2DBackpropInputAttrs,
+  maskedConvGeometry,
+  PACT_MASKED_CONV2D,
+  PACT_MASKED_CONV2D_BACKPROP_FILTER,
+  PACT_MASKED_CONV2D_BACKPROP_INPUT,
+} from '../../ops/masked_conv2d';
+import { PACT_CUDA, PactCudaBackend } from './backend';
+
+const MODE_CODES = { relaxed: 0, discrete: 1, thresholded: 2 } as const;
+
+type Args = { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap; backend: PactCudaBackend };
+
+function config(kernelName: string, run: (args: Args) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: PACT_CUDA,
+    kernelFunc: ({ inputs, attrs, backend }) =>
+      run({ inputs, attrs: attrs ?? {}, backend: backend as PactCudaBackend }),
+  };
+}
+
+/** positions = the state's size; channels = u's size per position (1 without u or positions). */
+function extents(state: tf.TensorInfo, u: tf.TensorInfo | undefined): { positions: number; channels: number } {
+  const positions = tf.util.sizeFromShape(state.shape);
+  return { positions, channels: u === undefined || positions === 0 ? 1 : tf.util.sizeFromShape(u.shape) / positions };
+}
+
+function configArgs(a: HaltingStepAttrs): [number, number, boolean, number, number] {
+  return [MODE_CODES[a.mode], a.iteration, a.last, a.temperature, a.delta];
+}
+
+const haltingStep = config(PACT_HALTING_STEP, ({ inputs, attrs, backend }) => {
+  const a = attrs as unknown as HaltingStepAttrs;
+  const x = haltingStepInputs(inputs as unknown as tf.TensorInfo[], a);
+  const { positions, channels } = extents(x.sXi, x.u);
+  const id = (t: tf.TensorInfo | undefined, name: string) => (t === undefined ? 0 : backend.bufferOf(t, name));
+  const outs = [0, 1, 2, 3].map(() => backend.makeOutput(x.sXi.shape, 'float32'));
+  if (a.accumulate && x.u !== undefined) outs.push(backend.makeOutput(x.u.shape, 'float32'));
+  try {
+    backend.native.cudaHaltingStepDevice(
+      id(x.sXi, 'sXi'),
+      id(x.sH, 'sH'),
+      id(x.expectedIterations, 'n'),
+      id(x.haltLogits, 'haltLogits'),
+      id(x.noise, 'noise'),
+      id(x.output, 'output'),
+      id(x.u, 'u'),
+      positions,
+      channels,
+      ...configArgs(a),
+      ...(outs.map((o, i) => id(o, `out${i}`)) as [number, number, number, number]),
+      outs.length > 4 ? id(outs[4], 'outputOut') : 0,
+    );
+  } catch (e) {
+    outs.forEach((o) => backend.disposeData(o.dataId, true));
+    throw e;
+  }
+  return outs;
+});
+
+const haltingStepGrad = config(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend }) => {
+  const a = attrs as unknown as HaltingStepAttrs;
+  const x = haltingStepGradInputs(inputs as unknown as tf.TensorInfo[], a);
+  const { positions, channels } = extents(x.sXi, x.u);
+  const id = (t: tf.TensorInfo | undefined, name: string) => (t === undefined ? 0 : backend.bufferOf(t, name));
+  const outs = [0, 1, 2, 3].map(() => backend.makeOutput(x.sXi.shape, 'float32'));
+  if (a.accumulate && x.u !== undefined) outs.push(backend.makeOutput(x.u.shape, 'float32'));
+  try {
+    backend.native.cudaHaltingStepGradDevice(
+      id(x.sXi, 'sXi'),
+      id(x.sH, 'sH'),
+      id(x.haltLogits, 'haltLogits'),
+      id(x.noise, 'noise'),
+      id(x.u, 'u'),
+      id(x.gSXi, 'gSXi'),
+      id(x.gSH, 'gSH'),
+      id(x.gN, 'gN'),
+      id(x.gActive, 'gActive'),
+      id(x.gOutput, 'gOutput'),
+      positions,
+      channels,
+      ...configArgs(a),
+      ...(outs.map((o, i) => id(o, `out${i}`)) as [number, number, number, number]),
+      outs.length > 4 ? id(outs[4], 'gU') : 0,
+    );
+  } catch (e) {
+    outs.forEach((o) => backend.disposeData(o.dataId, true));
+    throw e;
+  }
+  return outs;
+});
+
+/** One of the three masked-convolution kernels: geometry from x's and the filter's shapes, then the launch. */
+function maskedConv(
+  kernelName: string,
+  which: 0 | 1 | 2,
+  operands: (
+    inputs: tf.NamedTensorInfoMap,
+    attrs: tf.NamedAttrMap,
+  ) => {
+    xShape: number[];
+    filterShape: number[];
+    a: tf.TensorInfo;
+    b: tf.TensorInfo;
+    mask: tf.TensorInfo;
+    names: [string, string];
+  },
+): tf.KernelConfig {
+  return config(kernelName, ({ inputs, attrs, backend }) => {
+    const { xShape, filterShape, a, b, mask, names } = operands(inputs, attrs);
+    const g = maskedConvGeometry(xShape, filterShape, attrs as unknown as MaskedConv2DAttrs);
+    const out = backend.makeOutput([g.outShape, g.xShape, g.filterShape][which], 'float32');
+    try {
+      backend.native.cudaMaskedConv2dDevice(
+        g.xShape,
+        g.filterShape,
+        g.strides,
+        g.pads,
+        which,
+        backend.bufferOf(a, names[0]),
+        backend.bufferOf(b, names[1]),
+        backend.bufferOf(mask, 'mask'),
+        backend.bufferOf(out, 'out'),
+      );
+    } catch (e) {
+      backend.disposeData(out.dataId, true);
+      throw e;
+    }
+    return out;
+  });
+}
+
+type T = Record<string, tf.TensorInfo>;
+
+const maskedForward = maskedConv(PACT_MASKED_CONV2D, 0, (inputs) => {
+  const { x, filter, mask } = inputs as T;
+  return { xShape: x.shape, filterShape: filter.shape, a: x, b: filter, mask, names: ['x', 'filter'] };
+});
+
+const maskedBackpropInput = maskedConv(PACT_MASKED_CONV2D_BACKPROP_INPUT, 1, (inputs, attrs) => {
+  const { dy, filter, mask } = inputs as T;
+  const xShape = (attrs as unknown as MaskedConv2DBackpropInputAttrs).inputShape;
+  return { xShape, filterShape: filter.shape, a: dy, b: filter, mask, names: ['dy', 'filter'] };
+});
+
+const maskedBackpropFilter = maskedConv(PACT_MASKED_CONV2D_BACKPROP_FILTER, 2, (inputs, attrs) => {
+  const { x, dy, mask } = inputs as T;
+  const filterShape = (attrs as unknown as MaskedConv2DBackpropFilterAttrs).filterShape;
+  return { xShape: x.shape, filterShape, a: x, b: dy, mask, names: ['x', 'dy'] };
+});
+
+export const pactCudaPactKernels: tf.KernelConfig[] = [
+  haltingStep,
+  haltingStepGrad,
+  maskedForward,
+  maskedBackpropInput,
+  maskedBackpropFilter,
+];
