@@ -389,9 +389,12 @@ describe('CUDA halting step vs float64 reference', function () {
     };
     call({});
     assert.throws(() => call({ sH: f(3) }), /cudaHaltingStep: sH must have 4 elements, got 3/);
-    assert.throws(() => call({ mode: 3 }), /cudaHaltingStep: mode must be an integer in \[0, 2\]/);
+    assert.throws(
+      () => call({ mode: 3 }),
+      /cudaHaltingStep: mode \(0 relaxed, 1 discrete, 2 thresholded\) must be an integer in \[0, 2\]/,
+    );
     assert.throws(() => call({ noise: null }), /cudaHaltingStep: noise must be a Float32Array/);
-    assert.throws(() => call({ temperature: 0 }), /temperature must be positive in relaxed mode/);
+    assert.throws(() => call({ temperature: 0 }), /temperature must be a positive finite number/);
     assert.throws(() => call({ output: f(8) }), /cudaHaltingStep: u must be a Float32Array/);
     assert.throws(() => call({ u: f(8) }), /u must be null when output is null/);
     assert.throws(() => call({ outs: [f(4), f(4), f(4), f(5)] }), /activeOut must have 4 elements, got 5/);
