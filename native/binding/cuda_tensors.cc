@@ -204,6 +204,54 @@ Napi::Value cudaBinary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cudaFill(yId, value, n): n float32 values of y set to value.
+Napi::Value cudaFill(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaFill";
+  const BufferTable::Buffer& y = bufferArg(info, 0, fn, "y");
+  const double value = pact::numberArg(info, 1, fn, "value");
+  const auto n = static_cast<size_t>(pact::intArg(info, 2, fn, "n", 0, kMaxBytes / 4));
+  requireFloats(info, y, n, fn, "y");
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::fill(static_cast<float*>(y.data), static_cast<float>(value), static_cast<int64_t>(n));
+  });
+  return info.Env().Undefined();
+}
+
+// cudaReduce(op, xId, outer, reduced, inner, outId): out[o, i] = op over r of x[o, r, i] (float32; op codes in
+// cuda/elementwise.cuh's ReduceOp).
+Napi::Value cudaReduce(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaReduce";
+  const auto op = static_cast<pact::cuda::ReduceOp>(
+      pact::intArg(info, 0, fn, "op", 0, static_cast<int64_t>(pact::cuda::ReduceOp::kCount) - 1));
+  const BufferTable::Buffer& x = bufferArg(info, 1, fn, "x");
+  const int64_t outer = pact::intArg(info, 2, fn, "outer", 0, kMaxBytes / 4);
+  const int64_t reduced = pact::intArg(info, 3, fn, "reduced", 1, kMaxBytes / 4);
+  const int64_t inner = pact::intArg(info, 4, fn, "inner", 0, kMaxBytes / 4);
+  const BufferTable::Buffer& out = bufferArg(info, 5, fn, "out");
+  requireFloats(info, x, pact::elementCount(info, fn, {outer, reduced, inner}), fn, "x");
+  requireFloats(info, out, pact::elementCount(info, fn, {outer, inner}), fn, "out");
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::reduce(op, static_cast<const float*>(x.data), outer, reduced, inner, static_cast<float*>(out.data));
+  });
+  return info.Env().Undefined();
+}
+
+// cudaCast(xId, from, yId, to, n): n values converted; type codes in cuda/elementwise.cuh's CastType.
+Napi::Value cudaCast(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaCast";
+  constexpr int64_t kTypes = static_cast<int64_t>(pact::cuda::CastType::kCount) - 1;
+  const BufferTable::Buffer& x = bufferArg(info, 0, fn, "x");
+  const auto from = static_cast<pact::cuda::CastType>(pact::intArg(info, 1, fn, "from", 0, kTypes));
+  const BufferTable::Buffer& y = bufferArg(info, 2, fn, "y");
+  const auto to = static_cast<pact::cuda::CastType>(pact::intArg(info, 3, fn, "to", 0, kTypes));
+  const auto n = static_cast<size_t>(pact::intArg(info, 4, fn, "n", 0, kMaxBytes / 4));
+  auto bytes = [](pact::cuda::CastType t) { return t == pact::cuda::CastType::kBool ? size_t{1} : size_t{4}; };
+  if (x.bytes != n * bytes(from)) pact::throwArg(info.Env(), fn, "x holds " + std::to_string(x.bytes) + " bytes, not n values of its type");
+  if (y.bytes != n * bytes(to)) pact::throwArg(info.Env(), fn, "y holds " + std::to_string(y.bytes) + " bytes, not n values of its type");
+  runLauncher(info.Env(), fn, [&] { pact::cuda::cast(x.data, from, y.data, to, static_cast<int64_t>(n)); });
+  return info.Env().Undefined();
+}
+
 // The device array of buffer argument i, which must hold `expected` float32 values; nullptr for id 0 where
 // `allowNull` (an absent optional input or output).
 float* deviceFloats(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name, size_t expected,
@@ -214,6 +262,30 @@ float* deviceFloats(const Napi::CallbackInfo& info, size_t i, const char* fn, co
   const BufferTable::Buffer& b = bufferArg(info, i, fn, name);
   requireFloats(info, b, expected, fn, name);
   return static_cast<float*>(b.data);
+}
+
+// cudaBatchMatMul(aId, bId, cId, batch, batchA, batchB, M, N, K, transposeA, transposeB): see
+// cuda/elementwise.cuh; batchA and batchB are the batch or 1.
+Napi::Value cudaBatchMatMul(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBatchMatMul";
+  constexpr int64_t kMaxDim = int64_t{1} << 31;
+  const int64_t batch = pact::intArg(info, 3, fn, "batch", 0, 65535);
+  const int64_t batchA = pact::intArg(info, 4, fn, "batchA", 0, 65535);
+  const int64_t batchB = pact::intArg(info, 5, fn, "batchB", 0, 65535);
+  const int64_t M = pact::intArg(info, 6, fn, "M", 0, kMaxDim);
+  const int64_t N = pact::intArg(info, 7, fn, "N", 0, kMaxDim);
+  const int64_t K = pact::intArg(info, 8, fn, "K", 0, kMaxDim);
+  const bool transposeA = pact::boolArg(info, 9, fn, "transposeA");
+  const bool transposeB = pact::boolArg(info, 10, fn, "transposeB");
+  if ((batchA != batch && batchA != 1) || (batchB != batch && batchB != 1)) {
+    pact::throwArg(info.Env(), fn, "batchA and batchB must each be the batch or 1");
+  }
+  if ((M + 15) / 16 > 65535) pact::throwArg(info.Env(), fn, "M must be below 16 * 65536");
+  const float* a = deviceFloats(info, 0, fn, "a", pact::elementCount(info, fn, {batchA, M, K}), false);
+  const float* b = deviceFloats(info, 1, fn, "b", pact::elementCount(info, fn, {batchB, K, N}), false);
+  float* c = deviceFloats(info, 2, fn, "c", pact::elementCount(info, fn, {batch, M, N}), false);
+  runLauncher(info.Env(), fn, [&] { pact::cuda::batchMatMul(a, b, c, batch, batchA, batchB, M, N, K, transposeA, transposeB); });
+  return info.Env().Undefined();
 }
 
 constexpr int64_t kMaxPositions = int64_t{1} << 40;
@@ -318,6 +390,10 @@ PACT_EXPORT("cudaMemoryInfo", cudaMemoryInfo);
 PACT_EXPORT("cudaEmptyCache", cudaEmptyCache);
 PACT_EXPORT("cudaUnary", cudaUnary);
 PACT_EXPORT("cudaBinary", cudaBinary);
+PACT_EXPORT("cudaFill", cudaFill);
+PACT_EXPORT("cudaReduce", cudaReduce);
+PACT_EXPORT("cudaCast", cudaCast);
+PACT_EXPORT("cudaBatchMatMul", cudaBatchMatMul);
 PACT_EXPORT("cudaHaltingStepDevice", cudaHaltingStepDevice);
 PACT_EXPORT("cudaHaltingStepGradDevice", cudaHaltingStepGradDevice);
 PACT_EXPORT("cudaMaskedConv2dDevice", cudaMaskedConv2dDevice);

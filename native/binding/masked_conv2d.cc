@@ -18,6 +18,7 @@ using pact::masked::ConvGeometry;
 using pact::masked::MaskedAlgo;
 using pact::elementCount;
 using pact::geometryArgs;
+using pact::shapeOfRank;
 
 size_t xCount(const Napi::CallbackInfo& info, const char* fn, const ConvGeometry& g) {
   return elementCount(info, fn, {g.batch, g.inH, g.inW, g.inC});

@@ -37,6 +37,7 @@ __device__ inline float applyUnary(UnaryOp op, float x) {
     case UnaryOp::kTanh: return tanhf(x);
     case UnaryOp::kAbs: return fabsf(x);
     case UnaryOp::kSquare: return x * x;
+    case UnaryOp::kStep: return x != x ? x : (x > 0.0f ? 1.0f : 0.0f);
     default: return x;
   }
 }
@@ -51,6 +52,7 @@ __device__ inline float applyBinary(BinaryOp op, float a, float b) {
     case BinaryOp::kMax: return (a != a || b != b) ? a + b : (a > b ? a : b);
     case BinaryOp::kMin: return (a != a || b != b) ? a + b : (a < b ? a : b);
     case BinaryOp::kSquaredDifference: return (a - b) * (a - b);
+    case BinaryOp::kPow: return powf(a, b);
     default: return a;
   }
 }
@@ -76,7 +78,107 @@ __global__ void binaryKernel(BinaryOp op, const float* a, const float* b, float*
   }
 }
 
+__global__ void fillKernel(float* y, float value, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    y[i] = value;
+  }
+}
+
+// One thread per output element; consecutive threads read consecutive inner elements (coalesced when inner > 1).
+__global__ void reduceKernel(ReduceOp op, const float* x, int64_t outer, int64_t reduced, int64_t inner, float* out) {
+  const int64_t n = outer * inner;
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t o = j / inner, i = j % inner;
+    const float* p = x + o * reduced * inner + i;
+    float acc = op == ReduceOp::kMax ? -INFINITY : op == ReduceOp::kMin ? INFINITY : 0.0f;
+    for (int64_t r = 0; r < reduced; ++r) {
+      const float v = p[r * inner];
+      if (op == ReduceOp::kMax) acc = (v > acc || v != v) ? v : acc;
+      else if (op == ReduceOp::kMin) acc = (v < acc || v != v) ? v : acc;
+      else acc += v;
+    }
+    out[j] = op == ReduceOp::kMean ? acc / static_cast<float>(reduced) : acc;
+  }
+}
+
+__device__ inline float loadAsFloat(const void* x, CastType t, int64_t i) {
+  if (t == CastType::kFloat32) return static_cast<const float*>(x)[i];
+  if (t == CastType::kInt32) return static_cast<float>(static_cast<const int32_t*>(x)[i]);
+  return static_cast<float>(static_cast<const uint8_t*>(x)[i]);
+}
+
+__global__ void castKernel(const void* x, CastType from, void* y, CastType to, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if (from == CastType::kInt32 && to == CastType::kInt32) {
+      static_cast<int32_t*>(y)[i] = static_cast<const int32_t*>(x)[i];
+      continue;
+    }
+    const float v = loadAsFloat(x, from, i);
+    if (to == CastType::kFloat32) static_cast<float*>(y)[i] = v;
+    else if (to == CastType::kInt32) static_cast<int32_t*>(y)[i] = static_cast<int32_t>(v);
+    else static_cast<uint8_t*>(y)[i] = v != 0.0f ? 1 : 0;
+  }
+}
+
+constexpr int kTile = 16;
+
+// One 16x16 tile of c per block; each thread one element, K walked in tiles staged through shared memory.
+__global__ void batchMatMulKernel(const float* a, const float* bm, float* c, int64_t batchA, int64_t batchB,
+                                  int64_t M, int64_t N, int64_t K, bool transposeA, bool transposeB) {
+  __shared__ float as[kTile][kTile];
+  __shared__ float bs[kTile][kTile + 1];
+  const int64_t batch = blockIdx.z;
+  const float* A = a + (batchA == 1 ? 0 : batch) * M * K;
+  const float* B = bm + (batchB == 1 ? 0 : batch) * K * N;
+  const int64_t row = blockIdx.y * static_cast<int64_t>(kTile) + threadIdx.y;
+  const int64_t col = blockIdx.x * static_cast<int64_t>(kTile) + threadIdx.x;
+  float acc = 0.0f;
+  for (int64_t k0 = 0; k0 < K; k0 += kTile) {
+    const int64_t ka = k0 + threadIdx.x, kb = k0 + threadIdx.y;
+    as[threadIdx.y][threadIdx.x] =
+        row < M && ka < K ? (transposeA ? A[ka * M + row] : A[row * K + ka]) : 0.0f;
+    bs[threadIdx.y][threadIdx.x] =
+        kb < K && col < N ? (transposeB ? B[col * K + kb] : B[kb * N + col]) : 0.0f;
+    __syncthreads();
+    for (int k = 0; k < kTile; ++k) acc += as[threadIdx.y][k] * bs[k][threadIdx.x];
+    __syncthreads();
+  }
+  if (row < M && col < N) c[(batch * M + row) * N + col] = acc;
+}
+
 }  // namespace
+
+void batchMatMul(const float* a, const float* bm, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t M,
+                 int64_t N, int64_t K, bool transposeA, bool transposeB) {
+  if (batch == 0 || M == 0 || N == 0) return;
+  const dim3 grid(static_cast<unsigned>((N + kTile - 1) / kTile), static_cast<unsigned>((M + kTile - 1) / kTile),
+                  static_cast<unsigned>(batch));
+  PACT_LAUNCH(batchMatMulKernel, grid, dim3(kTile, kTile), 0, nullptr, a, bm, c, batchA, batchB, M, N, K, transposeA,
+              transposeB);
+  checkLaunch("batchMatMulKernel");
+}
+
+void fill(float* y, float value, int64_t n) {
+  if (n == 0) return;
+  PACT_LAUNCH(fillKernel, blocksFor(n), kThreads, 0, nullptr, y, value, n);
+  checkLaunch("fillKernel");
+}
+
+void reduce(ReduceOp op, const float* x, int64_t outer, int64_t reduced, int64_t inner, float* out) {
+  const int64_t n = outer * inner;
+  if (n == 0) return;
+  PACT_LAUNCH(reduceKernel, blocksFor(n), kThreads, 0, nullptr, op, x, outer, reduced, inner, out);
+  checkLaunch("reduceKernel");
+}
+
+void cast(const void* x, CastType from, void* y, CastType to, int64_t n) {
+  if (n == 0) return;
+  PACT_LAUNCH(castKernel, blocksFor(n), kThreads, 0, nullptr, x, from, y, to, n);
+  checkLaunch("castKernel");
+}
 
 void unary(UnaryOp op, const float* x, float* y, int64_t n) {
   if (n == 0) return;

@@ -7,8 +7,9 @@
 namespace pact::cuda {
 
 // The order is the JS side's (src/backends/pact_cuda/kernels/elementwise.ts).
-enum class UnaryOp : int32_t { kRelu, kNeg, kExp, kLog, kSqrt, kRsqrt, kSigmoid, kTanh, kAbs, kSquare, kCount };
-enum class BinaryOp : int32_t { kAdd, kSub, kMul, kDiv, kMax, kMin, kSquaredDifference, kCount };
+// kStep: tfjs' Step with alpha 0 (1 where x > 0, NaN stays NaN).
+enum class UnaryOp : int32_t { kRelu, kNeg, kExp, kLog, kSqrt, kRsqrt, kSigmoid, kTanh, kAbs, kSquare, kStep, kCount };
+enum class BinaryOp : int32_t { kAdd, kSub, kMul, kDiv, kMax, kMin, kSquaredDifference, kPow, kCount };
 
 constexpr int kMaxBroadcastRank = 6;
 
@@ -19,7 +20,22 @@ struct BroadcastShape {
   int64_t bStrides[kMaxBroadcastRank];
 };
 
+// Reductions over the middle axis of x viewed as [outer, reduced, inner]: out[o, i] = op over r of x[o, r, i].
+enum class ReduceOp : int32_t { kSum, kMean, kMax, kMin, kCount };
+
+// Element types of Cast: float32, int32, bool (one byte, 0 or 1).
+enum class CastType : int32_t { kFloat32, kInt32, kBool, kCount };
+
 void unary(UnaryOp op, const float* x, float* y, int64_t n);
+// Batched row-major products: c[b] = op(a[b]) * op(bm[b]) with op a transpose where requested; a and bm broadcast
+// over the batch when their batch is 1. a [batchA, M, K] (or [batchA, K, M] transposed), bm [batchB, K, N] (or
+// [batchB, N, K]), c [batch, M, N]. Shared-memory tiles of 16x16.
+void batchMatMul(const float* a, const float* bm, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t M,
+                 int64_t N, int64_t K, bool transposeA, bool transposeB);
+void fill(float* y, float value, int64_t n);
+void reduce(ReduceOp op, const float* x, int64_t outer, int64_t reduced, int64_t inner, float* out);
+// y[i] = x[i] converted (to bool: x != 0; float32 to int32: truncation toward zero, as tfjs' Cast).
+void cast(const void* x, CastType from, void* y, CastType to, int64_t n);
 void binary(BinaryOp op, const float* a, const float* b, float* out, const BroadcastShape& shape);
 
 }  // namespace pact::cuda

@@ -325,6 +325,26 @@ export interface CudaTensorAddon {
   cudaUnary(op: number, x: number, y: number, n: number): void;
   /** out = op(a, b) with NumPy broadcasting; op codes in native/cuda/elementwise.cuh (BinaryOp). */
   cudaBinary(op: number, a: number, aShape: number[], b: number, bShape: number[], out: number): void;
+  /** n float32 values of y set to `value`. */
+  cudaFill(y: number, value: number, n: number): void;
+  /** out[o, i] = op over r of x[o, r, i], x viewed as [outer, reduced, inner]; op 0 sum, 1 mean, 2 max, 3 min. */
+  cudaReduce(op: number, x: number, outer: number, reduced: number, inner: number, out: number): void;
+  /** c[b] = op(a[b]) op(bm[b]), row-major, batchA/batchB the batch or 1 (broadcast). */
+  cudaBatchMatMul(
+    a: number,
+    b: number,
+    c: number,
+    batch: number,
+    batchA: number,
+    batchB: number,
+    M: number,
+    N: number,
+    K: number,
+    transposeA: boolean,
+    transposeB: boolean,
+  ): void;
+  /** n values converted between float32 (0), int32 (1) and bool (2). */
+  cudaCast(x: number, from: number, y: number, to: number, n: number): void;
   /** `cudaHaltingStep`'s arguments with buffer ids in place of the arrays (0 for an absent one). */
   cudaHaltingStepDevice(
     sXi: number,

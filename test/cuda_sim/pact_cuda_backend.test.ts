@@ -10,13 +10,16 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 
 import {
+  AdaptiveResNet,
   haltingStep,
   initialHaltingState,
   maskedConv2d,
   PACT_CPU,
   PACT_CUDA,
   PactCudaBackend,
+  PreActResNet,
   registerPactCuda,
+  softmaxCrossEntropy,
 } from '../../src';
 import { CUDA_BINARY_OPS, CUDA_UNARY_OPS } from '../../src/backends/pact_cuda/kernels';
 import { simAddon } from '../../src/native/binding';
@@ -99,7 +102,8 @@ describe('pact-cuda backend (simulated device)', function () {
       const positive = Float32Array.from(a, (v) => Math.abs(v) + 0.1);
       for (const name of CUDA_BINARY_OPS) {
         const op = (x: tf.Tensor, y: tf.Tensor) => tf.engine().runKernel(name, { a: x, b: y }) as tf.Tensor;
-        const run = () => op(tf.tensor(a, aShape), tf.tensor(b, bShape));
+        // Pow of a negative base to a fractional power is NaN: positive bases.
+        const run = () => op(tf.tensor(name === tf.Pow ? positive : a, aShape), tf.tensor(b, bShape));
         expectClose(
           valuesOn(PACT_CUDA, run),
           valuesOn('cpu', run),
@@ -109,9 +113,73 @@ describe('pact-cuda backend (simulated device)', function () {
       }
       for (const name of CUDA_UNARY_OPS) {
         const input = name === tf.Log || name === tf.Sqrt || name === tf.Rsqrt ? positive : a;
-        const run = () => tf.engine().runKernel(name, { x: tf.tensor(input, aShape) }) as tf.Tensor;
+        const run = () => tf.engine().runKernel(name, { x: tf.tensor(input, aShape) }, { alpha: 0 }) as tf.Tensor;
         expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), TOL, `seed ${rng.seed} ${name} [${aShape}]`);
       }
+    }
+    assert.deepEqual(backend.fallbackCounts(), {});
+  });
+
+  it('reduces over contiguous axes, casts and fills on the device, equal to tfjs-backend-cpu', () => {
+    process.env.PACT_STRICT_NATIVE = '1';
+    const rng = freshRng();
+    for (let trial = 0; trial < 8; ++trial) {
+      const shape = randomShape(rng, rng.int(1, 4));
+      const first = rng.int(0, shape.length - 1);
+      const axes = Array.from({ length: rng.int(1, shape.length - first) }, (_, i) => first + i);
+      const keepDims = rng.next() < 0.5;
+      const x = rng.normal(tf.util.sizeFromShape(shape));
+      for (const op of [tf.sum, tf.mean, tf.max, tf.min]) {
+        const run = () => op(tf.tensor(x, shape), axes, keepDims);
+        const label = `seed ${rng.seed} ${op.name} [${shape}] axes [${axes}] keepDims ${keepDims}`;
+        expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), TOL, label);
+      }
+      const ints = () => tf.cast(tf.mul(tf.tensor(x, shape), 3), 'int32');
+      for (const run of [
+        () => tf.cast(ints(), 'float32'),
+        () => tf.cast(tf.cast(tf.tensor(x, shape), 'bool'), 'float32'),
+        () => tf.cast(tf.cast(ints(), 'bool'), 'int32'),
+        () => tf.fill(shape, x[0]),
+        () => tf.expandDims(tf.tensor(x, shape), rng.int(-shape.length - 1, shape.length)),
+        () => tf.onesLike(tf.tensor(x, shape)),
+      ]) {
+        expectClose(
+          valuesOn(PACT_CUDA, run),
+          valuesOn('cpu', run),
+          { atol: 0, rtol: 0 },
+          `seed ${rng.seed} [${shape}]`,
+        );
+      }
+    }
+    assert.deepEqual(backend.fallbackCounts(), {});
+  });
+
+  it('multiplies matrices on the device (transposes, batch broadcast, fused bias and ReLU)', () => {
+    process.env.PACT_STRICT_NATIVE = '1';
+    const rng = freshRng();
+    for (let trial = 0; trial < 6; ++trial) {
+      const [M, N, K] = [rng.int(1, 20), rng.int(1, 20), rng.int(1, 40)];
+      const [transposeA, transposeB] = [rng.next() < 0.5, rng.next() < 0.5];
+      const batch = rng.int(1, 3);
+      const [batchA, batchB] = rng.next() < 0.5 ? [batch, 1] : [1, batch];
+      const a = rng.normal(batchA * M * K);
+      const b = rng.normal(batchB * K * N);
+      const bias = rng.normal(N);
+      const aShape = [batchA, ...(transposeA ? [K, M] : [M, K])];
+      const bShape = [batchB, ...(transposeB ? [N, K] : [K, N])];
+      const label = `seed ${rng.seed} ${M}x${K}x${N} transposes ${transposeA} ${transposeB} batches ${batchA} ${batchB}`;
+      const batched = () => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), transposeA, transposeB);
+      expectClose(valuesOn(PACT_CUDA, batched), valuesOn('cpu', batched), { atol: 1e-5, rtol: 1e-5 }, label);
+      const fused = () =>
+        tf.fused.matMul({
+          a: tf.tensor(a.subarray(0, M * K), aShape.slice(1)) as tf.Tensor2D,
+          b: tf.tensor(b.subarray(0, K * N), bShape.slice(1)) as tf.Tensor2D,
+          transposeA,
+          transposeB,
+          bias: tf.tensor1d(bias),
+          activation: 'relu',
+        });
+      expectClose(valuesOn(PACT_CUDA, fused), valuesOn('cpu', fused), { atol: 1e-5, rtol: 1e-5 }, `${label} fused`);
     }
     assert.deepEqual(backend.fallbackCounts(), {});
   });
@@ -137,14 +205,13 @@ describe('pact-cuda backend (simulated device)', function () {
 
   it('runs any other kernel on host copies, counted, and refuses it under PACT_STRICT_NATIVE=1', () => {
     const rng = freshRng();
-    const x = rng.normal(2 * 5 * 5 * 3);
-    const f = rng.normal(3 * 3 * 3 * 4);
-    const run = () => tf.conv2d(tf.tensor4d(x, [2, 5, 5, 3]), tf.tensor4d(f, [3, 3, 3, 4]), 1, 'same');
+    const x = rng.normal(2 * 7);
+    const run = () => tf.cumsum(tf.tensor2d(x, [2, 7]), 1);
     backend.resetFallbackCounts();
-    expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), TOL, `seed ${rng.seed} conv2d`);
-    assert.equal(backend.fallbackCounts().Conv2D, 1);
+    expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), TOL, `seed ${rng.seed} cumsum`);
+    assert.equal(backend.fallbackCounts().Cumsum, 1);
     process.env.PACT_STRICT_NATIVE = '1';
-    assert.throws(() => valuesOn(PACT_CUDA, run), /pact-cuda: Conv2D has no device kernel .* PACT_STRICT_NATIVE=1/);
+    assert.throws(() => valuesOn(PACT_CUDA, run), /pact-cuda: Cumsum has no device kernel .* PACT_STRICT_NATIVE=1/);
   });
 
   it('reports device bytes in tf.memory(), frees on dispose and reuses cached blocks', () => {
@@ -253,6 +320,68 @@ describe('pact-cuda backend (simulated device)', function () {
     }
   });
 
+  it('computes a ResNet training step (loss and every gradient) as pact-cpu does, convolutions on the device', () => {
+    const rng = freshRng();
+    const seed = rng.int(1, 1000);
+    const x = rng.normal(2 * 8 * 8 * 3);
+    const labels = Int32Array.from({ length: 2 }, () => rng.int(0, 9));
+    // Both backends build the same model from the seed and return [loss, ...every gradient] flattened.
+    const run = () => {
+      const model = new PreActResNet({ unitsPerStage: 1, numClasses: 10, widths: [4, 4, 8], seed });
+      const vars = model.trainableVariables();
+      const { value, grads } = tf.variableGrads(
+        () =>
+          softmaxCrossEntropy(
+            model.forward(tf.tensor4d(x, [2, 8, 8, 3]), { training: true }),
+            tf.tensor1d(labels, 'int32'),
+          ),
+        vars,
+      );
+      const out = tf.concat([tf.reshape(value, [1]), ...vars.map((v) => tf.reshape(grads[v.name], [-1]))]);
+      model.dispose();
+      return out;
+    };
+    backend.resetFallbackCounts();
+    expectClose(valuesOn(PACT_CUDA, run), valuesOn(PACT_CPU, run), { atol: 1e-4, rtol: 1e-3 }, `seed ${rng.seed}`);
+    const onHost = Object.keys(backend.fallbackCounts());
+    for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Relu', 'Add', 'Multiply', 'Mean']) {
+      assert.ok(!onHost.includes(name), `${name} ran on the host (host kernels: ${onHost.join(', ')})`);
+    }
+  });
+
+  it('computes a PSACT training step (relaxed, seeded noise) as pact-cpu does', () => {
+    const rng = freshRng();
+    const seed = rng.int(1, 1000);
+    const x = rng.normal(2 * 8 * 8 * 3);
+    const labels = Int32Array.from({ length: 2 }, () => rng.int(0, 9));
+    const run = () => {
+      const model = new AdaptiveResNet({ unitsPerStage: 2, numClasses: 10, widths: [4, 4, 8], seed, haltBias: 0 });
+      const vars = model.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        const out = model.forward(tf.tensor4d(x, [2, 8, 8, 3]), {
+          mode: 'relaxed',
+          training: true,
+          temperature: 0.5,
+          delta: 0.01,
+          seed,
+        });
+        return softmaxCrossEntropy(out.logits, tf.tensor1d(labels, 'int32'));
+      }, vars);
+      const out = tf.concat([
+        tf.reshape(value, [1]),
+        ...vars.map((v) => tf.reshape(grads[v.name] ?? tf.zerosLike(v), [-1])),
+      ]);
+      model.dispose();
+      return out;
+    };
+    backend.resetFallbackCounts();
+    expectClose(valuesOn(PACT_CUDA, run), valuesOn(PACT_CPU, run), { atol: 1e-4, rtol: 1e-3 }, `seed ${rng.seed}`);
+    const onHost = Object.keys(backend.fallbackCounts());
+    for (const name of ['PactMaskedConv2D', 'PactHaltingStep', 'Conv2D', 'Conv2DBackpropFilter']) {
+      assert.ok(!onHost.includes(name), `${name} ran on the host (host kernels: ${onHost.join(', ')})`);
+    }
+  });
+
   it('refuses unknown buffer ids and mismatched sizes with an Error naming the function', () => {
     const native = backend.native;
     assert.throws(() => native.cudaBufferFree(0x7fffffff), /cudaBufferFree: id: no live device buffer/);
@@ -261,7 +390,7 @@ describe('pact-cuda backend (simulated device)', function () {
       () => native.cudaBufferWrite(id, new Float32Array(5)),
       /cudaBufferWrite: values has 20 bytes, the buffer 16/,
     );
-    assert.throws(() => native.cudaUnary(99, id, id, 4), /cudaUnary: op must be an integer in \[0, 9\]/);
+    assert.throws(() => native.cudaUnary(99, id, id, 4), /cudaUnary: op must be an integer in \[0, 10\]/);
     assert.throws(() => native.cudaUnary(0, id, id, 5), /cudaUnary: x holds 16 bytes, expected 5 float32 values/);
     assert.throws(() => native.cudaBinary(0, id, [4], id, [3], id), /cudaBinary: b holds 16 bytes, expected 3/);
     native.cudaBufferFree(id);

@@ -22,6 +22,7 @@ import {
   PACT_MASKED_CONV2D_BACKPROP_INPUT,
 } from '../../ops/masked_conv2d';
 import { PACT_CUDA, PactCudaBackend } from './backend';
+import { deviceKernel } from './kernels';
 
 const MODE_CODES = { relaxed: 0, discrete: 1, thresholded: 2 } as const;
 
@@ -166,7 +167,67 @@ const maskedBackpropFilter = maskedConv(PACT_MASKED_CONV2D_BACKPROP_FILTER, 2, (
   return { xShape: x.shape, filterShape, a: x, b: dy, mask, names: ['x', 'dy'] };
 });
 
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/**
+ * Dense Conv2D and its two gradients on the device: the masked-convolution kernels with every position active
+ * (their implicit GEMM). NHWC without dilation; anything else runs on the host.
+ */
+function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
+  return deviceKernel(kernelName, ({ inputs, attrs, backend }) => {
+    const a = attrs as unknown as ConvAttrs & { inputShape?: number[]; filterShape?: number[] };
+    const t = inputs as Record<string, tf.TensorInfo>;
+    const [first, second] = [t.x ?? t.dy, which === 2 ? t.dy : t.filter];
+    if (first.dtype !== 'float32' || second.dtype !== 'float32' || (a.dataFormat ?? 'NHWC') !== 'NHWC') return null;
+    const xShape = which === 1 ? (a.inputShape as number[]) : t.x.shape;
+    const filterShape = which === 2 ? (a.filterShape as number[]) : t.filter.shape;
+    const info = tf.backend_util.computeConv2DInfo(
+      xShape as [number, number, number, number],
+      filterShape as [number, number, number, number],
+      a.strides,
+      a.dilations ?? 1,
+      a.pad,
+      a.dimRoundingMode,
+    );
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+    const p = info.padInfo;
+    if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0) return null;
+    const outShape = [xShape[0], info.outHeight, info.outWidth, filterShape[3]];
+    const mask = backend.makeOutput([xShape[0], info.outHeight, info.outWidth], 'float32');
+    const out = backend.makeOutput([outShape, xShape, filterShape][which], 'float32');
+    try {
+      backend.native.cudaFill(backend.bufferOf(mask, 'mask'), 1, xShape[0] * info.outHeight * info.outWidth);
+      backend.native.cudaMaskedConv2dDevice(
+        xShape,
+        filterShape,
+        [info.strideHeight, info.strideWidth],
+        [p.top, p.bottom, p.left, p.right],
+        which,
+        backend.bufferOf(first, 'first'),
+        backend.bufferOf(second, 'second'),
+        backend.bufferOf(mask, 'mask'),
+        backend.bufferOf(out, 'out'),
+      );
+    } catch (e) {
+      backend.disposeData(out.dataId, true);
+      throw e;
+    } finally {
+      backend.disposeData(mask.dataId, true);
+    }
+    return out;
+  });
+}
+
 export const pactCudaPactKernels: tf.KernelConfig[] = [
+  denseConv(tf.Conv2D, 0),
+  denseConv(tf.Conv2DBackpropInput, 1),
+  denseConv(tf.Conv2DBackpropFilter, 2),
   haltingStep,
   haltingStepGrad,
   maskedForward,
