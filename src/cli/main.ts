@@ -288,7 +288,9 @@ async function trainCommand(opts: Record<string, unknown>): Promise<void> {
 }
 
 /** The task of a run, with the variables of its last checkpoint. */
-async function restoreTask(run: string): Promise<{ task: ClassifierTask | AdaptiveTask | SequenceTask; step: number }> {
+export async function restoreTask(
+  run: string,
+): Promise<{ task: ClassifierTask | AdaptiveTask | SequenceTask; step: number }> {
   const file = path.join(run, CHECKPOINT_FILE);
   const { meta, arrays } = loadCheckpoint<{ config: RunConfig; step: number }>(file);
   await tf.ready();

@@ -322,10 +322,17 @@ export class AdaptiveResNet {
           counts = this.countRun(mask, counts.iterations, counts.conv1Positions);
         }
         const x = l < L ? this.haltLogits(s, l, u) : null;
+        // Without grouping the latents are the positions: the fused step also accumulates output += ẑ^l u^l.
+        const fused = relaxed && this.group === 1;
         const step = haltingStep(
-          { sXi: c.sXi as tf.Tensor, sH: c.sH as tf.Tensor, expectedIterations: c.n as tf.Tensor },
+          {
+            sXi: c.sXi as tf.Tensor,
+            sH: c.sH as tf.Tensor,
+            expectedIterations: c.n as tf.Tensor,
+            ...(fused ? { output: c.output as tf.Tensor } : {}),
+          },
           x,
-          null,
+          fused ? u : null,
           {
             mode,
             iteration: l,
@@ -335,9 +342,9 @@ export class AdaptiveResNet {
             seed: options.seed === undefined ? undefined : options.seed + 1009 * s + l,
           },
         );
-        let output = c.output;
-        if (relaxed) {
-          // ẑ^l = S_ξ̂^l ξ̂^l = S_ξ̂^l − S_ξ̂^{l+1} (eq. 17); output += ẑ^l u^l (eq. 18).
+        let output = fused ? step.state.output : c.output;
+        if (relaxed && !fused) {
+          // ẑ^l = S_ξ̂^l ξ̂^l = S_ξ̂^l − S_ξ̂^{l+1} (eq. 17); output += ẑ^l u^l (eq. 18), ẑ^l upsampled from the latents.
           const z = this.expand(tf.sub(c.sXi as tf.Tensor, step.state.sXi), height, width);
           output = tf.add(c.output as tf.Tensor, tf.mul(tf.expandDims(z, 3), u));
         }

@@ -73,10 +73,13 @@ function maskedConv2d_(
  */
 export const maskedConv2d = tf.op({ maskedConv2d_ });
 
-/** [mask > 0] as float32, with no gradient path to `mask` (comparisons have no gradient in tfjs). */
+/**
+ * [mask > 0] as float32 (tfjs' Step: a native kernel on pact-cpu and pact-cuda, where Greater + Cast are not; a NaN
+ * stays NaN), with no gradient path to `mask`.
+ */
 export function binaryMask(mask: tf.Tensor): tf.Tensor {
   const cut = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
-    value: tf.cast(tf.greater(args[0] as tf.Tensor, 0), 'float32'),
+    value: tf.step(tf.cast(args[0] as tf.Tensor, 'float32')),
     gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
   }));
   return cut(mask);

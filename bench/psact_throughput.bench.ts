@@ -1,0 +1,102 @@
+/**
+ * PSACT's point on pact-cpu: a training step of a trained PSACT ResNet (relaxed mode, its learned halting, so its
+ * learned FLOPs fraction) against a training step of the dense ResNet, images/s measured in the same run, steps
+ * alternating so that both see the same machine load. Both models come from runs' checkpoints (`pact train`), train
+ * on their own dataset's batches at the runs' final learning rate, and are not written back.
+ *
+ *   npx tsx bench/psact_throughput.bench.ts --psact runs/fmnist-psact32 --dense runs/fmnist-resnet32
+ *     [--steps 6] [--warmup 2] [--out bench/results/psact_throughput]
+ *
+ * Writes <out>.json (machine, date, commit, every step time, the PSACT steps' FLOPs fractions) and <out>.md.
+ */
+import * as fs from 'fs';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { pactCpuStatus } from '../src';
+import { restoreTask } from '../src/cli/main';
+import { AdaptiveTask } from '../src/train/adaptive_task';
+import { argValue, gitCommit, machine, median } from './resnet_step.bench';
+
+function argText(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
+  if (fallback === undefined) throw new Error(`--${name} is required`);
+  return fallback;
+}
+
+async function main(): Promise<void> {
+  if (!pactCpuStatus.registered) throw new Error(`pact-cpu is not registered: ${pactCpuStatus.reason}`);
+  const psactRun = argText('psact');
+  const denseRun = argText('dense');
+  const out = argText('out', 'bench/results/psact_throughput');
+  const steps = argValue('steps', 6);
+  const warmup = argValue('warmup', 2);
+  const psact = await restoreTask(psactRun);
+  const dense = await restoreTask(denseRun);
+  if (!(psact.task instanceof AdaptiveTask)) throw new Error(`--psact ${psactRun} is not a psact run`);
+  if (dense.task instanceof AdaptiveTask) throw new Error(`--dense ${denseRun} is a psact/sact run`);
+  const rate = 0.001;
+  const times = { psact: [] as number[], dense: [] as number[] };
+  const flops: number[] = [];
+  const batchSizes = { psact: 0, dense: 0 };
+  for (let i = 0; i < warmup + steps; ++i) {
+    for (const [name, run] of [
+      ['psact', psact],
+      ['dense', dense],
+    ] as const) {
+      const t0 = process.hrtime.bigint();
+      const { metrics, examples } = run.task.trainStep(run.step + 1 + i, rate);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      batchSizes[name] = examples;
+      if (i < warmup) continue;
+      times[name].push(seconds);
+      if (name === 'psact') flops.push(metrics.flopsFraction);
+    }
+  }
+  const imagesPerSecond = {
+    psact: batchSizes.psact / median(times.psact),
+    dense: batchSizes.dense / median(times.dense),
+  };
+  const ratio = imagesPerSecond.psact / imagesPerSecond.dense;
+  const meanFlops = flops.reduce((a, b) => a + b, 0) / flops.length;
+  const result = {
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    machine: machine(),
+    backend: tf.getBackend(),
+    psactRun,
+    psactStep: psact.step,
+    denseRun,
+    denseStep: dense.step,
+    batch: batchSizes,
+    steps,
+    warmup,
+    secondsPerStep: times,
+    psactFlopsFraction: flops,
+    imagesPerSecond,
+    ratio,
+  };
+  fs.writeFileSync(`${out}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    '# PSACT vs dense ResNet training throughput on pact-cpu',
+    '',
+    `${result.date}, commit ${result.commit}, ${String(result.machine.cpu)} x${String(result.machine.cores)}, ` +
+      `load average ${(result.machine.loadAverage as number[]).map((v) => v.toFixed(1)).join(' ')}. ` +
+      `Command: \`npx tsx bench/psact_throughput.bench.ts --psact ${psactRun} --dense ${denseRun} --steps ${steps}\`.`,
+    '',
+    '| model | checkpoint step | batch | median s/step | images/s | FLOPs fraction |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| PSACT (relaxed training step) | ${psact.step} | ${batchSizes.psact} | ${median(times.psact).toFixed(3)} | ` +
+      `${imagesPerSecond.psact.toFixed(1)} | ${meanFlops.toFixed(3)} |`,
+    `| dense ResNet | ${dense.step} | ${batchSizes.dense} | ${median(times.dense).toFixed(3)} | ` +
+      `${imagesPerSecond.dense.toFixed(1)} | 1 |`,
+    '',
+    `PSACT / dense images/s: **${ratio.toFixed(2)}×**.`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(`${out}.md`, md);
+  process.stdout.write(md);
+}
+
+void main();
