@@ -290,11 +290,12 @@ async function trainCommand(opts: Record<string, unknown>): Promise<void> {
 /** The task of a run, with the variables of its last checkpoint. */
 export async function restoreTask(
   run: string,
+  overrides: Partial<RunConfig> = {},
 ): Promise<{ task: ClassifierTask | AdaptiveTask | SequenceTask; step: number }> {
   const file = path.join(run, CHECKPOINT_FILE);
   const { meta, arrays } = loadCheckpoint<{ config: RunConfig; step: number }>(file);
   await tf.ready();
-  const task = buildTask(meta.config);
+  const task = buildTask({ ...meta.config, ...overrides });
   task.variables().forEach((v, i) => {
     const a = arrays[`var/${i}`];
     tf.tidy(() => v.assign(tf.tensor(a.values, a.shape, a.dtype)));
@@ -302,8 +303,12 @@ export async function restoreTask(
   return { task, step: meta.step };
 }
 
-async function evalCommand(opts: { run: string }): Promise<void> {
-  const { task, step } = await restoreTask(opts.run);
+async function evalCommand(opts: { run: string; evalLimit?: number | 'all' }): Promise<void> {
+  const limit = opts.evalLimit;
+  const { task, step } = await restoreTask(
+    opts.run,
+    limit === undefined ? {} : { evalLimit: limit === 'all' ? undefined : limit },
+  );
   // Adaptive models: every mode, FLOPs, and the peak tensor memory of evaluating one batch in each mode.
   const memory = task instanceof AdaptiveTask ? await task.peakMemory() : {};
   process.stdout.write(`${JSON.stringify({ run: opts.run, step, ...task.evaluate(), ...memory })}\n`);
@@ -402,6 +407,9 @@ export function cli(): Command {
     .command('eval')
     .description("evaluate a run's last checkpoint on the test split")
     .requiredOption('--run <dir>', 'run directory')
+    .option('--eval-limit <n|all>', "test images (default: the run's --eval-limit)", (v: string) =>
+      v === 'all' ? 'all' : positiveInt('--eval-limit')(v),
+    )
     .action(evalCommand);
   program
     .command('maps')
