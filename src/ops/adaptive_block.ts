@@ -146,7 +146,8 @@ function runPact(
           active === null || accumulate ? computed : tf.add(u, tf.mul(broadcastOver(active, u), tf.sub(computed, u)));
       }
       const x = l < L ? haltLogitsAt(halt, uNext, l) : null;
-      const positions = x === null ? (state as HaltingState).sXi.shape : x.shape;
+      // With L = 1 no halting unit runs: its output's shape still names the positions.
+      const positions = x !== null ? x.shape : (state?.sXi.shape ?? haltLogitsAt(halt, uNext, l).shape);
       const before = state ?? initialHaltingState(positions, accumulate ? uNext.shape : undefined);
       const step = haltingStep(before, x, accumulate ? uNext : null, {
         mode,
@@ -213,7 +214,7 @@ function runAct(iterate: IterateFn, halt: HaltFn, L: number, options: AdaptiveBl
     const next = tf.tidy(() => {
       const uNext = tf.clone(iterate(u, l, acc === undefined ? null : acc.running));
       const x = l < L ? haltLogitsAt(halt, uNext, l) : null;
-      const positions = x === null ? (acc as { c: tf.Tensor }).c.shape : x.shape;
+      const positions = x !== null ? x.shape : (acc?.c.shape ?? haltLogitsAt(halt, uNext, l).shape);
       const s = acc ?? {
         c: tf.zeros(positions),
         R: tf.ones(positions),

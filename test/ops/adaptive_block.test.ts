@@ -149,6 +149,32 @@ describe('adaptiveBlock (Algorithms 1-4)', () => {
     }
   });
 
+  it('L = 1: one iteration, z = 1 everywhere (N = 1; ACT: ρ = N + R = 2), nothing left behind', () => {
+    const rng = freshRng();
+    for (const mode of ['relaxed', 'discrete', 'thresholded', 'act'] as AdaptiveMode[]) {
+      const input = tf.tensor(rng.uniform(12 * 3, -1, 1), [3, 4, 3]);
+      const before = tf.memory().numTensors;
+      const r = adaptiveBlock(
+        (u) => tf.add(tf.mul(u, 0.5), 1),
+        () => tf.zeros([3, 4]),
+        1,
+        {
+          mode,
+          input,
+          temperature: 0.5,
+        },
+      );
+      const results = Object.values(r).filter((t) => t instanceof tf.Tensor) as tf.Tensor[];
+      assert.equal(tf.memory().numTensors - before, results.length, `${mode}: tensors left behind`);
+      const expected = tf.tidy(() => tf.add(tf.mul(input, 0.5), 1));
+      expectClose(r.output.dataSync(), expected.dataSync(), TOL, `seed ${rng.seed} ${mode} output`);
+      assert.deepEqual(Array.from(r.iterations.dataSync()), new Array(12).fill(1), mode);
+      const ponder = mode === 'act' ? r.ponderCost : r.expectedIterations;
+      assert.deepEqual(Array.from((ponder as tf.Tensor).dataSync()), new Array(12).fill(mode === 'act' ? 2 : 1), mode);
+      tf.dispose([...results, input, expected]);
+    }
+  });
+
   it('act: output, ponder cost and steps equal actHalting; stops once all halted', () => {
     const rng = freshRng();
     const L = 6;
