@@ -26,6 +26,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 #ifdef PACT_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 #endif
@@ -206,13 +210,34 @@ int64_t tileCount(int64_t n, int64_t rows) { return (n + rows - 1) / rows; }
 // the window is read where it lies in x (no im2col copy, no GEMM call) into OC accumulators kept in registers, and
 // the result is stored straight into y. A GEMM with N = 16 runs far below peak; this loop is bound by the filter
 // loads at 16 channels and by the FMAs at 64.
+// acc[0..N) += v * w[0..N), N a multiple of 8: AVX2 FMAs on registers when compiled for them.
+template <int N>
+inline void axpy(float* acc, float v, const float* w) {
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 a[N / 8];
+  const __m256 vv = _mm256_set1_ps(v);
+  for (int j = 0; j < N / 8; ++j) a[j] = _mm256_fmadd_ps(vv, _mm256_loadu_ps(w + 8 * j), _mm256_loadu_ps(acc + 8 * j));
+  for (int j = 0; j < N / 8; ++j) _mm256_storeu_ps(acc + 8 * j, a[j]);
+#else
+  for (int j = 0; j < N; ++j) acc[j] += v * w[j];
+#endif
+}
+
 template <int OC>
 void directForward(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
                    int64_t count, float* y) {
   const int64_t plane = g.outH * g.outW, C = g.inC;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i], b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+#if defined(__AVX2__) && defined(__FMA__)
+    // S independent accumulator sets (8 FMA chains in flight: an FMA's latency is 4-5 cycles), summed at the end.
+    constexpr int V = OC / 8, S = V >= 8 ? 1 : 8 / V;
+    __m256 acc[S][V];
+    for (int k = 0; k < S; ++k)
+      for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
+#else
     float acc[OC] = {};
+#endif
     for (int64_t ky = 0; ky < g.kH; ++ky) {
       const int64_t iy = oy * g.strideH - g.padTop + ky;
       if (iy < 0 || iy >= g.inH) continue;
@@ -221,15 +246,30 @@ void directForward(const ConvGeometry& g, const float* x, const float* filter, c
         if (ix < 0 || ix >= g.inW) continue;
         const float* xs = x + ((b * g.inH + iy) * g.inW + ix) * C;
         const float* w = filter + (ky * g.kW + kx) * C * OC;
-        for (int64_t c = 0; c < C; ++c) {
-          const float v = xs[c];
-          const float* wr = w + c * OC;
-#pragma omp simd
-          for (int o = 0; o < OC; ++o) acc[o] += v * wr[o];
+#if defined(__AVX2__) && defined(__FMA__)
+        int64_t c = 0;
+        for (; c + S <= C; c += S) {
+          for (int k = 0; k < S; ++k) {
+            const __m256 v = _mm256_set1_ps(xs[c + k]);
+            for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (c + k) * OC + 8 * j), acc[k][j]);
+          }
         }
+        for (; c < C; ++c) {
+          const __m256 v = _mm256_set1_ps(xs[c]);
+          for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + c * OC + 8 * j), acc[0][j]);
+        }
+#else
+        for (int64_t c = 0; c < C; ++c) axpy<OC>(acc, xs[c], w + c * OC);
+#endif
       }
     }
+#if defined(__AVX2__) && defined(__FMA__)
+    for (int k = 1; k < S; ++k)
+      for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
+    for (int j = 0; j < V; ++j) _mm256_storeu_ps(y + p * OC + 8 * j, acc[0][j]);
+#else
     std::memcpy(y + p * OC, acc, sizeof(acc));
+#endif
   }
 }
 
@@ -313,17 +353,31 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
       for (int64_t kx = 0; kx < g.kW; ++kx) {
         const int64_t ix = ox * g.strideW - g.padLeft + kx;
         if (ix < 0 || ix >= g.inW) continue;
-        float acc[IC];
         float* target = dx + ((b * g.inH + iy) * g.inW + ix) * IC;
-        std::memcpy(acc, target, sizeof(acc));
         const float* w = wt + (ky * g.kW + kx) * O * IC;
-        for (int64_t o = 0; o < O; ++o) {
-          const float v = d[o];
-          const float* wr = w + o * IC;
-#pragma omp simd
-          for (int c = 0; c < IC; ++c) acc[c] += v * wr[c];
+#if defined(__AVX2__) && defined(__FMA__)
+        constexpr int V = IC / 8, S = V >= 8 ? 1 : 8 / V;  // as in directForward: 8 FMA chains in flight
+        __m256 acc[S][V];
+        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_loadu_ps(target + 8 * j);
+        for (int k = 1; k < S; ++k)
+          for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
+        int64_t o = 0;
+        for (; o + S <= O; o += S) {
+          for (int k = 0; k < S; ++k) {
+            const __m256 v = _mm256_set1_ps(d[o + k]);
+            for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (o + k) * IC + 8 * j), acc[k][j]);
+          }
         }
-        std::memcpy(target, acc, sizeof(acc));
+        for (; o < O; ++o) {
+          const __m256 v = _mm256_set1_ps(d[o]);
+          for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + o * IC + 8 * j), acc[0][j]);
+        }
+        for (int k = 1; k < S; ++k)
+          for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
+        for (int j = 0; j < V; ++j) _mm256_storeu_ps(target + 8 * j, acc[0][j]);
+#else
+        for (int64_t o = 0; o < O; ++o) axpy<IC>(target, d[o], w + o * IC);
+#endif
       }
     }
   }
