@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -273,17 +274,18 @@ void directForward(const ConvGeometry& g, const float* x, const float* filter, c
   }
 }
 
-// The direct forward's instance for g.outC, or null when outC has none.
-using DirectForwardFn = void (*)(const ConvGeometry&, const float*, const float*, const int64_t*, int64_t, float*);
-DirectForwardFn directForwardFor(int64_t outC) {
-  switch (outC) {
-    case 8: return directForward<8>;
-    case 16: return directForward<16>;
-    case 24: return directForward<24>;
-    case 32: return directForward<32>;
-    case 48: return directForward<48>;
-    case 64: return directForward<64>;
-    default: return nullptr;
+// Calls f(std::integral_constant<int, W>) for the widths W that have direct kernels (8 to 64 in steps of 8 that
+// ResNets use); returns false, calling nothing, for any other n.
+template <typename F>
+bool withDirectWidth(int64_t n, F&& f) {
+  switch (n) {
+    case 8: f(std::integral_constant<int, 8>{}); return true;
+    case 16: f(std::integral_constant<int, 16>{}); return true;
+    case 24: f(std::integral_constant<int, 24>{}); return true;
+    case 32: f(std::integral_constant<int, 32>{}); return true;
+    case 48: f(std::integral_constant<int, 48>{}); return true;
+    case 64: f(std::integral_constant<int, 64>{}); return true;
+    default: return false;
   }
 }
 
@@ -291,15 +293,15 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
                    float* y) {
   fillZero(y, outPositions(g) * g.outC);
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
-  if (const DirectForwardFn direct = directForwardFor(g.outC)) {
+  const bool direct = withDirectWidth(g.outC, [&](auto width) {
     parallelFor(static_cast<size_t>(tileCount(P, T)), 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
         const int64_t first = static_cast<int64_t>(t) * T;
-        direct(g, x, filter, active.data() + first, std::min(T, P - first), y);
+        directForward<decltype(width)::value>(g, x, filter, active.data() + first, std::min(T, P - first), y);
       }
     });
-    return;
-  }
+  });
+  if (direct) return;
   parallelFor(static_cast<size_t>(tileCount(P, T)), 1, [&](size_t begin, size_t end) {
     std::vector<float> patches(static_cast<size_t>(T * K)), out(static_cast<size_t>(T * g.outC));
     for (size_t t = begin; t < end; ++t) {
@@ -383,20 +385,6 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
   }
 }
 
-using DirectBackpropInputFn = void (*)(const ConvGeometry&, const float*, const float*, const int64_t*, int64_t,
-                                       float*);
-DirectBackpropInputFn directBackpropInputFor(int64_t inC) {
-  switch (inC) {
-    case 8: return directBackpropInput<8>;
-    case 16: return directBackpropInput<16>;
-    case 24: return directBackpropInput<24>;
-    case 32: return directBackpropInput<32>;
-    case 48: return directBackpropInput<48>;
-    case 64: return directBackpropInput<64>;
-    default: return nullptr;
-  }
-}
-
 // [first, end) ranges of the active list that lie in one band of `rows` output rows of one image.
 struct Band {
   int64_t first, end;
@@ -418,7 +406,7 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
     phases[(band % bandsPerImage) % 2].push_back({i, j});
     i = j;
   }
-  if (const DirectBackpropInputFn direct = directBackpropInputFor(g.inC)) {
+  if (withDirectWidth(g.inC, [](auto) {})) {
     // The filter as [kH, kW, outC, inC].
     std::vector<float> wt(static_cast<size_t>(K * g.outC));
     for (int64_t k = 0; k < g.kH * g.kW; ++k) {
@@ -426,13 +414,16 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
         for (int64_t o = 0; o < g.outC; ++o) wt[(k * g.outC + o) * g.inC + c] = filter[(k * g.inC + c) * g.outC + o];
       }
     }
-    for (const auto& bands : phases) {
-      parallelFor(bands.size(), 1, [&](size_t begin, size_t end) {
-        for (size_t u = begin; u < end; ++u) {
-          direct(g, dy, wt.data(), active.data() + bands[u].first, bands[u].end - bands[u].first, dx);
-        }
-      });
-    }
+    withDirectWidth(g.inC, [&](auto width) {
+      for (const auto& bands : phases) {
+        parallelFor(bands.size(), 1, [&](size_t begin, size_t end) {
+          for (size_t u = begin; u < end; ++u) {
+            directBackpropInput<decltype(width)::value>(g, dy, wt.data(), active.data() + bands[u].first,
+                                                        bands[u].end - bands[u].first, dx);
+          }
+        });
+      }
+    });
     return;
   }
   for (const auto& bands : phases) {

@@ -87,3 +87,20 @@ export function haltingStepGradInputs<T>(list: ArrayLike<T>, attrs: HaltingStepA
 export function haltingStepGradInputList<T>(inputs: HaltingStepGradInputs<T>, attrs: HaltingStepAttrs): T[] {
   return positional(GRAD_ORDER, inputs as unknown as Record<string, T>, attrs);
 }
+
+const MODE_CODES = { relaxed: 0, discrete: 1, thresholded: 2 } as const;
+
+/** The native kernels' scalar arguments: mode code (0 relaxed, 1 discrete, 2 thresholded), l, last, λ, δ. */
+export function haltingConfigArgs(attrs: HaltingStepAttrs): [number, number, boolean, number, number] {
+  return [MODE_CODES[attrs.mode], attrs.iteration, attrs.last, attrs.temperature, attrs.delta];
+}
+
+/** positions = the state's size; channels = u's size per position (1 without u or positions). */
+export function haltingExtents(
+  state: { shape: number[] },
+  u: { shape: number[] } | undefined,
+): { positions: number; channels: number } {
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const positions = size(state.shape);
+  return { positions, channels: u === undefined || positions === 0 ? 1 : size(u.shape) / positions };
+}

@@ -79,6 +79,21 @@ export class PactCudaBackend extends tf.KernelBackend {
     return { dataId, shape, dtype };
   }
 
+  /**
+   * New float32 outputs of `shapes` for a device kernel: `launch` gets their buffer ids and fills them; if it
+   * throws, the outputs are freed before the error goes on.
+   */
+  launchInto(shapes: number[][], launch: (ids: number[]) => void): tf.TensorInfo[] {
+    const outs = shapes.map((shape) => this.makeOutput(shape, 'float32'));
+    try {
+      launch(outs.map((o) => this.bufferOf(o, 'output')));
+    } catch (e) {
+      outs.forEach((o) => this.disposeData(o.dataId, true));
+      throw e;
+    }
+    return outs;
+  }
+
   override write(values: BackendValues | null, shape: number[], dtype: tf.DataType): tf.DataId {
     const dataId = {};
     this.move(dataId, values, shape, dtype, 1);

@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import {
   type HaltingStepAttrs,
+  haltingConfigArgs,
+  haltingExtents,
   haltingStepGradInputs,
   haltingStepInputs,
   PACT_HALTING_STEP,
@@ -24,8 +26,6 @@ import {
 import { PACT_CUDA, PactCudaBackend } from './backend';
 import { deviceKernel } from './kernels';
 
-const MODE_CODES = { relaxed: 0, discrete: 1, thresholded: 2 } as const;
-
 type Args = { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap; backend: PactCudaBackend };
 
 function config(kernelName: string, run: (args: Args) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig {
@@ -37,24 +37,19 @@ function config(kernelName: string, run: (args: Args) => tf.TensorInfo | tf.Tens
   };
 }
 
-/** positions = the state's size; channels = u's size per position (1 without u or positions). */
-function extents(state: tf.TensorInfo, u: tf.TensorInfo | undefined): { positions: number; channels: number } {
-  const positions = tf.util.sizeFromShape(state.shape);
-  return { positions, channels: u === undefined || positions === 0 ? 1 : tf.util.sizeFromShape(u.shape) / positions };
-}
-
-function configArgs(a: HaltingStepAttrs): [number, number, boolean, number, number] {
-  return [MODE_CODES[a.mode], a.iteration, a.last, a.temperature, a.delta];
+/** The halting step's (or its gradient's) outputs: four per position, and one like u with the accumulator. */
+function haltingOutputShapes(x: { sXi: tf.TensorInfo; u?: tf.TensorInfo }, a: HaltingStepAttrs): number[][] {
+  const shapes = [0, 1, 2, 3].map(() => x.sXi.shape);
+  if (a.accumulate && x.u !== undefined) shapes.push(x.u.shape);
+  return shapes;
 }
 
 const haltingStep = config(PACT_HALTING_STEP, ({ inputs, attrs, backend }) => {
   const a = attrs as unknown as HaltingStepAttrs;
   const x = haltingStepInputs(inputs as unknown as tf.TensorInfo[], a);
-  const { positions, channels } = extents(x.sXi, x.u);
+  const { positions, channels } = haltingExtents(x.sXi, x.u);
   const id = (t: tf.TensorInfo | undefined, name: string) => (t === undefined ? 0 : backend.bufferOf(t, name));
-  const outs = [0, 1, 2, 3].map(() => backend.makeOutput(x.sXi.shape, 'float32'));
-  if (a.accumulate && x.u !== undefined) outs.push(backend.makeOutput(x.u.shape, 'float32'));
-  try {
+  return backend.launchInto(haltingOutputShapes(x, a), (out) =>
     backend.native.cudaHaltingStepDevice(
       id(x.sXi, 'sXi'),
       id(x.sH, 'sH'),
@@ -65,25 +60,22 @@ const haltingStep = config(PACT_HALTING_STEP, ({ inputs, attrs, backend }) => {
       id(x.u, 'u'),
       positions,
       channels,
-      ...configArgs(a),
-      ...(outs.map((o, i) => id(o, `out${i}`)) as [number, number, number, number]),
-      outs.length > 4 ? id(outs[4], 'outputOut') : 0,
-    );
-  } catch (e) {
-    outs.forEach((o) => backend.disposeData(o.dataId, true));
-    throw e;
-  }
-  return outs;
+      ...haltingConfigArgs(a),
+      out[0],
+      out[1],
+      out[2],
+      out[3],
+      out[4] ?? 0,
+    ),
+  );
 });
 
 const haltingStepGrad = config(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend }) => {
   const a = attrs as unknown as HaltingStepAttrs;
   const x = haltingStepGradInputs(inputs as unknown as tf.TensorInfo[], a);
-  const { positions, channels } = extents(x.sXi, x.u);
+  const { positions, channels } = haltingExtents(x.sXi, x.u);
   const id = (t: tf.TensorInfo | undefined, name: string) => (t === undefined ? 0 : backend.bufferOf(t, name));
-  const outs = [0, 1, 2, 3].map(() => backend.makeOutput(x.sXi.shape, 'float32'));
-  if (a.accumulate && x.u !== undefined) outs.push(backend.makeOutput(x.u.shape, 'float32'));
-  try {
+  return backend.launchInto(haltingOutputShapes(x, a), (out) =>
     backend.native.cudaHaltingStepGradDevice(
       id(x.sXi, 'sXi'),
       id(x.sH, 'sH'),
@@ -97,15 +89,14 @@ const haltingStepGrad = config(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend
       id(x.gOutput, 'gOutput'),
       positions,
       channels,
-      ...configArgs(a),
-      ...(outs.map((o, i) => id(o, `out${i}`)) as [number, number, number, number]),
-      outs.length > 4 ? id(outs[4], 'gU') : 0,
-    );
-  } catch (e) {
-    outs.forEach((o) => backend.disposeData(o.dataId, true));
-    throw e;
-  }
-  return outs;
+      ...haltingConfigArgs(a),
+      out[0],
+      out[1],
+      out[2],
+      out[3],
+      out[4] ?? 0,
+    ),
+  );
 });
 
 /** One of the three masked-convolution kernels: geometry from x's and the filter's shapes, then the launch. */
@@ -127,24 +118,11 @@ function maskedConv(
   return config(kernelName, ({ inputs, attrs, backend }) => {
     const { xShape, filterShape, a, b, mask, names } = operands(inputs, attrs);
     const g = maskedConvGeometry(xShape, filterShape, attrs as unknown as MaskedConv2DAttrs);
-    const out = backend.makeOutput([g.outShape, g.xShape, g.filterShape][which], 'float32');
-    try {
-      backend.native.cudaMaskedConv2dDevice(
-        g.xShape,
-        g.filterShape,
-        g.strides,
-        g.pads,
-        which,
-        backend.bufferOf(a, names[0]),
-        backend.bufferOf(b, names[1]),
-        backend.bufferOf(mask, 'mask'),
-        backend.bufferOf(out, 'out'),
-      );
-    } catch (e) {
-      backend.disposeData(out.dataId, true);
-      throw e;
-    }
-    return out;
+    const [ia, ib, im] = [backend.bufferOf(a, names[0]), backend.bufferOf(b, names[1]), backend.bufferOf(mask, 'mask')];
+    const outShape = [g.outShape, g.xShape, g.filterShape][which];
+    return backend.launchInto([outShape], ([out]) =>
+      backend.native.cudaMaskedConv2dDevice(g.xShape, g.filterShape, g.strides, g.pads, which, ia, ib, im, out),
+    )[0];
   });
 }
 
@@ -199,28 +177,23 @@ function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
     const p = info.padInfo;
     if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0) return null;
     const outShape = [xShape[0], info.outHeight, info.outWidth, filterShape[3]];
-    const mask = backend.makeOutput([xShape[0], info.outHeight, info.outWidth], 'float32');
-    const out = backend.makeOutput([outShape, xShape, filterShape][which], 'float32');
+    const [mask] = backend.launchInto([[xShape[0], info.outHeight, info.outWidth]], ([m]) =>
+      backend.native.cudaFill(m, 1, xShape[0] * info.outHeight * info.outWidth),
+    );
     try {
-      backend.native.cudaFill(backend.bufferOf(mask, 'mask'), 1, xShape[0] * info.outHeight * info.outWidth);
-      backend.native.cudaMaskedConv2dDevice(
-        xShape,
-        filterShape,
-        [info.strideHeight, info.strideWidth],
-        [p.top, p.bottom, p.left, p.right],
-        which,
-        backend.bufferOf(first, 'first'),
-        backend.bufferOf(second, 'second'),
+      const [ia, ib, im] = [
+        backend.bufferOf(first, 'x'),
+        backend.bufferOf(second, 'w'),
         backend.bufferOf(mask, 'mask'),
-        backend.bufferOf(out, 'out'),
-      );
-    } catch (e) {
-      backend.disposeData(out.dataId, true);
-      throw e;
+      ];
+      const strides = [info.strideHeight, info.strideWidth];
+      const pads = [p.top, p.bottom, p.left, p.right];
+      return backend.launchInto([[outShape, xShape, filterShape][which]], ([out]) =>
+        backend.native.cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, ia, ib, im, out),
+      )[0];
     } finally {
       backend.disposeData(mask.dataId, true);
     }
-    return out;
   });
 }
 

@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import {
   HaltingStepAttrs,
+  haltingConfigArgs,
+  haltingExtents,
   haltingStepGradInputs,
   haltingStepInputs,
   PACT_HALTING_STEP,
@@ -15,26 +17,14 @@ import {
 import type { PactCpuBackend } from '../backend';
 import { nativeKernel } from '../kernel_util';
 
-const MODE_CODES = { relaxed: 0, discrete: 1, thresholded: 2 } as const;
-
-/** positions = the state's size; channels = u's size per position (1 without u or positions). */
-function extents(state: tf.TensorInfo, u: tf.TensorInfo | undefined): { positions: number; channels: number } {
-  const positions = tf.util.sizeFromShape(state.shape);
-  return { positions, channels: u === undefined || positions === 0 ? 1 : tf.util.sizeFromShape(u.shape) / positions };
-}
-
 function floatsOrNull(backend: PactCpuBackend, t: tf.TensorInfo | undefined, name: string): Float32Array | null {
   return t === undefined ? null : backend.floats(t, name);
-}
-
-function configArgs(attrs: HaltingStepAttrs): [number, number, boolean, number, number] {
-  return [MODE_CODES[attrs.mode], attrs.iteration, attrs.last, attrs.temperature, attrs.delta];
 }
 
 const haltingStepConfig = nativeKernel(PACT_HALTING_STEP, ({ inputs, attrs, backend }) => {
   const a = attrs as unknown as HaltingStepAttrs;
   const x = haltingStepInputs(inputs as unknown as tf.TensorInfo[], a);
-  const { positions, channels } = extents(x.sXi, x.u);
+  const { positions, channels } = haltingExtents(x.sXi, x.u);
   const [sXi, sH, n, active] = [0, 1, 2, 3].map(() => new Float32Array(positions));
   const output = a.accumulate ? new Float32Array(positions * channels) : null;
   backend.native.haltingStep(
@@ -47,7 +37,7 @@ const haltingStepConfig = nativeKernel(PACT_HALTING_STEP, ({ inputs, attrs, back
     floatsOrNull(backend, x.u, 'u'),
     positions,
     channels,
-    ...configArgs(a),
+    ...haltingConfigArgs(a),
     sXi,
     sH,
     n,
@@ -62,7 +52,7 @@ const haltingStepConfig = nativeKernel(PACT_HALTING_STEP, ({ inputs, attrs, back
 const haltingStepGradConfig = nativeKernel(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend }) => {
   const a = attrs as unknown as HaltingStepAttrs;
   const x = haltingStepGradInputs(inputs as unknown as tf.TensorInfo[], a);
-  const { positions, channels } = extents(x.sXi, x.u);
+  const { positions, channels } = haltingExtents(x.sXi, x.u);
   const [gHaltLogits, gNoise, gSXi, gSH] = [0, 1, 2, 3].map(() => new Float32Array(positions));
   const gU = a.accumulate ? new Float32Array(positions * channels) : null;
   backend.native.haltingStepGrad(
@@ -78,7 +68,7 @@ const haltingStepGradConfig = nativeKernel(PACT_HALTING_STEP_GRAD, ({ inputs, at
     floatsOrNull(backend, x.gOutput, 'gOutput'),
     positions,
     channels,
-    ...configArgs(a),
+    ...haltingConfigArgs(a),
     gHaltLogits,
     gNoise,
     gSXi,
