@@ -2,8 +2,9 @@
  * The pact-cuda backend on the simulated device (pact_sim.node): storage round trips for every dtype, the device
  * element-wise kernels against tfjs-backend-cpu on fresh random inputs with broadcasting (no fallback allowed),
  * gradients through them, the counted host fallback (and its strict mode), device memory accounting through
- * tf.memory() with the caching allocator's reuse, and bad buffer ids. The same file runs on a real GPU's pact.node
- * when one is present (PACT_DEVICE unset there).
+ * tf.memory() with the caching allocator's reuse, bad buffer ids, and the PACT ops and whole ResNet/PSACT training
+ * steps against tfjs-backend-cpu's composites. The reference is tfjs-backend-cpu, not pact-cpu: pact-cpu's OpenMP
+ * kernels run in uninstrumented libgomp, which ThreadSanitizer (this suite's second run) reports as races.
  */
 import { strict as assert } from 'assert';
 
@@ -14,7 +15,6 @@ import {
   haltingStep,
   initialHaltingState,
   maskedConv2d,
-  PACT_CPU,
   PACT_CUDA,
   PactCudaBackend,
   PreActResNet,
@@ -233,7 +233,7 @@ describe('pact-cuda backend (simulated device)', function () {
     }
   });
 
-  it('runs maskedConv2d and its gradients on the device, equal to the C++ kernels of pact-cpu', () => {
+  it('runs maskedConv2d and its gradients on the device, equal to the composite on tfjs-backend-cpu', () => {
     const rng = freshRng();
     for (let trial = 0; trial < 3; ++trial) {
       const [b, h, w, c, o] = [rng.int(1, 2), rng.int(3, 7), rng.int(3, 7), rng.int(1, 5), rng.int(1, 6)];
@@ -265,13 +265,13 @@ describe('pact-cuda backend (simulated device)', function () {
       };
       backend.resetFallbackCounts();
       const label = `seed ${rng.seed} [${b},${h},${w},${c}]->${o} stride ${stride} ${pad}`;
-      expectClose(valuesOn(PACT_CUDA, run), valuesOn(PACT_CPU, run), { atol: 2e-5, rtol: 2e-5 }, label);
+      expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), { atol: 2e-5, rtol: 2e-5 }, label);
       const onHost = Object.keys(backend.fallbackCounts());
       assert.ok(!onHost.some((k) => k.startsWith('Conv2D') || k.startsWith('PactMasked')), `${label}: ${onHost}`);
     }
   });
 
-  it('runs the fused halting step and its gradient on the device, equal to the C++ kernel of pact-cpu', () => {
+  it('runs the fused halting step and its gradient on the device, equal to the composite on tfjs-backend-cpu', () => {
     const rng = freshRng();
     for (const mode of ['relaxed', 'discrete', 'thresholded'] as const) {
       const positions = [rng.int(1, 3), rng.int(2, 9)];
@@ -313,14 +313,14 @@ describe('pact-cuda backend (simulated device)', function () {
       };
       expectClose(
         valuesOn(PACT_CUDA, run),
-        valuesOn(PACT_CPU, run),
+        valuesOn('cpu', run),
         { atol: 2e-5, rtol: 2e-5 },
         `seed ${rng.seed} ${mode}`,
       );
     }
   });
 
-  it('computes a ResNet training step (loss and every gradient) as pact-cpu does, convolutions on the device', () => {
+  it('computes a ResNet training step (loss and every gradient) as tfjs-backend-cpu does, convolutions on the device', () => {
     const rng = freshRng();
     const seed = rng.int(1, 1000);
     const x = rng.normal(2 * 8 * 8 * 3);
@@ -342,14 +342,14 @@ describe('pact-cuda backend (simulated device)', function () {
       return out;
     };
     backend.resetFallbackCounts();
-    expectClose(valuesOn(PACT_CUDA, run), valuesOn(PACT_CPU, run), { atol: 1e-4, rtol: 1e-3 }, `seed ${rng.seed}`);
+    expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), { atol: 1e-4, rtol: 1e-3 }, `seed ${rng.seed}`);
     const onHost = Object.keys(backend.fallbackCounts());
     for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Relu', 'Add', 'Multiply', 'Mean']) {
       assert.ok(!onHost.includes(name), `${name} ran on the host (host kernels: ${onHost.join(', ')})`);
     }
   });
 
-  it('computes a PSACT training step (relaxed, seeded noise) as pact-cpu does', () => {
+  it('computes a PSACT training step (relaxed, seeded noise) as tfjs-backend-cpu does', () => {
     const rng = freshRng();
     const seed = rng.int(1, 1000);
     const x = rng.normal(2 * 8 * 8 * 3);
@@ -375,7 +375,7 @@ describe('pact-cuda backend (simulated device)', function () {
       return out;
     };
     backend.resetFallbackCounts();
-    expectClose(valuesOn(PACT_CUDA, run), valuesOn(PACT_CPU, run), { atol: 1e-4, rtol: 1e-3 }, `seed ${rng.seed}`);
+    expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), { atol: 1e-4, rtol: 1e-3 }, `seed ${rng.seed}`);
     const onHost = Object.keys(backend.fallbackCounts());
     for (const name of ['PactMaskedConv2D', 'PactHaltingStep', 'Conv2D', 'Conv2DBackpropFilter']) {
       assert.ok(!onHost.includes(name), `${name} ran on the host (host kernels: ${onHost.join(', ')})`);
