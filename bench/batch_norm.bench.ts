@@ -21,7 +21,7 @@ import {
   PACT_CPU,
   pactCpuStatus,
 } from '../src';
-import { argValue, gitCommit, machine } from './resnet_step.bench';
+import { argValue, gitCommit, machine } from './util';
 
 type Variant = (x: tf.Tensor, scale: tf.Tensor1D, offset: tf.Tensor1D) => tf.Tensor;
 

@@ -10,7 +10,6 @@
  * Time box: tfjs-backend-cpu runs about 1 GFLOP/s, so it runs at a smaller batch (BENCH_CPU_BATCH, default 2) and
  * its time is scaled per image; the output says so. Writes bench/results/conv.json and prints a Markdown table.
  */
-import { execSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,6 +17,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, PACT_CPU, pactCpuStatus } from '../src';
+import { gitCommit } from './util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const BATCH = Number(process.env.BENCH_BATCH ?? (QUICK ? 16 : 128));
@@ -164,16 +164,6 @@ function vectorIsa(): string {
   try {
     const flags = fs.readFileSync('/proc/cpuinfo', 'utf8');
     return /\bavx512f\b/.test(flags) ? 'avx512' : /\bavx2\b/.test(flags) ? 'avx2' : 'other';
-  } catch {
-    return 'unknown';
-  }
-}
-
-function gitCommit(): string {
-  try {
-    return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
   } catch {
     return 'unknown';
   }

@@ -8,7 +8,6 @@
  *
  * Prints a table and writes bench/results/elementwise.json.
  */
-import { execSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -17,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, PACT_CPU, pactCpuStatus } from '../src';
 import type { PactAddon } from '../src/native/binding';
+import { gitCommit } from './util';
 
 const SHAPE = [128, 32, 32, 16];
 const PACT_REPEATS = 30;
@@ -123,16 +123,6 @@ function timeNative(repeats: number, fn: () => void): Timing {
   once();
   const times = Array.from({ length: repeats }, once).sort((a, b) => a - b);
   return { medianMs: times[Math.floor(times.length / 2)], minMs: times[0] };
-}
-
-function gitCommit(): string {
-  try {
-    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 function main(): void {

@@ -10,7 +10,6 @@
  *
  * Writes bench/results/halting_step.json and prints a Markdown table.
  */
-import { execSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -19,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { haltingStep, haltingStepComposite, HaltingState, nativeAddon, PACT_CPU, pactCpuStatus } from '../src';
 import type { HaltingMode } from '../src';
+import { gitCommit } from './util';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const BATCH = Number(process.env.BENCH_BATCH ?? (QUICK ? 8 : 128));
@@ -158,16 +158,6 @@ async function run(mode: HaltingMode, accumulate: boolean) {
     // meaningless (even negative) ratios when the fused step costs less than the loss.
     speedupForwardBackward: result.composite.forwardBackward.ms / result.fused.forwardBackward.ms,
   };
-}
-
-function gitCommit(): string {
-  try {
-    return execSync('git rev-parse HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function main(): Promise<void> {

@@ -25,7 +25,7 @@ import { AdaptiveLstm } from '../src/models/adaptive_lstm';
 import type { AdaptiveMode } from '../src/ops/adaptive_block';
 import { SequenceTask, type SequenceEvaluation, type SequenceTraining } from '../src/train/sequence_task';
 import { train } from '../src/train/trainer';
-import { argValue, gitCommit } from './resnet_step.bench';
+import { argValue, gitCommit } from './util';
 
 function argList(name: string, fallback: string): string[] {
   const i = process.argv.indexOf(`--${name}`);

@@ -10,7 +10,6 @@
  *   npx tsx bench/masked_conv2d.bench.ts [--reps 3] [--clock wall|cpu] [--shapes 0,1,2] [--no-unit] [--out dir]
  * writes masked_conv2d.json (every figure, the machine, date, commit, load) and masked_conv2d.md.
  */
-import { execSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -22,6 +21,7 @@ import { batchNormReluTrain } from '../src/ops/batch_norm_train';
 import { maskedConv2d } from '../src/ops/masked_conv2d';
 import { maskedResidualUnit, MaskedResidualUnitParams } from '../src/ops/masked_residual_unit';
 import { Rng } from '../test/helpers/random';
+import { gitCommit } from './util';
 
 const DENSITIES = [0.05, 0.1, 0.25, 0.5, 0.75, 1];
 const MASKS = ['pixel', 'block4'] as const;
@@ -261,14 +261,6 @@ function main(): void {
     ]);
   }
   writeResults(args, rows, backend.fallbackCounts());
-}
-
-function gitCommit(): string {
-  try {
-    return execSync('git rev-parse --short HEAD', { cwd: __dirname }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 function writeResults(args: Args, rows: Row[], fallbacks: Record<string, number>): void {

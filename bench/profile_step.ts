@@ -17,7 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, PACT_CPU, PactCpuBackend, pactCpuStatus } from '../src';
 import { pactCpuKernels } from '../src/backends/pact_cpu/register_all_kernels';
-import { argValue, gitCommit, machine, makeTrainingStep, StepOptions } from './resnet_step.bench';
+import { makeTrainingStep, StepOptions } from './resnet_step.bench';
+import { argValue, gitCommit, machine } from './util';
 
 interface KernelRow {
   calls: number;

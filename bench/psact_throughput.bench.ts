@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { pactCpuStatus } from '../src';
 import { restoreTask } from '../src/cli/main';
 import { AdaptiveTask } from '../src/train/adaptive_task';
-import { argValue, gitCommit, machine, median } from './resnet_step.bench';
+import { argValue, gitCommit, machine, median } from './util';
 
 function argText(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);

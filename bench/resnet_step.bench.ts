@@ -9,13 +9,14 @@
  *
  * Writes bench/results/resnet_step.json (machine, date, commit, load average, every step time) and prints a line.
  */
-import { execSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
 import * as tf from '@tensorflow/tfjs';
 
+import { argValue, gitCommit, machine, median } from './util';
 import { cifarResNet, nativeAddon, PACT_CPU, PactCpuBackend, pactCpuStatus, SgdTrainer } from '../src';
 
 export interface StepOptions {
@@ -41,39 +42,6 @@ export function makeTrainingStep({ batch, units, size }: StepOptions): { step: (
       model.dispose();
     },
   };
-}
-
-export function argValue(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number, got ${process.argv[i + 1]}`);
-  return v;
-}
-
-export function gitCommit(): string {
-  try {
-    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-export function machine(): Record<string, unknown> {
-  return {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    loadAverage: os.loadavg(),
-    node: process.version,
-    tfjs: tf.version.tfjs,
-  };
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 function timeSteps(step: () => number, warmup: number, steps: number): number[] {
