@@ -233,3 +233,32 @@ export function maskedConvGeometry(
     outShape: [xShape[0], info.outHeight, info.outWidth, filterShape[3]],
   };
 }
+
+/** The three masked-convolution kernels, in the order of the native `which` codes: forward, input and filter grads. */
+export const MASKED_CONV_KERNELS = [
+  PACT_MASKED_CONV2D,
+  PACT_MASKED_CONV2D_BACKPROP_INPUT,
+  PACT_MASKED_CONV2D_BACKPROP_FILTER,
+] as const;
+
+/**
+ * What a backend's masked-convolution kernel `which` (0 forward, 1 backprop-input, 2 backprop-filter) computes from:
+ * the geometry, its two operands (x, filter | dy, filter | x, dy) with their names, the mask, the output's shape.
+ */
+export function maskedConvOperands<T extends { shape: number[] }>(
+  which: 0 | 1 | 2,
+  inputs: Record<string, T>,
+  attrs: MaskedConv2DAttrs & Partial<MaskedConv2DBackpropInputAttrs & MaskedConv2DBackpropFilterAttrs>,
+): { geometry: MaskedConvGeometry; a: T; b: T; mask: T; names: [string, string]; outShape: number[] } {
+  const { x, dy, filter, mask } = inputs;
+  const xShape = which === 1 ? (attrs.inputShape as number[]) : x.shape;
+  const filterShape = which === 2 ? (attrs.filterShape as number[]) : filter.shape;
+  const geometry = maskedConvGeometry(xShape, filterShape, attrs);
+  const operands: Array<[T, T, [string, string]]> = [
+    [x, filter, ['x', 'filter']],
+    [dy, filter, ['dy', 'filter']],
+    [x, dy, ['x', 'dy']],
+  ];
+  const [a, b, names] = operands[which];
+  return { geometry, a, b, mask, names, outShape: [geometry.outShape, geometry.xShape, geometry.filterShape][which] };
+}

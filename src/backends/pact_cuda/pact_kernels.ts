@@ -14,15 +14,7 @@ import {
   PACT_HALTING_STEP,
   PACT_HALTING_STEP_GRAD,
 } from '../../ops/halting_step_kernel';
-import {
-  type MaskedConv2DAttrs,
-  type MaskedConv2DBackpropFilterAttrs,
-  type MaskedConv2DBackpropInputAttrs,
-  maskedConvGeometry,
-  PACT_MASKED_CONV2D,
-  PACT_MASKED_CONV2D_BACKPROP_FILTER,
-  PACT_MASKED_CONV2D_BACKPROP_INPUT,
-} from '../../ops/masked_conv2d';
+import { MASKED_CONV_KERNELS, type MaskedConv2DAttrs, maskedConvOperands } from '../../ops/masked_conv2d';
 import { PACT_CUDA, PactCudaBackend } from './backend';
 import { deviceKernel } from './kernels';
 
@@ -99,51 +91,21 @@ const haltingStepGrad = config(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend
   );
 });
 
-/** One of the three masked-convolution kernels: geometry from x's and the filter's shapes, then the launch. */
-function maskedConv(
-  kernelName: string,
-  which: 0 | 1 | 2,
-  operands: (
-    inputs: tf.NamedTensorInfoMap,
-    attrs: tf.NamedAttrMap,
-  ) => {
-    xShape: number[];
-    filterShape: number[];
-    a: tf.TensorInfo;
-    b: tf.TensorInfo;
-    mask: tf.TensorInfo;
-    names: [string, string];
-  },
-): tf.KernelConfig {
-  return config(kernelName, ({ inputs, attrs, backend }) => {
-    const { xShape, filterShape, a, b, mask, names } = operands(inputs, attrs);
-    const g = maskedConvGeometry(xShape, filterShape, attrs as unknown as MaskedConv2DAttrs);
-    const [ia, ib, im] = [backend.bufferOf(a, names[0]), backend.bufferOf(b, names[1]), backend.bufferOf(mask, 'mask')];
-    const outShape = [g.outShape, g.xShape, g.filterShape][which];
-    return backend.launchInto([outShape], ([out]) =>
+/** Masked-convolution kernel `which` (0 forward, 1 backprop-input, 2 backprop-filter) on device buffers. */
+function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
+  return config(MASKED_CONV_KERNELS[which], ({ inputs, attrs, backend }) => {
+    const o = maskedConvOperands(which, inputs as Record<string, tf.TensorInfo>, attrs as unknown as MaskedConv2DAttrs);
+    const g = o.geometry;
+    const [ia, ib, im] = [
+      backend.bufferOf(o.a, o.names[0]),
+      backend.bufferOf(o.b, o.names[1]),
+      backend.bufferOf(o.mask, 'mask'),
+    ];
+    return backend.launchInto([o.outShape], ([out]) =>
       backend.native.cudaMaskedConv2dDevice(g.xShape, g.filterShape, g.strides, g.pads, which, ia, ib, im, out),
     )[0];
   });
 }
-
-type T = Record<string, tf.TensorInfo>;
-
-const maskedForward = maskedConv(PACT_MASKED_CONV2D, 0, (inputs) => {
-  const { x, filter, mask } = inputs as T;
-  return { xShape: x.shape, filterShape: filter.shape, a: x, b: filter, mask, names: ['x', 'filter'] };
-});
-
-const maskedBackpropInput = maskedConv(PACT_MASKED_CONV2D_BACKPROP_INPUT, 1, (inputs, attrs) => {
-  const { dy, filter, mask } = inputs as T;
-  const xShape = (attrs as unknown as MaskedConv2DBackpropInputAttrs).inputShape;
-  return { xShape, filterShape: filter.shape, a: dy, b: filter, mask, names: ['dy', 'filter'] };
-});
-
-const maskedBackpropFilter = maskedConv(PACT_MASKED_CONV2D_BACKPROP_FILTER, 2, (inputs, attrs) => {
-  const { x, dy, mask } = inputs as T;
-  const filterShape = (attrs as unknown as MaskedConv2DBackpropFilterAttrs).filterShape;
-  return { xShape: x.shape, filterShape, a: x, b: dy, mask, names: ['x', 'dy'] };
-});
 
 interface ConvAttrs {
   strides: number | [number, number];
@@ -203,7 +165,7 @@ export const pactCudaPactKernels: tf.KernelConfig[] = [
   denseConv(tf.Conv2DBackpropFilter, 2),
   haltingStep,
   haltingStepGrad,
-  maskedForward,
-  maskedBackpropInput,
-  maskedBackpropFilter,
+  maskedConv(0),
+  maskedConv(1),
+  maskedConv(2),
 ];

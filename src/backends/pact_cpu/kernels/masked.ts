@@ -6,15 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {
-  MaskedConv2DAttrs,
-  MaskedConv2DBackpropFilterAttrs,
-  MaskedConv2DBackpropInputAttrs,
-  maskedConvGeometry as geometry,
-  PACT_MASKED_CONV2D,
-  PACT_MASKED_CONV2D_BACKPROP_FILTER,
-  PACT_MASKED_CONV2D_BACKPROP_INPUT,
-} from '../../../ops/masked_conv2d';
+import { MASKED_CONV_KERNELS, MaskedConv2DAttrs, maskedConvOperands } from '../../../ops/masked_conv2d';
 import { DilateMaskAttrs, PACT_DILATE_MASK } from '../../../ops/dilate_mask';
 import {
   MaskedBatchNormReluAttrs,
@@ -43,61 +35,27 @@ function config(
   };
 }
 
-const forward = config(PACT_MASKED_CONV2D, ({ inputs, backend, attrs }) => {
-  const { x, filter, mask } = inputs as Record<string, tf.TensorInfo>;
-  const g = geometry(x.shape, filter.shape, attrs as unknown as MaskedConv2DAttrs);
-  const y = new Float32Array(tf.util.sizeFromShape(g.outShape));
-  backend.native.maskedConv2d(
-    g.xShape,
-    g.filterShape,
-    g.strides,
-    g.pads,
-    backend.floats(x, 'x'),
-    backend.floats(filter, 'filter'),
-    backend.floats(mask, 'mask'),
-    y,
-    ALGO_AUTO,
-  );
-  return backend.floatOutput(y, g.outShape);
-});
-
-const backpropInput = config(PACT_MASKED_CONV2D_BACKPROP_INPUT, ({ inputs, backend, attrs }) => {
-  const { dy, filter, mask } = inputs as Record<string, tf.TensorInfo>;
-  const a = attrs as unknown as MaskedConv2DBackpropInputAttrs;
-  const g = geometry(a.inputShape, filter.shape, a);
-  const dx = new Float32Array(tf.util.sizeFromShape(g.xShape));
-  backend.native.maskedConv2dBackpropInput(
-    g.xShape,
-    g.filterShape,
-    g.strides,
-    g.pads,
-    backend.floats(dy, 'dy'),
-    backend.floats(filter, 'filter'),
-    backend.floats(mask, 'mask'),
-    dx,
-    ALGO_AUTO,
-  );
-  return backend.floatOutput(dx, g.xShape);
-});
-
-const backpropFilter = config(PACT_MASKED_CONV2D_BACKPROP_FILTER, ({ inputs, backend, attrs }) => {
-  const { x, dy, mask } = inputs as Record<string, tf.TensorInfo>;
-  const a = attrs as unknown as MaskedConv2DBackpropFilterAttrs;
-  const g = geometry(x.shape, a.filterShape, a);
-  const dfilter = new Float32Array(tf.util.sizeFromShape(g.filterShape));
-  backend.native.maskedConv2dBackpropFilter(
-    g.xShape,
-    g.filterShape,
-    g.strides,
-    g.pads,
-    backend.floats(x, 'x'),
-    backend.floats(dy, 'dy'),
-    backend.floats(mask, 'mask'),
-    dfilter,
-    ALGO_AUTO,
-  );
-  return backend.floatOutput(dfilter, g.filterShape);
-});
+/** Masked-convolution kernel `which` (0 forward, 1 backprop-input, 2 backprop-filter), native. */
+function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
+  const run = ['maskedConv2d', 'maskedConv2dBackpropInput', 'maskedConv2dBackpropFilter'] as const;
+  return config(MASKED_CONV_KERNELS[which], ({ inputs, backend, attrs }) => {
+    const o = maskedConvOperands(which, inputs as Record<string, tf.TensorInfo>, attrs as unknown as MaskedConv2DAttrs);
+    const g = o.geometry;
+    const out = new Float32Array(tf.util.sizeFromShape(o.outShape));
+    backend.native[run[which]](
+      g.xShape,
+      g.filterShape,
+      g.strides,
+      g.pads,
+      backend.floats(o.a, o.names[0]),
+      backend.floats(o.b, o.names[1]),
+      backend.floats(o.mask, 'mask'),
+      out,
+      ALGO_AUTO,
+    );
+    return backend.floatOutput(out, o.outShape);
+  });
+}
 
 const dilate = config(PACT_DILATE_MASK, ({ inputs, backend, attrs }) => {
   const { mask } = inputs as Record<string, tf.TensorInfo>;
@@ -186,9 +144,9 @@ const maskedBatchNormReluGrad = configMulti(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({
 });
 
 export const maskedKernels: tf.KernelConfig[] = [
-  forward,
-  backpropInput,
-  backpropFilter,
+  maskedConv(0),
+  maskedConv(1),
+  maskedConv(2),
   dilate,
   maskedBatchNormRelu,
   maskedBatchNormReluGrad,
