@@ -152,6 +152,18 @@ describe('pact CLI with PSACT', function () {
     assert.ok(result['thresholded.peakMiB'] < result['relaxed.peakMiB'], 'thresholded needs less memory');
   });
 
+  it('evaluates on the first n test images with --eval-limit n, and rejects a limit that is not n >= 1 or all', async () => {
+    const run = path.join(dir, 'whole');
+    const result = JSON.parse(await pact(['eval', '--run', run, '--eval-limit', '3']));
+    for (const mode of ['relaxed', 'discrete', 'thresholded']) {
+      const correct = result[`${mode}.accuracy`] * 3;
+      assert.ok(Math.abs(correct - Math.round(correct)) < 1e-9, `${mode}: accuracy ${result[`${mode}.accuracy`]} of 3`);
+    }
+    const all = JSON.parse(await pact(['eval', '--run', run, '--eval-limit', 'all']));
+    assert.ok(Number.isFinite(all['thresholded.accuracy']));
+    await assert.rejects(pact(['eval', '--run', run, '--eval-limit', '0']), /--eval-limit must be a positive integer/);
+  });
+
   it('writes ponder maps as PNG: the input and the heat map side by side', async () => {
     const out = path.join(dir, 'maps');
     const printed = JSON.parse(
