@@ -11,6 +11,7 @@
 
 #include "binding/args.h"
 #include "binding/conv_args.h"
+#include "binding/cuda_buffers.h"
 #include "binding/halting_args.h"
 #include "binding/registry.h"
 #include "cuda/device.h"
@@ -21,36 +22,8 @@
 
 namespace {
 
+using namespace pact::cuda_binding;
 using pact::cuda::BufferTable;
-
-constexpr int64_t kMaxBytes = int64_t{1} << 40;
-constexpr int64_t kMaxId = 0xFFFFFFFF;
-
-void requireDevice(const Napi::Env& env, const char* fn) {
-  const pact::cuda::DeviceStatus status = pact::cuda::deviceStatus();
-  if (status.deviceCount == 0) throw Napi::Error::New(env, std::string(fn) + ": CUDA unavailable: " + status.reason);
-}
-
-const BufferTable::Buffer& bufferArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
-  const auto id = static_cast<uint32_t>(pact::intArg(info, i, fn, name, 1, kMaxId));
-  try {
-    return BufferTable::instance().get(id);
-  } catch (const std::invalid_argument& e) {
-    pact::throwArg(info.Env(), fn, std::string(name) + ": " + e.what());
-  }
-}
-
-Napi::TypedArray typedArrayArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
-  if (i >= info.Length() || !info[i].IsTypedArray()) pact::throwArg(info.Env(), fn, std::string(name) + " must be a TypedArray");
-  return info[i].As<Napi::TypedArray>();
-}
-
-void check(const Napi::Env& env, cudaError_t err, const char* fn, const char* what) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw Napi::Error::New(env, std::string(fn) + ": " + what + " failed: " + cudaGetErrorString(err));
-  }
-}
 
 // cudaBufferCreate(bytes) -> id
 Napi::Value cudaBufferCreate(const Napi::CallbackInfo& info) {
@@ -126,26 +99,6 @@ Napi::Value cudaEmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The float32 element count of a buffer that must hold `expected` of them.
-void requireFloats(const Napi::CallbackInfo& info, const BufferTable::Buffer& b, size_t expected, const char* fn,
-                   const char* name) {
-  if (b.bytes != expected * sizeof(float)) {
-    pact::throwArg(info.Env(), fn, std::string(name) + " holds " + std::to_string(b.bytes) + " bytes, expected " +
-                                       std::to_string(expected) + " float32 values");
-  }
-}
-
-// Runs a launcher (which throws std::runtime_error on a failed launch) and waits for the kernel.
-template <typename F>
-void runLauncher(const Napi::Env& env, const char* fn, F&& launcher) {
-  try {
-    launcher();
-  } catch (const std::runtime_error& e) {
-    throw Napi::Error::New(env, std::string(fn) + ": " + e.what());
-  }
-  check(env, cudaDeviceSynchronize(), fn, "the kernel");
-}
-
 // cudaUnary(op, xId, yId, n): y = op(x) on n float32 values.
 Napi::Value cudaUnary(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaUnary";
@@ -176,26 +129,8 @@ Napi::Value cudaBinary(const Napi::CallbackInfo& info) {
   const BufferTable::Buffer& out = bufferArg(info, 5, fn, "out");
   requireFloats(info, a, pact::shapeSize(aShape), fn, "a");
   requireFloats(info, b, pact::shapeSize(bShape), fn, "b");
-  pact::cuda::BroadcastShape s{};
-  s.rank = static_cast<int32_t>(std::max(aShape.size(), bShape.size()));
-  int64_t aStride = 1, bStride = 1;
-  for (int d = s.rank - 1; d >= 0; --d) {
-    const int ad = d - (s.rank - static_cast<int>(aShape.size()));
-    const int bd = d - (s.rank - static_cast<int>(bShape.size()));
-    const int64_t da = ad >= 0 ? aShape[ad] : 1;
-    const int64_t db = bd >= 0 ? bShape[bd] : 1;
-    if (da != db && da != 1 && db != 1) {
-      pact::throwArg(info.Env(), fn, "aShape and bShape do not broadcast: dimension " + std::to_string(d) + " is " +
-                                         std::to_string(da) + " vs " + std::to_string(db));
-    }
-    s.shape[d] = da == 1 ? db : da;
-    s.aStrides[d] = da == 1 ? 0 : aStride;
-    s.bStrides[d] = db == 1 ? 0 : bStride;
-    aStride *= da;
-    bStride *= db;
-  }
-  size_t n = 1;
-  for (int d = 0; d < s.rank; ++d) n *= static_cast<size_t>(s.shape[d]);
+  const pact::cuda::BroadcastShape s = broadcastArg(info, aShape, bShape, fn);
+  const size_t n = broadcastSize(s);
   requireFloats(info, out, n, fn, "out");
   runLauncher(info.Env(), fn, [&] {
     pact::cuda::binary(op, static_cast<const float*>(a.data), static_cast<const float*>(b.data),
@@ -217,22 +152,19 @@ Napi::Value cudaFill(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cudaReduce(op, xId, outer, reduced, inner, outId): out[o, i] = op over r of x[o, r, i] (float32; op codes in
-// cuda/elementwise.cuh's ReduceOp).
+// cudaReduce(op, type, xId, outer, reduced, inner, outId): out[o, i] = op over r of x[o, r, i], x and out of
+// `type` (codes in cuda/elementwise.cuh: ReduceOp, CastType).
 Napi::Value cudaReduce(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaReduce";
   const auto op = static_cast<pact::cuda::ReduceOp>(
       pact::intArg(info, 0, fn, "op", 0, static_cast<int64_t>(pact::cuda::ReduceOp::kCount) - 1));
-  const BufferTable::Buffer& x = bufferArg(info, 1, fn, "x");
-  const int64_t outer = pact::intArg(info, 2, fn, "outer", 0, kMaxBytes / 4);
-  const int64_t reduced = pact::intArg(info, 3, fn, "reduced", 1, kMaxBytes / 4);
-  const int64_t inner = pact::intArg(info, 4, fn, "inner", 0, kMaxBytes / 4);
-  const BufferTable::Buffer& out = bufferArg(info, 5, fn, "out");
-  requireFloats(info, x, pact::elementCount(info, fn, {outer, reduced, inner}), fn, "x");
-  requireFloats(info, out, pact::elementCount(info, fn, {outer, inner}), fn, "out");
-  runLauncher(info.Env(), fn, [&] {
-    pact::cuda::reduce(op, static_cast<const float*>(x.data), outer, reduced, inner, static_cast<float*>(out.data));
-  });
+  const pact::cuda::CastType type = typeArg(info, 1, fn, "type");
+  const int64_t outer = pact::intArg(info, 3, fn, "outer", 0, kMaxBytes / 4);
+  const int64_t reduced = pact::intArg(info, 4, fn, "reduced", 1, kMaxBytes / 4);
+  const int64_t inner = pact::intArg(info, 5, fn, "inner", 0, kMaxBytes / 4);
+  const void* x = deviceArray(info, 2, fn, "x", type, pact::elementCount(info, fn, {outer, reduced, inner}));
+  void* out = deviceArray(info, 6, fn, "out", type, pact::elementCount(info, fn, {outer, inner}));
+  runLauncher(info.Env(), fn, [&] { pact::cuda::reduce(op, type, x, outer, reduced, inner, out); });
   return info.Env().Undefined();
 }
 
@@ -250,18 +182,6 @@ Napi::Value cudaCast(const Napi::CallbackInfo& info) {
   if (y.bytes != n * bytes(to)) pact::throwArg(info.Env(), fn, "y holds " + std::to_string(y.bytes) + " bytes, not n values of its type");
   runLauncher(info.Env(), fn, [&] { pact::cuda::cast(x.data, from, y.data, to, static_cast<int64_t>(n)); });
   return info.Env().Undefined();
-}
-
-// The device array of buffer argument i, which must hold `expected` float32 values; nullptr for id 0 where
-// `allowNull` (an absent optional input or output).
-float* deviceFloats(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name, size_t expected,
-                    bool allowNull) {
-  if (allowNull && i < info.Length() && info[i].IsNumber() && info[i].As<Napi::Number>().DoubleValue() == 0) {
-    return nullptr;
-  }
-  const BufferTable::Buffer& b = bufferArg(info, i, fn, name);
-  requireFloats(info, b, expected, fn, name);
-  return static_cast<float*>(b.data);
 }
 
 // cudaBatchMatMul(aId, bId, cId, batch, batchA, batchB, M, N, K, transposeA, transposeB): see

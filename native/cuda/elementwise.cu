@@ -16,14 +16,8 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 
-int blocksFor(int64_t items) {
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>((items + kThreads - 1) / kThreads, kMaxBlocks)));
-}
+int blocksFor(int64_t items) { return gridStrideBlocks(items, kThreads, kMaxBlocks); }
 
-void checkLaunch(const char* kernel) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw std::runtime_error(std::string(kernel) + ": launch failed: " + cudaGetErrorString(err));
-}
 
 __device__ inline float applyUnary(UnaryOp op, float x) {
   switch (op) {
@@ -38,6 +32,13 @@ __device__ inline float applyUnary(UnaryOp op, float x) {
     case UnaryOp::kAbs: return fabsf(x);
     case UnaryOp::kSquare: return x * x;
     case UnaryOp::kStep: return x != x ? x : (x > 0.0f ? 1.0f : 0.0f);
+    case UnaryOp::kSoftplus: {
+      // tfjs-backend-cpu's thresholds: log(float32 epsilon) + 2.
+      const float threshold = -13.942385f;
+      if (x < threshold) return expf(x);
+      if (x > -threshold) return x;
+      return log1pf(expf(x));
+    }
     default: return x;
   }
 }
@@ -57,6 +58,19 @@ __device__ inline float applyBinary(BinaryOp op, float a, float b) {
   }
 }
 
+// Offsets of output element i in a and b under broadcasting.
+__device__ inline void broadcastOffsets(const BroadcastShape& s, int64_t i, int64_t& ia, int64_t& ib) {
+  int64_t rest = i;
+  ia = 0;
+  ib = 0;
+  for (int d = s.rank - 1; d >= 0; --d) {
+    const int64_t coord = rest % s.shape[d];
+    rest /= s.shape[d];
+    ia += coord * s.aStrides[d];
+    ib += coord * s.bStrides[d];
+  }
+}
+
 __global__ void unaryKernel(UnaryOp op, const float* x, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -67,13 +81,8 @@ __global__ void unaryKernel(UnaryOp op, const float* x, float* y, int64_t n) {
 __global__ void binaryKernel(BinaryOp op, const float* a, const float* b, float* out, BroadcastShape s, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t rest = i, ia = 0, ib = 0;
-    for (int d = s.rank - 1; d >= 0; --d) {
-      const int64_t coord = rest % s.shape[d];
-      rest /= s.shape[d];
-      ia += coord * s.aStrides[d];
-      ib += coord * s.bStrides[d];
-    }
+    int64_t ia, ib;
+    broadcastOffsets(s, i, ia, ib);
     out[i] = applyBinary(op, a[ia], b[ib]);
   }
 }
@@ -86,20 +95,69 @@ __global__ void fillKernel(float* y, float value, int64_t n) {
 }
 
 // One thread per output element; consecutive threads read consecutive inner elements (coalesced when inner > 1).
-__global__ void reduceKernel(ReduceOp op, const float* x, int64_t outer, int64_t reduced, int64_t inner, float* out) {
+// Acc: float for float32, int64 for int32 (stored modulo 2^32, as tfjs' Int32Array does), int for bool.
+template <typename T, typename Acc>
+__global__ void reduceKernel(ReduceOp op, const T* x, int64_t outer, int64_t reduced, int64_t inner, T* out,
+                             Acc lowest, Acc highest) {
   const int64_t n = outer * inner;
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t o = j / inner, i = j % inner;
-    const float* p = x + o * reduced * inner + i;
-    float acc = op == ReduceOp::kMax ? -INFINITY : op == ReduceOp::kMin ? INFINITY : 0.0f;
+    const T* p = x + o * reduced * inner + i;
+    Acc acc = op == ReduceOp::kMax ? lowest : op == ReduceOp::kMin ? highest : Acc(0);
     for (int64_t r = 0; r < reduced; ++r) {
-      const float v = p[r * inner];
+      const Acc v = static_cast<Acc>(p[r * inner]);
       if (op == ReduceOp::kMax) acc = (v > acc || v != v) ? v : acc;
       else if (op == ReduceOp::kMin) acc = (v < acc || v != v) ? v : acc;
       else acc += v;
     }
-    out[j] = op == ReduceOp::kMean ? acc / static_cast<float>(reduced) : acc;
+    if (op == ReduceOp::kMean) acc = acc / static_cast<Acc>(reduced);
+    out[j] = static_cast<T>(acc);
+  }
+}
+
+// The first index of the extreme, starting from element 0 (a NaN there stays the answer, as in tfjs).
+template <typename T>
+__global__ void argReduceKernel(ArgReduceOp op, const T* x, int64_t outer, int64_t reduced, int64_t inner,
+                                int32_t* out) {
+  const int64_t n = outer * inner;
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t o = j / inner, i = j % inner;
+    const T* p = x + o * reduced * inner + i;
+    T best = p[0];
+    int32_t at = 0;
+    for (int64_t r = 1; r < reduced; ++r) {
+      const T v = p[r * inner];
+      if (op == ArgReduceOp::kArgMax ? v > best : v < best) {
+        best = v;
+        at = static_cast<int32_t>(r);
+      }
+    }
+    out[j] = at;
+  }
+}
+
+template <typename T>
+__global__ void compareKernel(CompareOp op, const T* a, const T* b, uint8_t* out, BroadcastShape s, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t ia, ib;
+    broadcastOffsets(s, i, ia, ib);
+    const T x = a[ia], y = b[ib];
+    bool r = false;
+    switch (op) {
+      case CompareOp::kEqual: r = x == y; break;
+      case CompareOp::kNotEqual: r = x != y; break;
+      case CompareOp::kLess: r = x < y; break;
+      case CompareOp::kLessEqual: r = x <= y; break;
+      case CompareOp::kGreater: r = x > y; break;
+      case CompareOp::kGreaterEqual: r = x >= y; break;
+      case CompareOp::kLogicalAnd: r = x != T(0) && y != T(0); break;
+      case CompareOp::kLogicalOr: r = x != T(0) || y != T(0); break;
+      default: break;
+    }
+    out[i] = r ? 1 : 0;
   }
 }
 
@@ -167,11 +225,57 @@ void fill(float* y, float value, int64_t n) {
   checkLaunch("fillKernel");
 }
 
-void reduce(ReduceOp op, const float* x, int64_t outer, int64_t reduced, int64_t inner, float* out) {
+void reduce(ReduceOp op, CastType type, const void* x, int64_t outer, int64_t reduced, int64_t inner, void* out) {
   const int64_t n = outer * inner;
   if (n == 0) return;
-  PACT_LAUNCH(reduceKernel, blocksFor(n), kThreads, 0, nullptr, op, x, outer, reduced, inner, out);
+  const int blocks = blocksFor(n);
+  if (type == CastType::kFloat32) {
+    PACT_LAUNCH((reduceKernel<float, float>), blocks, kThreads, 0, nullptr, op, static_cast<const float*>(x), outer,
+                reduced, inner, static_cast<float*>(out), -INFINITY, INFINITY);
+  } else if (type == CastType::kInt32) {
+    PACT_LAUNCH((reduceKernel<int32_t, int64_t>), blocks, kThreads, 0, nullptr, op, static_cast<const int32_t*>(x),
+                outer, reduced, inner, static_cast<int32_t*>(out), int64_t{INT32_MIN}, int64_t{INT32_MAX});
+  } else {
+    PACT_LAUNCH((reduceKernel<uint8_t, int>), blocks, kThreads, 0, nullptr, op, static_cast<const uint8_t*>(x), outer,
+                reduced, inner, static_cast<uint8_t*>(out), 0, 1);
+  }
   checkLaunch("reduceKernel");
+}
+
+void argReduce(ArgReduceOp op, CastType type, const void* x, int64_t outer, int64_t reduced, int64_t inner,
+               int32_t* out) {
+  const int64_t n = outer * inner;
+  if (n == 0 || reduced == 0) return;
+  const int blocks = blocksFor(n);
+  if (type == CastType::kFloat32) {
+    PACT_LAUNCH(argReduceKernel<float>, blocks, kThreads, 0, nullptr, op, static_cast<const float*>(x), outer, reduced,
+                inner, out);
+  } else if (type == CastType::kInt32) {
+    PACT_LAUNCH(argReduceKernel<int32_t>, blocks, kThreads, 0, nullptr, op, static_cast<const int32_t*>(x), outer,
+                reduced, inner, out);
+  } else {
+    PACT_LAUNCH(argReduceKernel<uint8_t>, blocks, kThreads, 0, nullptr, op, static_cast<const uint8_t*>(x), outer,
+                reduced, inner, out);
+  }
+  checkLaunch("argReduceKernel");
+}
+
+void compare(CompareOp op, CastType type, const void* a, const void* b, uint8_t* out, const BroadcastShape& shape) {
+  int64_t n = 1;
+  for (int d = 0; d < shape.rank; ++d) n *= shape.shape[d];
+  if (n == 0) return;
+  const int blocks = blocksFor(n);
+  if (type == CastType::kFloat32) {
+    PACT_LAUNCH(compareKernel<float>, blocks, kThreads, 0, nullptr, op, static_cast<const float*>(a),
+                static_cast<const float*>(b), out, shape, n);
+  } else if (type == CastType::kInt32) {
+    PACT_LAUNCH(compareKernel<int32_t>, blocks, kThreads, 0, nullptr, op, static_cast<const int32_t*>(a),
+                static_cast<const int32_t*>(b), out, shape, n);
+  } else {
+    PACT_LAUNCH(compareKernel<uint8_t>, blocks, kThreads, 0, nullptr, op, static_cast<const uint8_t*>(a),
+                static_cast<const uint8_t*>(b), out, shape, n);
+  }
+  checkLaunch("compareKernel");
 }
 
 void cast(const void* x, CastType from, void* y, CastType to, int64_t n) {

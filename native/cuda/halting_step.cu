@@ -16,12 +16,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535;
 
-int blocksFor(int64_t items) { return static_cast<int>(std::min<int64_t>((items + kThreads - 1) / kThreads, kMaxBlocks)); }
-
-void checkLaunch(const char* kernel) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw std::runtime_error(std::string(kernel) + ": launch failed: " + cudaGetErrorString(err));
-}
+int blocksFor(int64_t items) { return gridStrideBlocks(items, kThreads, kMaxBlocks); }
 
 __device__ inline float inputOrHalf(const float* values, int64_t p, bool read) { return read ? values[p] : 0.5f; }
 

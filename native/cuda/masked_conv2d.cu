@@ -29,9 +29,7 @@ void check(cudaError_t err, const char* what) {
   }
 }
 
-int blocksFor(int64_t items) {
-  return static_cast<int>(std::min<int64_t>((items + kThreads - 1) / kThreads, kMaxBlocks));
-}
+int blocksFor(int64_t items) { return gridStrideBlocks(items, kThreads, kMaxBlocks); }
 
 int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
 

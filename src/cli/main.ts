@@ -5,6 +5,7 @@
  *   pact info                         native build, backend, CUDA status
  *   pact train [options]              train (flags or --config file.json); --resume continues a run
  *   pact eval --run DIR               evaluate a run's last checkpoint on the test split
+ *   pact --backend NAME <command>     run the command on another tfjs backend (pact-cuda: the GPU)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -12,7 +13,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-import { nativeAddon, pactCpuStatus, pactCudaStatus } from '../index';
+import { nativeAddon, PACT_CUDA, pactCpuStatus, pactCudaStatus, registerPactCuda } from '../index';
 import { ADAPTIVE_MODES, type AdaptiveMode } from '../models/psact';
 import { PreActResNet } from '../models/resnet';
 import { AdaptiveLstm } from '../models/adaptive_lstm';
@@ -333,8 +334,27 @@ function infoCommand(): void {
   );
 }
 
+/**
+ * --backend: the tfjs backend every command runs on (default: pact-cpu in Node). pact-cuda is registered here if
+ * it is not yet (it needs a CUDA build and device, or PACT_DEVICE=sim); a backend that cannot be used is an error
+ * that says why.
+ */
+export async function selectBackend(name: string | undefined): Promise<void> {
+  if (name === undefined) return;
+  if (name === PACT_CUDA) {
+    const status = registerPactCuda();
+    if (!status.registered) throw new Error(`--backend ${PACT_CUDA}: ${status.reason}`);
+  }
+  const known = Object.keys(tf.engine().registryFactory);
+  if (!known.includes(name)) throw new Error(`--backend must be one of ${known.join(', ')}, got ${name}`);
+  if (!(await tf.setBackend(name))) throw new Error(`--backend ${name}: the backend failed to initialise`);
+}
+
 export function cli(): Command {
   const program = new Command('pact').description('PACT for TensorFlow.js: train and evaluate adaptive networks');
+  program
+    .option('--backend <name>', 'tfjs backend of every command: pact-cpu (default), pact-cuda (GPU), cpu')
+    .hook('preAction', async () => selectBackend(program.opts<{ backend?: string }>().backend));
   program.command('info').description('native build, backends and CUDA status').action(infoCommand);
   program
     .command('train')

@@ -181,7 +181,8 @@ export interface PactOpsAddon {
  * Masked (sparse) convolution (native/binding/masked_conv2d.cc). Each takes the geometry (xShape [B,H,W,C],
  * filterShape [kH,kW,C,outC], strides [sH,sW], pads [top,bottom,left,right]), its inputs, the output to fill
  * (NHWC / HWIO, mask [B,outH,outW], active where > 0) and `algo`: 0 automatic, 1 sparse, 2 dense oneDNN + masking
- * (sparse in a build without oneDNN).
+ * (sparse in a build without oneDNN). `outputZeroed` (forward and backprop-input): the caller promises the output
+ * array is all zeros (a fresh array), so the sparse path writes the active rows only.
  */
 export interface MaskedConvAddon {
   maskedConv2d(
@@ -194,6 +195,7 @@ export interface MaskedConvAddon {
     mask: Float32Array,
     y: Float32Array,
     algo: number,
+    outputZeroed?: boolean,
   ): void;
   maskedConv2dBackpropInput(
     xShape: number[],
@@ -205,6 +207,7 @@ export interface MaskedConvAddon {
     mask: Float32Array,
     dx: Float32Array,
     algo: number,
+    outputZeroed?: boolean,
   ): void;
   maskedConv2dBackpropFilter(
     xShape: number[],
@@ -327,8 +330,38 @@ export interface CudaTensorAddon {
   cudaBinary(op: number, a: number, aShape: number[], b: number, bShape: number[], out: number): void;
   /** n float32 values of y set to `value`. */
   cudaFill(y: number, value: number, n: number): void;
-  /** out[o, i] = op over r of x[o, r, i], x viewed as [outer, reduced, inner]; op 0 sum, 1 mean, 2 max, 3 min. */
-  cudaReduce(op: number, x: number, outer: number, reduced: number, inner: number, out: number): void;
+  /**
+   * out[o, i] = op over r of x[o, r, i], x viewed as [outer, reduced, inner]; op 0 sum, 1 mean, 2 max, 3 min;
+   * x and out of `type` (0 float32, 1 int32, 2 bool: max is any, min is all).
+   */
+  cudaReduce(op: number, type: number, x: number, outer: number, reduced: number, inner: number, out: number): void;
+  /** out (int32 [outer, inner]) = the first index of the maximum (op 0) or minimum (1) over r of x[o, r, i]. */
+  cudaArgReduce(op: number, type: number, x: number, outer: number, reduced: number, inner: number, out: number): void;
+  /** out (bool) = op(a, b) with broadcasting, a and b of `type`; op codes in elementwise.cuh (CompareOp). */
+  cudaCompare(op: number, type: number, a: number, aShape: number[], b: number, bShape: number[], out: number): void;
+  /**
+   * dst[dstOffset + Σ c·dstStrides] = src[srcOffset + Σ c·srcStrides] over the coordinates c of `shape` (elements
+   * of 1 or 4 bytes; strides and offsets in elements).
+   */
+  cudaStridedCopy(
+    elementBytes: 1 | 4,
+    src: number,
+    dst: number,
+    shape: number[],
+    srcStrides: number[],
+    srcOffset: number,
+    dstStrides: number[],
+    dstOffset: number,
+  ): void;
+  /** out [n, depth] (float32 when asFloat, else int32) = on where indices[i] == j, off elsewhere. */
+  cudaOneHot(indices: number, n: number, depth: number, on: number, off: number, asFloat: boolean, out: number): void;
+  /**
+   * NHWC pooling, op 0 max, 1 average; geometry [batch, inH, inW, channels, outH, outW, filterH, filterW, strideH,
+   * strideW, padTop, padLeft].
+   */
+  cudaPool2d(op: number, geometry: number[], x: number, y: number): void;
+  /** The gradient of cudaPool2d (x is read by max only). */
+  cudaPool2dGrad(op: number, geometry: number[], x: number, dy: number, dx: number): void;
   /** c[b] = op(a[b]) op(bm[b]), row-major, batchA/batchB the batch or 1 (broadcast). */
   cudaBatchMatMul(
     a: number,

@@ -9,14 +9,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import * as tf from '@tensorflow/tfjs';
 import { PNG } from 'pngjs';
 
+import { PACT_CPU, pactCudaStatus } from '../../src';
 import { cli } from '../../src/cli/main';
 import { heatColour } from '../../src/cli/maps';
 import { AdaptiveTask } from '../../src/train/adaptive_task';
 import { loadCheckpoint } from '../../src/train/checkpoint';
 import { CHECKPOINT_FILE, METRICS_FILE } from '../../src/train/trainer';
 import { requirePactCpu } from '../helpers/backends';
+import { expectClose } from '../helpers/compare';
 
 /** Runs `pact <args>` in this process and returns what it printed on stdout. */
 async function pact(args: string[]): Promise<string> {
@@ -162,6 +165,26 @@ describe('pact CLI with PSACT', function () {
     const all = JSON.parse(await pact(['eval', '--run', run, '--eval-limit', 'all']));
     assert.ok(Number.isFinite(all['thresholded.accuracy']));
     await assert.rejects(pact(['eval', '--run', run, '--eval-limit', '0']), /--eval-limit must be a positive integer/);
+  });
+
+  it('runs a command on the backend --backend names, and refuses one that cannot run with the reason', async () => {
+    const run = path.join(dir, 'whole');
+    const args = ['eval', '--run', run, '--eval-limit', '3'];
+    try {
+      const onPactCpu = JSON.parse(await pact(args));
+      const onCpu = JSON.parse(await pact(['--backend', 'cpu', ...args]));
+      assert.equal(tf.getBackend(), 'cpu');
+      for (const mode of ['relaxed', 'discrete', 'thresholded']) {
+        expectClose([onCpu[`${mode}.loss`]], [onPactCpu[`${mode}.loss`]], { atol: 1e-4, rtol: 1e-4 }, mode);
+      }
+    } finally {
+      tf.setBackend(PACT_CPU);
+    }
+    await assert.rejects(pact(['--backend', 'webgl', ...args]), /--backend must be one of .*cpu.*, got webgl/);
+    if (!pactCudaStatus().registered) {
+      await assert.rejects(pact(['--backend', 'pact-cuda', ...args]), /--backend pact-cuda: \S/);
+    }
+    assert.equal(tf.getBackend(), PACT_CPU);
   });
 
   it('writes ponder maps as PNG: the input and the heat map side by side', async () => {

@@ -22,23 +22,11 @@ import {
   softmaxCrossEntropy,
 } from '../../src';
 import { CUDA_BINARY_OPS, CUDA_UNARY_OPS } from '../../src/backends/pact_cuda/kernels';
-import { simAddon } from '../../src/native/binding';
 import { expectClose } from '../helpers/compare';
 import { freshRng, type Rng } from '../helpers/random';
-import { simBuild } from './sim_build';
+import { usePactCudaSim, valuesOn } from './on_backend';
 
 const TOL = { atol: 1e-6, rtol: 1e-5 };
-
-/** Runs `f` on `backend` and returns its result's values. */
-function valuesOn(backend: string, f: () => tf.Tensor): Float32Array {
-  const previous = tf.getBackend();
-  tf.setBackend(backend);
-  try {
-    return tf.tidy(f).dataSync() as Float32Array;
-  } finally {
-    tf.setBackend(previous);
-  }
-}
 
 function randomShape(rng: Rng, rank: number): number[] {
   return Array.from({ length: rank }, () => rng.int(1, 5));
@@ -52,22 +40,11 @@ function broadcastPartner(rng: Rng, shape: number[]): number[] {
 
 describe('pact-cuda backend (simulated device)', function () {
   this.timeout(300000);
+  const backendOf = usePactCudaSim(this);
   let backend: PactCudaBackend;
-  let strict: string | undefined;
-
-  before(function () {
-    if (simBuild() === null || simAddon() === null) this.skip();
-    const status = registerPactCuda({ sim: true });
-    assert.ok(status.registered, status.reason);
-    assert.match(status.device, /H100/);
-    tf.setBackend(PACT_CUDA);
-    backend = tf.backend() as PactCudaBackend;
-    tf.setBackend('cpu');
-    strict = process.env.PACT_STRICT_NATIVE;
-  });
-  afterEach(() => {
-    if (strict === undefined) delete process.env.PACT_STRICT_NATIVE;
-    else process.env.PACT_STRICT_NATIVE = strict;
+  before(() => {
+    backend = backendOf();
+    assert.match(registerPactCuda({ sim: true }).device, /H100/);
   });
 
   it('round-trips float32, int32, bool, string and empty tensors through device memory', () => {
@@ -390,7 +367,7 @@ describe('pact-cuda backend (simulated device)', function () {
       () => native.cudaBufferWrite(id, new Float32Array(5)),
       /cudaBufferWrite: values has 20 bytes, the buffer 16/,
     );
-    assert.throws(() => native.cudaUnary(99, id, id, 4), /cudaUnary: op must be an integer in \[0, 10\]/);
+    assert.throws(() => native.cudaUnary(99, id, id, 4), /cudaUnary: op must be an integer in \[0, 11\]/);
     assert.throws(() => native.cudaUnary(0, id, id, 5), /cudaUnary: x holds 16 bytes, expected 5 float32 values/);
     assert.throws(() => native.cudaBinary(0, id, [4], id, [3], id), /cudaBinary: b holds 16 bytes, expected 3/);
     native.cudaBufferFree(id);

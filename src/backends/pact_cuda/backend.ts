@@ -256,3 +256,24 @@ export class PactCudaBackend extends tf.KernelBackend {
     }
   }
 }
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** A device kernel that returns null (with nothing allocated) when it does not handle the call: the host runs it. */
+export function deviceKernel(
+  kernelName: string,
+  run: (args: KernelArgs & { backend: PactCudaBackend }) => tf.TensorInfo | null,
+): tf.KernelConfig {
+  let hostKernel: tf.KernelFunc | undefined;
+  return {
+    kernelName,
+    backendName: PACT_CUDA,
+    kernelFunc: (args) => {
+      const backend = args.backend as PactCudaBackend;
+      const out = run({ ...args, backend });
+      if (out !== null) return out;
+      hostKernel ??= (tf.getKernel(kernelName, 'cpu') as tf.KernelConfig).kernelFunc;
+      return backend.runOnHost(kernelName, hostKernel, args);
+    },
+  };
+}

@@ -5,9 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { PACT_CUDA, PactCudaBackend } from './backend';
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
+import { deviceKernel, PACT_CUDA, PactCudaBackend } from './backend';
+import { transposeOnDevice, typeCode } from './layout_kernels';
 
 /** Codes of native/cuda/elementwise.cuh's UnaryOp, in its order. */
 export const CUDA_UNARY_OPS = [
@@ -22,6 +21,7 @@ export const CUDA_UNARY_OPS = [
   tf.Abs,
   tf.Square,
   tf.Step,
+  tf.Softplus,
 ] as const;
 
 /** Codes of native/cuda/elementwise.cuh's BinaryOp, in its order. */
@@ -35,25 +35,6 @@ export const CUDA_BINARY_OPS = [
   tf.SquaredDifference,
   tf.Pow,
 ] as const;
-
-/** A device kernel that returns null (with nothing allocated) when it does not handle the call: the host runs it. */
-export function deviceKernel(
-  kernelName: string,
-  run: (args: KernelArgs & { backend: PactCudaBackend }) => tf.TensorInfo | null,
-): tf.KernelConfig {
-  let hostKernel: tf.KernelFunc | undefined;
-  return {
-    kernelName,
-    backendName: PACT_CUDA,
-    kernelFunc: (args) => {
-      const backend = args.backend as PactCudaBackend;
-      const out = run({ ...args, backend });
-      if (out !== null) return out;
-      hostKernel ??= (tf.getKernel(kernelName, 'cpu') as tf.KernelConfig).kernelFunc;
-      return backend.runOnHost(kernelName, hostKernel, args);
-    },
-  };
-}
 
 const unaryKernels = CUDA_UNARY_OPS.map((name, op) =>
   deviceKernel(name, ({ inputs, attrs, backend }) => {
@@ -226,42 +207,127 @@ const fusedMatMul = deviceKernel(tf._FusedMatMul, ({ inputs, attrs, backend }) =
   return c;
 });
 
-const REDUCE_OPS = [tf.Sum, tf.Mean, tf.Max, tf.Min] as const;
+/** Reductions and their codes in native/cuda/elementwise.cuh's ReduceOp; Any and All are max and min of bools. */
+const REDUCE_OPS = [
+  [tf.Sum, 0],
+  [tf.Mean, 1],
+  [tf.Max, 2],
+  [tf.Min, 3],
+  [tf.Any, 2],
+  [tf.All, 3],
+] as const;
+
+/** The dtypes each reduction takes on the device (Sum of bool counts, as int32, after a cast). */
+const REDUCE_DTYPES: Record<string, readonly tf.DataType[]> = {
+  [tf.Sum]: ['float32', 'int32', 'bool'],
+  [tf.Mean]: ['float32'],
+  [tf.Max]: ['float32', 'int32'],
+  [tf.Min]: ['float32', 'int32'],
+  [tf.Any]: ['bool'],
+  [tf.All]: ['bool'],
+};
 
 /**
- * Sum, Mean, Max, Min over contiguous axes (the common cases: the last axes, the first ones as in batch-norm
- * statistics, a middle run), as a [outer, reduced, inner] reduction; other axis sets run on the host.
+ * Reductions as a [outer, reduced, inner] pass: over contiguous axes directly, over any other axis set after a
+ * device transpose that moves the reduced axes last.
  */
-const reduceKernels = REDUCE_OPS.map((name, op) =>
+const reduceKernels = REDUCE_OPS.map(([name, op]) =>
   deviceKernel(name, ({ inputs, attrs, backend }) => {
-    const x = inputs.x as tf.TensorInfo;
+    const input = inputs.x as tf.TensorInfo;
     // Max names its axes `reductionIndices`, the others `axis`.
     const a = attrs as unknown as { axis?: number | number[]; reductionIndices?: number | number[]; keepDims: boolean };
-    const keepDims = a.keepDims;
-    if (x.dtype !== 'float32') return null;
+    if (!REDUCE_DTYPES[name].includes(input.dtype) || input.shape.length > 8) return null;
     const axes = tf.util
-      .parseAxisParam((a.axis ?? a.reductionIndices) as number | number[], x.shape)
+      .parseAxisParam((a.axis ?? a.reductionIndices) as number | number[], input.shape)
       .sort((p, q) => p - q);
-    if (axes.some((a, i) => i > 0 && a !== axes[i - 1] + 1)) return null;
     const size = (dims: number[]) => dims.reduce((p, d) => p * d, 1);
-    const first = axes.length > 0 ? axes[0] : 0;
-    const end = axes.length > 0 ? axes[axes.length - 1] + 1 : 0;
-    const [outer, reduced, inner] = [
-      size(x.shape.slice(0, first)),
-      size(x.shape.slice(first, end)),
-      size(x.shape.slice(end)),
-    ];
-    if (reduced === 0) return null;
-    const outShape = keepDims
-      ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
-      : x.shape.filter((_, i) => !axes.includes(i));
-    const out = backend.makeOutput(outShape, 'float32');
-    backend.native.cudaReduce(op, backend.bufferOf(x, 'x'), outer, reduced, inner, backend.bufferOf(out, 'out'));
-    return out;
+    if (size(axes.map((i) => input.shape[i])) === 0) return null;
+    const outShape = a.keepDims
+      ? input.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+      : input.shape.filter((_, i) => !axes.includes(i));
+    const temporaries: tf.TensorInfo[] = [];
+    try {
+      let x = input;
+      if (name === tf.Sum && x.dtype === 'bool') {
+        x = backend.makeOutput(x.shape, 'int32');
+        temporaries.push(x);
+        backend.native.cudaCast(backend.bufferOf(input, 'x'), 2, backend.bufferOf(x, 'x'), 1, size(x.shape));
+      }
+      let [first, end] = axes.length > 0 ? [axes[0], axes[axes.length - 1] + 1] : [0, 0];
+      if (axes.some((v, i) => i > 0 && v !== axes[i - 1] + 1)) {
+        const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+        x = transposeOnDevice(backend, x, [...kept, ...axes]) as tf.TensorInfo;
+        temporaries.push(x);
+        [first, end] = [kept.length, x.shape.length];
+      }
+      const out = backend.makeOutput(outShape, x.dtype);
+      backend.native.cudaReduce(
+        op,
+        typeCode(x.dtype) as number,
+        backend.bufferOf(x, 'x'),
+        size(x.shape.slice(0, first)),
+        size(x.shape.slice(first, end)),
+        size(x.shape.slice(end)),
+        backend.bufferOf(out, 'out'),
+      );
+      return out;
+    } finally {
+      temporaries.forEach((t) => backend.disposeData(t.dataId, true));
+    }
   }),
 );
 
+/**
+ * FusedBatchNorm (inference: given statistics) as device element-wise passes: factor = scale / sqrt(variance + ε)
+ * on the [C] vectors, then y = (x − mean) · factor + offset with broadcasting. Statistics that do not broadcast
+ * against x (tfjs-backend-cpu cycles through them) run on the host.
+ */
+const fusedBatchNorm = deviceKernel(tf.FusedBatchNorm, ({ inputs, attrs, backend }) => {
+  const { x, mean, variance, offset, scale } = inputs as Record<string, tf.TensorInfo | undefined>;
+  const epsilon = (attrs as unknown as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001;
+  const operands = [x, mean, variance, offset, scale].filter((t): t is tf.TensorInfo => t != null);
+  if (operands.some((t) => t.dtype !== 'float32' || t.shape.length > 6)) return null;
+  const xs = (x as tf.TensorInfo).shape;
+  const broadcasts = (t: tf.TensorInfo) => {
+    try {
+      return tf.util.arraysEqual(tf.backend_util.assertAndGetBroadcastShape(xs, t.shape), xs);
+    } catch {
+      return false;
+    }
+  };
+  if (!operands.every(broadcasts)) return null;
+  const [m, v] = [mean as tf.TensorInfo, variance as tf.TensorInfo];
+  const id = (t: tf.TensorInfo, name: string) => backend.bufferOf(t, name);
+  const temporaries: tf.TensorInfo[] = [];
+  const temp = (shape: number[]) => {
+    const t = backend.makeOutput(shape, 'float32');
+    temporaries.push(t);
+    return t;
+  };
+  try {
+    const eps = temp([]);
+    backend.native.cudaFill(id(eps, 'eps'), epsilon, 1);
+    const factor = temp(v.shape);
+    backend.native.cudaBinary(0, id(v, 'variance'), v.shape, id(eps, 'eps'), [], id(factor, 'factor'));
+    backend.native.cudaUnary(5, id(factor, 'factor'), id(factor, 'factor'), tf.util.sizeFromShape(v.shape));
+    let f = factor;
+    if (scale != null) {
+      f = temp(tf.backend_util.assertAndGetBroadcastShape(v.shape, scale.shape));
+      backend.native.cudaBinary(2, id(factor, 'factor'), v.shape, id(scale, 'scale'), scale.shape, id(f, 'factor'));
+    }
+    const y = backend.makeOutput(xs, 'float32');
+    const yId = id(y, 'y');
+    backend.native.cudaBinary(1, id(x as tf.TensorInfo, 'x'), xs, id(m, 'mean'), m.shape, yId);
+    backend.native.cudaBinary(2, yId, xs, id(f, 'factor'), f.shape, yId);
+    if (offset != null) backend.native.cudaBinary(0, yId, xs, id(offset, 'offset'), offset.shape, yId);
+    return y;
+  } finally {
+    temporaries.forEach((t) => backend.disposeData(t.dataId, true));
+  }
+});
+
 export const pactCudaKernels: tf.KernelConfig[] = [
+  fusedBatchNorm,
   ...unaryKernels,
   ...binaryKernels,
   ...reduceKernels,

@@ -15,8 +15,7 @@ import {
   PACT_HALTING_STEP_GRAD,
 } from '../../ops/halting_step_kernel';
 import { MASKED_CONV_KERNELS, type MaskedConv2DAttrs, maskedConvOperands } from '../../ops/masked_conv2d';
-import { PACT_CUDA, PactCudaBackend } from './backend';
-import { deviceKernel } from './kernels';
+import { deviceKernel, PACT_CUDA, PactCudaBackend } from './backend';
 
 type Args = { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap; backend: PactCudaBackend };
 

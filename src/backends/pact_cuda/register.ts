@@ -3,15 +3,16 @@
  * simulated device with `PACT_DEVICE=sim`); otherwise `pactCudaStatus()` says why not. Every tfjs-backend-cpu
  * kernel is registered to run on host copies (counted fallbacks), then the device kernels replace theirs.
  *
- * Priority 1, below pact-cpu: the device kernels do not yet cover a training step (convolutions, batch norm and
- * reductions run on the host through copies), so pact-cuda is chosen with `tf.setBackend('pact-cuda')`, never by
- * default.
+ * Priority 1, below pact-cpu: the device kernels cover the training step and evaluation of every model here (tested
+ * on the simulated device), but no kernel has run on a real GPU yet, so pact-cuda is chosen with
+ * `tf.setBackend('pact-cuda')` (or `pact --backend pact-cuda`), never by default.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import { cudaTensorAddon } from '../../native/binding';
 import { PACT_CUDA, PactCudaBackend } from './backend';
 import { pactCudaKernels } from './kernels';
+import { pactCudaLayoutKernels } from './layout_kernels';
 import { pactCudaPactKernels } from './pact_kernels';
 
 const PACT_CUDA_PRIORITY = 1;
@@ -44,7 +45,7 @@ export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatu
   }
   if (tf.findBackendFactory(PACT_CUDA) === null) {
     tf.registerBackend(PACT_CUDA, () => new PactCudaBackend(addon), PACT_CUDA_PRIORITY);
-    const deviceKernels = [...pactCudaKernels, ...pactCudaPactKernels];
+    const deviceKernels = [...pactCudaKernels, ...pactCudaLayoutKernels, ...pactCudaPactKernels];
     const own = new Set(deviceKernels.map((k) => k.kernelName));
     for (const config of tf.getKernelsForBackend('cpu')) {
       if (own.has(config.kernelName)) continue;

@@ -1,0 +1,221 @@
+/**
+ * pact-cuda's comparison, typed-reduction, arg-reduction, data-movement, one-hot, pooling, AddN, Softplus and
+ * inference batch-norm kernels on the simulated device, with fallbacks as errors (PACT_STRICT_NATIVE=1), against
+ * tfjs-backend-cpu on fresh random inputs: float32, int32 and bool tensors, broadcasting, every axis, ties
+ * (integer-valued inputs) for the max pooling gradient and arg-reductions; bad calls of the new bindings.
+ */
+import { strict as assert } from 'assert';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { PACT_CUDA } from '../../src';
+import { CUDA_COMPARE_OPS } from '../../src/backends/pact_cuda/layout_kernels';
+import { expectClose } from '../helpers/compare';
+import { freshRng, type Rng } from '../helpers/random';
+import { usePactCudaSim, valuesOn } from './on_backend';
+
+const EXACT = { atol: 0, rtol: 0 };
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+
+function randomShape(rng: Rng, rank: number, hi = 5): number[] {
+  return Array.from({ length: rank }, () => rng.int(1, hi));
+}
+
+/** Small integers (ties are likely) as float32 or int32, or 0/1 as bool. */
+function tensorOf(rng: Rng, shape: number[], dtype: 'float32' | 'int32' | 'bool'): () => tf.Tensor {
+  const n = tf.util.sizeFromShape(shape);
+  const values = Array.from({ length: n }, () => (dtype === 'bool' ? rng.int(0, 1) : rng.int(-3, 3)));
+  return () => tf.tensor(values, shape, dtype);
+}
+
+/** Checks `run` on pact-cuda against tfjs-backend-cpu, strict. */
+function same(run: () => tf.Tensor, label: string, tol = EXACT): void {
+  const expected = valuesOn('cpu', run);
+  process.env.PACT_STRICT_NATIVE = '1';
+  try {
+    const actual = valuesOn(PACT_CUDA, run);
+    assert.equal(actual.constructor, expected.constructor, `${label}: dtype`);
+    expectClose(actual, expected, tol, label);
+  } finally {
+    delete process.env.PACT_STRICT_NATIVE;
+  }
+}
+
+describe('pact-cuda kernels beyond element-wise float32 (simulated device)', function () {
+  this.timeout(300000);
+  const backend = usePactCudaSim(this);
+
+  it('compares float32, int32 and bool tensors with broadcasting (NaN compares false), logical ops on bools', () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 6; ++trial) {
+      const shape = randomShape(rng, rng.int(0, 4));
+      const partner = shape.slice(rng.int(0, shape.length)).map((d) => (rng.next() < 0.4 ? 1 : d));
+      for (const dtype of ['float32', 'int32', 'bool'] as const) {
+        const [a, b] = [tensorOf(rng, shape, dtype), tensorOf(rng, partner, dtype)];
+        for (const name of CUDA_COMPARE_OPS) {
+          if ((name === tf.LogicalAnd || name === tf.LogicalOr) && dtype !== 'bool') continue;
+          same(() => tf.engine().runKernel(name, { a: a(), b: b() }) as tf.Tensor, `seed ${rng.seed} ${name} ${dtype}`);
+        }
+      }
+    }
+    const withNaN = () => tf.tensor1d([NaN, 1, NaN]);
+    for (const name of CUDA_COMPARE_OPS.slice(0, 6)) {
+      same(() => tf.engine().runKernel(name, { a: withNaN(), b: tf.tensor1d([NaN, NaN, 2]) }) as tf.Tensor, name);
+    }
+  });
+
+  it('reduces int32 and bool tensors and over any axis set (through a device transpose)', () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 6; ++trial) {
+      const shape = randomShape(rng, rng.int(1, 5));
+      const axes = shape.map((_, i) => i).filter(() => rng.next() < 0.5);
+      const keepDims = rng.next() < 0.5;
+      const label = `seed ${rng.seed} [${shape}] axes [${axes}] keepDims ${keepDims}`;
+      const f = tensorOf(rng, shape, 'float32');
+      const i = tensorOf(rng, shape, 'int32');
+      const b = tensorOf(rng, shape, 'bool');
+      for (const op of [tf.sum, tf.max, tf.min]) {
+        same(() => op(f(), axes, keepDims), `${label} ${op.name} float32`, TOL);
+        same(() => op(i(), axes, keepDims), `${label} ${op.name} int32`);
+      }
+      same(() => tf.mean(f(), axes, keepDims), `${label} mean`, TOL);
+      same(() => tf.sum(b(), axes, keepDims), `${label} sum of bool`);
+      same(() => tf.any(b(), axes, keepDims), `${label} any`);
+      same(() => tf.all(b(), axes, keepDims), `${label} all`);
+    }
+  });
+
+  it('finds the first maximum and minimum along any axis (ties: the first index)', () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 6; ++trial) {
+      const shape = randomShape(rng, rng.int(1, 4));
+      const axis = rng.int(0, shape.length - 1);
+      for (const dtype of ['float32', 'int32'] as const) {
+        const x = tensorOf(rng, shape, dtype);
+        same(() => tf.argMax(x(), axis), `seed ${rng.seed} argMax [${shape}] axis ${axis} ${dtype}`);
+        same(() => tf.argMin(x(), axis), `seed ${rng.seed} argMin [${shape}] axis ${axis} ${dtype}`);
+      }
+    }
+  });
+
+  it('transposes, slices, concatenates, stacks, unstacks and tiles float32, int32 and bool tensors', () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 6; ++trial) {
+      const rank = rng.int(1, 4);
+      const shape = randomShape(rng, rank);
+      const perm = shape.map((_, i) => i).sort(() => rng.next() - 0.5);
+      const begin = shape.map((d) => rng.int(0, d - 1));
+      const size = shape.map((d, i) => rng.int(0, d - begin[i]));
+      const axis = rng.int(0, rank - 1);
+      const reps = shape.map(() => rng.int(1, 3));
+      const stackAxis = rng.int(0, rank);
+      const label = `seed ${rng.seed} [${shape}]`;
+      for (const dtype of ['float32', 'int32', 'bool'] as const) {
+        const x = tensorOf(rng, shape, dtype);
+        const other = tensorOf(
+          rng,
+          shape.map((d, i) => (i === axis ? rng.int(1, 3) : d)),
+          dtype,
+        );
+        const y = tensorOf(rng, shape, dtype);
+        same(() => tf.transpose(x(), perm), `${label} transpose [${perm}] ${dtype}`);
+        same(() => tf.slice(x(), begin, size), `${label} slice ${begin} ${size} ${dtype}`);
+        same(() => tf.concat([x(), other(), x()], axis), `${label} concat axis ${axis} ${dtype}`);
+        same(() => tf.stack([x(), y()], stackAxis), `${label} stack axis ${stackAxis} ${dtype}`);
+        same(() => tf.stack(tf.unstack(x(), axis), axis), `${label} unstack axis ${axis} ${dtype}`);
+        same(() => tf.tile(x(), reps), `${label} tile [${reps}] ${dtype}`);
+      }
+    }
+  });
+
+  it('makes one-hot rows (float32 and int32, indices out of range give off rows)', () => {
+    const rng = freshRng();
+    const depth = rng.int(2, 6);
+    const indices = Array.from({ length: rng.int(1, 12) }, () => rng.int(-1, depth));
+    for (const dtype of ['float32', 'int32'] as const) {
+      same(
+        () => tf.oneHot(tf.tensor1d(indices, 'int32'), depth, 2, -1, dtype),
+        `seed ${rng.seed} oneHot depth ${depth} ${dtype}`,
+      );
+    }
+  });
+
+  it('max- and average-pools, forward and backward, as tfjs-backend-cpu (same/valid, strides, ties)', () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 8; ++trial) {
+      const [b, h, w, c] = [rng.int(1, 2), rng.int(2, 7), rng.int(2, 7), rng.int(1, 3)];
+      const filter = [rng.int(1, Math.min(3, h)), rng.int(1, Math.min(3, w))] as [number, number];
+      const strides = [rng.int(1, 2), rng.int(1, 2)] as [number, number];
+      const pad = rng.pick(['same', 'valid'] as const);
+      const x = tensorOf(rng, [b, h, w, c], 'float32');
+      const label = `seed ${rng.seed} [${b},${h},${w},${c}] filter ${filter} strides ${strides} ${pad}`;
+      for (const pool of [tf.maxPool, tf.avgPool]) {
+        const probe = valuesOn('cpu', () => pool(x() as tf.Tensor4D, filter, strides, pad));
+        const dy = rng.normal(probe.length);
+        same(() => pool(x() as tf.Tensor4D, filter, strides, pad), `${label} ${pool.name}`, TOL);
+        same(
+          () => {
+            const xs = x();
+            const y = pool(xs as tf.Tensor4D, filter, strides, pad);
+            return tf.grad((t: tf.Tensor) => pool(t as tf.Tensor4D, filter, strides, pad))(xs, tf.tensor(dy, y.shape));
+          },
+          `${label} ${pool.name} gradient`,
+          TOL,
+        );
+      }
+    }
+  });
+
+  it('adds n tensors, computes softplus and inference batch norm on the device', () => {
+    const rng = freshRng();
+    const shape = randomShape(rng, 3);
+    const channels = shape[2];
+    const xs = Array.from({ length: 4 }, () => rng.normal(tf.util.sizeFromShape(shape)));
+    for (const n of [1, 2, 4]) {
+      same(() => tf.addN(xs.slice(0, n).map((v) => tf.tensor(v, shape))), `seed ${rng.seed} addN of ${n}`, TOL);
+    }
+    const wide = Float32Array.from(rng.normal(64), (v) => v * 12);
+    same(() => tf.softplus(tf.tensor1d(wide)), `seed ${rng.seed} softplus`, TOL);
+    const [mean, variance, offset, scale] = [
+      rng.normal(channels),
+      rng.uniform(channels, 0.1, 2),
+      rng.normal(channels),
+      rng.normal(channels),
+    ];
+    const x = () => tf.tensor(xs[0], shape) as tf.Tensor3D;
+    const v = (a: Float32Array) => tf.tensor1d(a);
+    same(() => tf.batchNorm(x(), v(mean), v(variance), v(offset), v(scale), 1e-3), `seed ${rng.seed} batchNorm`, TOL);
+    same(() => tf.batchNorm(x(), v(mean), v(variance), undefined, undefined, 1e-5), `seed ${rng.seed} bn plain`, TOL);
+  });
+
+  it('refuses bad calls of the new bindings with an Error naming the function and argument', () => {
+    const native = backend().native;
+    const id = native.cudaBufferCreate(16);
+    try {
+      assert.throws(
+        () => native.cudaStridedCopy(4, id, id, [2, 2], [2, 1], 1, [2, 1], 0),
+        /cudaStridedCopy: the copy reads past the end of src \(16 bytes\)/,
+      );
+      assert.throws(
+        () => native.cudaStridedCopy(4, id, id, [5], [0], 0, [1], 0),
+        /cudaStridedCopy: the copy writes past the end of dst/,
+      );
+      assert.throws(() => native.cudaStridedCopy(2 as 4, id, id, [1], [1], 0, [1], 0), /elementBytes must be 1 or 4/);
+      assert.throws(() => native.cudaStridedCopy(4, id, id, [1, 1], [1], 0, [1, 1], 0), /one entry per dimension/);
+      assert.throws(() => native.cudaCompare(0, 0, id, [5], id, [4], id), /cudaCompare: a holds 16 bytes, expected 5/);
+      assert.throws(() => native.cudaCompare(0, 3, id, [4], id, [4], id), /cudaCompare: type must be an integer/);
+      assert.throws(() => native.cudaOneHot(id, 4, 2, 1, 0, true, id), /cudaOneHot: out holds 16 bytes, expected 8/);
+      assert.throws(
+        () => native.cudaPool2d(0, [1, 2, 2, 1, 1, 1, 0, 2, 1, 1, 0, 0], id, id),
+        /cudaPool2d: filter and stride sizes must be >= 1/,
+      );
+      assert.throws(() => native.cudaPool2d(0, [1, 2, 2], id, id), /cudaPool2d: geometry must be \[batch/);
+      assert.throws(
+        () => native.cudaArgReduce(0, 0, id, 1, 4, 1, id),
+        /cudaArgReduce: out holds 16 bytes, expected 1 values/,
+      );
+    } finally {
+      native.cudaBufferFree(id);
+    }
+  });
+});
