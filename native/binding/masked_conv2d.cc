@@ -46,7 +46,12 @@ MaskedAlgo algoArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   return static_cast<MaskedAlgo>(pact::intArg(info, i, fn, "algo (0 auto, 1 sparse, 2 dense)", 0, 2));
 }
 
-// maskedConv2d(xShape, filterShape, strides, pads, x, filter, mask, y, algo)
+// The optional last argument: true when the caller's output array is all zeros (a fresh array); default false.
+bool outputZeroedArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  return i < info.Length() && !info[i].IsUndefined() && pact::boolArg(info, i, fn, "outputZeroed");
+}
+
+// maskedConv2d(xShape, filterShape, strides, pads, x, filter, mask, y, algo, outputZeroed?)
 Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedConv2d";
   const ConvGeometry g = geometryArgs(info, fn);
@@ -54,11 +59,11 @@ Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
   const float* filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g)).data;
   const float* mask = maskArg(info, 6, fn, g);
   float* y = pact::floatArgOfLength(info, 7, fn, "y", yCount(info, fn, g)).data;
-  pact::masked::maskedConv2dForward(g, x, filter, mask, y, algoArg(info, 8, fn));
+  pact::masked::maskedConv2dForward(g, x, filter, mask, y, algoArg(info, 8, fn), outputZeroedArg(info, 9, fn));
   return info.Env().Undefined();
 }
 
-// maskedConv2dBackpropInput(xShape, filterShape, strides, pads, dy, filter, mask, dx, algo)
+// maskedConv2dBackpropInput(xShape, filterShape, strides, pads, dy, filter, mask, dx, algo, outputZeroed?)
 Napi::Value maskedConv2dBackpropInput(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedConv2dBackpropInput";
   const ConvGeometry g = geometryArgs(info, fn);
@@ -66,7 +71,8 @@ Napi::Value maskedConv2dBackpropInput(const Napi::CallbackInfo& info) {
   const float* filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g)).data;
   const float* mask = maskArg(info, 6, fn, g);
   float* dx = pact::floatArgOfLength(info, 7, fn, "dx", xCount(info, fn, g)).data;
-  pact::masked::maskedConv2dBackpropInput(g, dy, filter, mask, dx, algoArg(info, 8, fn));
+  pact::masked::maskedConv2dBackpropInput(g, dy, filter, mask, dx, algoArg(info, 8, fn),
+                                          outputZeroedArg(info, 9, fn));
   return info.Env().Undefined();
 }
 

@@ -225,53 +225,165 @@ inline void axpy(float* acc, float v, const float* w) {
 }
 
 template <int OC>
-void directForward(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
-                   int64_t count, float* y) {
+void directForwardOne(const ConvGeometry& g, const float* x, const float* filter, int64_t p, float* y) {
   const int64_t plane = g.outH * g.outW, C = g.inC;
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t p = positions[i], b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+  const int64_t b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
 #if defined(__AVX2__) && defined(__FMA__)
-    // S independent accumulator sets (8 FMA chains in flight: an FMA's latency is 4-5 cycles), summed at the end.
-    constexpr int V = OC / 8, S = V >= 8 ? 1 : 8 / V;
-    __m256 acc[S][V];
-    for (int k = 0; k < S; ++k)
-      for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
+  // S independent accumulator sets (8 FMA chains in flight: an FMA's latency is 4-5 cycles), summed at the end.
+  constexpr int V = OC / 8, S = V >= 8 ? 1 : 8 / V;
+  __m256 acc[S][V];
+  for (int k = 0; k < S; ++k)
+    for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
 #else
-    float acc[OC] = {};
+  float acc[OC] = {};
 #endif
-    for (int64_t ky = 0; ky < g.kH; ++ky) {
-      const int64_t iy = oy * g.strideH - g.padTop + ky;
-      if (iy < 0 || iy >= g.inH) continue;
-      for (int64_t kx = 0; kx < g.kW; ++kx) {
-        const int64_t ix = ox * g.strideW - g.padLeft + kx;
-        if (ix < 0 || ix >= g.inW) continue;
-        const float* xs = x + ((b * g.inH + iy) * g.inW + ix) * C;
-        const float* w = filter + (ky * g.kW + kx) * C * OC;
+  for (int64_t ky = 0; ky < g.kH; ++ky) {
+    const int64_t iy = oy * g.strideH - g.padTop + ky;
+    if (iy < 0 || iy >= g.inH) continue;
+    for (int64_t kx = 0; kx < g.kW; ++kx) {
+      const int64_t ix = ox * g.strideW - g.padLeft + kx;
+      if (ix < 0 || ix >= g.inW) continue;
+      const float* xs = x + ((b * g.inH + iy) * g.inW + ix) * C;
+      const float* w = filter + (ky * g.kW + kx) * C * OC;
 #if defined(__AVX2__) && defined(__FMA__)
-        int64_t c = 0;
-        for (; c + S <= C; c += S) {
-          for (int k = 0; k < S; ++k) {
-            const __m256 v = _mm256_set1_ps(xs[c + k]);
-            for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (c + k) * OC + 8 * j), acc[k][j]);
+      int64_t c = 0;
+      for (; c + S <= C; c += S) {
+        for (int k = 0; k < S; ++k) {
+          const __m256 v = _mm256_set1_ps(xs[c + k]);
+          for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (c + k) * OC + 8 * j), acc[k][j]);
+        }
+      }
+      for (; c < C; ++c) {
+        const __m256 v = _mm256_set1_ps(xs[c]);
+        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + c * OC + 8 * j), acc[0][j]);
+      }
+#else
+      for (int64_t c = 0; c < C; ++c) axpy<OC>(acc, xs[c], w + c * OC);
+#endif
+    }
+  }
+#if defined(__AVX2__) && defined(__FMA__)
+  for (int k = 1; k < S; ++k)
+    for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
+  for (int j = 0; j < V; ++j) _mm256_storeu_ps(y + p * OC + 8 * j, acc[0][j]);
+#else
+  std::memcpy(y + p * OC, acc, sizeof(acc));
+#endif
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// Register blocking of the direct kernels: PB positions at once, the channels in chunks of VB vectors, so that each
+// filter vector loaded feeds PB FMAs (one position at a time the loop is bound by the filter loads: one per FMA).
+// PB * VB = 12 accumulators, plus VB filter vectors and a broadcast, fit AVX2's 16 registers.
+template <int Channels>
+struct Blocking {
+  static constexpr int V = Channels / 8;
+  static constexpr int VB = V % 4 == 0 ? 4 : V % 3 == 0 ? 3 : V % 2 == 0 ? 2 : 1;
+  static constexpr int PB = 12 / VB;
+};
+
+// Whether every tap of output position (oy, ox)'s window lies inside the image.
+inline bool interior(const ConvGeometry& g, int64_t oy, int64_t ox) {
+  const int64_t iy = oy * g.strideH - g.padTop, ix = ox * g.strideW - g.padLeft;
+  return iy >= 0 && ix >= 0 && iy + g.kH <= g.inH && ix + g.kW <= g.inW;
+}
+
+// Offset in x (or dx) of the window's top-left input row of linear output position p, for an interior p.
+inline int64_t windowOrigin(const ConvGeometry& g, int64_t p) {
+  const int64_t plane = g.outH * g.outW, b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+  return ((b * g.inH + oy * g.strideH - g.padTop) * g.inW + ox * g.strideW - g.padLeft) * g.inC;
+}
+
+// Calls block(first) for groups of PB interior positions of positions[0, count) and one(p) for every other
+// position (the border ones and the last < PB interior ones). The interior positions need not be adjacent: each
+// has its own window, so the partition keeps every group full (in a random mask most runs of PB consecutive
+// entries hold a border position).
+// Asks for the window of output position p in `base` (x, or dx: [batch, inH, inW, inC]) to be brought into the
+// cache: at low density the active positions are scattered and each window is a few cache misses that a load
+// would otherwise wait for.
+inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t p) {
+  const int64_t plane = g.outH * g.outW, b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+  const int64_t iy0 = oy * g.strideH - g.padTop, ix0 = std::max<int64_t>(0, ox * g.strideW - g.padLeft);
+  const int64_t bytes = std::min<int64_t>(g.kW, g.inW - ix0) * g.inC * static_cast<int64_t>(sizeof(float));
+  for (int64_t ky = 0; ky < g.kH; ++ky) {
+    const int64_t iy = iy0 + ky;
+    if (iy < 0 || iy >= g.inH) continue;
+    const char* row = reinterpret_cast<const char*>(base + ((b * g.inH + iy) * g.inW + ix0) * g.inC);
+    for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(row + off, _MM_HINT_T0);
+  }
+}
+
+// Calls block(first) for groups of PB interior positions of positions[0, count) and one(p) for every other
+// position (the border ones and the last < PB interior ones). The interior positions need not be adjacent: each
+// has its own window, so the partition keeps every group full (in a random mask most runs of PB consecutive
+// entries hold a border position). `windows` (x or dx) is prefetched a few positions ahead.
+template <int PB, typename Block, typename One>
+void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count, const float* windows,
+                  Block&& block, One&& one) {
+  constexpr int64_t kAhead = 8;
+  const int64_t plane = g.outH * g.outW;
+  for (int64_t i = 0; i < std::min(kAhead, count); ++i) prefetchWindow(g, windows, positions[i]);
+  int64_t group[PB];
+  int n = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    if (i + kAhead < count) prefetchWindow(g, windows, positions[i + kAhead]);
+    const int64_t p = positions[i];
+    if (!interior(g, (p % plane) / g.outW, p % g.outW)) {
+      one(p);
+      continue;
+    }
+    group[n++] = p;
+    if (n == PB) {
+      block(static_cast<const int64_t*>(group));
+      n = 0;
+    }
+  }
+  for (int k = 0; k < n; ++k) one(group[k]);
+}
+
+template <int OC>
+void directForwardBlock(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
+                        float* y) {
+  using B = Blocking<OC>;
+  const int64_t C = g.inC;
+  const float* origin[B::PB];
+  for (int p = 0; p < B::PB; ++p) origin[p] = x + windowOrigin(g, positions[p]);
+  for (int chunk = 0; chunk < B::V; chunk += B::VB) {
+    __m256 acc[B::PB][B::VB];
+    for (int p = 0; p < B::PB; ++p)
+      for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_setzero_ps();
+    for (int64_t ky = 0; ky < g.kH; ++ky) {
+      for (int64_t kx = 0; kx < g.kW; ++kx) {
+        const int64_t offset = (ky * g.inW + kx) * C;
+        const float* w = filter + (ky * g.kW + kx) * C * OC + chunk * 8;
+        for (int64_t c = 0; c < C; ++c) {
+          __m256 wv[B::VB];
+          for (int j = 0; j < B::VB; ++j) wv[j] = _mm256_loadu_ps(w + c * OC + 8 * j);
+          for (int p = 0; p < B::PB; ++p) {
+            const __m256 v = _mm256_broadcast_ss(origin[p] + offset + c);
+            for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_fmadd_ps(v, wv[j], acc[p][j]);
           }
         }
-        for (; c < C; ++c) {
-          const __m256 v = _mm256_set1_ps(xs[c]);
-          for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + c * OC + 8 * j), acc[0][j]);
-        }
-#else
-        for (int64_t c = 0; c < C; ++c) axpy<OC>(acc, xs[c], w + c * OC);
-#endif
       }
     }
-#if defined(__AVX2__) && defined(__FMA__)
-    for (int k = 1; k < S; ++k)
-      for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
-    for (int j = 0; j < V; ++j) _mm256_storeu_ps(y + p * OC + 8 * j, acc[0][j]);
-#else
-    std::memcpy(y + p * OC, acc, sizeof(acc));
-#endif
+    for (int p = 0; p < B::PB; ++p)
+      for (int j = 0; j < B::VB; ++j) _mm256_storeu_ps(y + positions[p] * OC + chunk * 8 + 8 * j, acc[p][j]);
   }
+}
+#endif
+
+// The direct forward over `count` active positions: register-blocked over interior positions where AVX2 is
+// compiled in, one position at a time at the borders (and everywhere without AVX2).
+template <int OC>
+void directForward(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
+                   int64_t count, float* y) {
+#if defined(__AVX2__) && defined(__FMA__)
+  forEachBlock<Blocking<OC>::PB>(
+      g, positions, count, x, [&](const int64_t* block) { directForwardBlock<OC>(g, x, filter, block, y); },
+      [&](int64_t p) { directForwardOne<OC>(g, x, filter, p, y); });
+#else
+  for (int64_t i = 0; i < count; ++i) directForwardOne<OC>(g, x, filter, positions[i], y);
+#endif
 }
 
 // Calls f(std::integral_constant<int, W>) for the widths W that have direct kernels (8 to 64 in steps of 8 that
@@ -290,8 +402,8 @@ bool withDirectWidth(int64_t n, F&& f) {
 }
 
 void sparseForward(const ConvGeometry& g, const float* x, const float* filter, const std::vector<int64_t>& active,
-                   float* y) {
-  fillZero(y, outPositions(g) * g.outC);
+                   float* y, bool outputZeroed) {
+  if (!outputZeroed) fillZero(y, outPositions(g) * g.outC);
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
     parallelFor(static_cast<size_t>(tileCount(P, T)), 1, [&](size_t begin, size_t end) {
@@ -343,46 +455,96 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
 // inner loop runs over inC contiguous values with dy[p, o] broadcast. Callers keep concurrent calls on disjoint dx
 // rows (the bands below).
 template <int IC>
-void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
-                         int64_t count, float* dx) {
+void directBackpropInputOne(const ConvGeometry& g, const float* dy, const float* wt, int64_t p, float* dx) {
   const int64_t plane = g.outH * g.outW, O = g.outC;
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t p = positions[i], b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
-    const float* d = dy + p * O;
-    for (int64_t ky = 0; ky < g.kH; ++ky) {
-      const int64_t iy = oy * g.strideH - g.padTop + ky;
-      if (iy < 0 || iy >= g.inH) continue;
-      for (int64_t kx = 0; kx < g.kW; ++kx) {
-        const int64_t ix = ox * g.strideW - g.padLeft + kx;
-        if (ix < 0 || ix >= g.inW) continue;
-        float* target = dx + ((b * g.inH + iy) * g.inW + ix) * IC;
-        const float* w = wt + (ky * g.kW + kx) * O * IC;
+  const int64_t b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+  const float* d = dy + p * O;
+  for (int64_t ky = 0; ky < g.kH; ++ky) {
+    const int64_t iy = oy * g.strideH - g.padTop + ky;
+    if (iy < 0 || iy >= g.inH) continue;
+    for (int64_t kx = 0; kx < g.kW; ++kx) {
+      const int64_t ix = ox * g.strideW - g.padLeft + kx;
+      if (ix < 0 || ix >= g.inW) continue;
+      float* target = dx + ((b * g.inH + iy) * g.inW + ix) * IC;
+      const float* w = wt + (ky * g.kW + kx) * O * IC;
 #if defined(__AVX2__) && defined(__FMA__)
-        constexpr int V = IC / 8, S = V >= 8 ? 1 : 8 / V;  // as in directForward: 8 FMA chains in flight
-        __m256 acc[S][V];
-        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_loadu_ps(target + 8 * j);
-        for (int k = 1; k < S; ++k)
-          for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
-        int64_t o = 0;
-        for (; o + S <= O; o += S) {
-          for (int k = 0; k < S; ++k) {
-            const __m256 v = _mm256_set1_ps(d[o + k]);
-            for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (o + k) * IC + 8 * j), acc[k][j]);
+      constexpr int V = IC / 8, S = V >= 8 ? 1 : 8 / V;  // as in directForward: 8 FMA chains in flight
+      __m256 acc[S][V];
+      for (int j = 0; j < V; ++j) acc[0][j] = _mm256_loadu_ps(target + 8 * j);
+      for (int k = 1; k < S; ++k)
+        for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
+      int64_t o = 0;
+      for (; o + S <= O; o += S) {
+        for (int k = 0; k < S; ++k) {
+          const __m256 v = _mm256_set1_ps(d[o + k]);
+          for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (o + k) * IC + 8 * j), acc[k][j]);
+        }
+      }
+      for (; o < O; ++o) {
+        const __m256 v = _mm256_set1_ps(d[o]);
+        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + o * IC + 8 * j), acc[0][j]);
+      }
+      for (int k = 1; k < S; ++k)
+        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
+      for (int j = 0; j < V; ++j) _mm256_storeu_ps(target + 8 * j, acc[0][j]);
+#else
+      for (int64_t o = 0; o < O; ++o) axpy<IC>(target, d[o], w + o * IC);
+#endif
+    }
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// PB interior positions at once (register blocking as in directForwardBlock): per tap, the PB dx rows (distinct:
+// distinct outputs read distinct inputs through the same tap) are loaded, accumulate dy[p, o] * wt[tap, o, :] with
+// each filter vector loaded once for all PB, and are stored back before the next tap.
+template <int IC>
+void directBackpropInputBlock(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
+                              float* dx) {
+  using B = Blocking<IC>;
+  const int64_t O = g.outC;
+  float* origin[B::PB];
+  const float* d[B::PB];
+  for (int p = 0; p < B::PB; ++p) {
+    origin[p] = dx + windowOrigin(g, positions[p]);
+    d[p] = dy + positions[p] * O;
+  }
+  for (int chunk = 0; chunk < B::V; chunk += B::VB) {
+    for (int64_t ky = 0; ky < g.kH; ++ky) {
+      for (int64_t kx = 0; kx < g.kW; ++kx) {
+        const int64_t offset = (ky * g.inW + kx) * IC + chunk * 8;
+        const float* w = wt + (ky * g.kW + kx) * O * IC + chunk * 8;
+        __m256 acc[B::PB][B::VB];
+        for (int p = 0; p < B::PB; ++p)
+          for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_loadu_ps(origin[p] + offset + 8 * j);
+        for (int64_t o = 0; o < O; ++o) {
+          __m256 wv[B::VB];
+          for (int j = 0; j < B::VB; ++j) wv[j] = _mm256_loadu_ps(w + o * IC + 8 * j);
+          for (int p = 0; p < B::PB; ++p) {
+            const __m256 v = _mm256_broadcast_ss(d[p] + o);
+            for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_fmadd_ps(v, wv[j], acc[p][j]);
           }
         }
-        for (; o < O; ++o) {
-          const __m256 v = _mm256_set1_ps(d[o]);
-          for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + o * IC + 8 * j), acc[0][j]);
-        }
-        for (int k = 1; k < S; ++k)
-          for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
-        for (int j = 0; j < V; ++j) _mm256_storeu_ps(target + 8 * j, acc[0][j]);
-#else
-        for (int64_t o = 0; o < O; ++o) axpy<IC>(target, d[o], w + o * IC);
-#endif
+        for (int p = 0; p < B::PB; ++p)
+          for (int j = 0; j < B::VB; ++j) _mm256_storeu_ps(origin[p] + offset + 8 * j, acc[p][j]);
       }
     }
   }
+}
+#endif
+
+// The direct backprop-input over `count` active positions: blocked over interior positions with AVX2, one at a
+// time otherwise. Callers keep concurrent calls on disjoint dx rows (the bands below).
+template <int IC>
+void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
+                         int64_t count, float* dx) {
+#if defined(__AVX2__) && defined(__FMA__)
+  forEachBlock<Blocking<IC>::PB>(
+      g, positions, count, dx, [&](const int64_t* block) { directBackpropInputBlock<IC>(g, dy, wt, block, dx); },
+      [&](int64_t p) { directBackpropInputOne<IC>(g, dy, wt, p, dx); });
+#else
+  for (int64_t i = 0; i < count; ++i) directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);
+#endif
 }
 
 // [first, end) ranges of the active list that lie in one band of `rows` output rows of one image.
@@ -391,8 +553,8 @@ struct Band {
 };
 
 void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter,
-                         const std::vector<int64_t>& active, float* dx) {
-  fillZero(dx, g.batch * g.inH * g.inW * g.inC);
+                         const std::vector<int64_t>& active, float* dx, bool outputZeroed) {
+  if (!outputZeroed) fillZero(dx, g.batch * g.inH * g.inW * g.inC);
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
   const int64_t rows = std::max<int64_t>(1, (g.kH + g.strideH - 1) / g.strideH), bandSize = rows * g.outW;
   // Band index of a position: image b's row band j is b*bandsPerImage + j; the phase is j's parity.
@@ -490,18 +652,18 @@ bool useDense(const ConvGeometry& g, size_t activeCount, MaskedAlgo algo, double
 }  // namespace
 
 void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
-                         MaskedAlgo algo) {
+                         MaskedAlgo algo, bool outputZeroed) {
   const std::vector<int64_t> active = activeList(g, mask);
 #ifdef PACT_HAVE_DNNL
   if (useDense(g, active.size(), algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseForward(g, x, filter, active, y);
+  sparseForward(g, x, filter, active, y, outputZeroed);
 }
 
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
-                               float* dx, MaskedAlgo algo) {
+                               float* dx, MaskedAlgo algo, bool outputZeroed) {
   const std::vector<int64_t> active = activeList(g, mask);
 #ifdef PACT_HAVE_DNNL
   if (useDense(g, active.size(), algo, kBackpropInputDenseFraction)) {
@@ -510,7 +672,7 @@ void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const flo
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseBackpropInput(g, dy, filter, active, dx);
+  sparseBackpropInput(g, dy, filter, active, dx, outputZeroed);
 }
 
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,

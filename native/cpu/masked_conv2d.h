@@ -46,13 +46,15 @@ inline std::string maskedConv2dGeometryError(const ConvGeometry& g) {
 // the choice made from the active fraction (`kAuto`, the default; see masked_conv2d.cc for the threshold).
 enum class MaskedAlgo { kAuto = 0, kSparse = 1, kDense = 2 };
 
-// y = conv2d(x, filter) where mask > 0, 0 elsewhere. Writes every element of y.
+// y = conv2d(x, filter) where mask > 0, 0 elsewhere. Writes every element of y, except with `outputZeroed` (the
+// caller's promise that y is all zeros already, e.g. a fresh array): then the sparse path writes the active rows
+// only and skips a pass over the whole output.
 void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
-                         MaskedAlgo algo = MaskedAlgo::kAuto);
+                         MaskedAlgo algo = MaskedAlgo::kAuto, bool outputZeroed = false);
 
-// dx = conv2d's input gradient of dy * [mask > 0]. Writes every element of dx.
+// dx = conv2d's input gradient of dy * [mask > 0]. Writes every element of dx (`outputZeroed`: as above).
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
-                               float* dx, MaskedAlgo algo = MaskedAlgo::kAuto);
+                               float* dx, MaskedAlgo algo = MaskedAlgo::kAuto, bool outputZeroed = false);
 
 // dfilter = conv2d's filter gradient of dy * [mask > 0]. Writes every element of dfilter.
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,

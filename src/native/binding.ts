@@ -20,6 +20,8 @@ export interface BuildInfo {
   threads: number;
   cuda: CudaStatus;
   sanitizer: string;
+  /** Whether the addon set glibc's allocator to keep large blocks in the heap (PACT_MALLOC_TUNING=0: not). */
+  mallocTuning: boolean;
 }
 
 /** Activations that the dense primitives fuse (oneDNN post-ops). */

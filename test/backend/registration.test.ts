@@ -1,4 +1,5 @@
 import { strict as assert } from 'assert';
+import { execFileSync } from 'child_process';
 
 import * as tf from '@tensorflow/tfjs';
 
@@ -24,6 +25,25 @@ describe('pact-cpu registration', () => {
     const info = nativeAddon()!.buildInfo();
     assert.equal(typeof info.cuda.available, 'boolean');
     if (!info.cuda.available) assert.ok(info.cuda.reason.length > 0);
+  });
+
+  it('keeps large blocks in the heap (glibc tuning) unless PACT_MALLOC_TUNING=0', function () {
+    const info = nativeAddon()!.buildInfo();
+    // Sanitizer runtimes replace glibc's malloc (mallopt is then a no-op or refused); musl has no mallopt.
+    if (info.sanitizer !== '' || process.report?.getReport === undefined) this.skip();
+    const glibc = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
+      ?.glibcVersionRuntime;
+    if (glibc === undefined) this.skip();
+    assert.equal(info.mallocTuning, true);
+    const addon = process.env.PACT_ADDON ?? require.resolve('../../build/Release/pact.node');
+    const child = execFileSync(
+      process.execPath,
+      ['-e', `console.log(require(${JSON.stringify(addon)}).buildInfo().mallocTuning)`],
+      {
+        env: { ...process.env, PACT_MALLOC_TUNING: '0' },
+      },
+    );
+    assert.equal(String(child).trim(), 'false');
   });
 
   it('rejects a bad thread count with an Error naming the argument', () => {

@@ -54,11 +54,12 @@ function randomMask(rng: Rng, b: number, h: number, w: number, density: number, 
 
 function makeCase(rng: Rng, density: number, kind: MaskKind, stride: number, pad: MaskedConvPad, k = 3): Case {
   const b = rng.int(1, 3),
-    h = rng.int(k, 11),
-    w = rng.int(k, 11),
-    // Odd small widths, and the widths that have direct kernels on pact-cpu (8, 16, 32: native/cpu/masked_conv2d.cc).
-    c = rng.next() < 0.5 ? rng.int(1, 5) : rng.pick([8, 16, 32]),
-    o = rng.next() < 0.5 ? rng.int(1, 6) : rng.pick([8, 16, 32]);
+    h = rng.int(k, 14),
+    w = rng.int(k, 14),
+    // Odd small widths, and the widths that have direct kernels on pact-cpu (8 to 64, each register blocking of
+    // native/cpu/masked_conv2d.cc: 1, 2, 3 and 4 vectors per chunk).
+    c = rng.next() < 0.5 ? rng.int(1, 5) : rng.pick([8, 16, 24, 32, 48, 64]),
+    o = rng.next() < 0.5 ? rng.int(1, 6) : rng.pick([8, 16, 24, 32, 48, 64]);
   const xShape: Case['xShape'] = [b, h, w, c];
   const filterShape: Case['filterShape'] = [k, k, c, o];
   const info = maskedConvInfo(xShape, filterShape, [stride, stride], pad);
@@ -139,15 +140,19 @@ function viaOp(backend: string, c: Case): Float32Array[] {
   }
 }
 
-/** y, dx, dfilter from the addon's functions called directly with a forced algorithm. */
-function viaAddon(c: Case, algo: number): Float32Array[] {
+/**
+ * y, dx, dfilter from the addon's functions called directly with a forced algorithm; outputs start as NaN (every
+ * element must be written), or as zeros passed with `outputZeroed`.
+ */
+function viaAddon(c: Case, algo: number, outputZeroed = false): Float32Array[] {
   const addon = nativeAddon()!;
   const y = new Float32Array(c.dy.length),
     dx = new Float32Array(c.x.length),
     df = new Float32Array(c.filter.length);
   const geometry = [c.xShape, c.filterShape, c.strides, c.pads] as const;
-  addon.maskedConv2d(...geometry, c.x, c.filter, c.mask, y.fill(NaN), algo);
-  addon.maskedConv2dBackpropInput(...geometry, c.dy, c.filter, c.mask, dx.fill(NaN), algo);
+  const start = outputZeroed ? 0 : NaN;
+  addon.maskedConv2d(...geometry, c.x, c.filter, c.mask, y.fill(start), algo, outputZeroed);
+  addon.maskedConv2dBackpropInput(...geometry, c.dy, c.filter, c.mask, dx.fill(start), algo, outputZeroed);
   addon.maskedConv2dBackpropFilter(...geometry, c.x, c.dy, c.mask, df.fill(NaN), algo);
   return [y, dx, df];
 }
@@ -156,6 +161,7 @@ const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {
   'composite (cpu)': (c) => viaOp(REFERENCE, c),
   'op (pact-cpu)': (c) => viaOp(NATIVE, c),
   'native sparse': (c) => viaAddon(c, SPARSE),
+  'native sparse, zeroed outputs': (c) => viaAddon(c, SPARSE, true),
   'native dense': (c) => viaAddon(c, DENSE),
 };
 

@@ -41,6 +41,7 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
   return config(MASKED_CONV_KERNELS[which], ({ inputs, backend, attrs }) => {
     const o = maskedConvOperands(which, inputs as Record<string, tf.TensorInfo>, attrs as unknown as MaskedConv2DAttrs);
     const g = o.geometry;
+    // A fresh array is all zeros: the sparse forward and backprop-input then skip their clearing pass.
     const out = new Float32Array(tf.util.sizeFromShape(o.outShape));
     backend.native[run[which]](
       g.xShape,
@@ -52,6 +53,7 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
       backend.floats(o.mask, 'mask'),
       out,
       ALGO_AUTO,
+      true,
     );
     return backend.floatOutput(out, o.outShape);
   });
