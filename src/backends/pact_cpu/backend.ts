@@ -3,6 +3,13 @@
  * ones a training step spends its time in. Kernels the addon does not handle run tfjs-backend-cpu's kernel on
  * the same data; each such fallback is counted by kernel name (`fallbackCounts()`), and `PACT_STRICT_NATIVE=1`
  * turns a fallback into an error (the tests use it to prove a path is native).
+ *
+ * Buffer pool: the output arrays of native kernels are reused once their tensor is disposed, instead of a fresh
+ * zero-filled array per op (whose allocation, first-touch page faults and the garbage collections that V8 runs
+ * under the external-memory pressure of hundreds of MB per training step cost more than many kernels). An array
+ * is reused only while nothing outside the backend can see it: reading a tensor (dataSync, data, array, ...) takes
+ * its array out of reuse for good, and so does any tfjs-backend-cpu kernel output that shares its buffer (Slice's
+ * subarray views). PACT_BUFFER_POOL_MB bounds the bytes kept for reuse (default 1024; 0 turns the pool off).
  */
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
@@ -11,8 +18,36 @@ import type { PactAddon } from '../../native/binding';
 
 export const PACT_CPU = 'pact-cpu';
 
+const DEFAULT_POOL_MB = 1024;
+
+function poolLimitBytes(): number {
+  const env = process.env.PACT_BUFFER_POOL_MB;
+  const mb = env === undefined || env === '' ? DEFAULT_POOL_MB : Number(env);
+  if (!Number.isFinite(mb) || mb < 0) {
+    throw new Error(`PACT_BUFFER_POOL_MB must be a number of MiB >= 0, got ${env}`);
+  }
+  return mb * 1024 * 1024;
+}
+
+/** Counters of the output-array pool (`PactCpuBackend.bufferPoolStats()`). */
+export interface BufferPoolStats {
+  /** Outputs served from the pool / newly allocated. */
+  hits: number;
+  misses: number;
+  /** Bytes held for reuse now, and the bound. */
+  pooledBytes: number;
+  limitBytes: number;
+}
+
+type TensorInputs = tf.NamedTensorInfoMap | tf.TensorInfo[];
+
 export class PactCpuBackend extends MathBackendCPU {
   private readonly fallbacks = new Map<string, number>();
+  /** Disposed output arrays by length, ready for reuse. */
+  private readonly pool = new Map<number, Float32Array[]>();
+  /** Output arrays allocated here that nothing outside the backend has seen: reusable once disposed. */
+  private readonly reusable = new WeakSet<Float32Array>();
+  private readonly poolStats: BufferPoolStats = { hits: 0, misses: 0, pooledBytes: 0, limitBytes: poolLimitBytes() };
 
   constructor(readonly native: PactAddon) {
     super();
@@ -36,6 +71,94 @@ export class PactCpuBackend extends MathBackendCPU {
   /** A new float32 output tensor of `shape` around `values` (which it takes ownership of). */
   floatOutput(values: Float32Array, shape: number[]): tf.TensorInfo {
     return this.makeTensorInfo(shape, 'float32', values);
+  }
+
+  /**
+   * An array of n float32 values for a native kernel's output: a reused one (`zeroed` false: its old values
+   * remain, the kernel must write every element) or a new one (all zeros).
+   */
+  allocFloats(n: number): { values: Float32Array; zeroed: boolean } {
+    const reused = this.pool.get(n)?.pop();
+    if (reused !== undefined) {
+      this.poolStats.hits++;
+      this.poolStats.pooledBytes -= reused.byteLength;
+      return { values: reused, zeroed: false };
+    }
+    this.poolStats.misses++;
+    const values = new Float32Array(n);
+    if (this.poolStats.limitBytes > 0) this.reusable.add(values);
+    return { values, zeroed: true };
+  }
+
+  /** An output array for a kernel that writes every element (reused when the pool has one). */
+  outputFloats(n: number): Float32Array {
+    return this.allocFloats(n).values;
+  }
+
+  /** An output array of zeros (a reused one is cleared). */
+  zeroedFloats(n: number): Float32Array {
+    const { values, zeroed } = this.allocFloats(n);
+    return zeroed ? values : values.fill(0);
+  }
+
+  bufferPoolStats(): BufferPoolStats {
+    return { ...this.poolStats };
+  }
+
+  /** Drops the arrays held for reuse (and sets the bound, for tests). */
+  resetBufferPool(limitBytes = this.poolStats.limitBytes): void {
+    this.pool.clear();
+    Object.assign(this.poolStats, { hits: 0, misses: 0, pooledBytes: 0, limitBytes });
+  }
+
+  /**
+   * After a tfjs-backend-cpu kernel: an input array that an output shares a buffer with (a view, or the array
+   * itself) is visible through that output and is never reused.
+   */
+  guardAliases(inputs: TensorInputs, outputs: tf.TensorInfo | tf.TensorInfo[]): void {
+    // (DataStorage.get of an id it does not hold asks the engine to move data: `has` first.)
+    const valuesOf = (t: tf.TensorInfo | null | undefined) =>
+      t != null && this.data.has(t.dataId) ? this.data.get(t.dataId).values : undefined;
+    const inputList = Array.isArray(inputs) ? inputs : Object.values(inputs);
+    // An output with an input's own data id (Reshape, Identity) shares it by reference count: no alias.
+    const inputIds = new Set(inputList.map((t) => t?.dataId));
+    const buffers = new Set<ArrayBufferLike>();
+    for (const o of Array.isArray(outputs) ? outputs : [outputs]) {
+      const values = inputIds.has(o.dataId) ? undefined : valuesOf(o);
+      if (ArrayBuffer.isView(values)) buffers.add(values.buffer);
+    }
+    for (const t of inputList) {
+      const values = valuesOf(t);
+      if (values instanceof Float32Array && buffers.has(values.buffer)) this.reusable.delete(values);
+    }
+  }
+
+  /** Reading a tensor exposes its array: it is never reused. */
+  override readSync(dataId: tf.DataId): tf.backend_util.BackendValues {
+    const values = super.readSync(dataId);
+    if (values instanceof Float32Array) this.reusable.delete(values);
+    return values;
+  }
+
+  override disposeData(dataId: tf.DataId, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    const disposed = super.disposeData(dataId, force);
+    if (disposed && values instanceof Float32Array && this.reusable.has(values)) {
+      this.reusable.delete(values);
+      if (this.poolStats.pooledBytes + values.byteLength <= this.poolStats.limitBytes) {
+        const list = this.pool.get(values.length) ?? [];
+        list.push(values);
+        this.pool.set(values.length, list);
+        this.poolStats.pooledBytes += values.byteLength;
+        this.reusable.add(values);
+      }
+    }
+    return disposed;
+  }
+
+  override dispose(): void {
+    this.pool.clear();
+    super.dispose();
   }
 
   /** Records that `kernelName` ran tfjs-backend-cpu's JS implementation, and why. */

@@ -6,11 +6,23 @@ import { PACT_CPU, PactCpuBackend } from './backend';
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type KernelResult = ReturnType<tf.KernelFunc>;
 
-/** tfjs-backend-cpu's implementation of a kernel, captured before `pact-cpu` replaces it. */
+/**
+ * A tfjs-backend-cpu kernel run on pact-cpu: its outputs are checked for buffers shared with its inputs, which
+ * the buffer pool must then never reuse (PactCpuBackend.guardAliases).
+ */
+export function guardedCpuKernel(kernelFunc: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const out = kernelFunc(args);
+    (args.backend as PactCpuBackend).guardAliases(args.inputs as tf.NamedTensorInfoMap, out);
+    return out;
+  };
+}
+
+/** tfjs-backend-cpu's implementation of a kernel (alias-guarded), captured before `pact-cpu` replaces it. */
 export function cpuKernel(kernelName: string): tf.KernelFunc {
   const config = tf.getKernel(kernelName, 'cpu');
   if (config === undefined) throw new Error(`${PACT_CPU}: tfjs-backend-cpu has no kernel ${kernelName}`);
-  return config.kernelFunc;
+  return guardedCpuKernel(config.kernelFunc);
 }
 
 /**

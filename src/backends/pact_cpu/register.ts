@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, nativeLoadError } from '../../native/binding';
 import { PACT_CPU, PactCpuBackend } from './backend';
+import { guardedCpuKernel } from './kernel_util';
 import { pactCpuKernels } from './register_all_kernels';
 
 const PACT_CPU_PRIORITY = 3;
@@ -28,7 +29,10 @@ export function registerPactCpu(): PactCpuStatus {
   }
   if (tf.findBackendFactory(PACT_CPU) === null) {
     tf.registerBackend(PACT_CPU, () => new PactCpuBackend(native), PACT_CPU_PRIORITY);
-    tf.copyRegisteredKernels('cpu', PACT_CPU);
+    // tfjs-backend-cpu's kernels, each followed by the buffer pool's alias check (backend.ts).
+    for (const config of tf.getKernelsForBackend('cpu')) {
+      tf.registerKernel({ ...config, backendName: PACT_CPU, kernelFunc: guardedCpuKernel(config.kernelFunc) });
+    }
     for (const config of pactCpuKernels) {
       // pact-cpu's own kernels (PactMaskedConv2D, ...) have no tfjs-backend-cpu copy to replace.
       if (tf.getKernel(config.kernelName, PACT_CPU) !== undefined) tf.unregisterKernel(config.kernelName, PACT_CPU);

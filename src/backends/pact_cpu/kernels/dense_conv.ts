@@ -109,7 +109,7 @@ function conv2dForward(
   const biasArray = biasValues(backend, bias, conv.info.outChannels, 4);
   if (typeof biasArray === 'string') return biasArray;
 
-  const y = new Float32Array(tf.util.sizeFromShape(conv.info.outShape));
+  const y = backend.outputFloats(tf.util.sizeFromShape(conv.info.outShape));
   native.conv2dForward(
     conv.geometry,
     backend.floats(x, 'x'),
@@ -144,7 +144,7 @@ const conv2dBackpropInputConfig = nativeKernel(tf.Conv2DBackpropInput, ({ inputs
   if (!tf.util.arraysEqual(dy.shape, conv.info.outShape)) {
     return `dy has shape [${dy.shape}], the convolution's output has [${conv.info.outShape}]`;
   }
-  const dx = new Float32Array(tf.util.sizeFromShape(a.inputShape));
+  const dx = backend.outputFloats(tf.util.sizeFromShape(a.inputShape));
   native.conv2dBackpropInput(conv.geometry, backend.floats(dy, 'dy'), backend.floats(filter, 'filter'), dx);
   return backend.floatOutput(dx, [...a.inputShape]);
 });

@@ -49,7 +49,10 @@ function batchMatMul(
   const biasArray = biasValues(backend, bias, outShape[outShape.length - 1], outShape.length);
   if (typeof biasArray === 'string') return biasArray;
 
-  const values = new Float32Array(tf.util.sizeFromShape(outShape));
+  // An empty inner dimension gives zeros, which the native product may leave unwritten.
+  const inner = attrs.transposeA ? a.shape[a.shape.length - 2] : a.shape[a.shape.length - 1];
+  const size = tf.util.sizeFromShape(outShape);
+  const values = inner === 0 ? backend.zeroedFloats(size) : backend.outputFloats(size);
   native.batchMatMul(
     a.shape,
     backend.floats(a, 'a'),

@@ -56,7 +56,7 @@ function binaryConfig(kernelName: string, op: string): tf.KernelConfig {
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return `dtypes ${a.dtype} and ${b.dtype} (native: float32)`;
     if (a.shape.length > MAX_RANK || b.shape.length > MAX_RANK) return `rank above ${MAX_RANK}`;
     const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const out = new Float32Array(tf.util.sizeFromShape(shape));
+    const out = backend.outputFloats(tf.util.sizeFromShape(shape));
     backend.native.binaryOp(op, backend.floats(a, 'a'), a.shape, backend.floats(b, 'b'), b.shape, out);
     return backend.floatOutput(out, shape);
   });
@@ -68,7 +68,7 @@ function unaryConfig(kernelName: string, op: string, params: UnaryParams): tf.Ke
     if (x.dtype !== 'float32') return `dtype ${x.dtype} (native: float32)`;
     const [p0, p1] = params(attrs ?? {});
     const values = backend.floats(x, 'x');
-    const out = new Float32Array(values.length);
+    const out = backend.outputFloats(values.length);
     backend.native.unaryOp(op, values, out, p0, p1);
     return backend.floatOutput(out, x.shape);
   });
@@ -77,7 +77,7 @@ function unaryConfig(kernelName: string, op: string, params: UnaryParams): tf.Ke
 const addNConfig = nativeKernel(tf.AddN, ({ inputs, backend }) => {
   const tensors = inputs as unknown as tf.TensorInfo[];
   if (tensors.some((t) => t.dtype !== 'float32')) return 'a tensor is not float32 (native: float32)';
-  const out = new Float32Array(tf.util.sizeFromShape(tensors[0].shape));
+  const out = backend.outputFloats(tf.util.sizeFromShape(tensors[0].shape));
   backend.native.addN(
     tensors.map((t, i) => backend.floats(t, `inputs[${i}]`)),
     out,

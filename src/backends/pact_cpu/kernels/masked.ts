@@ -42,7 +42,7 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
     const o = maskedConvOperands(which, inputs as Record<string, tf.TensorInfo>, attrs as unknown as MaskedConv2DAttrs);
     const g = o.geometry;
     // A fresh array is all zeros: the sparse forward and backprop-input then skip their clearing pass.
-    const out = new Float32Array(tf.util.sizeFromShape(o.outShape));
+    const { values: out, zeroed } = backend.allocFloats(tf.util.sizeFromShape(o.outShape));
     backend.native[run[which]](
       g.xShape,
       g.filterShape,
@@ -53,7 +53,7 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
       backend.floats(o.mask, 'mask'),
       out,
       ALGO_AUTO,
-      true,
+      zeroed,
     );
     return backend.floatOutput(out, o.outShape);
   });
@@ -61,7 +61,7 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
 
 const dilate = config(PACT_DILATE_MASK, ({ inputs, backend, attrs }) => {
   const { mask } = inputs as Record<string, tf.TensorInfo>;
-  const out = new Float32Array(tf.util.sizeFromShape(mask.shape));
+  const out = backend.outputFloats(tf.util.sizeFromShape(mask.shape));
   backend.native.dilateMask(
     mask.shape,
     backend.floats(mask, 'mask'),
@@ -95,7 +95,7 @@ function configMulti(
 const maskedBatchNormRelu = configMulti(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, backend, attrs }) => {
   const { x, scale, offset, mask } = inputs;
   const { rows, channels } = rowsAndChannels(x);
-  const y = new Float32Array(rows * channels),
+  const y = backend.outputFloats(rows * channels),
     mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
   backend.native.maskedBatchNormRelu(
@@ -120,7 +120,7 @@ const maskedBatchNormRelu = configMulti(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, 
 const maskedBatchNormReluGrad = configMulti(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inputs, backend, attrs }) => {
   const { dy, x, mask, y, scale, mean, variance } = inputs;
   const { rows, channels } = rowsAndChannels(x);
-  const dx = new Float32Array(rows * channels),
+  const dx = backend.outputFloats(rows * channels),
     dscale = new Float32Array(channels);
   const doffset = new Float32Array(channels);
   backend.native.maskedBatchNormReluGrad(

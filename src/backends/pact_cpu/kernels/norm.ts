@@ -16,7 +16,7 @@ const batchNormTrainConfig = nativeKernel(PACT_BATCH_NORM_TRAIN, ({ inputs, attr
   const { x, scale, offset } = inputs as { x: tf.TensorInfo; scale: tf.TensorInfo; offset: tf.TensorInfo };
   const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
   const { rows, channels } = rowsAndChannels(x);
-  const y = new Float32Array(rows * channels);
+  const y = backend.outputFloats(rows * channels);
   const mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
   backend.native.batchNormTrain(
@@ -42,7 +42,7 @@ const batchNormTrainGradConfig = nativeKernel(PACT_BATCH_NORM_TRAIN_GRAD, ({ inp
   const { dy, dmean, dvariance, x, scale, mean, variance, y } = inputs as Record<string, tf.TensorInfo>;
   const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
   const { rows, channels } = rowsAndChannels(x);
-  const dx = new Float32Array(rows * channels);
+  const dx = backend.outputFloats(rows * channels);
   const dscale = new Float32Array(channels);
   const doffset = new Float32Array(channels);
   backend.native.batchNormTrainGrad(
@@ -82,7 +82,7 @@ const fusedBatchNormConfig = nativeKernel(tf.FusedBatchNorm, ({ inputs, attrs, b
   };
   if (![mean, variance, scale, offset].every(perChannel)) return 'a statistic is neither per-channel nor a scalar';
   const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
-  const y = new Float32Array(rows * channels);
+  const y = backend.outputFloats(rows * channels);
   backend.native.batchNormInference(
     backend.floats(x, 'x'),
     rows,

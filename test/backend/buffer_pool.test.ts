@@ -1,0 +1,128 @@
+/**
+ * pact-cpu's output-array pool (src/backends/pact_cpu/backend.ts): disposed outputs of native kernels are reused;
+ * an array that was read (dataSync) or that a tfjs-backend-cpu kernel's output shares (Slice's views) is never
+ * reused; every native kernel writes all of a reused (dirty) array, so a training step gives bit-identical results
+ * with the pool full of stale arrays and with the pool off; a repeated step allocates nothing new.
+ */
+import { strict as assert } from 'assert';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { AdaptiveResNet, PACT_CPU, PactCpuBackend, PreActResNet, softmaxCrossEntropy } from '../../src';
+import { requirePactCpu } from '../helpers/backends';
+import { freshRng } from '../helpers/random';
+
+const POOL_BYTES = 256 * 1024 * 1024;
+
+describe('pact-cpu buffer pool', () => {
+  let backend: PactCpuBackend;
+  let limit: number;
+  before(() => {
+    requirePactCpu();
+    // (tf.findBackend before the engine has chosen a backend can return an instance the engine then replaces.)
+    tf.setBackend(PACT_CPU);
+    backend = tf.backend() as PactCpuBackend;
+    limit = backend.bufferPoolStats().limitBytes;
+  });
+  after(() => backend.resetBufferPool(limit));
+
+  it('reuses the array of a disposed output for the next output of that length', () => {
+    backend.resetBufferPool(POOL_BYTES);
+    const rng = freshRng();
+    const x = tf.tensor1d(rng.normal(1000));
+    tf.relu(x).dispose();
+    const misses = backend.bufferPoolStats().misses;
+    const y = tf.neg(x);
+    const stats = backend.bufferPoolStats();
+    assert.equal(stats.misses, misses, 'no new array');
+    assert.ok(stats.hits >= 1);
+    const expected = Float32Array.from(x.dataSync(), (v) => -v);
+    assert.deepEqual(y.dataSync(), expected);
+    tf.dispose([x, y]);
+  });
+
+  it('never reuses an array that was read: values held from dataSync stay as they were', () => {
+    backend.resetBufferPool(POOL_BYTES);
+    const rng = freshRng();
+    const x = tf.tensor2d(rng.normal(4 * 250), [4, 250]);
+    const t = tf.relu(x);
+    const held = t.dataSync();
+    const copy = Float32Array.from(held);
+    t.dispose();
+    const others = Array.from({ length: 5 }, () => tf.neg(x));
+    assert.deepEqual(held, copy);
+    tf.dispose([x, ...others]);
+  });
+
+  it("never reuses an array a tfjs-backend-cpu view shares (a contiguous Slice's subarray)", () => {
+    backend.resetBufferPool(POOL_BYTES);
+    const rng = freshRng();
+    const values = rng.normal(4 * 250);
+    const x = tf.tensor2d(values, [4, 250]);
+    const t = tf.relu(x);
+    const s = tf.slice(t, [1, 0], [2, 250]);
+    t.dispose();
+    const others = Array.from({ length: 5 }, () => tf.neg(x));
+    const expected = Float32Array.from(values.subarray(250, 750), (v) => Math.max(0, v));
+    assert.deepEqual(s.dataSync(), expected);
+    tf.dispose([x, s, ...others]);
+  });
+
+  it('gives bit-identical training steps with stale arrays in the pool and with the pool off', () => {
+    const rng = freshRng();
+    const seed = rng.int(1, 1000);
+    const x = rng.normal(4 * 8 * 8 * 3);
+    const labels = Int32Array.from({ length: 4 }, () => rng.int(0, 9));
+    const step = (adaptive: boolean) => {
+      const model = adaptive
+        ? new AdaptiveResNet({ unitsPerStage: 2, numClasses: 10, widths: [8, 16, 16], seed, haltBias: 0 })
+        : new PreActResNet({ unitsPerStage: 1, numClasses: 10, widths: [8, 16, 16], seed });
+      const vars = model.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        const input = tf.tensor4d(x, [4, 8, 8, 3]);
+        const logits =
+          model instanceof AdaptiveResNet
+            ? model.forward(input, { mode: 'relaxed', training: true, temperature: 0.5, delta: 0.01, seed }).logits
+            : model.forward(input, { training: true });
+        return softmaxCrossEntropy(logits, tf.tensor1d(labels, 'int32'));
+      }, vars);
+      const out = [value, ...vars.map((v) => grads[v.name] ?? tf.zerosLike(v))].map((t) =>
+        Float32Array.from(t.dataSync()),
+      );
+      tf.dispose([value, ...Object.values(grads)]);
+      model.dispose();
+      return out;
+    };
+    for (const adaptive of [false, true]) {
+      backend.resetBufferPool(0);
+      const reference = step(adaptive);
+      backend.resetBufferPool(POOL_BYTES);
+      step(adaptive); // fills the pool with arrays of every size the step uses
+      // Poison the pool: stale values that a kernel not writing every element would leak.
+      const poisoned = step(adaptive);
+      assert.ok(backend.bufferPoolStats().hits > 0, 'the pool served outputs');
+      poisoned.forEach((v, i) => assert.deepEqual(v, reference[i], `${adaptive ? 'PSACT' : 'ResNet'} output ${i}`));
+    }
+  });
+
+  it('serves a repeated training step from the pool (no new arrays after the first)', () => {
+    backend.resetBufferPool(POOL_BYTES);
+    const model = new PreActResNet({ unitsPerStage: 1, numClasses: 10, widths: [8, 8, 16], seed: 1 });
+    const x = tf.randomNormal([4, 8, 8, 3]);
+    const labels = tf.tensor1d([1, 2, 3, 4], 'int32');
+    const step = () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() =>
+          softmaxCrossEntropy(model.forward(x as tf.Tensor4D, { training: true }), labels as tf.Tensor1D),
+        );
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+    step();
+    step();
+    const misses = backend.bufferPoolStats().misses;
+    step();
+    assert.equal(backend.bufferPoolStats().misses, misses);
+    tf.dispose([x, labels]);
+    model.dispose();
+  });
+});
