@@ -604,12 +604,13 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
 }
 
 #ifdef PACT_HAVE_DNNL
-// Active fractions from which the automatic choice takes the dense oneDNN path, per kernel: the crossovers
-// measured at ResNet-32's stage shapes (batch 128, one thread, CPU time; bench/masked_conv2d.bench.ts) were about
-// 0.5 / 0.65 / 0.8 for the forward at 16 / 32 / 64 channels and 0.3 / 0.5 / 0.6 for backprop-input; the sparse
-// backprop-filter was never slower than oneDNN's (which needs a masked copy of dy), so it always runs sparse.
-constexpr double kForwardDenseFraction = 0.6;
-constexpr double kBackpropInputDenseFraction = 0.45;
+// Active fractions from which the automatic choice takes the dense oneDNN path, per kernel. Crossovers measured
+// with the register-blocked direct kernels at ResNet-32's stage shapes (batch 128, two threads, wall time, native
+// calls on reused arrays, 2026-11-25): forward about 0.85-0.9 at 16 / 32 / 64 channels; backprop-input about 0.75
+// at 16 and 32 channels and 0.6 at 64; the sparse backprop-filter never slower than oneDNN's (which needs a masked
+// copy of dy: at d = 1, 6.1 vs 5.9 ms at 16 channels, 4.0 vs 4.9 at 64), so it always runs sparse.
+constexpr double kForwardDenseFraction = 0.85;
+constexpr double kBackpropInputDenseFraction = 0.7;
 constexpr double kNever = 2.0;
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {

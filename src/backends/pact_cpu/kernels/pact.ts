@@ -25,8 +25,9 @@ const haltingStepConfig = nativeKernel(PACT_HALTING_STEP, ({ inputs, attrs, back
   const a = attrs as unknown as HaltingStepAttrs;
   const x = haltingStepInputs(inputs as unknown as tf.TensorInfo[], a);
   const { positions, channels } = haltingExtents(x.sXi, x.u);
-  const [sXi, sH, n, active] = [0, 1, 2, 3].map(() => new Float32Array(positions));
-  const output = a.accumulate ? new Float32Array(positions * channels) : null;
+  // The native step writes every element of its outputs: reused arrays serve.
+  const [sXi, sH, n, active] = [0, 1, 2, 3].map(() => backend.outputFloats(positions));
+  const output = a.accumulate ? backend.outputFloats(positions * channels) : null;
   backend.native.haltingStep(
     backend.floats(x.sXi, 'sXi'),
     backend.floats(x.sH, 'sH'),
@@ -53,8 +54,8 @@ const haltingStepGradConfig = nativeKernel(PACT_HALTING_STEP_GRAD, ({ inputs, at
   const a = attrs as unknown as HaltingStepAttrs;
   const x = haltingStepGradInputs(inputs as unknown as tf.TensorInfo[], a);
   const { positions, channels } = haltingExtents(x.sXi, x.u);
-  const [gHaltLogits, gNoise, gSXi, gSH] = [0, 1, 2, 3].map(() => new Float32Array(positions));
-  const gU = a.accumulate ? new Float32Array(positions * channels) : null;
+  const [gHaltLogits, gNoise, gSXi, gSH] = [0, 1, 2, 3].map(() => backend.outputFloats(positions));
+  const gU = a.accumulate ? backend.outputFloats(positions * channels) : null;
   backend.native.haltingStepGrad(
     backend.floats(x.sXi, 'sXi'),
     backend.floats(x.sH, 'sH'),
