@@ -401,9 +401,10 @@ bool withDirectWidth(int64_t n, F&& f) {
   }
 }
 
-void sparseForward(const ConvGeometry& g, const float* x, const float* filter, const std::vector<int64_t>& active,
-                   float* y, bool outputZeroed) {
-  if (!outputZeroed) fillZero(y, outPositions(g) * g.outC);
+void sparseForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask,
+                   const std::vector<int64_t>& active, float* y, bool outputZeroed) {
+  // The active rows are all written below: only the inactive ones need clearing.
+  if (!outputZeroed) zeroInactive(g, mask, g.outC, y);
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
     parallelFor(static_cast<size_t>(tileCount(P, T)), 1, [&](size_t begin, size_t end) {
@@ -660,7 +661,7 @@ void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* fil
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseForward(g, x, filter, active, y, outputZeroed);
+  sparseForward(g, x, filter, mask, active, y, outputZeroed);
 }
 
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,

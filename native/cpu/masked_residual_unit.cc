@@ -38,9 +38,12 @@ std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t chan
   return total;
 }
 
-void clear(float* data, int64_t n) {
-  parallelFor(static_cast<size_t>(n), 1 << 16, [&](size_t begin, size_t end) {
-    std::memset(data + begin, 0, sizeof(float) * (end - begin));
+// Zeroes the rows of data [rows, channels] whose mask is not > 0 (the active rows are written by the caller).
+void clearInactive(const float* mask, int64_t rows, int64_t channels, float* data) {
+  parallelFor(static_cast<size_t>(rows), 4096, [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      if (!(mask[r] > 0.0f)) std::memset(data + r * channels, 0, sizeof(float) * channels);
+    }
   });
 }
 
@@ -50,24 +53,28 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
                          const float* offset, float epsilon, float* y, float* mean, float* variance) {
   const std::vector<int64_t> active = activeRows(mask, rows);
   const double n = static_cast<double>(active.size());
-  clear(y, rows * channels);
+  clearInactive(mask, rows, channels, y);
   if (active.empty()) {
     std::fill(mean, mean + channels, 0.0f);
     std::fill(variance, variance + channels, 0.0f);
     return;
   }
-  const std::vector<double> sum = sumOverRows(active, channels, [&](int64_t r, double* acc) {
-    const float* row = x + r * channels;
-    for (int64_t k = 0; k < channels; ++k) acc[k] += row[k];
-  });
-  for (int64_t k = 0; k < channels; ++k) mean[k] = static_cast<float>(sum[k] / n);
-  const std::vector<double> squares = sumOverRows(active, channels, [&](int64_t r, double* acc) {
+  // One pass for both moments: sums of x and x^2 in double (E[x^2] - mean^2 loses nothing that matters in double
+  // at batch-norm scales), in two halves of one accumulator.
+  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, double* acc) {
     const float* row = x + r * channels;
     for (int64_t k = 0; k < channels; ++k) {
-      const double d = row[k] - mean[k];
-      acc[k] += d * d;
+      const double v = row[k];
+      acc[k] += v;
+      acc[channels + k] += v * v;
     }
   });
+  std::vector<double> squares(channels);
+  for (int64_t k = 0; k < channels; ++k) {
+    const double m = sums[k] / n;
+    mean[k] = static_cast<float>(m);
+    squares[k] = std::max(0.0, sums[channels + k] / n - m * m) * n;
+  }
   std::vector<float> a(channels), b(channels);  // y = relu(a * x + b)
   for (int64_t k = 0; k < channels; ++k) {
     variance[k] = static_cast<float>(squares[k] / n);
@@ -88,7 +95,7 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
                              float epsilon, float* dx, float* dscale, float* doffset) {
   const std::vector<int64_t> active = activeRows(mask, rows);
   const double n = static_cast<double>(active.size());
-  clear(dx, rows * channels);
+  clearInactive(mask, rows, channels, dx);
   std::vector<float> rstd(channels);
   for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
   // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
