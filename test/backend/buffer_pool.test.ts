@@ -41,6 +41,20 @@ describe('pact-cpu buffer pool', () => {
     tf.dispose([x, y]);
   });
 
+  it('gives exact zeros and ones from ZerosLike/OnesLike on reused (stale) arrays', () => {
+    backend.resetBufferPool(POOL_BYTES);
+    const rng = freshRng();
+    const n = rng.int(100, 2000);
+    const x = tf.tensor1d(rng.normal(n));
+    for (let i = 0; i < 3; ++i) tf.neg(x).dispose(); // stale values of length n in the pool
+    const [zeros, ones] = [tf.zerosLike(x), tf.onesLike(x)];
+    assert.ok(backend.bufferPoolStats().hits >= 2);
+    assert.deepEqual(zeros.dataSync(), new Float32Array(n));
+    assert.deepEqual(ones.dataSync(), new Float32Array(n).fill(1));
+    assert.deepEqual(tf.zerosLike(tf.tensor1d([3, 4], 'int32')).dataSync(), new Int32Array(2));
+    tf.dispose([x, zeros, ones]);
+  });
+
   it('never reuses an array that was read: values held from dataSync stay as they were', () => {
     backend.resetBufferPool(POOL_BYTES);
     const rng = freshRng();

@@ -1,6 +1,6 @@
 /**
  * Elementwise kernels of pact-cpu (native/cpu/elementwise.cc): the binary ops with numpy/tfjs broadcasting, the
- * unary ops and AddN, all float32, multithreaded and vectorized. Other dtypes (int32, bool, complex64) and ranks
+ * unary ops and AddN, all float32, multithreaded and vectorized; ZerosLike/OnesLike of float32 from the buffer pool. Other dtypes (int32, bool, complex64) and ranks
  * above 8 fall back to tfjs-backend-cpu (counted). The gradients tfjs registers for these ops are compositions
  * of the same kernels (Relu's is Multiply(dy, Step(x)); a broadcast operand's is Sum then Reshape), so they run
  * natively too.
@@ -85,7 +85,24 @@ const addNConfig = nativeKernel(tf.AddN, ({ inputs, backend }) => {
   return backend.floatOutput(out, tensors[0].shape);
 });
 
+/** ZerosLike and OnesLike of float32 tensors from the buffer pool (tfjs' allocate a fresh array each). */
+const likeConfigs = (
+  [
+    [tf.ZerosLike, 0],
+    [tf.OnesLike, 1],
+  ] as const
+).map(([name, value]) =>
+  nativeKernel(name, ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    if (x.dtype !== 'float32') return `dtype ${x.dtype} (native: float32)`;
+    const n = tf.util.sizeFromShape(x.shape);
+    const out = value === 0 ? backend.zeroedFloats(n) : backend.outputFloats(n).fill(value);
+    return backend.floatOutput(out, x.shape);
+  }),
+);
+
 export const elementwiseKernels: tf.KernelConfig[] = [
+  ...likeConfigs,
   ...BINARY_OPS.map(([name, op]) => binaryConfig(name, op)),
   ...UNARY_OPS.map(([name, op, params]) => unaryConfig(name, op, params)),
   addNConfig,
