@@ -19,16 +19,24 @@ std::vector<int64_t> activeRows(const float* mask, int64_t rows) {
   return active;
 }
 
-// Sums fn(row, acc) over the active rows into `channels` accumulators (double), one partial per chunk, summed in
-// chunk order so the result does not depend on timing.
+// Sums fn(row, acc) over the active rows into `channels` accumulators, one partial per chunk, summed in chunk
+// order so the result does not depend on timing. fn adds into float accumulators (so its loop vectorises), which
+// are flushed into double every kBlockRows rows: float rounding over at most 64 terms, double beyond.
 template <typename F>
 std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t channels, F&& fn) {
+  constexpr size_t kBlockRows = 64;
   const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
   std::vector<double> partial(chunks * channels, 0.0);
   parallelFor(chunks, 1, [&](size_t begin, size_t end) {
+    std::vector<float> block(static_cast<size_t>(channels));
     for (size_t c = begin; c < end; ++c) {
       double* acc = partial.data() + c * channels;
-      for (size_t i = active.size() * c / chunks; i < active.size() * (c + 1) / chunks; ++i) fn(active[i], acc);
+      const size_t first = active.size() * c / chunks, last = active.size() * (c + 1) / chunks;
+      for (size_t i = first; i < last; i += kBlockRows) {
+        std::fill(block.begin(), block.end(), 0.0f);
+        for (size_t j = i; j < std::min(last, i + kBlockRows); ++j) fn(active[j], block.data());
+        for (int64_t k = 0; k < channels; ++k) acc[k] += block[k];
+      }
     }
   });
   std::vector<double> total(channels, 0.0);
@@ -61,10 +69,12 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
   }
   // One pass for both moments: sums of x and x^2 in double (E[x^2] - mean^2 loses nothing that matters in double
   // at batch-norm scales), in two halves of one accumulator.
-  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, double* acc) {
+  // Shifted by the first active row (a per-channel constant), so that E[(x-s)^2] - E[x-s]^2 cancels little.
+  const float* shift = x + active[0] * channels;
+  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
     const float* row = x + r * channels;
     for (int64_t k = 0; k < channels; ++k) {
-      const double v = row[k];
+      const float v = row[k] - shift[k];
       acc[k] += v;
       acc[channels + k] += v * v;
     }
@@ -72,7 +82,7 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
   std::vector<double> squares(channels);
   for (int64_t k = 0; k < channels; ++k) {
     const double m = sums[k] / n;
-    mean[k] = static_cast<float>(m);
+    mean[k] = static_cast<float>(m + shift[k]);
     squares[k] = std::max(0.0, sums[channels + k] / n - m * m) * n;
   }
   std::vector<float> a(channels), b(channels);  // y = relu(a * x + b)
@@ -99,14 +109,14 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
   std::vector<float> rstd(channels);
   for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
   // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
-  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, double* acc) {
+  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
     const float* d = dy + r * channels;
     const float* in = x + r * channels;
     const float* out = y + r * channels;
     for (int64_t k = 0; k < channels; ++k) {
       const float g = out[k] > 0.0f ? d[k] : 0.0f;
       acc[k] += g;
-      acc[channels + k] += static_cast<double>(g) * (in[k] - mean[k]) * rstd[k];
+      acc[channels + k] += g * (in[k] - mean[k]) * rstd[k];
     }
   });
   std::vector<float> meanG(channels), meanGx(channels);
