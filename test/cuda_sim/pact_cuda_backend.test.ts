@@ -180,13 +180,27 @@ describe('pact-cuda backend (simulated device)', function () {
     assert.deepEqual(backend.fallbackCounts(), {});
   });
 
-  it('runs any other kernel on host copies, counted, and refuses it under PACT_STRICT_NATIVE=1', () => {
+  it('runs any other kernel on host copies, counted, warns once, and refuses it under PACT_STRICT_NATIVE=1', async () => {
     const rng = freshRng();
     const x = rng.normal(2 * 7);
     const run = () => tf.cumsum(tf.tensor2d(x, [2, 7]), 1);
     backend.resetFallbackCounts();
-    expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), TOL, `seed ${rng.seed} cumsum`);
-    assert.equal(backend.fallbackCounts().Cumsum, 1);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), TOL, `seed ${rng.seed} cumsum`);
+      valuesOn(PACT_CUDA, run);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.equal(backend.fallbackCounts().Cumsum, 2);
+    const cumsumWarnings = warnings.filter(
+      (w) => w.name === 'PactCudaFallback' && /^Cumsum has no device/.test(w.message),
+    );
+    assert.equal(cumsumWarnings.length, 1, 'one warning per kernel, however many calls');
     process.env.PACT_STRICT_NATIVE = '1';
     assert.throws(() => valuesOn(PACT_CUDA, run), /pact-cuda: Cumsum has no device kernel .* PACT_STRICT_NATIVE=1/);
   });

@@ -52,6 +52,8 @@ export class PactCudaBackend extends tf.KernelBackend {
   private readonly data: WeakMap<tf.DataId, DeviceData> = new WeakMap();
   private dataCount = 0;
   private readonly fallbacks = new Map<string, number>();
+  /** Kernels whose first fallback was warned about (once per kernel name and backend). */
+  private readonly warned = new Set<string>();
   /** Where fallback kernels run (tfjs-backend-cpu, on host copies). */
   readonly host = new MathBackendCPU();
 
@@ -207,6 +209,14 @@ export class PactCudaBackend extends tf.KernelBackend {
       );
     }
     this.fallbacks.set(kernelName, (this.fallbacks.get(kernelName) ?? 0) + 1);
+    if (!this.warned.has(kernelName)) {
+      this.warned.add(kernelName);
+      process.emitWarning(
+        `${kernelName} has no device kernel: it runs on the host through copies (counted in fallbackCounts(); ` +
+          `PACT_STRICT_NATIVE=1 makes it an error)`,
+        { type: 'PactCudaFallback', code: 'PACT_CUDA_FALLBACK' },
+      );
+    }
   }
 
   fallbackCounts(): Record<string, number> {
