@@ -46,6 +46,17 @@ describe('pact-cpu registration', () => {
     assert.equal(String(child).trim(), 'false');
   });
 
+  it('stays unregistered, saying why, when PACT_BUFFER_POOL_MB is not a size', () => {
+    const src = require.resolve('../../src');
+    const script = `const s = require(${JSON.stringify(src)}).pactCpuStatus; console.log(JSON.stringify(s));`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      env: { ...process.env, PACT_BUFFER_POOL_MB: 'lots' },
+    });
+    const status = JSON.parse(String(out).trim().split('\n').pop() as string);
+    assert.equal(status.registered, false);
+    assert.match(status.reason, /PACT_BUFFER_POOL_MB must be a number of MiB >= 0, got lots/);
+  });
+
   it('rejects a bad thread count with an Error naming the argument', () => {
     assert.throws(() => nativeAddon()!.setNumThreads(0), /setNumThreads: n must be an integer in \[1, 1024\]/);
     assert.throws(() => nativeAddon()!.setNumThreads('2' as unknown as number), /n must be a number/);

@@ -21,7 +21,9 @@ export const PACT_CPU = 'pact-cpu';
 
 const DEFAULT_POOL_MB = 2048;
 
-function poolLimitBytes(): number {
+/** PACT_BUFFER_POOL_MB in bytes (registration checks it first, so a bad value leaves pact-cpu unregistered, with
+ * the reason in pactCpuStatus). */
+export function poolLimitBytes(): number {
   const env = process.env.PACT_BUFFER_POOL_MB;
   const mb = env === undefined || env === '' ? DEFAULT_POOL_MB : Number(env);
   if (!Number.isFinite(mb) || mb < 0) {

@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, nativeLoadError } from '../../native/binding';
-import { PACT_CPU, PactCpuBackend } from './backend';
+import { PACT_CPU, PactCpuBackend, poolLimitBytes } from './backend';
 import { guardedCpuKernel } from './kernel_util';
 import { pactCpuKernels } from './register_all_kernels';
 
@@ -25,6 +25,12 @@ export function registerPactCpu(): PactCpuStatus {
   const native = nativeAddon();
   if (native === null) {
     status = { registered: false, reason: nativeLoadError() };
+    return status;
+  }
+  try {
+    poolLimitBytes();
+  } catch (e) {
+    status = { registered: false, reason: (e as Error).message };
     return status;
   }
   if (tf.findBackendFactory(PACT_CPU) === null) {
