@@ -23,12 +23,16 @@
 #include "cpu/masked_conv2d.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#endif
+#if defined(__SSE__)
+#include <xmmintrin.h>
 #endif
 
 #ifdef PACT_HAVE_DNNL
@@ -190,6 +194,19 @@ void scatterRows(const float* tile, const int64_t* positions, int64_t count, int
   });
 }
 
+// Asks for the `length` floats at `row` to be brought into the cache (a no-op without SSE).
+inline void prefetchRow(const float* row, int64_t length) {
+#if defined(__SSE__)
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t off = 0; off < length * static_cast<int64_t>(sizeof(float)); off += 64) {
+    _mm_prefetch(bytes + off, _MM_HINT_T0);
+  }
+#else
+  (void)row;
+  (void)length;
+#endif
+}
+
 void fillZero(float* data, int64_t n) {
   parallelFor(static_cast<size_t>(n), 1 << 16, [&](size_t begin, size_t end) {
     std::memset(data + begin, 0, sizeof(float) * (end - begin));
@@ -304,12 +321,10 @@ inline int64_t windowOrigin(const ConvGeometry& g, int64_t p) {
 inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t p) {
   const int64_t plane = g.outH * g.outW, b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
   const int64_t iy0 = oy * g.strideH - g.padTop, ix0 = std::max<int64_t>(0, ox * g.strideW - g.padLeft);
-  const int64_t bytes = std::min<int64_t>(g.kW, g.inW - ix0) * g.inC * static_cast<int64_t>(sizeof(float));
+  const int64_t length = std::min<int64_t>(g.kW, g.inW - ix0) * g.inC;
   for (int64_t ky = 0; ky < g.kH; ++ky) {
     const int64_t iy = iy0 + ky;
-    if (iy < 0 || iy >= g.inH) continue;
-    const char* row = reinterpret_cast<const char*>(base + ((b * g.inH + iy) * g.inW + ix0) * g.inC);
-    for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(row + off, _MM_HINT_T0);
+    if (iy >= 0 && iy < g.inH) prefetchRow(base + ((b * g.inH + iy) * g.inW + ix0) * g.inC, length);
   }
 }
 
@@ -319,14 +334,39 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t p) 
 // entries hold a border position). `windows` (x or dx) is prefetched a few positions ahead.
 template <int PB, typename Block, typename One>
 void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count, const float* windows,
-                  Block&& block, One&& one) {
+                  const float* rows, int64_t rowLength, Block&& block, One&& one) {
   constexpr int64_t kAhead = 8;
   const int64_t plane = g.outH * g.outW;
-  for (int64_t i = 0; i < std::min(kAhead, count); ++i) prefetchWindow(g, windows, positions[i]);
+  // Dense enough that most of the image is read: prefetch whole rows R output rows ahead (streams) instead of
+  // windows a few positions ahead.
+  const bool byRows = count > 0 && static_cast<double>(count) >= 0.04 * static_cast<double>(positions[count - 1] - positions[0] + 1);
+  constexpr int64_t R = 2;
+  int64_t lastOutRow = -1, inDone = -1;  // output row (b*outH + oy) seen last; input rows of its image prefetched up to
+  if (!byRows) for (int64_t i = 0; i < std::min(kAhead, count); ++i) prefetchWindow(g, windows, positions[i]);
   int64_t group[PB];
   int n = 0;
   for (int64_t i = 0; i < count; ++i) {
-    if (i + kAhead < count) prefetchWindow(g, windows, positions[i + kAhead]);
+    if (byRows) {
+      const int64_t outRow = positions[i] / g.outW;
+      if (outRow != lastOutRow) {
+        const int64_t b = outRow / g.outH, oy = outRow % g.outH;
+        if (lastOutRow < 0 || lastOutRow / g.outH != b) inDone = 0;
+        const int64_t target = std::min(g.outH - 1, oy + R);
+        const int64_t hi = std::min(g.inH, target * g.strideH - g.padTop + g.kH);
+        for (int64_t iy = std::max<int64_t>(inDone, oy * g.strideH - g.padTop); iy < hi; ++iy) {
+          if (iy < 0) continue;
+          prefetchRow(windows + ((b * g.inH + iy) * g.inW) * g.inC, g.inW * g.inC);
+        }
+        inDone = std::max(inDone, hi);
+        if (rows != nullptr && target > oy) {
+          prefetchRow(rows + ((b * g.outH + target) * g.outW) * rowLength, g.outW * rowLength);
+        }
+        lastOutRow = outRow;
+      }
+    } else if (i + kAhead < count) {
+      prefetchWindow(g, windows, positions[i + kAhead]);
+      if (rows != nullptr) prefetchRow(rows + positions[i + kAhead] * rowLength, rowLength);
+    }
     const int64_t p = positions[i];
     if (!interior(g, (p % plane) / g.outW, p % g.outW)) {
       one(p);
@@ -379,7 +419,7 @@ void directForward(const ConvGeometry& g, const float* x, const float* filter, c
                    int64_t count, float* y) {
 #if defined(__AVX2__) && defined(__FMA__)
   forEachBlock<Blocking<OC>::PB>(
-      g, positions, count, x, [&](const int64_t* block) { directForwardBlock<OC>(g, x, filter, block, y); },
+      g, positions, count, x, y, OC, [&](const int64_t* block) { directForwardBlock<OC>(g, x, filter, block, y); },
       [&](int64_t p) { directForwardOne<OC>(g, x, filter, p, y); });
 #else
   for (int64_t i = 0; i < count; ++i) directForwardOne<OC>(g, x, filter, positions[i], y);
@@ -541,7 +581,7 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
                          int64_t count, float* dx) {
 #if defined(__AVX2__) && defined(__FMA__)
   forEachBlock<Blocking<IC>::PB>(
-      g, positions, count, dx, [&](const int64_t* block) { directBackpropInputBlock<IC>(g, dy, wt, block, dx); },
+      g, positions, count, dx, dy, g.outC, [&](const int64_t* block) { directBackpropInputBlock<IC>(g, dy, wt, block, dx); },
       [&](int64_t p) { directBackpropInputOne<IC>(g, dy, wt, p, dx); });
 #else
   for (int64_t i = 0; i < count; ++i) directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);
@@ -607,12 +647,17 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
 #ifdef PACT_HAVE_DNNL
 // Active fractions from which the automatic choice takes the dense oneDNN path, per kernel. Crossovers measured
 // with the register-blocked direct kernels at ResNet-32's stage shapes (batch 128, two threads, wall time, native
-// calls on reused arrays, 2026-11-25): forward about 0.85-0.9 at 16 / 32 / 64 channels; backprop-input about 0.75
-// at 16 and 32 channels and 0.6 at 64; the sparse backprop-filter never slower than oneDNN's (which needs a masked
-// copy of dy: at d = 1, 6.1 vs 5.9 ms at 16 channels, 4.0 vs 4.9 at 64), so it always runs sparse.
+// calls on reused arrays, pixel-random masks, 2026-11-25, bench/masked_crossover.ts):
+//   - forward: about 0.8-0.9 at 16 / 32 channels; at 64 the sparse path wins even at d = 1;
+//   - backprop-input: about 0.7 when dy needs a masked copy, about 0.6 when it already vanishes outside the mask
+//     (see vanishesOutside; the dense path then reads dy as it is);
+//   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85 and with dy
+//     vanishing outside the mask (5.2 vs 7.0 ms at d = 1); at 32 and 64 channels it is slower at every density.
 constexpr double kForwardDenseFraction = 0.85;
 constexpr double kBackpropInputDenseFraction = 0.7;
-constexpr double kNever = 2.0;
+constexpr double kBackpropInputCleanDenseFraction = 0.6;
+constexpr double kBackpropFilterDenseFraction = 0.85;
+constexpr int64_t kBackpropFilterDenseMaxChannels = 16;
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {
   return {g.batch,   g.inH,     g.inW,   g.inC,         g.outH,   g.outW,      g.outC,      g.kH,      g.kW,
@@ -624,30 +669,78 @@ void denseForward(const ConvGeometry& g, const float* x, const float* filter, co
   zeroInactive(g, mask, g.outC, y);
 }
 
-std::vector<float> maskedCopy(const ConvGeometry& g, const float* dy, const float* mask) {
-  std::vector<float> out(static_cast<size_t>(outPositions(g) * g.outC));
-  std::memcpy(out.data(), dy, sizeof(float) * out.size());
-  zeroInactive(g, mask, g.outC, out.data());
-  return out;
+// Whether dy is exactly 0 at every inactive position. It usually is: dy reaches a masked convolution through the
+// mask (PSACT's u + f(u)·a, the masked batch norm's gradient), and then the dense gradients can read it as it is.
+// Reads only the inactive rows, and stops a chunk at its first non-zero.
+bool vanishesOutside(const ConvGeometry& g, const float* dy, const float* mask) {
+  const int64_t n = outPositions(g), C = g.outC;
+  const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
+  std::vector<char> clean(chunks, 1);
+  parallelFor(chunks, 1, [&](size_t begin, size_t end) {
+    std::vector<int64_t> rows;
+    for (size_t c = begin; c < end; ++c) {
+      rows.clear();
+      for (int64_t i = n * static_cast<int64_t>(c) / static_cast<int64_t>(chunks),
+                   last = n * static_cast<int64_t>(c + 1) / static_cast<int64_t>(chunks);
+           i < last; ++i) {
+        if (!isActive(mask[i])) rows.push_back(i);
+      }
+      // The rows are scattered: each is a cache miss, so they are fetched well ahead of the test.
+      constexpr size_t kAhead = 16;
+      for (size_t j = 0; j < rows.size(); ++j) {
+        if (j + kAhead < rows.size()) prefetchRow(dy + rows[j + kAhead] * C, C);
+        uint32_t bits = 0;  // the values' bits but the sign: non-zero for any non-zero value, NaN, infinity
+        for (int64_t k = 0; k < C; ++k) {
+          uint32_t v;
+          std::memcpy(&v, dy + rows[j] * C + k, sizeof(v));
+          bits |= v & 0x7fffffffu;
+        }
+        if (bits != 0) {
+          clean[c] = 0;
+          break;
+        }
+      }
+    }
+  });
+  return std::all_of(clean.begin(), clean.end(), [](char v) { return v != 0; });
+}
+
+// dy with its inactive rows zeroed: dy itself when they already are, else a copy (owned by `storage`).
+const float* maskedDy(const ConvGeometry& g, const float* dy, const float* mask, std::vector<float>& storage) {
+  if (vanishesOutside(g, dy, mask)) return dy;
+  storage.resize(static_cast<size_t>(outPositions(g) * g.outC));
+  std::memcpy(storage.data(), dy, sizeof(float) * storage.size());
+  zeroInactive(g, mask, g.outC, storage.data());
+  return storage.data();
 }
 
 void denseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask, float* dx) {
-  conv2dBackpropInput(denseGeometry(g), maskedCopy(g, dy, mask).data(), filter, dx);
+  std::vector<float> storage;
+  conv2dBackpropInput(denseGeometry(g), maskedDy(g, dy, mask, storage), filter, dx);
 }
 
 void denseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask, float* dfilter) {
-  conv2dBackpropFilter(denseGeometry(g), x, maskedCopy(g, dy, mask).data(), dfilter);
+  std::vector<float> storage;
+  conv2dBackpropFilter(denseGeometry(g), x, maskedDy(g, dy, mask, storage), dfilter);
 }
 #endif
 
 #ifdef PACT_HAVE_DNNL
+// The number of active outputs.
+int64_t activeCount(const ConvGeometry& g, const float* mask) {
+  const int64_t n = outPositions(g);
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += isActive(mask[i]) ? 1 : 0;
+  return count;
+}
+
 // Whether to take the dense path for this call.
-bool useDense(const ConvGeometry& g, size_t activeCount, MaskedAlgo algo, double autoFraction) {
+bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double autoFraction) {
   // dense_conv takes pads below the filter size only (tfjs' 'same' and 'valid' always are).
   if (g.padTop >= g.kH || g.padBottom >= g.kH || g.padLeft >= g.kW || g.padRight >= g.kW) return false;
   if (algo == MaskedAlgo::kDense) return true;
   if (algo == MaskedAlgo::kSparse) return false;
-  return static_cast<double>(activeCount) >= autoFraction * static_cast<double>(outPositions(g));
+  return static_cast<double>(active) >= autoFraction * static_cast<double>(outPositions(g));
 }
 #endif
 
@@ -655,37 +748,42 @@ bool useDense(const ConvGeometry& g, size_t activeCount, MaskedAlgo algo, double
 
 void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                          MaskedAlgo algo, bool outputZeroed) {
-  const std::vector<int64_t> active = activeList(g, mask);
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, active.size(), algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
+  if (useDense(g, activeCount(g, mask), algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseForward(g, x, filter, mask, active, y, outputZeroed);
+  sparseForward(g, x, filter, mask, activeList(g, mask), y, outputZeroed);
 }
 
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                                float* dx, MaskedAlgo algo, bool outputZeroed) {
-  const std::vector<int64_t> active = activeList(g, mask);
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, active.size(), algo, kBackpropInputDenseFraction)) {
-    return denseBackpropInput(g, dy, filter, mask, dx);
+  const int64_t active = activeCount(g, mask);
+  if (useDense(g, active, algo, kBackpropInputDenseFraction)) return denseBackpropInput(g, dy, filter, mask, dx);
+  if (useDense(g, active, algo, kBackpropInputCleanDenseFraction) && vanishesOutside(g, dy, mask)) {
+    return conv2dBackpropInput(denseGeometry(g), dy, filter, dx);
   }
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseBackpropInput(g, dy, filter, active, dx, outputZeroed);
+  sparseBackpropInput(g, dy, filter, activeList(g, mask), dx, outputZeroed);
 }
 
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
                                 float* dfilter, MaskedAlgo algo) {
-  const std::vector<int64_t> active = activeList(g, mask);
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, active.size(), algo, kNever)) return denseBackpropFilter(g, x, dy, mask, dfilter);
+  if (useDense(g, activeCount(g, mask), algo, kBackpropFilterDenseFraction)) {
+    // The automatic choice takes oneDNN's only where it wins (see kBackpropFilterDenseFraction).
+    if (algo == MaskedAlgo::kDense) return denseBackpropFilter(g, x, dy, mask, dfilter);
+    if (std::max(g.inC, g.outC) <= kBackpropFilterDenseMaxChannels && vanishesOutside(g, dy, mask)) {
+      return conv2dBackpropFilter(denseGeometry(g), x, dy, dfilter);
+    }
+  }
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseBackpropFilter(g, x, dy, active, dfilter);
+  sparseBackpropFilter(g, x, dy, activeList(g, mask), dfilter);
 }
 
 void dilateMask(const float* mask, int64_t batch, int64_t h, int64_t w, int64_t radius, float* out) {

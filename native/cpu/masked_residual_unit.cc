@@ -55,6 +55,30 @@ void clearInactive(const float* mask, int64_t rows, int64_t channels, float* dat
   });
 }
 
+// One row of the gradient's sums: acc[k] += g, acc[channels + k] += g * (x - mean) * rstd, g = dy where y > 0.
+// Restrict-qualified and branch-free so that gcc vectorises it (the select through a lambda's captures did not:
+// 10 ms for 2M elements, five times the forward).
+void gradientSumsRow(const float* __restrict dy, const float* __restrict x, const float* __restrict y,
+                     const float* __restrict mean, const float* __restrict rstd, int64_t channels,
+                     float* __restrict acc) {
+  float* __restrict accX = acc + channels;
+  for (int64_t k = 0; k < channels; ++k) {
+    const float g = y[k] > 0.0f ? dy[k] : 0.0f;
+    acc[k] += g;
+    accX[k] += g * ((x[k] - mean[k]) * rstd[k]);
+  }
+}
+
+// One row of dx = u * g + v * x + w, g = dy where y > 0.
+void gradientRow(const float* __restrict dy, const float* __restrict x, const float* __restrict y,
+                 const float* __restrict u, const float* __restrict v, const float* __restrict w, int64_t channels,
+                 float* __restrict dx) {
+  for (int64_t k = 0; k < channels; ++k) {
+    const float g = y[k] > 0.0f ? dy[k] : 0.0f;
+    dx[k] = u[k] * g + v[k] * x[k] + w[k];
+  }
+}
+
 }  // namespace
 
 void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
@@ -110,14 +134,7 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
   for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
   // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
   const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
-    const float* d = dy + r * channels;
-    const float* in = x + r * channels;
-    const float* out = y + r * channels;
-    for (int64_t k = 0; k < channels; ++k) {
-      const float g = out[k] > 0.0f ? d[k] : 0.0f;
-      acc[k] += g;
-      acc[channels + k] += g * (in[k] - mean[k]) * rstd[k];
-    }
+    gradientSumsRow(dy + r * channels, x + r * channels, y + r * channels, mean, rstd.data(), channels, acc);
   });
   std::vector<float> meanG(channels), meanGx(channels);
   for (int64_t k = 0; k < channels; ++k) {
@@ -126,19 +143,18 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
     meanG[k] = active.empty() ? 0.0f : static_cast<float>(sums[k] / n);
     meanGx[k] = active.empty() ? 0.0f : static_cast<float>(sums[channels + k] / n);
   }
-  // dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)) at the active rows.
+  // dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)) at the active rows, as dx = u * g + v * x + w.
+  std::vector<float> u(channels), v(channels), w(channels);
+  for (int64_t k = 0; k < channels; ++k) {
+    u[k] = scale[k] * rstd[k];
+    v[k] = -u[k] * rstd[k] * meanGx[k];
+    w[k] = -u[k] * meanG[k] - v[k] * mean[k];
+  }
   parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       const int64_t r = active[i];
-      const float* d = dy + r * channels;
-      const float* in = x + r * channels;
-      const float* out = y + r * channels;
-      float* o = dx + r * channels;
-      for (int64_t k = 0; k < channels; ++k) {
-        const float g = out[k] > 0.0f ? d[k] : 0.0f;
-        const float xhat = (in[k] - mean[k]) * rstd[k];
-        o[k] = scale[k] * rstd[k] * (g - meanG[k] - xhat * meanGx[k]);
-      }
+      gradientRow(dy + r * channels, x + r * channels, y + r * channels, u.data(), v.data(), w.data(), channels,
+                  dx + r * channels);
     }
   });
 }

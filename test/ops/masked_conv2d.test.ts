@@ -82,6 +82,25 @@ function makeCase(rng: Rng, density: number, kind: MaskKind, stride: number, pad
   };
 }
 
+/** A 3x3, stride-1, 'same' case with the given input shape, output channels and mask. */
+function sameCase(rng: Rng, xShape: Case['xShape'], o: number, mask: Float32Array, label: string): Case {
+  const [b, h, w, c] = xShape;
+  const p = maskedConvInfo(xShape, [3, 3, c, o], [1, 1], 'same').padInfo;
+  return {
+    xShape,
+    filterShape: [3, 3, c, o],
+    strides: [1, 1],
+    pad: 'same',
+    outShape: [b, h, w, o],
+    pads: [p.top, p.bottom, p.left, p.right],
+    x: rng.normal(b * h * w * c),
+    filter: rng.normal(9 * c * o),
+    mask,
+    dy: rng.normal(b * h * w * o),
+    label,
+  };
+}
+
 /** Float64 conv2d * [mask > 0] and its gradients (of sum(y * dy)), by direct loops. */
 function reference(c: Case): { y: Float64Array; dx: Float64Array; dfilter: Float64Array } {
   const [B, H, W, C] = c.xShape,
@@ -209,21 +228,46 @@ describe('maskedConv2d', () => {
       w = 16,
       cin = 8,
       o = 8;
-    const info = maskedConvInfo([b, h, w, cin], [3, 3, cin, o], [1, 1], 'same');
-    const c: Case = {
-      xShape: [b, h, w, cin],
-      filterShape: [3, 3, cin, o],
-      strides: [1, 1],
-      pad: 'same',
-      outShape: [b, h, w, o],
-      pads: [info.padInfo.top, info.padInfo.bottom, info.padInfo.left, info.padInfo.right],
-      x: rng.normal(b * h * w * cin),
-      filter: rng.normal(9 * cin * o),
-      mask: randomMask(rng, b, h, w, 0.6, 'block2'),
-      dy: rng.normal(b * h * w * o),
-      label: `seed ${rng.seed} large`,
-    };
+    const c = sameCase(rng, [b, h, w, cin], o, randomMask(rng, b, h, w, 0.6, 'block2'), `seed ${rng.seed} large`);
     checkCase(c);
+  });
+
+  it('automatic choice: the dense backprops read dy as it is only where it is exactly 0 outside the mask', () => {
+    // native/cpu/masked_conv2d.cc: from an active fraction of 0.6 (backprop-input) or 0.85 (backprop-filter, 16
+    // channels) the automatic choice runs oneDNN on dy itself when dy is 0 (or -0) at every inactive position, and
+    // on a masked copy otherwise. Exact fractions on both sides of those thresholds, with dy left as drawn (non-zero
+    // everywhere), zeroed outside the mask, zeroed but for one value (a tiny one, or NaN) at an inactive position.
+    const rng = freshRng();
+    for (const fraction of [0.5, 0.65, 0.75, 0.9]) {
+      const b = 2,
+        h = rng.int(6, 12),
+        w = rng.int(6, 12),
+        ch = 16;
+      const n = b * h * w;
+      const order = Array.from({ length: n }, (_, i) => i).sort(() => rng.next() - 0.5);
+      const mask = new Float32Array(n);
+      order.slice(0, Math.round(fraction * n)).forEach((i) => (mask[i] = 1));
+      const inactive = order.slice(Math.round(fraction * n));
+      const c = sameCase(rng, [b, h, w, ch], ch, mask, `seed ${rng.seed} fraction ${fraction}`);
+      const zeroed = Float32Array.from(c.dy);
+      for (const i of inactive) zeroed.fill(-0, i * ch, (i + 1) * ch);
+      const variants: Array<[string, Float32Array]> = [
+        ['dy as drawn', c.dy],
+        ['dy zero outside', zeroed],
+      ];
+      for (const odd of [1e-30, NaN]) {
+        const spoiled = Float32Array.from(zeroed);
+        spoiled[rng.pick(inactive) * ch + rng.int(0, ch - 1)] = odd;
+        variants.push([`dy zero outside but one ${odd}`, spoiled]);
+      }
+      for (const [name, dy] of variants) {
+        const v = { ...c, dy, label: `${c.label}, ${name}` };
+        const ref = reference({ ...v, dy: zeroed });
+        const [, dx, dfilter] = viaAddon(v, 0);
+        expectClose(dx, ref.dx, TOL, `auto dx, ${v.label}`);
+        expectClose(dfilter, ref.dfilter, { atol: 1e-3, rtol: 1e-4 }, `auto dfilter, ${v.label}`);
+      }
+    }
   });
 
   it('passes a finite-difference gradient check (native and composite)', () => {

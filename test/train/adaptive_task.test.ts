@@ -50,19 +50,24 @@ describe('AdaptiveTask', function () {
         evalModes: [trainMode === 'act' ? 'act' : 'thresholded'],
       });
       const mode = task.evalModes[0];
-      const before = task.evaluate()[`${mode}.loss`];
-      task.trainStep(0, 0.05);
+      // The cross-entropy of the training steps themselves (one batch: the whole set). The evaluated loss is not
+      // the measure here: it normalises with moving statistics that 8 steps barely move, and rose in 2 of 60 seeds
+      // where the training cross-entropy fell by at least 9% in all 60.
+      const first = task.trainStep(0, 0.05).metrics.crossEntropy;
       const memory = tf.memory();
+      let last = first;
       for (let step = 1; step < 8; ++step) {
         const { metrics } = task.trainStep(step, 0.05);
+        last = metrics.crossEntropy;
         for (const key of ['loss', 'crossEntropy', 'accuracy', 'flopsFraction', 'ponder']) {
           assert.ok(Number.isFinite(metrics[key]), `seed ${rng.seed} step ${step} ${key} = ${metrics[key]}`);
         }
         assert.equal(tf.memory().numTensors, memory.numTensors, `seed ${rng.seed} step ${step} numTensors`);
         assert.equal(tf.memory().numBytes, memory.numBytes, `seed ${rng.seed} step ${step} numBytes`);
       }
-      const after = task.evaluate()[`${mode}.loss`];
-      assert.ok(after < before, `seed ${rng.seed}: ${mode} cross-entropy did not fall: ${before} -> ${after}`);
+      assert.ok(last < first, `seed ${rng.seed}: the training cross-entropy did not fall: ${first} -> ${last}`);
+      const evaluated = task.evaluate()[`${mode}.loss`];
+      assert.ok(Number.isFinite(evaluated), `seed ${rng.seed}: ${mode} evaluation loss ${evaluated}`);
       task.optimizer.dispose();
       model.dispose();
     });
