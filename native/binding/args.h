@@ -5,7 +5,9 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pact {
@@ -40,6 +42,17 @@ inline IntView int32Arg(const Napi::CallbackInfo& info, size_t i, const char* fn
   }
   auto a = info[i].As<Napi::Int32Array>();
   return {a.Data(), a.ElementLength()};
+}
+
+// Throws unless the output `out` shares no element with any input (data, length); null inputs are skipped. The
+// kernels read inputs after writing outputs, so an overlap would give wrong results.
+inline void checkNoOverlap(const Napi::CallbackInfo& info, const char* fn, const FloatView& out, const char* outName,
+                           std::initializer_list<std::pair<const float*, size_t>> inputs) {
+  for (const auto& [data, length] : inputs) {
+    if (data != nullptr && data < out.data + out.length && out.data < data + length) {
+      throwArg(info.Env(), fn, std::string(outName) + " must not overlap an input");
+    }
+  }
 }
 
 inline FloatView floatArgOfLength(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name,

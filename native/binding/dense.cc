@@ -54,15 +54,6 @@ pact::Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t i, const char*
   return {*activation, static_cast<float>(pact::numberArg(info, i + 1, fn, "leakyreluAlpha"))};
 }
 
-void checkNoOverlap(const Napi::CallbackInfo& info, const char* fn, const FloatView& out, const char* outName,
-                    std::initializer_list<std::pair<const float*, size_t>> inputs) {
-  for (const auto& [data, length] : inputs) {
-    if (data != nullptr && data < out.data + out.length && out.data < data + length) {
-      pact::throwArg(info.Env(), fn, std::string(outName) + " must not overlap an input");
-    }
-  }
-}
-
 // oneDNN reports an unsupported configuration with dnnl::error: turn it into a JS Error naming the function.
 template <typename F>
 Napi::Value runDnnl(const Napi::CallbackInfo& info, const char* fn, F&& body) {
@@ -82,7 +73,7 @@ Napi::Value conv2dForward(const Napi::CallbackInfo& info) {
   const float* bias = optionalFloatArg(info, 3, fn, "bias", g.outChannels);
   const FloatView y = pact::floatArgOfLength(info, 4, fn, "y", g.ySize());
   const pact::Epilogue epilogue = epilogueArg(info, 5, fn);
-  checkNoOverlap(info, fn, y, "y", {{x.data, x.length}, {filter.data, filter.length}, {bias, g.outChannels}});
+  pact::checkNoOverlap(info, fn, y, "y", {{x.data, x.length}, {filter.data, filter.length}, {bias, g.outChannels}});
   return runDnnl(info, fn, [&] { pact::conv2dForward(g, x.data, filter.data, bias, epilogue, y.data); });
 }
 
@@ -92,7 +83,7 @@ Napi::Value conv2dBackpropInput(const Napi::CallbackInfo& info) {
   const FloatView dy = pact::floatArgOfLength(info, 1, fn, "dy", g.ySize());
   const FloatView filter = pact::floatArgOfLength(info, 2, fn, "filter", g.filterSize());
   const FloatView dx = pact::floatArgOfLength(info, 3, fn, "dx", g.xSize());
-  checkNoOverlap(info, fn, dx, "dx", {{dy.data, dy.length}, {filter.data, filter.length}});
+  pact::checkNoOverlap(info, fn, dx, "dx", {{dy.data, dy.length}, {filter.data, filter.length}});
   return runDnnl(info, fn, [&] { pact::conv2dBackpropInput(g, dy.data, filter.data, dx.data); });
 }
 
@@ -102,7 +93,7 @@ Napi::Value conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   const FloatView x = pact::floatArgOfLength(info, 1, fn, "x", g.xSize());
   const FloatView dy = pact::floatArgOfLength(info, 2, fn, "dy", g.ySize());
   const FloatView dfilter = pact::floatArgOfLength(info, 3, fn, "dfilter", g.filterSize());
-  checkNoOverlap(info, fn, dfilter, "dfilter", {{x.data, x.length}, {dy.data, dy.length}});
+  pact::checkNoOverlap(info, fn, dfilter, "dfilter", {{x.data, x.length}, {dy.data, dy.length}});
   return runDnnl(info, fn, [&] { pact::conv2dBackpropFilter(g, x.data, dy.data, dfilter.data); });
 }
 
@@ -122,7 +113,7 @@ Napi::Value batchMatMul(const Napi::CallbackInfo& info) {
   const float* bias = optionalFloatArg(info, 6, fn, "bias", n);
   const FloatView out = pact::floatArgOfLength(info, 7, fn, "out", pact::shapeSize(outShape));
   const pact::Epilogue epilogue = epilogueArg(info, 8, fn);
-  checkNoOverlap(info, fn, out, "out", {{a.data, a.length}, {b.data, b.length}, {bias, n}});
+  pact::checkNoOverlap(info, fn, out, "out", {{a.data, a.length}, {b.data, b.length}, {bias, n}});
   return runDnnl(info, fn, [&] { pact::batchMatMul(s, a.data, b.data, bias, epilogue, out.data); });
 }
 

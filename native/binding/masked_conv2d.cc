@@ -30,6 +30,8 @@ size_t yCount(const Napi::CallbackInfo& info, const char* fn, const ConvGeometry
   return elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC});
 }
 
+size_t maskCount(const ConvGeometry& g) { return static_cast<size_t>(g.batch * g.outH * g.outW); }
+
 const float* maskArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const ConvGeometry& g) {
   const pact::FloatView m = pact::floatArg(info, i, fn, "mask");
   const size_t expected = elementCount(info, fn, {g.batch, g.outH, g.outW});
@@ -55,11 +57,12 @@ bool outputZeroedArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
 Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedConv2d";
   const ConvGeometry g = geometryArgs(info, fn);
-  const float* x = pact::floatArgOfLength(info, 4, fn, "x", xCount(info, fn, g)).data;
-  const float* filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g)).data;
+  const pact::FloatView x = pact::floatArgOfLength(info, 4, fn, "x", xCount(info, fn, g));
+  const pact::FloatView filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g));
   const float* mask = maskArg(info, 6, fn, g);
-  float* y = pact::floatArgOfLength(info, 7, fn, "y", yCount(info, fn, g)).data;
-  pact::masked::maskedConv2dForward(g, x, filter, mask, y, algoArg(info, 8, fn), outputZeroedArg(info, 9, fn));
+  const pact::FloatView y = pact::floatArgOfLength(info, 7, fn, "y", yCount(info, fn, g));
+  pact::checkNoOverlap(info, fn, y, "y", {{x.data, x.length}, {filter.data, filter.length}, {mask, maskCount(g)}});
+  pact::masked::maskedConv2dForward(g, x.data, filter.data, mask, y.data, algoArg(info, 8, fn), outputZeroedArg(info, 9, fn));
   return info.Env().Undefined();
 }
 
@@ -67,11 +70,12 @@ Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
 Napi::Value maskedConv2dBackpropInput(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedConv2dBackpropInput";
   const ConvGeometry g = geometryArgs(info, fn);
-  const float* dy = pact::floatArgOfLength(info, 4, fn, "dy", yCount(info, fn, g)).data;
-  const float* filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g)).data;
+  const pact::FloatView dy = pact::floatArgOfLength(info, 4, fn, "dy", yCount(info, fn, g));
+  const pact::FloatView filter = pact::floatArgOfLength(info, 5, fn, "filter", filterCount(info, fn, g));
   const float* mask = maskArg(info, 6, fn, g);
-  float* dx = pact::floatArgOfLength(info, 7, fn, "dx", xCount(info, fn, g)).data;
-  pact::masked::maskedConv2dBackpropInput(g, dy, filter, mask, dx, algoArg(info, 8, fn),
+  const pact::FloatView dx = pact::floatArgOfLength(info, 7, fn, "dx", xCount(info, fn, g));
+  pact::checkNoOverlap(info, fn, dx, "dx", {{dy.data, dy.length}, {filter.data, filter.length}, {mask, maskCount(g)}});
+  pact::masked::maskedConv2dBackpropInput(g, dy.data, filter.data, mask, dx.data, algoArg(info, 8, fn),
                                           outputZeroedArg(info, 9, fn));
   return info.Env().Undefined();
 }
@@ -80,11 +84,12 @@ Napi::Value maskedConv2dBackpropInput(const Napi::CallbackInfo& info) {
 Napi::Value maskedConv2dBackpropFilter(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedConv2dBackpropFilter";
   const ConvGeometry g = geometryArgs(info, fn);
-  const float* x = pact::floatArgOfLength(info, 4, fn, "x", xCount(info, fn, g)).data;
-  const float* dy = pact::floatArgOfLength(info, 5, fn, "dy", yCount(info, fn, g)).data;
+  const pact::FloatView x = pact::floatArgOfLength(info, 4, fn, "x", xCount(info, fn, g));
+  const pact::FloatView dy = pact::floatArgOfLength(info, 5, fn, "dy", yCount(info, fn, g));
   const float* mask = maskArg(info, 6, fn, g);
-  float* dfilter = pact::floatArgOfLength(info, 7, fn, "dfilter", filterCount(info, fn, g)).data;
-  pact::masked::maskedConv2dBackpropFilter(g, x, dy, mask, dfilter, algoArg(info, 8, fn));
+  const pact::FloatView dfilter = pact::floatArgOfLength(info, 7, fn, "dfilter", filterCount(info, fn, g));
+  pact::checkNoOverlap(info, fn, dfilter, "dfilter", {{x.data, x.length}, {dy.data, dy.length}, {mask, maskCount(g)}});
+  pact::masked::maskedConv2dBackpropFilter(g, x.data, dy.data, mask, dfilter.data, algoArg(info, 8, fn));
   return info.Env().Undefined();
 }
 

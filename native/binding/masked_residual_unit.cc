@@ -34,15 +34,20 @@ Napi::Value maskedBatchNormRelu(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedBatchNormRelu";
   const Sizes s = sizesArgs(info, fn);
   const size_t n = static_cast<size_t>(s.rows * s.channels), c = static_cast<size_t>(s.channels);
-  const float* x = pact::floatArgOfLength(info, 2, fn, "x", n).data;
-  const float* mask = pact::floatArgOfLength(info, 3, fn, "mask", static_cast<size_t>(s.rows)).data;
-  const float* scale = pact::floatArgOfLength(info, 4, fn, "scale", c).data;
-  const float* offset = pact::floatArgOfLength(info, 5, fn, "offset", c).data;
+  const pact::FloatView x = pact::floatArgOfLength(info, 2, fn, "x", n);
+  const pact::FloatView mask = pact::floatArgOfLength(info, 3, fn, "mask", static_cast<size_t>(s.rows));
+  const pact::FloatView scale = pact::floatArgOfLength(info, 4, fn, "scale", c);
+  const pact::FloatView offset = pact::floatArgOfLength(info, 5, fn, "offset", c);
   const float epsilon = epsilonArg(info, 6, fn);
-  float* y = pact::floatArgOfLength(info, 7, fn, "y", n).data;
-  float* mean = pact::floatArgOfLength(info, 8, fn, "mean", c).data;
-  float* variance = pact::floatArgOfLength(info, 9, fn, "variance", c).data;
-  pact::masked::maskedBatchNormRelu(x, mask, s.rows, s.channels, scale, offset, epsilon, y, mean, variance);
+  const pact::FloatView y = pact::floatArgOfLength(info, 7, fn, "y", n);
+  const pact::FloatView mean = pact::floatArgOfLength(info, 8, fn, "mean", c);
+  const pact::FloatView variance = pact::floatArgOfLength(info, 9, fn, "variance", c);
+  for (const auto& [out, name] : {std::pair{y, "y"}, {mean, "mean"}, {variance, "variance"}}) {
+    pact::checkNoOverlap(info, fn, out, name,
+                         {{x.data, n}, {mask.data, mask.length}, {scale.data, c}, {offset.data, c}});
+  }
+  pact::masked::maskedBatchNormRelu(x.data, mask.data, s.rows, s.channels, scale.data, offset.data, epsilon, y.data,
+                                    mean.data, variance.data);
   return info.Env().Undefined();
 }
 
@@ -51,19 +56,24 @@ Napi::Value maskedBatchNormReluGrad(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedBatchNormReluGrad";
   const Sizes s = sizesArgs(info, fn);
   const size_t n = static_cast<size_t>(s.rows * s.channels), c = static_cast<size_t>(s.channels);
-  const float* dy = pact::floatArgOfLength(info, 2, fn, "dy", n).data;
-  const float* x = pact::floatArgOfLength(info, 3, fn, "x", n).data;
-  const float* mask = pact::floatArgOfLength(info, 4, fn, "mask", static_cast<size_t>(s.rows)).data;
-  const float* y = pact::floatArgOfLength(info, 5, fn, "y", n).data;
-  const float* scale = pact::floatArgOfLength(info, 6, fn, "scale", c).data;
-  const float* mean = pact::floatArgOfLength(info, 7, fn, "mean", c).data;
-  const float* variance = pact::floatArgOfLength(info, 8, fn, "variance", c).data;
+  const pact::FloatView dy = pact::floatArgOfLength(info, 2, fn, "dy", n);
+  const pact::FloatView x = pact::floatArgOfLength(info, 3, fn, "x", n);
+  const pact::FloatView mask = pact::floatArgOfLength(info, 4, fn, "mask", static_cast<size_t>(s.rows));
+  const pact::FloatView y = pact::floatArgOfLength(info, 5, fn, "y", n);
+  const pact::FloatView scale = pact::floatArgOfLength(info, 6, fn, "scale", c);
+  const pact::FloatView mean = pact::floatArgOfLength(info, 7, fn, "mean", c);
+  const pact::FloatView variance = pact::floatArgOfLength(info, 8, fn, "variance", c);
   const float epsilon = epsilonArg(info, 9, fn);
-  float* dx = pact::floatArgOfLength(info, 10, fn, "dx", n).data;
-  float* dscale = pact::floatArgOfLength(info, 11, fn, "dscale", c).data;
-  float* doffset = pact::floatArgOfLength(info, 12, fn, "doffset", c).data;
-  pact::masked::maskedBatchNormReluGrad(dy, x, mask, y, s.rows, s.channels, scale, mean, variance, epsilon, dx, dscale,
-                                        doffset);
+  const pact::FloatView dx = pact::floatArgOfLength(info, 10, fn, "dx", n);
+  const pact::FloatView dscale = pact::floatArgOfLength(info, 11, fn, "dscale", c);
+  const pact::FloatView doffset = pact::floatArgOfLength(info, 12, fn, "doffset", c);
+  for (const auto& [out, name] : {std::pair{dx, "dx"}, {dscale, "dscale"}, {doffset, "doffset"}}) {
+    pact::checkNoOverlap(info, fn, out, name,
+                         {{dy.data, n}, {x.data, n}, {mask.data, mask.length}, {y.data, n}, {scale.data, c},
+                          {mean.data, c}, {variance.data, c}});
+  }
+  pact::masked::maskedBatchNormReluGrad(dy.data, x.data, mask.data, y.data, s.rows, s.channels, scale.data, mean.data,
+                                        variance.data, epsilon, dx.data, dscale.data, doffset.data);
   return info.Env().Undefined();
 }
 

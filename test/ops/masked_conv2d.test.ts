@@ -419,6 +419,22 @@ describe('maskedConv2d', () => {
         () => addon.maskedConv2dBackpropFilter(xs, fs, st, pads, xv, yv, mv, [] as unknown as Float32Array, 0),
         /maskedConv2dBackpropFilter: dfilter must be a Float32Array/,
       );
+      // An output sharing memory with an input (the kernels read inputs after writing outputs).
+      const shared = new Float32Array(xv.length + yv.length);
+      const xIn = shared.subarray(0, xv.length),
+        yOut = shared.subarray(xv.length - 1, xv.length - 1 + yv.length);
+      assert.throws(
+        () => addon.maskedConv2d(xs, fs, st, pads, xIn, fv, mv, yOut, 0),
+        /maskedConv2d: y must not overlap an input/,
+      );
+      assert.throws(
+        () => addon.maskedConv2dBackpropInput(xs, fs, st, pads, yv, fv, mv, yv.subarray(0, xv.length), 0),
+        /maskedConv2dBackpropInput: dx must not overlap an input/,
+      );
+      assert.throws(
+        () => addon.maskedConv2dBackpropFilter(xs, fs, st, pads, xv, yv, mv, xv.subarray(0, fv.length), 0),
+        /maskedConv2dBackpropFilter: dfilter must not overlap an input/,
+      );
     });
   });
 });

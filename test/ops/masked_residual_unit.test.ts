@@ -285,36 +285,48 @@ describe('maskedResidualUnit', () => {
     const rows = 6,
       ch = 2;
     const f = (n: number) => new Float32Array(n);
+    type Arrays = Partial<Record<'x' | 'mask' | 'y' | 'dy' | 'dx' | 'dscale', Float32Array>>;
+    const forward = (a: Arrays, epsilon = 1e-5) =>
+      addon.maskedBatchNormRelu(
+        rows,
+        ch,
+        a.x ?? f(12),
+        a.mask ?? f(rows),
+        f(ch),
+        f(ch),
+        epsilon,
+        a.y ?? f(12),
+        f(ch),
+        f(ch),
+      );
+    const backward = (a: Arrays) =>
+      addon.maskedBatchNormReluGrad(
+        rows,
+        ch,
+        a.dy ?? f(12),
+        f(12),
+        f(rows),
+        f(12),
+        f(ch),
+        f(ch),
+        f(ch),
+        1e-5,
+        a.dx ?? f(12),
+        a.dscale ?? f(ch),
+        f(ch),
+      );
+    assert.throws(() => forward({ x: f(11) }), /maskedBatchNormRelu: x must have 12 elements, got 11/);
+    assert.throws(() => forward({ mask: f(5) }), /maskedBatchNormRelu: mask must have 6 elements, got 5/);
+    assert.throws(() => forward({}, 0), /epsilon must be positive/);
+    assert.throws(() => backward({ dscale: f(3) }), /maskedBatchNormReluGrad: dscale must have 2 elements, got 3/);
+    const shared = f(24);
     assert.throws(
-      () => addon.maskedBatchNormRelu(rows, ch, f(11), f(rows), f(ch), f(ch), 1e-5, f(12), f(ch), f(ch)),
-      /maskedBatchNormRelu: x must have 12 elements, got 11/,
+      () => forward({ x: shared.subarray(0, 12), y: shared.subarray(11, 23) }),
+      /maskedBatchNormRelu: y must not overlap an input/,
     );
     assert.throws(
-      () => addon.maskedBatchNormRelu(rows, ch, f(12), f(5), f(ch), f(ch), 1e-5, f(12), f(ch), f(ch)),
-      /maskedBatchNormRelu: mask must have 6 elements, got 5/,
-    );
-    assert.throws(
-      () => addon.maskedBatchNormRelu(rows, ch, f(12), f(rows), f(ch), f(ch), 0, f(12), f(ch), f(ch)),
-      /epsilon must be positive/,
-    );
-    assert.throws(
-      () =>
-        addon.maskedBatchNormReluGrad(
-          rows,
-          ch,
-          f(12),
-          f(12),
-          f(rows),
-          f(12),
-          f(ch),
-          f(ch),
-          f(ch),
-          1e-5,
-          f(12),
-          f(3),
-          f(ch),
-        ),
-      /maskedBatchNormReluGrad: dscale must have 2 elements, got 3/,
+      () => backward({ dy: shared.subarray(0, 12), dx: shared.subarray(0, 12) }),
+      /maskedBatchNormReluGrad: dx must not overlap an input/,
     );
     // The statistics are those of the active rows: rows 0 and 3 active, x = [1, 2] and [3, 6].
     const x = Float32Array.from([1, 2, 9, 9, 9, 9, 3, 6, 9, 9, 9, 9]);
