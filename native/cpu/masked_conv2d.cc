@@ -786,10 +786,14 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
   sparseBackpropFilter(g, x, dy, activeList(g, mask), dfilter);
 }
 
+// Radii up to which dilateMask takes the maximum over the window directly.
+constexpr int64_t kDilateWindowMaxRadius = 3;
+
 void dilateMask(const float* mask, int64_t batch, int64_t h, int64_t w, int64_t radius, float* out) {
   parallelFor(static_cast<size_t>(batch), 1, [&](size_t begin, size_t end) {
     std::vector<float> rows(static_cast<size_t>(h * w));
     std::vector<int64_t> lastActive(static_cast<size_t>(std::max(h, w)));
+    std::vector<float> padded(static_cast<size_t>(w + 2 * std::min(radius, kDilateWindowMaxRadius)), 0.0f);
     // 1-D dilation of n values at stride `step`: v[i] = 1 when an active value lies within `radius` of i.
     auto dilate1d = [&](const float* in, float* outLine, int64_t n, int64_t step) {
       int64_t last = -radius - 1;  // nearest active index at or before i
@@ -803,11 +807,34 @@ void dilateMask(const float* mask, int64_t batch, int64_t h, int64_t w, int64_t 
         outLine[i * step] = (i - lastActive[i] <= radius || next - i <= radius) ? 1.0f : 0.0f;
       }
     };
+    // Small radii (PSACT's 1 and 2): the maximum over the window, rows then columns, branch-free loops over
+    // contiguous values that vectorise (the scans above branch on every random mask value: 1 ms per 131k values).
+    const bool window = radius <= kDilateWindowMaxRadius;
     for (size_t b = begin; b < end; ++b) {
       const float* m = mask + b * h * w;
       float* o = out + b * h * w;
-      for (int64_t y = 0; y < h; ++y) dilate1d(m + y * w, rows.data() + y * w, w, 1);
-      for (int64_t x = 0; x < w; ++x) dilate1d(rows.data() + x, o + x, h, w);
+      if (!window) {
+        for (int64_t y = 0; y < h; ++y) dilate1d(m + y * w, rows.data() + y * w, w, 1);
+        for (int64_t x = 0; x < w; ++x) dilate1d(rows.data() + x, o + x, h, w);
+        continue;
+      }
+      for (int64_t y = 0; y < h; ++y) {
+        const float* in = m + y * w;
+        for (int64_t x = 0; x < w; ++x) padded[radius + x] = isActive(in[x]) ? 1.0f : 0.0f;
+        float* line = rows.data() + y * w;
+        std::fill(line, line + w, 0.0f);
+        for (int64_t d = 0; d <= 2 * radius; ++d) {
+          for (int64_t x = 0; x < w; ++x) line[x] = std::max(line[x], padded[x + d]);
+        }
+      }
+      for (int64_t y = 0; y < h; ++y) {
+        float* outRow = o + y * w;
+        std::fill(outRow, outRow + w, 0.0f);
+        for (int64_t yy = std::max<int64_t>(0, y - radius); yy <= std::min(h - 1, y + radius); ++yy) {
+          const float* in = rows.data() + yy * w;
+          for (int64_t x = 0; x < w; ++x) outRow[x] = std::max(outRow[x], in[x]);
+        }
+      }
     }
   });
 }
