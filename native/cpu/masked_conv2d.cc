@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -649,15 +650,15 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
 // with the register-blocked direct kernels at ResNet-32's stage shapes (batch 128, two threads, wall time, native
 // calls on reused arrays, pixel-random masks, 2026-11-25, bench/masked_crossover.ts):
 //   - forward: about 0.8-0.9 at 16 / 32 channels; at 64 the sparse path wins even at d = 1;
-//   - backprop-input: about 0.7 when dy needs a masked copy, about 0.6 when it already vanishes outside the mask
-//     (see vanishesOutside; the dense path then reads dy as it is);
-//   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85 and with dy
-//     vanishing outside the mask (5.2 vs 7.0 ms at d = 1); at 32 and 64 channels it is slower at every density.
+//   - backprop-input: about 0.5-0.6 at 16 / 32 channels, 0.7 at 64 (dy read as it is when it already vanishes
+//     outside the mask, else a one-pass masked copy, see maskedDy: 0.3-0.6 ms apart at 32x32x16);
+//   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85 (4.9 vs 6.5 ms at
+//     d = 1); at 32 and 64 channels it is slower at every density.
 constexpr double kForwardDenseFraction = 0.85;
-constexpr double kBackpropInputDenseFraction = 0.7;
-constexpr double kBackpropInputCleanDenseFraction = 0.6;
+constexpr double kBackpropInputDenseFraction = 0.6;
 constexpr double kBackpropFilterDenseFraction = 0.85;
 constexpr int64_t kBackpropFilterDenseMaxChannels = 16;
+constexpr double kNever = 2.0;  // above any active fraction
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {
   return {g.batch,   g.inH,     g.inW,   g.inC,         g.outH,   g.outW,      g.outC,      g.kH,      g.kW,
@@ -705,22 +706,32 @@ bool vanishesOutside(const ConvGeometry& g, const float* dy, const float* mask) 
   return std::all_of(clean.begin(), clean.end(), [](char v) { return v != 0; });
 }
 
-// dy with its inactive rows zeroed: dy itself when they already are, else a copy (owned by `storage`).
-const float* maskedDy(const ConvGeometry& g, const float* dy, const float* mask, std::vector<float>& storage) {
+// dy with its inactive rows zeroed: dy itself when they already are, else a copy (owned by `storage`) made in one
+// pass (active rows copied, inactive ones zeroed) into uninitialised memory.
+const float* maskedDy(const ConvGeometry& g, const float* dy, const float* mask, std::unique_ptr<float[]>& storage) {
   if (vanishesOutside(g, dy, mask)) return dy;
-  storage.resize(static_cast<size_t>(outPositions(g) * g.outC));
-  std::memcpy(storage.data(), dy, sizeof(float) * storage.size());
-  zeroInactive(g, mask, g.outC, storage.data());
-  return storage.data();
+  const int64_t C = g.outC;
+  storage.reset(new float[static_cast<size_t>(outPositions(g) * C)]);
+  float* out = storage.get();
+  parallelFor(static_cast<size_t>(outPositions(g)), 4096, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      if (isActive(mask[i])) {
+        std::memcpy(out + i * C, dy + i * C, sizeof(float) * C);
+      } else {
+        std::memset(out + i * C, 0, sizeof(float) * C);
+      }
+    }
+  });
+  return out;
 }
 
 void denseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask, float* dx) {
-  std::vector<float> storage;
+  std::unique_ptr<float[]> storage;
   conv2dBackpropInput(denseGeometry(g), maskedDy(g, dy, mask, storage), filter, dx);
 }
 
 void denseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask, float* dfilter) {
-  std::vector<float> storage;
+  std::unique_ptr<float[]> storage;
   conv2dBackpropFilter(denseGeometry(g), x, maskedDy(g, dy, mask, storage), dfilter);
 }
 #endif
@@ -759,10 +770,8 @@ void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* fil
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                                float* dx, MaskedAlgo algo, bool outputZeroed) {
 #ifdef PACT_HAVE_DNNL
-  const int64_t active = activeCount(g, mask);
-  if (useDense(g, active, algo, kBackpropInputDenseFraction)) return denseBackpropInput(g, dy, filter, mask, dx);
-  if (useDense(g, active, algo, kBackpropInputCleanDenseFraction) && vanishesOutside(g, dy, mask)) {
-    return conv2dBackpropInput(denseGeometry(g), dy, filter, dx);
+  if (useDense(g, activeCount(g, mask), algo, kBackpropInputDenseFraction)) {
+    return denseBackpropInput(g, dy, filter, mask, dx);
   }
 #else
   (void)algo;  // only the sparse path exists without oneDNN
@@ -773,12 +782,10 @@ void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const flo
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
                                 float* dfilter, MaskedAlgo algo) {
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, activeCount(g, mask), algo, kBackpropFilterDenseFraction)) {
-    // The automatic choice takes oneDNN's only where it wins (see kBackpropFilterDenseFraction).
-    if (algo == MaskedAlgo::kDense) return denseBackpropFilter(g, x, dy, mask, dfilter);
-    if (std::max(g.inC, g.outC) <= kBackpropFilterDenseMaxChannels && vanishesOutside(g, dy, mask)) {
-      return conv2dBackpropFilter(denseGeometry(g), x, dy, dfilter);
-    }
+  // The automatic choice takes oneDNN's only where it wins (see kBackpropFilterDenseFraction).
+  const bool narrow = std::max(g.inC, g.outC) <= kBackpropFilterDenseMaxChannels;
+  if (useDense(g, activeCount(g, mask), algo, narrow ? kBackpropFilterDenseFraction : kNever)) {
+    return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
 #else
   (void)algo;  // only the sparse path exists without oneDNN
