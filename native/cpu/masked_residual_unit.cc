@@ -69,13 +69,14 @@ void gradientSumsRow(const float* __restrict dy, const float* __restrict x, cons
   }
 }
 
-// One row of dx = u * g + v * x + w, g = dy where y > 0.
+// One row of dx = u * g + v * (x - mean) + w, g = dy where y > 0 (centred first, as the forward does: exact to
+// rounding when |mean| is large against the deviation).
 void gradientRow(const float* __restrict dy, const float* __restrict x, const float* __restrict y,
-                 const float* __restrict u, const float* __restrict v, const float* __restrict w, int64_t channels,
-                 float* __restrict dx) {
+                 const float* __restrict mean, const float* __restrict u, const float* __restrict v,
+                 const float* __restrict w, int64_t channels, float* __restrict dx) {
   for (int64_t k = 0; k < channels; ++k) {
     const float g = y[k] > 0.0f ? dy[k] : 0.0f;
-    dx[k] = u[k] * g + v[k] * x[k] + w[k];
+    dx[k] = u[k] * g + v[k] * (x[k] - mean[k]) + w[k];
   }
 }
 
@@ -143,17 +144,17 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
     meanG[k] = active.empty() ? 0.0f : static_cast<float>(sums[k] / n);
     meanGx[k] = active.empty() ? 0.0f : static_cast<float>(sums[channels + k] / n);
   }
-  // dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)) at the active rows, as dx = u * g + v * x + w.
+  // dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)) at the active rows, as u * g + v * (x - mean) + w.
   std::vector<float> u(channels), v(channels), w(channels);
   for (int64_t k = 0; k < channels; ++k) {
     u[k] = scale[k] * rstd[k];
     v[k] = -u[k] * rstd[k] * meanGx[k];
-    w[k] = -u[k] * meanG[k] - v[k] * mean[k];
+    w[k] = -u[k] * meanG[k];
   }
   parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       const int64_t r = active[i];
-      gradientRow(dy + r * channels, x + r * channels, y + r * channels, u.data(), v.data(), w.data(), channels,
+      gradientRow(dy + r * channels, x + r * channels, y + r * channels, mean, u.data(), v.data(), w.data(), channels,
                   dx + r * channels);
     }
   });
