@@ -41,13 +41,12 @@
 #endif
 
 #include "cpu/dense_conv.h"
+#include "cpu/mask_rows.h"
 #include "cpu/threads.h"
 
 namespace pact::masked {
 
 namespace {
-
-inline bool isActive(float m) { return m > 0.0f; }
 
 int64_t kSize(const ConvGeometry& g) { return g.kH * g.kW * g.inC; }
 int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
@@ -214,13 +213,9 @@ void fillZero(float* data, int64_t n) {
   });
 }
 
-// Zeroes the rows [C] of an NHWC tensor at the inactive positions (dense path).
+// Zeroes the rows [C] of an NHWC tensor at the inactive positions.
 void zeroInactive(const ConvGeometry& g, const float* mask, int64_t C, float* data) {
-  parallelFor(static_cast<size_t>(outPositions(g)), 4096, [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      if (!isActive(mask[i])) std::memset(data + i * C, 0, sizeof(float) * C);
-    }
-  });
+  zeroInactiveRows(mask, outPositions(g), C, data);
 }
 
 int64_t tileCount(int64_t n, int64_t rows) { return (n + rows - 1) / rows; }

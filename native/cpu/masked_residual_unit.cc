@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/mask_rows.h"
 #include "cpu/threads.h"
 
 namespace pact::masked {
@@ -14,7 +15,7 @@ namespace {
 std::vector<int64_t> activeRows(const float* mask, int64_t rows) {
   std::vector<int64_t> active;
   for (int64_t r = 0; r < rows; ++r) {
-    if (mask[r] > 0.0f) active.push_back(r);
+    if (isActive(mask[r])) active.push_back(r);
   }
   return active;
 }
@@ -44,15 +45,6 @@ std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t chan
     for (int64_t k = 0; k < channels; ++k) total[k] += partial[c * channels + k];
   }
   return total;
-}
-
-// Zeroes the rows of data [rows, channels] whose mask is not > 0 (the active rows are written by the caller).
-void clearInactive(const float* mask, int64_t rows, int64_t channels, float* data) {
-  parallelFor(static_cast<size_t>(rows), 4096, [&](size_t begin, size_t end) {
-    for (size_t r = begin; r < end; ++r) {
-      if (!(mask[r] > 0.0f)) std::memset(data + r * channels, 0, sizeof(float) * channels);
-    }
-  });
 }
 
 // One row of the gradient's sums: acc[k] += g, acc[channels + k] += g * (x - mean) * rstd, g = dy where y > 0.
@@ -86,7 +78,7 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
                          const float* offset, float epsilon, float* y, float* mean, float* variance) {
   const std::vector<int64_t> active = activeRows(mask, rows);
   const double n = static_cast<double>(active.size());
-  clearInactive(mask, rows, channels, y);
+  zeroInactiveRows(mask, rows, channels, y);
   if (active.empty()) {
     std::fill(mean, mean + channels, 0.0f);
     std::fill(variance, variance + channels, 0.0f);
@@ -130,7 +122,7 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
                              float epsilon, float* dx, float* dscale, float* doffset) {
   const std::vector<int64_t> active = activeRows(mask, rows);
   const double n = static_cast<double>(active.size());
-  clearInactive(mask, rows, channels, dx);
+  zeroInactiveRows(mask, rows, channels, dx);
   std::vector<float> rstd(channels);
   for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
   // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
