@@ -51,15 +51,9 @@ namespace {
 int64_t kSize(const ConvGeometry& g) { return g.kH * g.kW * g.inC; }
 int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
 
-// Linear indices b*outH*outW + oy*outW + ox of the active outputs, ascending.
+// The linear indices b*outH*outW + oy*outW + ox of the active outputs, ascending.
 std::vector<int64_t> activeList(const ConvGeometry& g, const float* mask) {
-  const int64_t n = outPositions(g);
-  std::vector<int64_t> active;
-  active.reserve(static_cast<size_t>(n / 4));
-  for (int64_t i = 0; i < n; ++i) {
-    if (isActive(mask[i])) active.push_back(i);
-  }
-  return active;
+  return activeIndices(mask, outPositions(g));
 }
 
 // Rows per tile: about 96 KiB of patches, between 16 and 512 rows.
@@ -733,12 +727,7 @@ void denseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy,
 
 #ifdef PACT_HAVE_DNNL
 // The number of active outputs.
-int64_t activeCount(const ConvGeometry& g, const float* mask) {
-  const int64_t n = outPositions(g);
-  int64_t count = 0;
-  for (int64_t i = 0; i < n; ++i) count += isActive(mask[i]) ? 1 : 0;
-  return count;
-}
+int64_t activeCount(const ConvGeometry& g, const float* mask) { return countActive(mask, outPositions(g)); }
 
 // Whether to take the dense path for this call.
 bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double autoFraction) {

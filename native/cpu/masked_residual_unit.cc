@@ -12,14 +12,6 @@ namespace pact::masked {
 
 namespace {
 
-std::vector<int64_t> activeRows(const float* mask, int64_t rows) {
-  std::vector<int64_t> active;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (isActive(mask[r])) active.push_back(r);
-  }
-  return active;
-}
-
 // Sums fn(row, acc) over the active rows into `channels` accumulators, one partial per chunk, summed in chunk
 // order so the result does not depend on timing. fn adds into float accumulators (so its loop vectorises), which
 // are flushed into double every kBlockRows rows: float rounding over at most 64 terms, double beyond.
@@ -76,7 +68,7 @@ void gradientRow(const float* __restrict dy, const float* __restrict x, const fl
 
 void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
                          const float* offset, float epsilon, float* y, float* mean, float* variance) {
-  const std::vector<int64_t> active = activeRows(mask, rows);
+  const std::vector<int64_t> active = activeIndices(mask, rows);
   const double n = static_cast<double>(active.size());
   zeroInactiveRows(mask, rows, channels, y);
   if (active.empty()) {
@@ -120,7 +112,7 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
 void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask, const float* y, int64_t rows,
                              int64_t channels, const float* scale, const float* mean, const float* variance,
                              float epsilon, float* dx, float* dscale, float* doffset) {
-  const std::vector<int64_t> active = activeRows(mask, rows);
+  const std::vector<int64_t> active = activeIndices(mask, rows);
   const double n = static_cast<double>(active.size());
   zeroInactiveRows(mask, rows, channels, dx);
   std::vector<float> rstd(channels);
