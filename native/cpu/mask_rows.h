@@ -21,16 +21,20 @@ inline int64_t countActive(const float* mask, int64_t rows) {
 // The indices of the active rows, ascending. Branch-free (a random mask's branch mispredicts half the time: 12-15%
 // of a sparse convolution at d = 0.5): a counting pass sizes the list, then every index is written at the current
 // count, which advances only past active ones (so the last write may land one past the end: the list has one spare
-// entry until the resize).
-inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
-  std::vector<int64_t> active(static_cast<size_t>(countActive(mask, rows)) + 1);
-  size_t count = 0;
+// entry until the resize). `count` is countActive(mask, rows), when the caller has it.
+inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows, int64_t count) {
+  std::vector<int64_t> active(static_cast<size_t>(count) + 1);
+  size_t next = 0;
   for (int64_t i = 0; i < rows; ++i) {
-    active[count] = i;
-    count += isActive(mask[i]) ? 1 : 0;
+    active[next] = i;
+    next += isActive(mask[i]) ? 1 : 0;
   }
-  active.resize(count);
+  active.resize(next);
   return active;
+}
+
+inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
+  return activeIndices(mask, rows, countActive(mask, rows));
 }
 
 // Zeroes the rows of data [rows, channels] whose mask value is not > 0, one memset per run of inactive rows

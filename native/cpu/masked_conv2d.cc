@@ -51,9 +51,9 @@ namespace {
 int64_t kSize(const ConvGeometry& g) { return g.kH * g.kW * g.inC; }
 int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
 
-// The linear indices b*outH*outW + oy*outW + ox of the active outputs, ascending.
-std::vector<int64_t> activeList(const ConvGeometry& g, const float* mask) {
-  return activeIndices(mask, outPositions(g));
+// The linear indices b*outH*outW + oy*outW + ox of the `count` active outputs, ascending.
+std::vector<int64_t> activeList(const ConvGeometry& g, const float* mask, int64_t count) {
+  return activeIndices(mask, outPositions(g), count);
 }
 
 // Rows per tile: about 96 KiB of patches, between 16 and 512 rows.
@@ -667,27 +667,31 @@ bool vanishesOutside(const ConvGeometry& g, const float* dy, const float* mask) 
   const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
   std::vector<char> clean(chunks, 1);
   parallelFor(chunks, 1, [&](size_t begin, size_t end) {
+    // Blocks of kBlock positions: the block's inactive rows are listed, then tested with each row fetched kAhead
+    // rows before its test (they are scattered: each is a cache miss); a non-zero ends the chunk's scan there.
+    constexpr int64_t kBlock = 1024;
+    constexpr size_t kAhead = 16;
     std::vector<int64_t> rows;
     for (size_t c = begin; c < end; ++c) {
-      rows.clear();
-      for (int64_t i = n * static_cast<int64_t>(c) / static_cast<int64_t>(chunks),
-                   last = n * static_cast<int64_t>(c + 1) / static_cast<int64_t>(chunks);
-           i < last; ++i) {
-        if (!isActive(mask[i])) rows.push_back(i);
-      }
-      // The rows are scattered: each is a cache miss, so they are fetched well ahead of the test.
-      constexpr size_t kAhead = 16;
-      for (size_t j = 0; j < rows.size(); ++j) {
-        if (j + kAhead < rows.size()) prefetchRow(dy + rows[j + kAhead] * C, C);
-        uint32_t bits = 0;  // the values' bits but the sign: non-zero for any non-zero value, NaN, infinity
-        for (int64_t k = 0; k < C; ++k) {
-          uint32_t v;
-          std::memcpy(&v, dy + rows[j] * C + k, sizeof(v));
-          bits |= v & 0x7fffffffu;
+      const int64_t first = n * static_cast<int64_t>(c) / static_cast<int64_t>(chunks);
+      const int64_t last = n * static_cast<int64_t>(c + 1) / static_cast<int64_t>(chunks);
+      for (int64_t block = first; block < last && clean[c]; block += kBlock) {
+        rows.clear();
+        for (int64_t i = block; i < std::min(last, block + kBlock); ++i) {
+          if (!isActive(mask[i])) rows.push_back(i);
         }
-        if (bits != 0) {
-          clean[c] = 0;
-          break;
+        for (size_t j = 0; j < rows.size(); ++j) {
+          if (j + kAhead < rows.size()) prefetchRow(dy + rows[j + kAhead] * C, C);
+          uint32_t bits = 0;  // the values' bits but the sign: non-zero for any non-zero value, NaN, infinity
+          for (int64_t k = 0; k < C; ++k) {
+            uint32_t v;
+            std::memcpy(&v, dy + rows[j] * C + k, sizeof(v));
+            bits |= v & 0x7fffffffu;
+          }
+          if (bits != 0) {
+            clean[c] = 0;
+            break;
+          }
         }
       }
     }
@@ -726,9 +730,6 @@ void denseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy,
 #endif
 
 #ifdef PACT_HAVE_DNNL
-// The number of active outputs.
-int64_t activeCount(const ConvGeometry& g, const float* mask) { return countActive(mask, outPositions(g)); }
-
 // Whether to take the dense path for this call.
 bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double autoFraction) {
   // dense_conv takes pads below the filter size only (tfjs' 'same' and 'valid' always are).
@@ -743,38 +744,41 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 
 void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                          MaskedAlgo algo, bool outputZeroed) {
+  const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, activeCount(g, mask), algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
+  if (useDense(g, active, algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseForward(g, x, filter, mask, activeList(g, mask), y, outputZeroed);
+  sparseForward(g, x, filter, mask, activeList(g, mask, active), y, outputZeroed);
 }
 
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                                float* dx, MaskedAlgo algo, bool outputZeroed) {
+  const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, activeCount(g, mask), algo, kBackpropInputDenseFraction)) {
+  if (useDense(g, active, algo, kBackpropInputDenseFraction)) {
     return denseBackpropInput(g, dy, filter, mask, dx);
   }
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseBackpropInput(g, dy, filter, activeList(g, mask), dx, outputZeroed);
+  sparseBackpropInput(g, dy, filter, activeList(g, mask, active), dx, outputZeroed);
 }
 
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
                                 float* dfilter, MaskedAlgo algo) {
+  const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
   // The automatic choice takes oneDNN's only where it wins (see kBackpropFilterDenseFraction).
   const bool narrow = std::max(g.inC, g.outC) <= kBackpropFilterDenseMaxChannels;
-  if (useDense(g, activeCount(g, mask), algo, narrow ? kBackpropFilterDenseFraction : kNever)) {
+  if (useDense(g, active, algo, narrow ? kBackpropFilterDenseFraction : kNever)) {
     return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
 #else
   (void)algo;  // only the sparse path exists without oneDNN
 #endif
-  sparseBackpropFilter(g, x, dy, activeList(g, mask), dfilter);
+  sparseBackpropFilter(g, x, dy, activeList(g, mask, active), dfilter);
 }
 
 // Radii up to which dilateMask takes the maximum over the window directly.
