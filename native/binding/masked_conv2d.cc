@@ -62,7 +62,8 @@ Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
   const float* mask = maskArg(info, 6, fn, g);
   const pact::FloatView y = pact::floatArgOfLength(info, 7, fn, "y", yCount(info, fn, g));
   pact::checkNoOverlap(info, fn, y, "y", {{x.data, x.length}, {filter.data, filter.length}, {mask, maskCount(g)}});
-  pact::masked::maskedConv2dForward(g, x.data, filter.data, mask, y.data, algoArg(info, 8, fn), outputZeroedArg(info, 9, fn));
+  pact::masked::maskedConv2dForward(g, x.data, filter.data, mask, y.data, algoArg(info, 8, fn),
+                                    outputZeroedArg(info, 9, fn));
   return info.Env().Undefined();
 }
 

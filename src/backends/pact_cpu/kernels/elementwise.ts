@@ -1,9 +1,9 @@
 /**
  * Elementwise kernels of pact-cpu (native/cpu/elementwise.cc): the binary ops with numpy/tfjs broadcasting, the
- * unary ops and AddN, all float32, multithreaded and vectorized; ZerosLike/OnesLike of float32 from the buffer pool. Other dtypes (int32, bool, complex64) and ranks
- * above 8 fall back to tfjs-backend-cpu (counted). The gradients tfjs registers for these ops are compositions
- * of the same kernels (Relu's is Multiply(dy, Step(x)); a broadcast operand's is Sum then Reshape), so they run
- * natively too.
+ * unary ops and AddN, all float32, multithreaded and vectorized; ZerosLike/OnesLike of float32 from the buffer pool.
+ * Other dtypes (int32, bool, complex64) and ranks above 8 fall back to tfjs-backend-cpu (counted). The gradients
+ * tfjs registers for these ops are compositions of the same kernels (Relu's is Multiply(dy, Step(x)); a broadcast
+ * operand's is Sum then Reshape), so they run natively too.
  */
 import * as tf from '@tensorflow/tfjs';
 
