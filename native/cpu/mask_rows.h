@@ -5,6 +5,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "cpu/threads.h"
 
 namespace pact::masked {
@@ -37,9 +41,44 @@ inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
   return activeIndices(mask, rows, countActive(mask, rows));
 }
 
+// Zeroes n floats, the whole 64-byte lines among them with non-temporal stores (memset for the partial lines at the
+// ends, and for runs shorter than two lines): zeros that are not read back soon need not cost their lines' reads
+// for ownership, nor evict cached data. Callers end with streamFence().
+inline void streamZero(float* data, size_t n) {
+#if defined(__SSE2__)
+  const uintptr_t address = reinterpret_cast<uintptr_t>(data);
+  const size_t head = (64 - address % 64) % 64 / sizeof(float);
+  if (address % sizeof(float) != 0 || head + 32 > n) {  // fewer than two whole cache lines: memset
+    std::memset(data, 0, sizeof(float) * n);
+    return;
+  }
+  std::memset(data, 0, sizeof(float) * head);
+  const __m128 zero = _mm_setzero_ps();
+  size_t i = head;
+  for (; i + 16 <= n; i += 16) {  // whole lines only: a partial streamed line is written back piecemeal
+    _mm_stream_ps(data + i, zero);
+    _mm_stream_ps(data + i + 4, zero);
+    _mm_stream_ps(data + i + 8, zero);
+    _mm_stream_ps(data + i + 12, zero);
+  }
+  std::memset(data + i, 0, sizeof(float) * (n - i));
+#else
+  std::memset(data, 0, sizeof(float) * n);
+#endif
+}
+
+// Orders this thread's non-temporal stores before what follows.
+inline void streamFence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 // Zeroes the rows of data [rows, channels] whose mask value is not > 0, one memset per run of inactive rows
-// (8-10% faster than one per row where most rows are inactive). Parallel over blocks of rows.
-inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, float* data) {
+// (8-10% faster than one per row where most rows are inactive); runs of at least `streamRows` rows are written
+// with non-temporal stores (streamZero), shorter ones through the cache. Parallel over blocks of rows.
+inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, float* data,
+                             int64_t streamRows = INT64_MAX) {
   parallelFor(static_cast<size_t>(rows), 4096, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end;) {
       if (isActive(mask[i])) {
@@ -48,9 +87,15 @@ inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, 
       }
       size_t j = i + 1;
       while (j < end && !isActive(mask[j])) ++j;
-      std::memset(data + i * channels, 0, sizeof(float) * channels * (j - i));
+      const size_t n = static_cast<size_t>(channels) * (j - i);
+      if (static_cast<int64_t>(j - i) >= streamRows) {
+        streamZero(data + i * channels, n);
+      } else {
+        std::memset(data + i * channels, 0, sizeof(float) * n);
+      }
       i = j;
     }
+    streamFence();
   });
 }
 
