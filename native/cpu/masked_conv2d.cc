@@ -201,9 +201,15 @@ inline void prefetchRow(const float* row, int64_t length) {
 #endif
 }
 
-void fillZero(float* data, int64_t n) {
+// Zeroes data[0, n), with non-temporal stores when `stream` (zeros not read back soon; see streamZero).
+void fillZero(float* data, int64_t n, bool stream = false) {
   parallelFor(static_cast<size_t>(n), 1 << 16, [&](size_t begin, size_t end) {
-    std::memset(data + begin, 0, sizeof(float) * (end - begin));
+    if (stream) {
+      streamZero(data + begin, end - begin);
+      streamFence();
+    } else {
+      std::memset(data + begin, 0, sizeof(float) * (end - begin));
+    }
   });
 }
 
@@ -588,8 +594,11 @@ struct Band {
 
 void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter,
                          const std::vector<int64_t>& active, float* dx, bool outputZeroed) {
-  if (!outputZeroed) fillZero(dx, g.batch * g.inH * g.inW * g.inC);
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
+  // With no active position dx is all zeros and nothing reads it here: streamed (1.5x faster at 128x32x32x16). With
+  // any, the scatter-add reads dx next; zeroing by footprint (streaming the untouched positions) cost more than it
+  // saved at d = 0.05-0.25 (marking the windows, alternating memset and streamed runs).
+  if (!outputZeroed) fillZero(dx, g.batch * g.inH * g.inW * g.inC, P == 0);
   const int64_t rows = std::max<int64_t>(1, (g.kH + g.strideH - 1) / g.strideH), bandSize = rows * g.outW;
   // Band index of a position: image b's row band j is b*bandsPerImage + j; the phase is j's parity.
   const int64_t plane = g.outH * g.outW, bandsPerImage = (g.outH + rows - 1) / rows;
