@@ -5,6 +5,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "cpu/narrow_conv.h"
+
 namespace pact {
 
 namespace {
@@ -171,6 +173,9 @@ struct BackpropFilterEntry {
 
 void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter, const float* bias,
                    const Epilogue& epilogue, float* y) {
+  if (useNarrowConv(g) && bias == nullptr && epilogue.activation == Activation::kLinear) {
+    return narrowConv2dForward(g, x, filter, y);
+  }
   static dnnl_ctx::PrimitiveCache<ForwardEntry> cache;
   const DnnlGeometry d = dnnlGeometry(g, false);
   dnnl_ctx::Key key = geometryKey(0, d, g);
@@ -222,6 +227,7 @@ void conv2dBackpropInput(const Conv2DGeometry& g, const float* dy, const float* 
 }
 
 void conv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
+  if (useNarrowConv(g)) return narrowConv2dBackpropFilter(g, x, dy, dfilter);
   static dnnl_ctx::PrimitiveCache<BackpropFilterEntry> cache;
   const DnnlGeometry d = dnnlGeometry(g, true);
 

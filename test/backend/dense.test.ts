@@ -283,6 +283,47 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
     expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
   });
 
+  it('narrow outputs (1-2 channels, own loops instead of oneDNN) match in forward and both gradients', () => {
+    // native/cpu/narrow_conv.cc: PSACT's halting logits (3x3 to 1 channel). Widths >= 9 so that rows have inside
+    // windows in blocks of 4 and border ones; channels with and without a remainder past groups of 8.
+    const rng = freshRng();
+    for (let i = 0; i < 12; ++i) {
+      const inC = rng.pick([8, 12, 16, 32, 64, 3]);
+      const outC = rng.pick([1, 2]);
+      const [fH, fW] = rng.pick([
+        [3, 3],
+        [5, 5],
+        [1, 3],
+        [3, 2],
+      ] as [number, number][]);
+      const stride = rng.pick([1, 2, [1, 2]] as (number | [number, number])[]);
+      const pad = rng.pick(['same', 'valid'] as const);
+      const xShape: Shape4D = [rng.int(1, 3), rng.int(9, 13), rng.int(9, 15), inC];
+      const filterShape: Shape4D = [fH, fW, inC, outC];
+      const x = rng.uniform(tf.util.sizeFromShape(xShape));
+      const filter = rng.uniform(tf.util.sizeFromShape(filterShape));
+      const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, 1, pad);
+      const w = rng.uniform(tf.util.sizeFromShape(info.outShape));
+      const label = `x [${xShape}] filter [${filterShape}] stride ${stride} ${pad} (seed ${rng.seed})`;
+      compareBackends(() => {
+        const [xt, ft] = [tf.tensor4d(x, xShape), tf.tensor4d(filter, filterShape)];
+        const loss = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad), tf.tensor(w, info.outShape)));
+        return [tf.conv2d(xt, ft, stride, pad), ...tf.grads(loss)([xt, ft])];
+      }, label);
+      // Dilated (forward only: tfjs has no dilated conv2d gradient).
+      const dilations = rng.pick([
+        [2, 2],
+        [2, 1],
+      ] as [number, number][]);
+      compareBackends(
+        () => tf.conv2d(tf.tensor4d(x, xShape), tf.tensor4d(filter, filterShape), 1, pad, 'NHWC', dilations),
+        `${label} dilations [${dilations}]`,
+      );
+    }
+    expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
+  });
+
   it('conv2d gradients through tf.grads match tfjs-backend-cpu on 15 random convolutions and a small convnet', () => {
     const rng = freshRng();
     for (let i = 0; i < 15; ++i) {
