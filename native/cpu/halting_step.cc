@@ -12,6 +12,21 @@ namespace {
 // Positions a thread takes at least: a position costs tens of nanoseconds, so smaller chunks are not worth a fork.
 constexpr size_t kGrain = 4096;
 
+// sum(a[0, n) * b[0, n)) in 8 partial sums, one per lane of a vector (a scalar running sum does not vectorise
+// without reassociation; the gradient at 128x32x32x16 is 3-4% faster, same-process A/B).
+inline float dot(const float* a, const float* b, size_t n) {
+  constexpr size_t kLanes = 8;
+  float lanes[kLanes] = {};
+  size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) lanes[j] += a[k + j] * b[k + j];
+  }
+  float sum = 0.0f;
+  for (; k < n; ++k) sum += a[k] * b[k];
+  for (size_t j = 0; j < kLanes; ++j) sum += lanes[j];
+  return sum;
+}
+
 }  // namespace
 
 void haltingStep(const float* sXi, const float* sH, const float* n, const float* haltLogits, const float* noise,
@@ -46,12 +61,7 @@ void haltingStepGrad(const float* sXi, const float* sH, const float* haltLogits,
   const size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(1, u != nullptr ? c : 1));
   parallelFor(static_cast<size_t>(positions), grain, [&](size_t begin, size_t end) {
     for (size_t p = begin; p < end; ++p) {
-      float gz = 0.0f;
-      if (u != nullptr) {
-        const float* g = gOutput + p * c;
-        const float* up = u + p * c;
-        for (size_t k = 0; k < c; ++k) gz += g[k] * up[k];
-      }
+      const float gz = u != nullptr ? dot(gOutput + p * c, u + p * c, c) : 0.0f;
       const float x = cfg.last ? 0.0f : haltLogits[p];
       const float eps = cfg.last || cfg.mode == HaltingMode::kThresholded ? 0.5f : noise[p];
       const halting::StepGrad g = halting::backward(cfg, sXi[p], sH[p], x, eps, gSXi[p], gSH[p], gN[p], gActive[p], gz);
