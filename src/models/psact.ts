@@ -35,6 +35,7 @@ import { haltingStep, initialHaltingState } from '../ops/halting_step';
 import { detached, type HaltingMode, logSigmoid } from '../ops/halting_util';
 import { binaryMask } from '../ops/masked_conv2d';
 import { maskedResidualUnitWithStats, type BatchStats } from '../ops/masked_residual_unit';
+import { spatialMean } from '../ops/spatial_mean';
 import { type BatchNormParams, PreActResNet, type ResidualUnitParams, type ResNetConfig } from './resnet';
 
 export type { AdaptiveMode };
@@ -172,7 +173,7 @@ export class AdaptiveResNet {
       stages.push(stats);
     }
     const logits = tf.tidy(() => {
-      const features = tf.mean(this.resnet.batchNormRelu(this.resnet.finalBn, u, options), [1, 2]) as tf.Tensor2D;
+      const features = spatialMean(this.resnet.batchNormRelu(this.resnet.finalBn, u, options));
       return tf.fused.matMul({ a: features, b: this.resnet.dense, bias: this.resnet.denseBias }) as tf.Tensor2D;
     });
     u.dispose();
@@ -201,7 +202,7 @@ export class AdaptiveResNet {
       const p = this.halting[s][l - 1];
       const [b, h, w] = u.shape;
       const local = tf.reshape(tf.conv2d(u, p.conv, 1, 'same'), [b, h, w]);
-      const global = tf.reshape(tf.matMul(tf.mean(u, [1, 2]) as tf.Tensor2D, p.pooled), [b, 1, 1]);
+      const global = tf.reshape(tf.matMul(spatialMean(u), p.pooled), [b, 1, 1]);
       const logits = tf.add(tf.add(local, global), p.bias) as tf.Tensor3D;
       const n = this.group;
       if (n === 1) return logits;

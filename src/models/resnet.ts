@@ -27,6 +27,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { batchNormReluTrain } from '../ops/batch_norm_train';
+import { spatialMean } from '../ops/spatial_mean';
 
 export interface ResNetConfig {
   /** Residual units per stage, n (5: ResNet-32, 18: ResNet-110). */
@@ -130,7 +131,7 @@ export class PreActResNet {
           u = tf.add(shortcut, residual);
         }
       }
-      const features = tf.mean(this.batchNormRelu(this.finalBn, u, options), [1, 2]) as tf.Tensor2D;
+      const features = spatialMean(this.batchNormRelu(this.finalBn, u, options));
       return tf.fused.matMul({ a: features, b: this.dense, bias: this.denseBias }) as tf.Tensor2D;
     });
   }
