@@ -34,7 +34,6 @@ for (const [B, H, W, C] of shapes) {
       filter = random(9 * C * O),
       dy = random(B * H * W * O);
     const y = new Float32Array(B * H * W * O),
-      dx = new Float32Array(B * H * W * C),
       dfilter = new Float32Array(9 * C * O);
     const geometry = [B, H, W, C, H, W, O, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];
     const ops: Record<string, () => void> = {
