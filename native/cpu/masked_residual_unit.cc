@@ -47,7 +47,8 @@ void gradientSumsRow(const float* __restrict dy, const float* __restrict x, cons
                      float* __restrict acc) {
   float* __restrict accX = acc + channels;
   for (int64_t k = 0; k < channels; ++k) {
-    const float g = y[k] > 0.0f ? dy[k] : 0.0f;
+    const float d = dy[k];  // loaded unconditionally: `y > 0 ? dy : 0` compiled to a masked load (vmaskmovps), slow
+    const float g = y[k] > 0.0f ? d : 0.0f;
     acc[k] += g;
     accX[k] += g * ((x[k] - mean[k]) * rstd[k]);
   }
@@ -59,7 +60,8 @@ void gradientRow(const float* __restrict dy, const float* __restrict x, const fl
                  const float* __restrict mean, const float* __restrict u, const float* __restrict v,
                  const float* __restrict w, int64_t channels, float* __restrict dx) {
   for (int64_t k = 0; k < channels; ++k) {
-    const float g = y[k] > 0.0f ? dy[k] : 0.0f;
+    const float d = dy[k];  // as above
+    const float g = y[k] > 0.0f ? d : 0.0f;
     dx[k] = u[k] * g + v[k] * (x[k] - mean[k]) + w[k];
   }
 }
