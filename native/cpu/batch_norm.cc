@@ -63,7 +63,10 @@ void gradientSums(const float* __restrict dy, const float* __restrict x, const f
     const float* g = dy + r;
     if (y != nullptr) {
       float* m = masked.data();
-      for (size_t c = 0; c < channels; ++c) m[c] = y[r + c] > 0.0f ? g[c] : 0.0f;
+      for (size_t c = 0; c < channels; ++c) {
+        const float d = g[c];  // loaded unconditionally: the select compiled to a masked load (vmaskmovps), slow
+        m[c] = y[r + c] > 0.0f ? d : 0.0f;
+      }
       g = m;
     }
     for (size_t c = 0; c < channels; ++c) {
@@ -154,7 +157,8 @@ void batchNormTrainGrad(const float* dy, const float* dmean, const float* dvaria
       if (relu) {
         const float* yr = y + r * channels;
         for (size_t c = 0; c < channels; ++c) {
-          const float g = yr[c] > 0.0f ? dyr[c] : 0.0f;
+          const float d = dyr[c];  // as in gradientSums
+          const float g = yr[c] > 0.0f ? d : 0.0f;
           dxr[c] = g * a[c] + (xr[c] - mean[c]) * k[c] + b[c];
         }
       } else {
