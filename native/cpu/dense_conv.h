@@ -5,8 +5,11 @@
 // into it on every call (it changes every training step; the cost is one pass over the filter) and the filter
 // gradient is reordered back. Activations stay NHWC, which oneDNN's JIT kernels take directly.
 // Threading: oneDNN's OpenMP pool (cpu/threads.h). Cost: 2*N*outH*outW*outC*fH*fW*inC flops per call, at
-// 330-460 GFLOP/s on the ResNet-CIFAR shapes with 2 AVX-512 cores; primitives are cached by geometry.
+// 58-90 GFLOP/s on the ResNet-CIFAR shapes on this project's 2-vCPU AVX2 machine (bench/README.md; the field
+// notes' 330-460 were measured on AVX-512 cores); primitives are cached by geometry.
 // Limits: geometry must pass checkConv2DGeometry (the binding checks it and every buffer length before calling).
+// Exception: the forward (no bias, linear) and the filter gradient of convolutions to at most 2 output channels run
+// native/cpu/narrow_conv.h's loops instead (oneDNN runs them almost as slowly as full-width layers).
 #pragma once
 #include <cstdint>
 #include <string>
