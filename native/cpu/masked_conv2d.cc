@@ -266,7 +266,9 @@ void directForwardOne(const ConvGeometry& g, const float* x, const float* filter
       for (; c + S <= C; c += S) {
         for (int k = 0; k < S; ++k) {
           const __m256 v = _mm256_set1_ps(xs[c + k]);
-          for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (c + k) * OC + 8 * j), acc[k][j]);
+          for (int j = 0; j < V; ++j) {
+            acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (c + k) * OC + 8 * j), acc[k][j]);
+          }
         }
       }
       for (; c < C; ++c) {
@@ -517,7 +519,9 @@ void directBackpropInputOne(const ConvGeometry& g, const float* dy, const float*
       for (; o + S <= O; o += S) {
         for (int k = 0; k < S; ++k) {
           const __m256 v = _mm256_set1_ps(d[o + k]);
-          for (int j = 0; j < V; ++j) acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (o + k) * IC + 8 * j), acc[k][j]);
+          for (int j = 0; j < V; ++j) {
+            acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (o + k) * IC + 8 * j), acc[k][j]);
+          }
         }
       }
       for (; o < O; ++o) {
@@ -580,7 +584,8 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
                          int64_t count, float* dx) {
 #if defined(__AVX2__) && defined(__FMA__)
   forEachBlock<Blocking<IC>::PB>(
-      g, positions, count, dx, dy, g.outC, [&](const int64_t* block) { directBackpropInputBlock<IC>(g, dy, wt, block, dx); },
+      g, positions, count, dx, dy, g.outC,
+      [&](const int64_t* block) { directBackpropInputBlock<IC>(g, dy, wt, block, dx); },
       [&](int64_t p) { directBackpropInputOne<IC>(g, dy, wt, p, dx); });
 #else
   for (int64_t i = 0; i < count; ++i) directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);

@@ -55,22 +55,22 @@ inline float dot(const float* x, const float* w, int64_t n, [[maybe_unused]] voi
   return tail;
 }
 
+// The range [lo, hi) of output indices o (rows or columns, [0, outSize)) whose tap k reads an input index
+// o*stride + k*dilation - padLow inside [0, size).
+void validRange(int64_t k, int64_t stride, int64_t dilation, int64_t padLow, int64_t size, int64_t outSize,
+                int64_t& lo, int64_t& hi) {
+  const int64_t offset = k * dilation - padLow;
+  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  hi = size - 1 - offset < 0 ? 0 : std::min(outSize, (size - 1 - offset) / stride + 1);
+  lo = std::min(lo, hi);
+}
+
 }  // namespace
 
 bool useNarrowConv(const Conv2DGeometry& g) {
   const char* setting = std::getenv("PACT_NARROW_CONV");
   const int64_t limit = setting == nullptr ? kNarrowConvMaxOutChannels : std::atoll(setting);
   return g.outChannels <= limit;
-}
-
-// The range [lo, hi) of output indices o (rows or columns, [0, outSize)) whose tap k reads an input index
-// o*stride + k*dilation - padLow inside [0, size).
-static void validRange(int64_t k, int64_t stride, int64_t dilation, int64_t padLow, int64_t size, int64_t outSize,
-                int64_t& lo, int64_t& hi) {
-  const int64_t offset = k * dilation - padLow;
-  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  hi = size - 1 - offset < 0 ? 0 : std::min(outSize, (size - 1 - offset) / stride + 1);
-  lo = std::min(lo, hi);
 }
 
 void narrowConv2dForward(const Conv2DGeometry& g, const float* x, const float* filter, float* y) {
@@ -128,7 +128,9 @@ void narrowConv2dForward(const Conv2DGeometry& g, const float* x, const float* f
             const int64_t step = g.strideWidth * C;
             for (int64_t k = 0; k < vectorSpan; k += 8) {
               const __m256 wv = _mm256_loadu_ps(wRow + k);
-              for (int64_t j = 0; j < kBlock; ++j) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(in + j * step + k), wv, acc[j]);
+              for (int64_t j = 0; j < kBlock; ++j) {
+                acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(in + j * step + k), wv, acc[j]);
+              }
             }
             for (int64_t k = vectorSpan; k < span; ++k) {
               for (int64_t j = 0; j < kBlock; ++j) tail[j] += in[j * step + k] * wRow[k];
@@ -175,7 +177,8 @@ void narrowConv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const f
               for (int64_t j = 0; j < kChains; ++j) sum[j] = _mm256_setzero_ps();
               for (int64_t oy = yLo; oy < yHi; ++oy) {
                 const int64_t iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight;
-                const float* in = image + (iy * g.inWidth + xLo * g.strideWidth - g.padLeft + kx * g.dilationWidth) * C + c;
+                const int64_t ix = xLo * g.strideWidth - g.padLeft + kx * g.dilationWidth;
+                const float* in = image + (iy * g.inWidth + ix) * C + c;
                 const float* d = grad + (oy * g.outWidth + xLo) * O + o;
                 int64_t ox = xLo;
                 for (; ox + kChains <= xHi; ox += kChains, in += kChains * step, d += kChains * O) {
