@@ -75,10 +75,9 @@ inline void streamFence() {
 }
 
 // Zeroes the rows of data [rows, channels] whose mask value is not > 0, one memset per run of inactive rows
-// (8-10% faster than one per row where most rows are inactive); runs of at least `streamRows` rows are written
-// with non-temporal stores (streamZero), shorter ones through the cache. Parallel over blocks of rows.
-inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, float* data,
-                             int64_t streamRows = INT64_MAX) {
+// (8-10% faster than one per row where most rows are inactive), or one streamZero per run when `stream` (zeros
+// nothing reads back soon). Parallel over blocks of rows.
+inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, float* data, bool stream = false) {
   parallelFor(static_cast<size_t>(rows), 4096, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end;) {
       if (isActive(mask[i])) {
@@ -88,14 +87,14 @@ inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, 
       size_t j = i + 1;
       while (j < end && !isActive(mask[j])) ++j;
       const size_t n = static_cast<size_t>(channels) * (j - i);
-      if (static_cast<int64_t>(j - i) >= streamRows) {
+      if (stream) {
         streamZero(data + i * channels, n);
       } else {
         std::memset(data + i * channels, 0, sizeof(float) * n);
       }
       i = j;
     }
-    streamFence();
+    if (stream) streamFence();
   });
 }
 

@@ -68,8 +68,14 @@ void validRange(int64_t k, int64_t stride, int64_t dilation, int64_t padLow, int
 }  // namespace
 
 bool useNarrowConv(const Conv2DGeometry& g) {
+  // A whole number >= 0, else the default (pact-cpu's registration refuses other values with a message).
   const char* setting = std::getenv("PACT_NARROW_CONV");
-  const int64_t limit = setting == nullptr ? kNarrowConvMaxOutChannels : std::atoll(setting);
+  int64_t limit = kNarrowConvMaxOutChannels;
+  if (setting != nullptr && *setting != '\0') {
+    char* end = nullptr;
+    const long long value = std::strtoll(setting, &end, 10);
+    if (*end == '\0' && value >= 0) limit = value;
+  }
   return g.outChannels <= limit;
 }
 

@@ -23,7 +23,7 @@ constexpr int64_t kNarrowConvMaxOutChannels = 2;
 
 // Whether a dense convolution of this geometry takes these loops: outChannels <= kNarrowConvMaxOutChannels, or <= N
 // where the environment has PACT_NARROW_CONV=N (0: oneDNN for every width; read at each call, so that a benchmark
-// can time both in one process).
+// can time both in one process; a value that is not a whole number >= 0 means the default).
 bool useNarrowConv(const Conv2DGeometry& g);
 
 // y = conv(x, filter).

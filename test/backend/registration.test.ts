@@ -57,6 +57,22 @@ describe('pact-cpu registration', () => {
     assert.match(status.reason, /PACT_BUFFER_POOL_MB must be a number of MiB >= 0, got lots/);
   });
 
+  it('stays unregistered, saying why, when PACT_NARROW_CONV is not a channel count', () => {
+    const src = require.resolve('../../src');
+    const script = `const s = require(${JSON.stringify(src)}).pactCpuStatus; console.log(JSON.stringify(s));`;
+    for (const bad of ['two', '-1', '1.5']) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
+        env: { ...process.env, PACT_NARROW_CONV: bad },
+      });
+      const status = JSON.parse(String(out).trim().split('\n').pop() as string);
+      assert.equal(status.registered, false, bad);
+      assert.match(
+        status.reason,
+        new RegExp(`PACT_NARROW_CONV must be a whole number of output channels >= 0, got ${bad}`),
+      );
+    }
+  });
+
   it('rejects a bad thread count with an Error naming the argument', () => {
     assert.throws(() => nativeAddon()!.setNumThreads(0), /setNumThreads: n must be an integer in \[1, 1024\]/);
     assert.throws(() => nativeAddon()!.setNumThreads('2' as unknown as number), /n must be a number/);

@@ -32,6 +32,18 @@ export function poolLimitBytes(): number {
   return mb * 1024 * 1024;
 }
 
+/**
+ * Checks PACT_NARROW_CONV, the most output channels for which the native dense convolution takes its own loops
+ * instead of oneDNN's (native/cpu/narrow_conv.h; unset: 2, 0: oneDNN always). The addon reads it at each call (a
+ * value it cannot parse there means the default); registration checks it first, like PACT_BUFFER_POOL_MB.
+ */
+export function checkNarrowConvSetting(): void {
+  const env = process.env.PACT_NARROW_CONV;
+  if (env !== undefined && env !== '' && !/^\d+$/.test(env)) {
+    throw new Error(`PACT_NARROW_CONV must be a whole number of output channels >= 0, got ${env}`);
+  }
+}
+
 /** Counters of the output-array pool (`PactCpuBackend.bufferPoolStats()`). */
 export interface BufferPoolStats {
   /** Outputs served from the pool / newly allocated. */

@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, nativeLoadError } from '../../native/binding';
-import { PACT_CPU, PactCpuBackend, poolLimitBytes } from './backend';
+import { checkNarrowConvSetting, PACT_CPU, PactCpuBackend, poolLimitBytes } from './backend';
 import { guardedCpuKernel } from './kernel_util';
 import { pactCpuKernels } from './register_all_kernels';
 
@@ -29,6 +29,7 @@ export function registerPactCpu(): PactCpuStatus {
   }
   try {
     poolLimitBytes();
+    checkNarrowConvSetting();
   } catch (e) {
     status = { registered: false, reason: (e as Error).message };
     return status;
