@@ -184,9 +184,11 @@ const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {
   'native dense': (c) => viaAddon(c, DENSE),
 };
 
-function checkCase(c: Case): void {
+/** Checks the implementations named in `only` (all by default) against the float64 reference. */
+function checkCase(c: Case, only = Object.keys(IMPLEMENTATIONS)): void {
   const ref = reference(c);
-  for (const [name, run] of Object.entries(IMPLEMENTATIONS)) {
+  for (const name of only) {
+    const run = IMPLEMENTATIONS[name];
     const [y, dx, dfilter] = run(c);
     expectClose(y, ref.y, TOL, `${name} y, ${c.label}`);
     for (let i = 0; i < ref.y.length; ++i) {
@@ -230,6 +232,23 @@ describe('maskedConv2d', () => {
       o = 8;
     const c = sameCase(rng, [b, h, w, cin], o, randomMask(rng, b, h, w, 0.6, 'block2'), `seed ${rng.seed} large`);
     checkCase(c);
+  });
+
+  it('zeroes every inactive output when the active positions span several tiles (16 and 24 channels)', () => {
+    // The direct forward zeroes the inactive rows between its active ones tile by tile (about 170 positions a tile
+    // at 16 channels, 113 at 24): runs of zeros cross tile boundaries, and with 24 channels (96-byte rows) two
+    // tiles' runs share cache lines. The addon's sparse kernels only (the tfjs ops' paths are checked above).
+    const rng = freshRng();
+    for (const [channels, density, kind] of [
+      [16, 0.05, 'block4'],
+      [16, 0.3, 'pixel'],
+      [24, 0.1, 'pixel'],
+      [24, 0.5, 'block2'],
+    ] as const) {
+      const mask = randomMask(rng, 6, 16, 16, density, kind);
+      const c = sameCase(rng, [6, 16, 16, channels], channels, mask, `seed ${rng.seed}, ${channels} channels`);
+      checkCase(c, ['native sparse', 'native sparse, zeroed outputs']);
+    }
   });
 
   it('automatic choice: the dense backprops read dy as it is only where it is exactly 0 outside the mask', () => {
