@@ -7,7 +7,11 @@
  *   npx tsx bench/psact_throughput.bench.ts --psact runs/fmnist-psact32 --dense runs/fmnist-resnet32
  *     [--steps 6] [--warmup 2] [--out bench/results/psact_throughput]
  *
- * Writes <out>.json (machine, date, commit, every step time, the PSACT steps' FLOPs fractions) and <out>.md.
+ * Then evaluation (inference, no gradient): one test batch of the same size through the PSACT model in each
+ * evaluation mode (thresholded, discrete, relaxed: the masked kernels compute only the positions that the halting
+ * leaves active) and through the dense model, alternating, --eval-reps times (default 10).
+ *
+ * Writes <out>.json (machine, date, commit, every step and forward time, the FLOPs fractions) and <out>.md.
  */
 import * as fs from 'fs';
 
@@ -15,7 +19,11 @@ import * as tf from '@tensorflow/tfjs';
 
 import { pactCpuStatus } from '../src';
 import { restoreTask } from '../src/cli/main';
+import { disposeForward } from '../src/models/psact';
+import { forwardFlops } from '../src/models/flops';
+import type { AdaptiveMode } from '../src/ops/adaptive_block';
 import { AdaptiveTask } from '../src/train/adaptive_task';
+import { ClassifierTask } from '../src/train/classifier_task';
 import { argValue, gitCommit, machine, median } from './util';
 
 function argText(name: string, fallback?: string): string {
@@ -54,6 +62,12 @@ async function main(): Promise<void> {
       if (name === 'psact') flops.push(metrics.flopsFraction);
     }
   }
+  const evaluation = timeEvaluation(
+    psact.task,
+    dense.task as ClassifierTask,
+    batchSizes.psact,
+    argValue('eval-reps', 10),
+  );
   const imagesPerSecond = {
     psact: batchSizes.psact / median(times.psact),
     dense: batchSizes.dense / median(times.dense),
@@ -76,6 +90,7 @@ async function main(): Promise<void> {
     psactFlopsFraction: flops,
     imagesPerSecond,
     ratio,
+    evaluation,
   };
   fs.writeFileSync(`${out}.json`, `${JSON.stringify(result, null, 2)}\n`);
   const md = [
@@ -94,9 +109,80 @@ async function main(): Promise<void> {
     '',
     `PSACT / dense images/s: **${ratio.toFixed(2)}×**.`,
     '',
+    `## Evaluation (inference): one test batch of ${batchSizes.psact}, median of ${evaluation.reps} forwards`,
+    '',
+    '| model | mode | median ms | images/s | FLOPs fraction | executed FLOPs fraction | speed-up vs dense |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...evaluation.rows.map(
+      (r) =>
+        `| ${r.model} | ${r.mode} | ${r.medianMs.toFixed(1)} | ${r.imagesPerSecond.toFixed(1)} | ` +
+        `${r.flopsFraction.toFixed(3)} | ${r.executedFlopsFraction.toFixed(3)} | ${r.speedup.toFixed(2)}× |`,
+    ),
+    '',
   ].join('\n');
   fs.writeFileSync(`${out}.md`, md);
   process.stdout.write(md);
+}
+
+interface EvaluationRow {
+  model: string;
+  mode: string;
+  medianMs: number;
+  imagesPerSecond: number;
+  flopsFraction: number;
+  executedFlopsFraction: number;
+  speedup: number;
+}
+
+/** Forward-only times of one test batch: the PSACT model in each of its evaluation modes, and the dense model. */
+function timeEvaluation(
+  psact: AdaptiveTask,
+  dense: ClassifierTask,
+  batch: number,
+  reps: number,
+): { reps: number; rows: EvaluationRow[] } {
+  const { x, labels } = psact.testBatch(batch);
+  const modes = psact.evalModes.filter((m): m is AdaptiveMode => m !== 'act');
+  const times: Record<string, number[]> = {};
+  const flops: Record<string, { fraction: number; executed: number }> = {};
+  const { height, width } = psact.dataset;
+  for (let r = 0; r <= reps; ++r) {
+    for (const name of [...modes, 'dense']) {
+      const t0 = process.hrtime.bigint();
+      if (name === 'dense') {
+        tf.tidy(() => dense.model.forward(x, { training: false }).dataSync());
+      } else {
+        const result = psact.model.forward(x, psact.forwardOptions(name as AdaptiveMode, false, r + 1));
+        result.logits.dataSync();
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const f = forwardFlops(psact.model, result, height, width);
+        const mean = (a: number[]) => a.reduce((p, q) => p + q, 0) / a.length;
+        flops[name] = { fraction: mean(f.flops) / f.denseFlops, executed: mean(f.executedFlops) / f.denseFlops };
+        disposeForward(result);
+        if (r > 0) (times[name] ??= []).push(ms);
+        continue;
+      }
+      if (r > 0) (times[name] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  }
+  tf.dispose([x, labels]);
+  const denseMs = median(times.dense);
+  const row = (model: string, mode: string, ms: number, fraction: number, executed: number): EvaluationRow => ({
+    model,
+    mode,
+    medianMs: ms,
+    imagesPerSecond: (1000 * batch) / ms,
+    flopsFraction: fraction,
+    executedFlopsFraction: executed,
+    speedup: denseMs / ms,
+  });
+  return {
+    reps,
+    rows: [
+      ...modes.map((m) => row('PSACT', m, median(times[m]), flops[m].fraction, flops[m].executed)),
+      row('dense ResNet', '-', denseMs, 1, 1),
+    ],
+  };
 }
 
 void main();

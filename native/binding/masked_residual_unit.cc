@@ -51,6 +51,27 @@ Napi::Value maskedBatchNormRelu(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// maskedBatchNormReluInference(rows, channels, x, mask, scale, offset, mean, variance, epsilon, y)
+Napi::Value maskedBatchNormReluInference(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "maskedBatchNormReluInference";
+  const Sizes s = sizesArgs(info, fn);
+  const size_t n = static_cast<size_t>(s.rows * s.channels), c = static_cast<size_t>(s.channels);
+  const pact::FloatView x = pact::floatArgOfLength(info, 2, fn, "x", n);
+  const pact::FloatView mask = pact::floatArgOfLength(info, 3, fn, "mask", static_cast<size_t>(s.rows));
+  const pact::FloatView scale = pact::floatArgOfLength(info, 4, fn, "scale", c);
+  const pact::FloatView offset = pact::floatArgOfLength(info, 5, fn, "offset", c);
+  const pact::FloatView mean = pact::floatArgOfLength(info, 6, fn, "mean", c);
+  const pact::FloatView variance = pact::floatArgOfLength(info, 7, fn, "variance", c);
+  const float epsilon = epsilonArg(info, 8, fn);
+  const pact::FloatView y = pact::floatArgOfLength(info, 9, fn, "y", n);
+  pact::checkNoOverlap(info, fn, y, "y",
+                       {{x.data, n}, {mask.data, mask.length}, {scale.data, c}, {offset.data, c}, {mean.data, c},
+                        {variance.data, c}});
+  pact::masked::maskedBatchNormReluInference(x.data, mask.data, s.rows, s.channels, scale.data, offset.data,
+                                             mean.data, variance.data, epsilon, y.data);
+  return info.Env().Undefined();
+}
+
 // maskedBatchNormReluGrad(rows, channels, dy, x, mask, y, scale, mean, variance, epsilon, dx, dscale, doffset)
 Napi::Value maskedBatchNormReluGrad(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedBatchNormReluGrad";
@@ -80,4 +101,5 @@ Napi::Value maskedBatchNormReluGrad(const Napi::CallbackInfo& info) {
 }  // namespace
 
 PACT_EXPORT("maskedBatchNormRelu", maskedBatchNormRelu);
+PACT_EXPORT("maskedBatchNormReluInference", maskedBatchNormReluInference);
 PACT_EXPORT("maskedBatchNormReluGrad", maskedBatchNormReluGrad);

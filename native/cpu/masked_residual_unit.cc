@@ -66,6 +66,18 @@ void gradientRow(const float* __restrict dy, const float* __restrict x, const fl
   }
 }
 
+// y = relu(a * x + b) at the active rows.
+void affineReluRows(const float* x, const std::vector<int64_t>& active, int64_t channels, const float* a,
+                    const float* b, float* y) {
+  parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const float* in = x + active[i] * channels;
+      float* out = y + active[i] * channels;
+      for (int64_t k = 0; k < channels; ++k) out[k] = std::max(0.0f, a[k] * in[k] + b[k]);
+    }
+  });
+}
+
 }  // namespace
 
 void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
@@ -102,13 +114,20 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
     a[k] = scale[k] / std::sqrt(variance[k] + epsilon);
     b[k] = offset[k] - mean[k] * a[k];
   }
-  parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      const float* in = x + active[i] * channels;
-      float* out = y + active[i] * channels;
-      for (int64_t k = 0; k < channels; ++k) out[k] = std::max(0.0f, a[k] * in[k] + b[k]);
-    }
-  });
+  affineReluRows(x, active, channels, a.data(), b.data(), y);
+}
+
+void maskedBatchNormReluInference(const float* x, const float* mask, int64_t rows, int64_t channels,
+                                  const float* scale, const float* offset, const float* mean, const float* variance,
+                                  float epsilon, float* y) {
+  const std::vector<int64_t> active = activeIndices(mask, rows);
+  zeroInactiveRows(mask, rows, channels, y);
+  std::vector<float> a(channels), b(channels);  // y = relu(a * x + b)
+  for (int64_t k = 0; k < channels; ++k) {
+    a[k] = scale[k] / std::sqrt(variance[k] + epsilon);
+    b[k] = offset[k] - mean[k] * a[k];
+  }
+  affineReluRows(x, active, channels, a.data(), b.data(), y);
 }
 
 void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask, const float* y, int64_t rows,

@@ -6,7 +6,7 @@
 // statistics are 0 and every output is 0.
 // Threading: pact::parallelFor over active rows, one partial sum per chunk, summed in a fixed order.
 // Cost: O(rows) to scan the mask and clear the outputs, plus O(activeRows * channels) arithmetic (three passes
-// forward, two backward).
+// forward, one in evaluation, two backward).
 #pragma once
 #include <cstdint>
 
@@ -14,6 +14,12 @@ namespace pact::masked {
 
 void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
                          const float* offset, float epsilon, float* y, float* mean, float* variance);
+
+// Evaluation: the same with given statistics (the moving averages), y = relu((x - mean) / sqrt(variance + epsilon)
+// * scale + offset) at the active rows, 0 elsewhere; one pass over the active rows.
+void maskedBatchNormReluInference(const float* x, const float* mask, int64_t rows, int64_t channels,
+                                  const float* scale, const float* offset, const float* mean, const float* variance,
+                                  float epsilon, float* y);
 
 // The gradient w.r.t. x, scale and offset given dy (the statistics outputs carry no gradient: they feed moving
 // averages only). y is the forward output (its sign is ReLU's gate).

@@ -237,6 +237,19 @@ export interface MaskedConvAddon {
     mean: Float32Array,
     variance: Float32Array,
   ): void;
+  /** relu(batch norm) with the given statistics over the rows where mask > 0, 0 elsewhere (evaluation). */
+  maskedBatchNormReluInference(
+    rows: number,
+    channels: number,
+    x: Float32Array,
+    mask: Float32Array,
+    scale: Float32Array,
+    offset: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    epsilon: number,
+    y: Float32Array,
+  ): void;
   maskedBatchNormReluGrad(
     rows: number,
     channels: number,

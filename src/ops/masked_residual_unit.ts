@@ -29,8 +29,10 @@ import { binaryMask, maskedConv2d } from './masked_conv2d';
 
 export const PACT_MASKED_BATCH_NORM_RELU = 'PactMaskedBatchNormRelu';
 export const PACT_MASKED_BATCH_NORM_RELU_GRAD = 'PactMaskedBatchNormReluGrad';
+/** Evaluation's masked batch norm + ReLU with given statistics: inputs x, scale, offset, mean, variance, mask. */
+export const PACT_MASKED_BATCH_NORM_RELU_INFERENCE = 'PactMaskedBatchNormReluInference';
 
-/** Attributes of both masked batch-norm kernels. */
+/** Attributes of the masked batch-norm kernels. */
 export interface MaskedBatchNormReluAttrs {
   epsilon: number;
 }
@@ -139,6 +141,17 @@ function maskedBatchNormRelu(
       ) as tf.Tensor[];
     return { y: y as tf.Tensor4D, stats: { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D } };
   }
+  if (moving !== undefined && tf.getKernel(PACT_MASKED_BATCH_NORM_RELU_INFERENCE, tf.getBackend()) !== undefined) {
+    const attrs: MaskedBatchNormReluAttrs = { epsilon };
+    const y = tf
+      .engine()
+      .runKernel(
+        PACT_MASKED_BATCH_NORM_RELU_INFERENCE,
+        { x, scale: params.scale, offset: params.offset, mean: moving.mean, variance: moving.variance, mask: set },
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor4D;
+    return { y, stats: moving };
+  }
   const m4 = tf.expandDims(set, 3);
   const axes = [0, 1, 2];
   const stats =
@@ -218,5 +231,31 @@ tf.registerGradient({
       .engine()
       .runKernel(PACT_MASKED_BATCH_NORM_RELU_GRAD, { dy, x, mask, y, scale, mean, variance }, attrs) as tf.Tensor[];
     return { x: () => dx, scale: () => dscale, offset: () => doffset, mask: () => tf.zerosLike(mask) };
+  },
+});
+
+// The gradient of evaluation's kernel, y = relu(a * (x - mean) + offset) at the set, a = scale / sqrt(variance + e):
+// with g = dy where y > 0 (only at the set), dx = a * g, doffset = sum(g), dscale = sum(g * (x - mean) * r),
+// dmean = -a * sum(g), dvariance = -scale * r^3 / 2 * sum(g * (x - mean)), r = 1 / sqrt(variance + e).
+tf.registerGradient({
+  kernelName: PACT_MASKED_BATCH_NORM_RELU_INFERENCE,
+  inputsToSave: ['x', 'scale', 'mean', 'variance', 'mask'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, scale, mean, variance, mask, y] = saved;
+    const { epsilon } = attrs as unknown as MaskedBatchNormReluAttrs;
+    const axes = [0, 1, 2];
+    const r = tf.rsqrt(tf.add(variance, epsilon));
+    const g = tf.mul(dy as tf.Tensor, tf.step(y));
+    const centred = tf.sub(x, mean);
+    const sumG = tf.sum(g, axes);
+    return {
+      x: () => tf.mul(g, tf.mul(scale, r)),
+      offset: () => sumG,
+      scale: () => tf.mul(tf.sum(tf.mul(g, centred), axes), r),
+      mean: () => tf.neg(tf.mul(sumG, tf.mul(scale, r))),
+      variance: () => tf.mul(tf.sum(tf.mul(g, centred), axes), tf.mul(tf.mul(scale, tf.pow(r, 3)), -0.5)),
+      mask: () => tf.zerosLike(mask),
+    };
   },
 });

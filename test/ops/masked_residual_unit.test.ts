@@ -351,6 +351,104 @@ describe('maskedResidualUnit', () => {
     expectClose(y, [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0], { atol: 1e-4, rtol: 0 }, 'y');
   });
 
+  it('evaluates with given statistics: native kernel vs float64, unit and gradients vs the composite', () => {
+    const rng = freshRng();
+    const addon = nativeAddon()!;
+    // The kernel alone against float64, output NaN-filled (every element must be written).
+    const rows = 37,
+      ch = 11;
+    const x = rng.normal(rows * ch),
+      mask = rng.uniform(rows, 0, 1).map((v) => (v < 0.5 ? 1 : 0));
+    const [scale, offset, mean] = [rng.normal(ch), rng.normal(ch), rng.normal(ch)];
+    const variance = rng.uniform(ch, 0.5, 2);
+    const y = new Float32Array(rows * ch).fill(NaN);
+    addon.maskedBatchNormReluInference(rows, ch, x, mask, scale, offset, mean, variance, EPS, y);
+    const expected = Array.from(y, (_, i) => {
+      const k = i % ch;
+      const v = ((x[i] - mean[k]) / Math.sqrt(variance[k] + EPS)) * scale[k] + offset[k];
+      return mask[Math.floor(i / ch)] > 0 ? Math.max(0, v) : 0;
+    });
+    expectClose(y, expected, { atol: 1e-5, rtol: 1e-5 }, `kernel, seed ${rng.seed}`);
+    const f = (n: number) => new Float32Array(n);
+    assert.throws(
+      () => addon.maskedBatchNormReluInference(rows, ch, x, mask, scale, offset, f(ch - 1), variance, EPS, y),
+      /maskedBatchNormReluInference: mean must have 11 elements, got 10/,
+    );
+    assert.throws(
+      () => addon.maskedBatchNormReluInference(rows, ch, x, mask, scale, offset, mean, variance, EPS, x),
+      /maskedBatchNormReluInference: y must not overlap an input/,
+    );
+    // The unit in evaluation: pact-cpu (native kernel) against the composite on tfjs-backend-cpu, values and the
+    // gradients w.r.t. u, bn1's scale and offset and the moving statistics; finite differences for the latter.
+    const c = unitCase(rng, [2, 6, 7, 5], 0.4);
+    const stats = {
+      mean1: rng.normal(5),
+      variance1: rng.uniform(5, 0.5, 1.5),
+      mean2: rng.normal(5),
+      variance2: rng.uniform(5, 0.5, 1.5),
+    };
+    const g = rng.normal(c.u.length);
+    const run = (backend: string, cc: UnitCase, st: typeof stats) =>
+      onBackend(backend, () =>
+        tf.tidy(() => {
+          const { u, a, params } = tensors(cc);
+          const moving = (m: Float32Array, v: Float32Array) => ({ mean: tf.tensor1d(m), variance: tf.tensor1d(v) });
+          const [m1, v1] = [tf.tensor1d(st.mean1), tf.tensor1d(st.variance1)];
+          const unit = (uu: tf.Tensor, s1: tf.Tensor, o1: tf.Tensor, mm: tf.Tensor, vv: tf.Tensor) =>
+            tf
+              .mul(
+                maskedResidualUnit(
+                  uu as tf.Tensor4D,
+                  { ...params, bn1: { scale: s1 as tf.Tensor1D, offset: o1 as tf.Tensor1D } },
+                  a,
+                  {
+                    moving: {
+                      bn1: { mean: mm as tf.Tensor1D, variance: vv as tf.Tensor1D },
+                      bn2: moving(st.mean2, st.variance2),
+                    },
+                  },
+                ),
+                tf.tensor4d(g, cc.shape),
+              )
+              .sum();
+          const { value, grads } = tf.valueAndGrads(unit)([u, params.bn1.scale, params.bn1.offset, m1, v1]);
+          return { loss: value.dataSync()[0], grads: grads.map((t) => Float32Array.from(t.dataSync())) };
+        }),
+      );
+    const native = run(NATIVE, c, stats),
+      composite = run(REFERENCE, c, stats);
+    expectClose([native.loss], [composite.loss], { atol: 1e-3, rtol: 1e-4 }, `loss ${c.label}`);
+    const names = ['u', 'bn1.scale', 'bn1.offset', 'bn1 mean', 'bn1 variance'];
+    native.grads.forEach((d, i) =>
+      expectClose(d, composite.grads[i], { atol: 5e-4, rtol: 5e-4 }, `d${names[i]} ${c.label}`),
+    );
+    const kernels = onBackend(NATIVE, () => tf.profile(() => run(NATIVE, c, stats)));
+    return kernels.then((info) => {
+      assert.ok(info.kernelNames.includes('PactMaskedBatchNormReluInference'), `kernels: ${info.kernelNames}`);
+      // Central differences in float64 of the loss w.r.t. a moving mean and variance element (smooth unless a
+      // ReLU kink lies within the step: then the one-sided differences bracket it; the nearest is compared).
+      for (const [key, index] of [
+        ['mean1', 3],
+        ['variance1', 4],
+      ] as const) {
+        const k = rng.int(0, 4);
+        const at = (delta: number) => {
+          const v = Float32Array.from(stats[key]);
+          v[k] += delta;
+          return run(NATIVE, c, { ...stats, [key]: v }).loss;
+        };
+        const h = 1e-2,
+          l0 = at(0),
+          lPlus = at(h),
+          lMinus = at(-h);
+        const estimates = [(lPlus - lMinus) / (2 * h), (lPlus - l0) / h, (l0 - lMinus) / h];
+        const analytic = native.grads[index][k];
+        const closest = estimates.reduce((b, v) => (Math.abs(v - analytic) < Math.abs(b - analytic) ? v : b));
+        expectClose([analytic], [closest], { atol: 2e-2, rtol: 2e-2 }, `d${key}[${k}] (${estimates}) ${c.label}`);
+      }
+    });
+  });
+
   it('rejects bad shapes with an Error naming the argument', () => {
     const rng = freshRng();
     const c = unitCase(rng, [2, 4, 4, 3], 0.5);

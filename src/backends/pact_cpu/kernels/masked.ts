@@ -12,6 +12,7 @@ import {
   MaskedBatchNormReluAttrs,
   PACT_MASKED_BATCH_NORM_RELU,
   PACT_MASKED_BATCH_NORM_RELU_GRAD,
+  PACT_MASKED_BATCH_NORM_RELU_INFERENCE,
 } from '../../../ops/masked_residual_unit';
 import { PACT_CPU, PactCpuBackend } from '../backend';
 import { rowsAndChannels } from '../kernel_util';
@@ -117,6 +118,25 @@ const maskedBatchNormRelu = configMulti(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, 
   ];
 });
 
+const maskedBatchNormReluInference = config(PACT_MASKED_BATCH_NORM_RELU_INFERENCE, ({ inputs, backend, attrs }) => {
+  const { x, scale, offset, mean, variance, mask } = inputs as Record<string, tf.TensorInfo>;
+  const { rows, channels } = rowsAndChannels(x);
+  const y = backend.outputFloats(rows * channels);
+  backend.native.maskedBatchNormReluInference(
+    rows,
+    channels,
+    backend.floats(x, 'x'),
+    backend.floats(mask, 'mask'),
+    backend.floats(scale, 'scale'),
+    backend.floats(offset, 'offset'),
+    backend.floats(mean, 'mean'),
+    backend.floats(variance, 'variance'),
+    (attrs as unknown as MaskedBatchNormReluAttrs).epsilon,
+    y,
+  );
+  return backend.floatOutput(y, x.shape);
+});
+
 const maskedBatchNormReluGrad = configMulti(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inputs, backend, attrs }) => {
   const { dy, x, mask, y, scale, mean, variance } = inputs;
   const { rows, channels } = rowsAndChannels(x);
@@ -151,5 +171,6 @@ export const maskedKernels: tf.KernelConfig[] = [
   maskedConv(2),
   dilate,
   maskedBatchNormRelu,
+  maskedBatchNormReluInference,
   maskedBatchNormReluGrad,
 ];
