@@ -98,8 +98,42 @@ Napi::Value maskedBatchNormReluGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// scaledResidualAdd(rows, channels, u, c, a, y)
+Napi::Value scaledResidualAdd(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "scaledResidualAdd";
+  const Sizes s = sizesArgs(info, fn);
+  const size_t n = static_cast<size_t>(s.rows * s.channels), rows = static_cast<size_t>(s.rows);
+  const pact::FloatView u = pact::floatArgOfLength(info, 2, fn, "u", n);
+  const pact::FloatView c = pact::floatArgOfLength(info, 3, fn, "c", n);
+  const pact::FloatView a = pact::floatArgOfLength(info, 4, fn, "a", rows);
+  const pact::FloatView y = pact::floatArgOfLength(info, 5, fn, "y", n);
+  pact::checkNoOverlap(info, fn, y, "y", {{u.data, n}, {c.data, n}, {a.data, rows}});
+  pact::masked::scaledResidualAdd(u.data, c.data, a.data, s.rows, s.channels, y.data);
+  return info.Env().Undefined();
+}
+
+// scaledResidualAddGrad(rows, channels, dy, c, a, dc, da)
+Napi::Value scaledResidualAddGrad(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "scaledResidualAddGrad";
+  const Sizes s = sizesArgs(info, fn);
+  const size_t n = static_cast<size_t>(s.rows * s.channels), rows = static_cast<size_t>(s.rows);
+  const pact::FloatView dy = pact::floatArgOfLength(info, 2, fn, "dy", n);
+  const pact::FloatView c = pact::floatArgOfLength(info, 3, fn, "c", n);
+  const pact::FloatView a = pact::floatArgOfLength(info, 4, fn, "a", rows);
+  const pact::FloatView dc = pact::floatArgOfLength(info, 5, fn, "dc", n);
+  const pact::FloatView da = pact::floatArgOfLength(info, 6, fn, "da", rows);
+  for (const auto& [out, name] : {std::pair{dc, "dc"}, {da, "da"}}) {
+    pact::checkNoOverlap(info, fn, out, name, {{dy.data, n}, {c.data, n}, {a.data, rows}});
+  }
+  pact::checkNoOverlap(info, fn, da, "da", {{dc.data, n}});
+  pact::masked::scaledResidualAddGrad(dy.data, c.data, a.data, s.rows, s.channels, dc.data, da.data);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 PACT_EXPORT("maskedBatchNormRelu", maskedBatchNormRelu);
+PACT_EXPORT("scaledResidualAdd", scaledResidualAdd);
+PACT_EXPORT("scaledResidualAddGrad", scaledResidualAddGrad);
 PACT_EXPORT("maskedBatchNormReluInference", maskedBatchNormReluInference);
 PACT_EXPORT("maskedBatchNormReluGrad", maskedBatchNormReluGrad);

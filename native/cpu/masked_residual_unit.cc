@@ -165,4 +165,44 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
   });
 }
 
+namespace {
+
+constexpr size_t kRowsPerTask = 512;
+
+void scaledAddRow(const float* __restrict u, const float* __restrict c, float a, int64_t channels,
+                  float* __restrict y) {
+  for (int64_t k = 0; k < channels; ++k) y[k] = u[k] + c[k] * a;
+}
+
+float scaledRowGrad(const float* __restrict dy, const float* __restrict c, float a, int64_t channels,
+                    float* __restrict dc) {
+  float dot = 0.0f;
+  for (int64_t k = 0; k < channels; ++k) {
+    dc[k] = dy[k] * a;
+    dot += dy[k] * c[k];
+  }
+  return dot;
+}
+
+}  // namespace
+
+void scaledResidualAdd(const float* u, const float* c, const float* a, int64_t rows, int64_t channels, float* y) {
+  parallelFor(static_cast<size_t>(rows), kRowsPerTask, [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const size_t at = r * static_cast<size_t>(channels);
+      scaledAddRow(u + at, c + at, a[r], channels, y + at);
+    }
+  });
+}
+
+void scaledResidualAddGrad(const float* dy, const float* c, const float* a, int64_t rows, int64_t channels,
+                           float* dc, float* da) {
+  parallelFor(static_cast<size_t>(rows), kRowsPerTask, [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const size_t at = r * static_cast<size_t>(channels);
+      da[r] = scaledRowGrad(dy + at, c + at, a[r], channels, dc + at);
+    }
+  });
+}
+
 }  // namespace pact::masked

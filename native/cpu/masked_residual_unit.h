@@ -27,4 +27,11 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
                              int64_t channels, const float* scale, const float* mean, const float* variance,
                              float epsilon, float* dx, float* dscale, float* doffset);
 
+// The unit's output y = u + c * a, a one value per row ([rows]) scaling that row of c (the masked unit's u + f(u)·a
+// in one pass instead of a product and a sum), and its gradient w.r.t. c and a: dc = dy * a, da[r] = <dy[r], c[r]>
+// (one pass over dy and c; the gradient w.r.t. u is dy itself).
+void scaledResidualAdd(const float* u, const float* c, const float* a, int64_t rows, int64_t channels, float* y);
+void scaledResidualAddGrad(const float* dy, const float* c, const float* a, int64_t rows, int64_t channels,
+                           float* dc, float* da);
+
 }  // namespace pact::masked

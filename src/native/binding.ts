@@ -237,6 +237,25 @@ export interface MaskedConvAddon {
     mean: Float32Array,
     variance: Float32Array,
   ): void;
+  /** y = u + c * a, u and c [rows, channels], a [rows] scaling each row of c (the masked unit's u + f(u)·a). */
+  scaledResidualAdd(
+    rows: number,
+    channels: number,
+    u: Float32Array,
+    c: Float32Array,
+    a: Float32Array,
+    y: Float32Array,
+  ): void;
+  /** Its gradient: dc = dy * a, da[r] = <dy[r], c[r]>. */
+  scaledResidualAddGrad(
+    rows: number,
+    channels: number,
+    dy: Float32Array,
+    c: Float32Array,
+    a: Float32Array,
+    dc: Float32Array,
+    da: Float32Array,
+  ): void;
   /** relu(batch norm) with the given statistics over the rows where mask > 0, 0 elsewhere (evaluation). */
   maskedBatchNormReluInference(
     rows: number,

@@ -32,6 +32,11 @@ export const PACT_MASKED_BATCH_NORM_RELU_GRAD = 'PactMaskedBatchNormReluGrad';
 /** Evaluation's masked batch norm + ReLU with given statistics: inputs x, scale, offset, mean, variance, mask. */
 export const PACT_MASKED_BATCH_NORM_RELU_INFERENCE = 'PactMaskedBatchNormReluInference';
 
+/** The unit's output u + c·a in one pass: inputs u and c [B,H,W,C], a [B,H,W] (one factor per position). */
+export const PACT_SCALED_RESIDUAL_ADD = 'PactScaledResidualAdd';
+/** Its gradient w.r.t. c and a: inputs dy, c, a; outputs dc = dy·a and da = sum over channels of dy·c. */
+export const PACT_SCALED_RESIDUAL_ADD_GRAD = 'PactScaledResidualAddGrad';
+
 /** Attributes of the masked batch-norm kernels. */
 export interface MaskedBatchNormReluAttrs {
   epsilon: number;
@@ -91,7 +96,6 @@ export function maskedResidualUnitWithStats(
   const epsilon = options.epsilon ?? 1e-5;
   checkArgs(u, params, activeMask);
   const [b, h, w, c] = u.shape;
-  const a4 = tf.reshape(activeMask, [b, h, w, 1]);
   const active = binaryMask(tf.reshape(activeMask, [b, h, w]));
   const count = (m: tf.Tensor) => tf.sum(m).dataSync()[0];
   const countA = count(active);
@@ -111,7 +115,16 @@ export function maskedResidualUnitWithStats(
   const c1 = maskedConv2d(bn1.y, params.conv1, conv1Set, 1, 'same');
   const bn2 = maskedBatchNormRelu(c1, params.bn2, conv1Set, counts[1], epsilon, options.moving?.bn2);
   const c2 = maskedConv2d(bn2.y, params.conv2, active, 1, 'same');
-  return { y: tf.add(u, tf.mul(c2, a4)) as tf.Tensor4D, bn1: bn1.stats, bn2: bn2.stats, activeCounts: counts };
+  const y = scaledResidualAdd(u, c2, tf.cast(tf.reshape(activeMask, [b, h, w]), 'float32') as tf.Tensor3D);
+  return { y, bn1: bn1.stats, bn2: bn2.stats, activeCounts: counts };
+}
+
+/** u + c·a (a [B,H,W] scales each position of c): one kernel where the backend has it, else tfjs ops. */
+function scaledResidualAdd(u: tf.Tensor4D, c: tf.Tensor4D, a: tf.Tensor3D): tf.Tensor4D {
+  if (tf.getKernel(PACT_SCALED_RESIDUAL_ADD, tf.getBackend()) !== undefined) {
+    return tf.engine().runKernel(PACT_SCALED_RESIDUAL_ADD, { u, c, a }) as tf.Tensor4D;
+  }
+  return tf.add(u, tf.mul(c, tf.expandDims(a, 3)));
 }
 
 /**
@@ -257,5 +270,20 @@ tf.registerGradient({
       variance: () => tf.mul(tf.sum(tf.mul(g, centred), axes), tf.mul(tf.mul(scale, tf.pow(r, 3)), -0.5)),
       mask: () => tf.zerosLike(mask),
     };
+  },
+});
+
+// The gradient of u + c·a: du = dy, dc = dy·a, da = sum over channels of dy·c (one native pass for both on pact-cpu).
+tf.registerGradient({
+  kernelName: PACT_SCALED_RESIDUAL_ADD,
+  inputsToSave: ['c', 'a'],
+  gradFunc: (dys, saved) => {
+    const dy = dys as tf.Tensor;
+    const [c, a] = saved;
+    const [dc, da] =
+      tf.getKernel(PACT_SCALED_RESIDUAL_ADD_GRAD, tf.getBackend()) !== undefined
+        ? (tf.engine().runKernel(PACT_SCALED_RESIDUAL_ADD_GRAD, { dy, c, a }) as tf.Tensor[])
+        : [tf.mul(dy, tf.expandDims(a, 3)), tf.sum(tf.mul(dy, c), 3)];
+    return { u: () => tf.clone(dy), c: () => dc, a: () => da };
   },
 });

@@ -449,6 +449,65 @@ describe('maskedResidualUnit', () => {
     });
   });
 
+  it('adds the residual u + c·a and takes its gradient natively, against float64, and rejects bad lengths', () => {
+    const rng = freshRng();
+    const addon = nativeAddon()!;
+    const rows = 53,
+      ch = 13;
+    const u = rng.normal(rows * ch),
+      c = rng.normal(rows * ch),
+      dy = rng.normal(rows * ch);
+    const a = rng.uniform(rows, 0, 1).map((v) => (v < 0.4 ? 0 : v)); // zeros and arbitrary positive factors
+    const y = new Float32Array(rows * ch).fill(NaN),
+      dc = new Float32Array(rows * ch).fill(NaN),
+      da = new Float32Array(rows).fill(NaN);
+    addon.scaledResidualAdd(rows, ch, u, c, a, y);
+    addon.scaledResidualAddGrad(rows, ch, dy, c, a, dc, da);
+    const row = (i: number) => Math.floor(i / ch);
+    expectClose(
+      y,
+      Array.from(u, (v, i) => v + c[i] * a[row(i)]),
+      { atol: 1e-6, rtol: 1e-6 },
+      `y, seed ${rng.seed}`,
+    );
+    expectClose(
+      dc,
+      Array.from(dy, (v, i) => v * a[row(i)]),
+      { atol: 1e-6, rtol: 1e-6 },
+      `dc, seed ${rng.seed}`,
+    );
+    const dot = Array.from(da, (_, r) => {
+      let sum = 0;
+      for (let k = 0; k < ch; ++k) sum += dy[r * ch + k] * c[r * ch + k];
+      return sum;
+    });
+    expectClose(da, dot, { atol: 1e-5, rtol: 1e-5 }, `da, seed ${rng.seed}`);
+    assert.throws(() => addon.scaledResidualAdd(rows, ch, u, c, a.subarray(1), y), /scaledResidualAdd: a must have 53/);
+    assert.throws(
+      () => addon.scaledResidualAdd(rows, ch, u, c, a, u),
+      /scaledResidualAdd: y must not overlap an input/,
+    );
+    assert.throws(
+      () => addon.scaledResidualAddGrad(rows, ch, dy, c, a, dc, dc.subarray(0, rows)),
+      /scaledResidualAddGrad: da must not overlap/,
+    );
+    // Through the unit on pact-cpu the fused kernel runs (forward and gradient).
+    const k = unitCase(rng, [2, 5, 5, 3], 0.5);
+    const info = onBackend(NATIVE, () =>
+      tf.profile(() =>
+        tf.tidy(() => {
+          const { u: uu, a: aa, params } = tensors(k);
+          return tf.grad((x: tf.Tensor) => maskedResidualUnit(x as tf.Tensor4D, params, aa).sum())(uu);
+        }),
+      ),
+    );
+    return info.then((p) => {
+      for (const name of ['PactScaledResidualAdd', 'PactScaledResidualAddGrad']) {
+        assert.ok(p.kernelNames.includes(name), `${name} not in ${p.kernelNames}`);
+      }
+    });
+  });
+
   it('rejects bad shapes with an Error naming the argument', () => {
     const rng = freshRng();
     const c = unitCase(rng, [2, 4, 4, 3], 0.5);

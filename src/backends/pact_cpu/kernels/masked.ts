@@ -13,6 +13,8 @@ import {
   PACT_MASKED_BATCH_NORM_RELU,
   PACT_MASKED_BATCH_NORM_RELU_GRAD,
   PACT_MASKED_BATCH_NORM_RELU_INFERENCE,
+  PACT_SCALED_RESIDUAL_ADD,
+  PACT_SCALED_RESIDUAL_ADD_GRAD,
 } from '../../../ops/masked_residual_unit';
 import { PACT_CPU, PactCpuBackend } from '../backend';
 import { rowsAndChannels } from '../kernel_util';
@@ -165,6 +167,38 @@ const maskedBatchNormReluGrad = configMulti(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({
   ];
 });
 
+const scaledResidualAdd = config(PACT_SCALED_RESIDUAL_ADD, ({ inputs, backend }) => {
+  const { u, c, a } = inputs as Record<string, tf.TensorInfo>;
+  const { rows, channels } = rowsAndChannels(u);
+  const y = backend.outputFloats(rows * channels);
+  backend.native.scaledResidualAdd(
+    rows,
+    channels,
+    backend.floats(u, 'u'),
+    backend.floats(c, 'c'),
+    backend.floats(a, 'a'),
+    y,
+  );
+  return backend.floatOutput(y, u.shape);
+});
+
+const scaledResidualAddGrad = configMulti(PACT_SCALED_RESIDUAL_ADD_GRAD, ({ inputs, backend }) => {
+  const { dy, c, a } = inputs;
+  const { rows, channels } = rowsAndChannels(c);
+  const dc = backend.outputFloats(rows * channels),
+    da = backend.outputFloats(rows);
+  backend.native.scaledResidualAddGrad(
+    rows,
+    channels,
+    backend.floats(dy, 'dy'),
+    backend.floats(c, 'c'),
+    backend.floats(a, 'a'),
+    dc,
+    da,
+  );
+  return [backend.floatOutput(dc, c.shape), backend.floatOutput(da, a.shape)];
+});
+
 export const maskedKernels: tf.KernelConfig[] = [
   maskedConv(0),
   maskedConv(1),
@@ -173,4 +207,6 @@ export const maskedKernels: tf.KernelConfig[] = [
   maskedBatchNormRelu,
   maskedBatchNormReluInference,
   maskedBatchNormReluGrad,
+  scaledResidualAdd,
+  scaledResidualAddGrad,
 ];
