@@ -51,13 +51,15 @@ Napi::Value maskedBatchNormRelu(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// maskedBatchNormReluInference(rows, channels, x, mask, scale, offset, mean, variance, epsilon, y)
+// maskedBatchNormReluInference(rows, channels, x, mask | null, scale, offset, mean, variance, epsilon, y)
 Napi::Value maskedBatchNormReluInference(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedBatchNormReluInference";
   const Sizes s = sizesArgs(info, fn);
   const size_t n = static_cast<size_t>(s.rows * s.channels), c = static_cast<size_t>(s.channels);
   const pact::FloatView x = pact::floatArgOfLength(info, 2, fn, "x", n);
-  const pact::FloatView mask = pact::floatArgOfLength(info, 3, fn, "mask", static_cast<size_t>(s.rows));
+  const pact::FloatView mask = info.Length() > 3 && info[3].IsNull()
+                                   ? pact::FloatView{nullptr, 0}
+                                   : pact::floatArgOfLength(info, 3, fn, "mask", static_cast<size_t>(s.rows));
   const pact::FloatView scale = pact::floatArgOfLength(info, 4, fn, "scale", c);
   const pact::FloatView offset = pact::floatArgOfLength(info, 5, fn, "offset", c);
   const pact::FloatView mean = pact::floatArgOfLength(info, 6, fn, "mean", c);

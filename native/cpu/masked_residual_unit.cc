@@ -66,16 +66,23 @@ void gradientRow(const float* __restrict dy, const float* __restrict x, const fl
   }
 }
 
-// y = relu(a * x + b) at the active rows.
-void affineReluRows(const float* x, const std::vector<int64_t>& active, int64_t channels, const float* a,
-                    const float* b, float* y) {
-  parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
+// y = relu(a * x + b) at rows row(0), ..., row(count - 1).
+template <typename Row>
+void affineReluRows(const float* x, size_t count, Row&& row, int64_t channels, const float* a, const float* b,
+                    float* y) {
+  parallelFor(count, 256, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
-      const float* in = x + active[i] * channels;
-      float* out = y + active[i] * channels;
+      const float* in = x + row(i) * channels;
+      float* out = y + row(i) * channels;
       for (int64_t k = 0; k < channels; ++k) out[k] = std::max(0.0f, a[k] * in[k] + b[k]);
     }
   });
+}
+
+// The same at the active rows.
+void affineReluRows(const float* x, const std::vector<int64_t>& active, int64_t channels, const float* a,
+                    const float* b, float* y) {
+  affineReluRows(x, active.size(), [&](size_t i) { return active[i]; }, channels, a, b, y);
 }
 
 }  // namespace
@@ -120,13 +127,17 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
 void maskedBatchNormReluInference(const float* x, const float* mask, int64_t rows, int64_t channels,
                                   const float* scale, const float* offset, const float* mean, const float* variance,
                                   float epsilon, float* y) {
-  const std::vector<int64_t> active = activeIndices(mask, rows);
-  zeroInactiveRows(mask, rows, channels, y);
   std::vector<float> a(channels), b(channels);  // y = relu(a * x + b)
   for (int64_t k = 0; k < channels; ++k) {
     a[k] = scale[k] / std::sqrt(variance[k] + epsilon);
     b[k] = offset[k] - mean[k] * a[k];
   }
+  if (mask == nullptr) {
+    const auto all = [](size_t i) { return static_cast<int64_t>(i); };
+    return affineReluRows(x, static_cast<size_t>(rows), all, channels, a.data(), b.data(), y);
+  }
+  const std::vector<int64_t> active = activeIndices(mask, rows);
+  zeroInactiveRows(mask, rows, channels, y);
   affineReluRows(x, active, channels, a.data(), b.data(), y);
 }
 

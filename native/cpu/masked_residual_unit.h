@@ -16,7 +16,8 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
                          const float* offset, float epsilon, float* y, float* mean, float* variance);
 
 // Evaluation: the same with given statistics (the moving averages), y = relu((x - mean) / sqrt(variance + epsilon)
-// * scale + offset) at the active rows, 0 elsewhere; one pass over the active rows.
+// * scale + offset) at the active rows, 0 elsewhere; one pass over the active rows. A null mask makes every row
+// active (the dense ResNet's evaluation batch norm + ReLU in one pass instead of two).
 void maskedBatchNormReluInference(const float* x, const float* mask, int64_t rows, int64_t channels,
                                   const float* scale, const float* offset, const float* mean, const float* variance,
                                   float epsilon, float* y);

@@ -26,6 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { batchNormReluInference } from '../ops/batch_norm_relu_inference';
 import { batchNormReluTrain } from '../ops/batch_norm_train';
 import { spatialMean } from '../ops/spatial_mean';
 
@@ -147,7 +148,7 @@ export class PreActResNet {
   /** relu(batchNorm(x)): batch statistics in training (updating the running averages), running ones otherwise. */
   batchNormRelu(bn: BatchNormParams, x: tf.Tensor4D, { training }: ForwardOptions): tf.Tensor4D {
     const { bnEpsilon: epsilon, bnMomentum: momentum } = this.config;
-    if (!training) return tf.relu(tf.batchNorm4d(x, bn.movingMean, bn.movingVariance, bn.offset, bn.scale, epsilon));
+    if (!training) return batchNormReluInference(x, bn.movingMean, bn.movingVariance, bn.offset, bn.scale, epsilon);
     const { y, mean, variance } = batchNormReluTrain(x, bn.scale, bn.offset, epsilon);
     const count = x.size / x.shape[3];
     const unbiased = count > 1 ? count / (count - 1) : 1;

@@ -256,12 +256,15 @@ export interface MaskedConvAddon {
     dc: Float32Array,
     da: Float32Array,
   ): void;
-  /** relu(batch norm) with the given statistics over the rows where mask > 0, 0 elsewhere (evaluation). */
+  /**
+   * relu(batch norm) with the given statistics over the rows where mask > 0, 0 elsewhere (evaluation); a null mask
+   * makes every row active.
+   */
   maskedBatchNormReluInference(
     rows: number,
     channels: number,
     x: Float32Array,
-    mask: Float32Array,
+    mask: Float32Array | null,
     scale: Float32Array,
     offset: Float32Array,
     mean: Float32Array,

@@ -23,6 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { inferenceGradients } from './batch_norm_relu_inference';
 import { batchNormReluTrain } from './batch_norm_train';
 import { dilateMask } from './dilate_mask';
 import { binaryMask, maskedConv2d } from './masked_conv2d';
@@ -247,9 +248,7 @@ tf.registerGradient({
   },
 });
 
-// The gradient of evaluation's kernel, y = relu(a * (x - mean) + offset) at the set, a = scale / sqrt(variance + e):
-// with g = dy where y > 0 (only at the set), dx = a * g, doffset = sum(g), dscale = sum(g * (x - mean) * r),
-// dmean = -a * sum(g), dvariance = -scale * r^3 / 2 * sum(g * (x - mean)), r = 1 / sqrt(variance + e).
+// The gradient of evaluation's kernel (batch_norm_relu_inference.ts; y > 0 only at the set); the set gets none.
 tf.registerGradient({
   kernelName: PACT_MASKED_BATCH_NORM_RELU_INFERENCE,
   inputsToSave: ['x', 'scale', 'mean', 'variance', 'mask'],
@@ -257,19 +256,8 @@ tf.registerGradient({
   gradFunc: (dy, saved, attrs) => {
     const [x, scale, mean, variance, mask, y] = saved;
     const { epsilon } = attrs as unknown as MaskedBatchNormReluAttrs;
-    const axes = [0, 1, 2];
-    const r = tf.rsqrt(tf.add(variance, epsilon));
-    const g = tf.mul(dy as tf.Tensor, tf.step(y));
-    const centred = tf.sub(x, mean);
-    const sumG = tf.sum(g, axes);
-    return {
-      x: () => tf.mul(g, tf.mul(scale, r)),
-      offset: () => sumG,
-      scale: () => tf.mul(tf.sum(tf.mul(g, centred), axes), r),
-      mean: () => tf.neg(tf.mul(sumG, tf.mul(scale, r))),
-      variance: () => tf.mul(tf.sum(tf.mul(g, centred), axes), tf.mul(tf.mul(scale, tf.pow(r, 3)), -0.5)),
-      mask: () => tf.zerosLike(mask),
-    };
+    const grads = inferenceGradients(dy as tf.Tensor, x, y, scale, mean, variance, epsilon);
+    return { ...grads, mask: () => tf.zerosLike(mask) };
   },
 });
 

@@ -1,12 +1,14 @@
 /**
  * pact-cpu kernels of the masked convolution (src/ops/masked_conv2d.ts): forward, backprop-input and
  * backprop-filter, of dilateMask (src/ops/dilate_mask.ts), all native (native/cpu/masked_conv2d.cc), and the
- * masked batch norm + ReLU of maskedResidualUnit and its gradient (native/cpu/masked_residual_unit.cc).
+ * masked batch norm + ReLU of maskedResidualUnit and its gradient, and evaluation's batch norm + ReLU with given
+ * statistics, masked and dense (native/cpu/masked_residual_unit.cc).
  * tfjs-backend-cpu has no such kernels, so there is no fallback: the addon that registered pact-cpu has them all.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import { MASKED_CONV_KERNELS, MaskedConv2DAttrs, maskedConvOperands } from '../../../ops/masked_conv2d';
+import { PACT_BATCH_NORM_RELU_INFERENCE } from '../../../ops/batch_norm_relu_inference';
 import { DilateMaskAttrs, PACT_DILATE_MASK } from '../../../ops/dilate_mask';
 import {
   MaskedBatchNormReluAttrs,
@@ -120,24 +122,27 @@ const maskedBatchNormRelu = configMulti(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, 
   ];
 });
 
-const maskedBatchNormReluInference = config(PACT_MASKED_BATCH_NORM_RELU_INFERENCE, ({ inputs, backend, attrs }) => {
-  const { x, scale, offset, mean, variance, mask } = inputs as Record<string, tf.TensorInfo>;
-  const { rows, channels } = rowsAndChannels(x);
-  const y = backend.outputFloats(rows * channels);
-  backend.native.maskedBatchNormReluInference(
-    rows,
-    channels,
-    backend.floats(x, 'x'),
-    backend.floats(mask, 'mask'),
-    backend.floats(scale, 'scale'),
-    backend.floats(offset, 'offset'),
-    backend.floats(mean, 'mean'),
-    backend.floats(variance, 'variance'),
-    (attrs as unknown as MaskedBatchNormReluAttrs).epsilon,
-    y,
-  );
-  return backend.floatOutput(y, x.shape);
-});
+/** Evaluation's batch norm + ReLU with given statistics, at the rows of `mask` (masked) or at every row. */
+function batchNormReluInference(kernelName: string, masked: boolean): tf.KernelConfig {
+  return config(kernelName, ({ inputs, backend, attrs }) => {
+    const { x, scale, offset, mean, variance, mask } = inputs as Record<string, tf.TensorInfo>;
+    const { rows, channels } = rowsAndChannels(x);
+    const y = backend.outputFloats(rows * channels);
+    backend.native.maskedBatchNormReluInference(
+      rows,
+      channels,
+      backend.floats(x, 'x'),
+      masked ? backend.floats(mask, 'mask') : null,
+      backend.floats(scale, 'scale'),
+      backend.floats(offset, 'offset'),
+      backend.floats(mean, 'mean'),
+      backend.floats(variance, 'variance'),
+      (attrs as unknown as MaskedBatchNormReluAttrs).epsilon,
+      y,
+    );
+    return backend.floatOutput(y, x.shape);
+  });
+}
 
 const maskedBatchNormReluGrad = configMulti(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inputs, backend, attrs }) => {
   const { dy, x, mask, y, scale, mean, variance } = inputs;
@@ -205,7 +210,8 @@ export const maskedKernels: tf.KernelConfig[] = [
   maskedConv(2),
   dilate,
   maskedBatchNormRelu,
-  maskedBatchNormReluInference,
+  batchNormReluInference(PACT_MASKED_BATCH_NORM_RELU_INFERENCE, true),
+  batchNormReluInference(PACT_BATCH_NORM_RELU_INFERENCE, false),
   maskedBatchNormReluGrad,
   scaledResidualAdd,
   scaledResidualAddGrad,

@@ -2,7 +2,8 @@
  * Batch-norm kernels of pact-cpu (native/cpu/batch_norm.cc): training-mode batch norm (optionally fused with the
  * ReLU after it) and its gradient, which are pact-cpu's own kernels (src/ops/batch_norm_train.ts), and tfjs'
  * inference `FusedBatchNorm`, which falls back to tfjs-backend-cpu when a statistic is neither per-channel nor a
- * scalar (the JS kernel cycles any length) or a tensor is not float32.
+ * scalar (the JS kernel cycles any length) or a tensor is not float32. (Evaluation's fused batch norm + ReLU is in
+ * masked.ts, beside its masked form.)
  */
 import * as tf from '@tensorflow/tfjs';
 
