@@ -90,7 +90,11 @@ describe('PSACT / SACT ResNet', function () {
               s.ponder.dataSync().every((v) => v >= 1 - 1e-5 && v <= top + 1e-5),
               `${label} ponder range`,
             );
-            assert.equal(s.logProb !== undefined, mode === 'discrete', `${label} logProb only in discrete mode`);
+            assert.equal(
+              s.logProb !== undefined,
+              mode === 'discrete' && training,
+              `${label} logProb only in discrete mode, by default only in training`,
+            );
             if (s.logProb !== undefined) assert.ok(s.logProb.dataSync().every((v) => v <= 0 && Number.isFinite(v)));
           });
           disposeForward(r);
@@ -220,6 +224,33 @@ describe('PSACT / SACT ResNet', function () {
     assert.ok(checked, `${label}: a kink within 1e-3 of each of b = -1, -0.9, -1.1`);
     tf.dispose([value, grads, x, weights]);
     model.dispose();
+  });
+
+  it('reports log q(z) in discrete evaluation only when asked, and skips it in training when told', () => {
+    const rng = freshRng();
+    const model = tinyModel(rng);
+    randomiseHalting(model, rng, 0);
+    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    const seed = rng.int(1, 1e6);
+    const scores = (training: boolean, logProb?: boolean) =>
+      tf.tidy(() => {
+        const r = model.forward(x, { mode: 'discrete', training, seed, ...(logProb === undefined ? {} : { logProb }) });
+        return r.stages.map((s) => (s.logProb === undefined ? null : Array.from(s.logProb.dataSync())));
+      });
+    assert.ok(
+      scores(false).every((s) => s === null),
+      'evaluation skips it by default',
+    );
+    assert.ok(
+      scores(true, false).every((s) => s === null),
+      'training skips it when told',
+    );
+    const asked = scores(false, true);
+    assert.ok(
+      asked.every((s) => s !== null && s.every((v) => v <= 0 && Number.isFinite(v))),
+      `seed ${rng.seed}`,
+    );
+    x.dispose();
   });
 
   it('passes the REINFORCE score log q(z) gradient to the halting units in discrete mode', () => {
