@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "cpu/mask_rows.h"
 #include "cpu/threads.h"
@@ -12,11 +17,11 @@ namespace pact::masked {
 
 namespace {
 
-// Sums fn(row, acc) over the active rows into `channels` accumulators, one partial per chunk, summed in chunk
-// order so the result does not depend on timing. fn adds into float accumulators (so its loop vectorises), which
-// are flushed into double every kBlockRows rows: float rounding over at most 64 terms, double beyond.
+// Sums fn(j, acc) over j in [0, count) into `channels` accumulators, one partial per chunk, summed in chunk order
+// so the result does not depend on timing. fn adds into float accumulators (so its loop vectorises), which are
+// flushed into double every kBlockRows terms: float rounding over at most 64 terms, double beyond.
 template <typename F>
-std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t channels, F&& fn) {
+std::vector<double> sumOver(size_t count, int64_t channels, F&& fn) {
   constexpr size_t kBlockRows = 64;
   const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
   std::vector<double> partial(chunks * channels, 0.0);
@@ -24,10 +29,10 @@ std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t chan
     std::vector<float> block(static_cast<size_t>(channels));
     for (size_t c = begin; c < end; ++c) {
       double* acc = partial.data() + c * channels;
-      const size_t first = active.size() * c / chunks, last = active.size() * (c + 1) / chunks;
+      const size_t first = count * c / chunks, last = count * (c + 1) / chunks;
       for (size_t i = first; i < last; i += kBlockRows) {
         std::fill(block.begin(), block.end(), 0.0f);
-        for (size_t j = i; j < std::min(last, i + kBlockRows); ++j) fn(active[j], block.data());
+        for (size_t j = i; j < std::min(last, i + kBlockRows); ++j) fn(j, block.data());
         for (int64_t k = 0; k < channels; ++k) acc[k] += block[k];
       }
     }
@@ -37,6 +42,12 @@ std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t chan
     for (int64_t k = 0; k < channels; ++k) total[k] += partial[c * channels + k];
   }
   return total;
+}
+
+// sumOver the active rows: fn(row, acc).
+template <typename F>
+std::vector<double> sumOverRows(const std::vector<int64_t>& active, int64_t channels, F&& fn) {
+  return sumOver(active.size(), channels, [&](size_t j, float* acc) { fn(active[j], acc); });
 }
 
 // One row of the gradient's sums: acc[k] += g, acc[channels + k] += g * (x - mean) * rstd, g = dy where y > 0.
@@ -66,6 +77,65 @@ void gradientRow(const float* __restrict dy, const float* __restrict x, const fl
   }
 }
 
+// The sequential forms of the two rows above for a row whose mask value is m: as they are where m > 0, zero
+// contributions (and dx = 0) where not, masked bitwise so that whatever dy, x, y hold there gives exactly 0.
+inline uint32_t keepBits(float m) { return isActive(m) ? ~uint32_t{0} : 0; }
+
+inline float maskFloat(float v, uint32_t keep) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  bits &= keep;
+  std::memcpy(&v, &bits, sizeof(bits));
+  return v;
+}
+
+void gradientSumsRowMasked(const float* __restrict dy, const float* __restrict x, const float* __restrict y,
+                           const float* __restrict mean, const float* __restrict rstd, float m, int64_t channels,
+                           float* __restrict acc) {
+  const uint32_t keep = keepBits(m);
+  float* __restrict accX = acc + channels;
+  int64_t k = 0;
+#if defined(__AVX2__)
+  const __m256 keepV = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keep)));
+  for (; k + 8 <= channels; k += 8) {
+    const __m256 pass = _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(y + k), _mm256_setzero_ps(), _CMP_GT_OQ), keepV);
+    const __m256 g = _mm256_and_ps(_mm256_loadu_ps(dy + k), pass);
+    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(mean + k)),
+                                      _mm256_loadu_ps(rstd + k));
+    _mm256_storeu_ps(acc + k, _mm256_add_ps(_mm256_loadu_ps(acc + k), g));
+    _mm256_storeu_ps(accX + k, _mm256_add_ps(_mm256_loadu_ps(accX + k), _mm256_and_ps(_mm256_mul_ps(g, xhat), pass)));
+  }
+#endif
+  for (; k < channels; ++k) {
+    const float g = maskFloat(y[k] > 0.0f ? dy[k] : 0.0f, keep);
+    acc[k] += g;
+    accX[k] += maskFloat(g * ((x[k] - mean[k]) * rstd[k]), keep);
+  }
+}
+
+void gradientRowMasked(const float* __restrict dy, const float* __restrict x, const float* __restrict y,
+                       const float* __restrict mean, const float* __restrict u, const float* __restrict v,
+                       const float* __restrict w, float m, int64_t channels, float* __restrict dx) {
+  const uint32_t keep = keepBits(m);
+  int64_t k = 0;
+#if defined(__AVX2__)
+  const __m256 keepV = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keep)));
+  for (; k + 8 <= channels; k += 8) {
+    const __m256 pass = _mm256_cmp_ps(_mm256_loadu_ps(y + k), _mm256_setzero_ps(), _CMP_GT_OQ);
+    const __m256 g = _mm256_and_ps(_mm256_loadu_ps(dy + k), pass);
+    const __m256 centred = _mm256_sub_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(mean + k));
+    const __m256 d = _mm256_add_ps(_mm256_fmadd_ps(_mm256_loadu_ps(u + k), g,
+                                                   _mm256_mul_ps(_mm256_loadu_ps(v + k), centred)),
+                                   _mm256_loadu_ps(w + k));
+    _mm256_storeu_ps(dx + k, _mm256_and_ps(d, keepV));
+  }
+#endif
+  for (; k < channels; ++k) {
+    const float g = y[k] > 0.0f ? dy[k] : 0.0f;
+    dx[k] = maskFloat(u[k] * g + v[k] * (x[k] - mean[k]) + w[k], keep);
+  }
+}
+
 // y = relu(a * x + b) at rows row(0), ..., row(count - 1).
 template <typename Row>
 void affineReluRows(const float* x, size_t count, Row&& row, int64_t channels, const float* a, const float* b,
@@ -85,14 +155,74 @@ void affineReluRows(const float* x, const std::vector<int64_t>& active, int64_t 
   affineReluRows(x, active.size(), [&](size_t i) { return active[i]; }, channels, a, b, y);
 }
 
+// From this active fraction on, the masked batch norm's passes (forward, gradient, evaluation) run over every row
+// in order, the inactive ones masked off bitwise (whatever x, dy or y hold there gives exactly 0), instead of
+// gathering the active rows and clearing the others: sequential reads beat scattered ones. Same-process A/B at
+// 128x32x32x16, caches cold: forward 0.61-0.80x the time at d = 0.3-0.6 (pixel and 4x4-block masks), gradient
+// 0.64-0.93x; below, the gathered passes win (forward 1.1-1.3x slower sequential at d <= 0.05, 4x4 blocks at
+// d = 0.15 1.08x, gradient 1.37x).
+constexpr double kSequentialFraction = 0.25;
+
+// acc[k] += v, acc[channels + k] += v * v for v = row - shift where m > 0, 0 elsewhere (bitwise: NaN-proof).
+inline void momentsRowMasked(const float* __restrict row, const float* __restrict shift, float m, int64_t channels,
+                             float* __restrict acc) {
+  const uint32_t keep = isActive(m) ? ~uint32_t{0} : 0;
+  int64_t k = 0;
+#if defined(__AVX2__)
+  const __m256 keepV = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keep)));
+  for (; k + 8 <= channels; k += 8) {
+    const __m256 v = _mm256_and_ps(_mm256_sub_ps(_mm256_loadu_ps(row + k), _mm256_loadu_ps(shift + k)), keepV);
+    _mm256_storeu_ps(acc + k, _mm256_add_ps(_mm256_loadu_ps(acc + k), v));
+    _mm256_storeu_ps(acc + channels + k, _mm256_fmadd_ps(v, v, _mm256_loadu_ps(acc + channels + k)));
+  }
+#endif
+  for (; k < channels; ++k) {
+    float v = row[k] - shift[k];
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    bits &= keep;
+    std::memcpy(&v, &bits, sizeof(bits));
+    acc[k] += v;
+    acc[channels + k] += v * v;
+  }
+}
+
+// y = relu(a * x + b) at the rows where mask > 0 and exactly 0 at the others, in one sequential pass over every row
+// (branch-free: the inactive rows' results are masked off bitwise, so a NaN in x there still gives 0).
+void affineReluMaskedRows(const float* x, const float* mask, int64_t rows, int64_t channels, const float* a,
+                          const float* b, float* y) {
+  parallelFor(static_cast<size_t>(rows), 256, [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const uint32_t keep = isActive(mask[r]) ? ~uint32_t{0} : 0;
+      const float* __restrict in = x + r * channels;
+      float* __restrict out = y + r * channels;
+      int64_t k = 0;
+#if defined(__AVX2__)
+      const __m256 keepV = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keep)));
+      for (; k + 8 <= channels; k += 8) {
+        const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(in + k), _mm256_loadu_ps(b + k));
+        _mm256_storeu_ps(out + k, _mm256_and_ps(_mm256_max_ps(v, _mm256_setzero_ps()), keepV));
+      }
+#endif
+      for (; k < channels; ++k) {
+        const float v = std::max(0.0f, a[k] * in[k] + b[k]);
+        uint32_t bits;
+        std::memcpy(&bits, &v, sizeof(bits));
+        bits &= keep;
+        std::memcpy(out + k, &bits, sizeof(bits));
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
                          const float* offset, float epsilon, float* y, float* mean, float* variance) {
   const std::vector<int64_t> active = activeIndices(mask, rows);
   const double n = static_cast<double>(active.size());
-  zeroInactiveRows(mask, rows, channels, y);
   if (active.empty()) {
+    zeroInactiveRows(mask, rows, channels, y);
     std::fill(mean, mean + channels, 0.0f);
     std::fill(variance, variance + channels, 0.0f);
     return;
@@ -101,14 +231,21 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
   // at batch-norm scales), in two halves of one accumulator.
   // Shifted by the first active row (a per-channel constant), so that E[(x-s)^2] - E[x-s]^2 cancels little.
   const float* shift = x + active[0] * channels;
-  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
-    const float* row = x + r * channels;
-    for (int64_t k = 0; k < channels; ++k) {
-      const float v = row[k] - shift[k];
-      acc[k] += v;
-      acc[channels + k] += v * v;
-    }
-  });
+  // Where at least kSequentialFraction of the rows are active, the passes run over every row in order (see there).
+  const bool sequential = n >= kSequentialFraction * static_cast<double>(rows);
+  const std::vector<double> sums =
+      sequential ? sumOver(static_cast<size_t>(rows), 2 * channels,
+                           [&](size_t r, float* acc) {
+                             momentsRowMasked(x + r * channels, shift, mask[r], channels, acc);
+                           })
+                 : sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
+                     const float* row = x + r * channels;
+                     for (int64_t k = 0; k < channels; ++k) {
+                       const float v = row[k] - shift[k];
+                       acc[k] += v;
+                       acc[channels + k] += v * v;
+                     }
+                   });
   std::vector<double> squares(channels);
   for (int64_t k = 0; k < channels; ++k) {
     const double m = sums[k] / n;
@@ -121,6 +258,8 @@ void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_
     a[k] = scale[k] / std::sqrt(variance[k] + epsilon);
     b[k] = offset[k] - mean[k] * a[k];
   }
+  if (sequential) return affineReluMaskedRows(x, mask, rows, channels, a.data(), b.data(), y);
+  zeroInactiveRows(mask, rows, channels, y);
   affineReluRows(x, active, channels, a.data(), b.data(), y);
 }
 
@@ -136,9 +275,12 @@ void maskedBatchNormReluInference(const float* x, const float* mask, int64_t row
     const auto all = [](size_t i) { return static_cast<int64_t>(i); };
     return affineReluRows(x, static_cast<size_t>(rows), all, channels, a.data(), b.data(), y);
   }
-  const std::vector<int64_t> active = activeIndices(mask, rows);
+  const int64_t count = countActive(mask, rows);
+  if (static_cast<double>(count) >= kSequentialFraction * static_cast<double>(rows)) {
+    return affineReluMaskedRows(x, mask, rows, channels, a.data(), b.data(), y);
+  }
   zeroInactiveRows(mask, rows, channels, y);
-  affineReluRows(x, active, channels, a.data(), b.data(), y);
+  affineReluRows(x, activeIndices(mask, rows, count), channels, a.data(), b.data(), y);
 }
 
 void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask, const float* y, int64_t rows,
@@ -146,13 +288,24 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
                              float epsilon, float* dx, float* dscale, float* doffset) {
   const std::vector<int64_t> active = activeIndices(mask, rows);
   const double n = static_cast<double>(active.size());
-  zeroInactiveRows(mask, rows, channels, dx);
+  // Over every row in order where at least kSequentialFraction of them are active (as in the forward).
+  const bool sequential = n >= kSequentialFraction * static_cast<double>(rows);
+  if (!sequential) zeroInactiveRows(mask, rows, channels, dx);
   std::vector<float> rstd(channels);
   for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
   // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
-  const std::vector<double> sums = sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
-    gradientSumsRow(dy + r * channels, x + r * channels, y + r * channels, mean, rstd.data(), channels, acc);
-  });
+  const auto rowSums = [&](int64_t r, float m, float* acc) {
+    const int64_t at = r * channels;
+    gradientSumsRowMasked(dy + at, x + at, y + at, mean, rstd.data(), m, channels, acc);
+  };
+  const std::vector<double> sums =
+      sequential
+          ? sumOver(static_cast<size_t>(rows), 2 * channels,
+                    [&](size_t r, float* acc) { rowSums(static_cast<int64_t>(r), mask[r], acc); })
+          : sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
+              gradientSumsRow(dy + r * channels, x + r * channels, y + r * channels, mean, rstd.data(), channels,
+                              acc);
+            });
   std::vector<float> meanG(channels), meanGx(channels);
   for (int64_t k = 0; k < channels; ++k) {
     doffset[k] = static_cast<float>(sums[k]);
@@ -166,6 +319,15 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
     u[k] = scale[k] * rstd[k];
     v[k] = -u[k] * rstd[k] * meanGx[k];
     w[k] = -u[k] * meanG[k];
+  }
+  if (sequential) {
+    parallelFor(static_cast<size_t>(rows), 256, [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        const size_t at = r * static_cast<size_t>(channels);
+        gradientRowMasked(dy + at, x + at, y + at, mean, u.data(), v.data(), w.data(), mask[r], channels, dx + at);
+      }
+    });
+    return;
   }
   parallelFor(active.size(), 256, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {

@@ -467,6 +467,72 @@ describe('maskedResidualUnit', () => {
     });
   });
 
+  it('masked batch norm + ReLU and its gradient: native kernels vs float64, gathered and sequential paths', () => {
+    // native/cpu/masked_residual_unit.cc gathers the active rows below a quarter of them and runs over every row in
+    // order above, masking the inactive ones bitwise: NaN in x, dy and y's inactive rows must still give exact
+    // zeros, every output element must be written (NaN-filled), and 19 channels run both the 8-wide AVX2 loop and
+    // the remainder.
+    const rng = freshRng();
+    const addon = nativeAddon()!;
+    const rows = 301,
+      ch = 19;
+    for (const density of [0.1, 0.6]) {
+      const mask = rng.uniform(rows, 0, 1).map((v) => (v < density ? 1 : 0));
+      const active = (r: number) => mask[r] > 0;
+      const x = rng.normal(rows * ch),
+        dy = rng.normal(rows * ch);
+      for (let i = 0; i < rows * ch; ++i) {
+        if (!active(Math.floor(i / ch)) && i % 3 === 0) x[i] = dy[i] = NaN;
+      }
+      const scale = rng.uniform(ch, 0.5, 1.5),
+        offset = rng.uniform(ch, -0.5, 0.5);
+      const y = new Float32Array(rows * ch).fill(NaN),
+        mean = new Float32Array(ch).fill(NaN),
+        variance = new Float32Array(ch).fill(NaN);
+      addon.maskedBatchNormRelu(rows, ch, x, mask, scale, offset, EPS, y, mean, variance);
+      const dx = new Float32Array(rows * ch).fill(NaN),
+        dscale = new Float32Array(ch).fill(NaN),
+        doffset = new Float32Array(ch).fill(NaN);
+      addon.maskedBatchNormReluGrad(rows, ch, dy, x, mask, y, scale, mean, variance, EPS, dx, dscale, doffset);
+      // float64 reference
+      const n = mask.reduce((a, v) => a + (v > 0 ? 1 : 0), 0);
+      const m64 = new Float64Array(ch),
+        v64 = new Float64Array(ch);
+      for (let r = 0; r < rows; ++r) if (active(r)) for (let k = 0; k < ch; ++k) m64[k] += x[r * ch + k] / n;
+      for (let r = 0; r < rows; ++r) {
+        if (active(r)) for (let k = 0; k < ch; ++k) v64[k] += (x[r * ch + k] - m64[k]) ** 2 / n;
+      }
+      const xhat = (i: number) => (x[i] - m64[i % ch]) / Math.sqrt(v64[i % ch] + EPS);
+      const y64 = Array.from(y, (_, i) =>
+        active(Math.floor(i / ch)) ? Math.max(0, xhat(i) * scale[i % ch] + offset[i % ch]) : 0,
+      );
+      const g = (i: number) => (active(Math.floor(i / ch)) && y64[i] > 0 ? dy[i] : 0);
+      const sumG = new Float64Array(ch),
+        sumGx = new Float64Array(ch);
+      for (let i = 0; i < rows * ch; ++i) {
+        if (!active(Math.floor(i / ch))) continue;
+        sumG[i % ch] += g(i);
+        sumGx[i % ch] += g(i) * xhat(i);
+      }
+      const dx64 = Array.from(dx, (_, i) => {
+        const k = i % ch;
+        if (!active(Math.floor(i / ch))) return 0;
+        return (scale[k] / Math.sqrt(v64[k] + EPS)) * (g(i) - sumG[k] / n - (xhat(i) * sumGx[k]) / n);
+      });
+      const label = `density ${density}, seed ${rng.seed}`;
+      const tol = { atol: 1e-4, rtol: 1e-4 };
+      expectClose(mean, Array.from(m64), tol, `mean, ${label}`);
+      expectClose(variance, Array.from(v64), tol, `variance, ${label}`);
+      expectClose(y, y64, tol, `y, ${label}`);
+      expectClose(doffset, Array.from(sumG), { atol: 1e-3, rtol: 1e-4 }, `doffset, ${label}`);
+      expectClose(dscale, Array.from(sumGx), { atol: 1e-3, rtol: 1e-4 }, `dscale, ${label}`);
+      expectClose(dx, dx64, tol, `dx, ${label}`);
+      for (let i = 0; i < rows * ch; ++i) {
+        if (!active(Math.floor(i / ch))) assert.ok(y[i] === 0 && dx[i] === 0, `inactive ${i} not 0, ${label}`);
+      }
+    }
+  });
+
   it('adds the residual u + c·a and takes its gradient natively, against float64, and rejects bad lengths', () => {
     const rng = freshRng();
     const addon = nativeAddon()!;
