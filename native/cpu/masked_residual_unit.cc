@@ -166,7 +166,7 @@ constexpr double kSequentialFraction = 0.25;
 // acc[k] += v, acc[channels + k] += v * v for v = row - shift where m > 0, 0 elsewhere (bitwise: NaN-proof).
 inline void momentsRowMasked(const float* __restrict row, const float* __restrict shift, float m, int64_t channels,
                              float* __restrict acc) {
-  const uint32_t keep = isActive(m) ? ~uint32_t{0} : 0;
+  const uint32_t keep = keepBits(m);
   int64_t k = 0;
 #if defined(__AVX2__)
   const __m256 keepV = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keep)));
@@ -177,11 +177,7 @@ inline void momentsRowMasked(const float* __restrict row, const float* __restric
   }
 #endif
   for (; k < channels; ++k) {
-    float v = row[k] - shift[k];
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof(bits));
-    bits &= keep;
-    std::memcpy(&v, &bits, sizeof(bits));
+    const float v = maskFloat(row[k] - shift[k], keep);
     acc[k] += v;
     acc[channels + k] += v * v;
   }
@@ -193,7 +189,7 @@ void affineReluMaskedRows(const float* x, const float* mask, int64_t rows, int64
                           const float* b, float* y) {
   parallelFor(static_cast<size_t>(rows), 256, [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) {
-      const uint32_t keep = isActive(mask[r]) ? ~uint32_t{0} : 0;
+      const uint32_t keep = keepBits(mask[r]);
       const float* __restrict in = x + r * channels;
       float* __restrict out = y + r * channels;
       int64_t k = 0;
@@ -204,13 +200,7 @@ void affineReluMaskedRows(const float* x, const float* mask, int64_t rows, int64
         _mm256_storeu_ps(out + k, _mm256_and_ps(_mm256_max_ps(v, _mm256_setzero_ps()), keepV));
       }
 #endif
-      for (; k < channels; ++k) {
-        const float v = std::max(0.0f, a[k] * in[k] + b[k]);
-        uint32_t bits;
-        std::memcpy(&bits, &v, sizeof(bits));
-        bits &= keep;
-        std::memcpy(out + k, &bits, sizeof(bits));
-      }
+      for (; k < channels; ++k) out[k] = maskFloat(std::max(0.0f, a[k] * in[k] + b[k]), keep);
     }
   });
 }
@@ -294,14 +284,13 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
   std::vector<float> rstd(channels);
   for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
   // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
-  const auto rowSums = [&](int64_t r, float m, float* acc) {
-    const int64_t at = r * channels;
-    gradientSumsRowMasked(dy + at, x + at, y + at, mean, rstd.data(), m, channels, acc);
-  };
   const std::vector<double> sums =
       sequential
           ? sumOver(static_cast<size_t>(rows), 2 * channels,
-                    [&](size_t r, float* acc) { rowSums(static_cast<int64_t>(r), mask[r], acc); })
+                    [&](size_t r, float* acc) {
+                      const size_t at = r * static_cast<size_t>(channels);
+                      gradientSumsRowMasked(dy + at, x + at, y + at, mean, rstd.data(), mask[r], channels, acc);
+                    })
           : sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
               gradientSumsRow(dy + r * channels, x + r * channels, y + r * channels, mean, rstd.data(), channels,
                               acc);
