@@ -1,8 +1,9 @@
 /**
  * relu(batchNorm(x)) with given statistics (evaluation's moving averages) over the last axis of x:
  * y = max(0, (x - mean) / sqrt(variance + epsilon) * scale + offset). On a backend that registers the
- * `PactBatchNormReluInference` kernel (pact-cpu) it is one pass over x instead of tfjs' FusedBatchNorm then Relu;
- * elsewhere those two ops. Differentiable (w.r.t. x, scale, offset, mean and variance), though evaluation needs
+ * `PactBatchNormReluInference` kernel (pact-cpu) it is one pass over x instead of tfjs' FusedBatchNorm then Relu,
+ * when x is float32 and mean, variance, offset and scale are float32 vectors of x's channel count; otherwise (other
+ * backends, broadcast statistics) those two ops, which accept whatever tf.batchNorm does. Differentiable (w.r.t. x, scale, offset, mean and variance), though evaluation needs
  * no gradient; `inferenceGradients` is that gradient, shared with the masked unit's evaluation kernel.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -22,9 +23,13 @@ export function batchNormReluInference(
   scale: tf.Tensor1D,
   epsilon: number,
 ): tf.Tensor4D {
-  if (tf.getKernel(PACT_BATCH_NORM_RELU_INFERENCE, tf.getBackend()) === undefined) {
-    return tf.relu(tf.batchNorm4d(x, mean, variance, offset, scale, epsilon));
-  }
+  const channels = x.shape[x.rank - 1];
+  const perChannel = (t: tf.Tensor) => t.rank === 1 && t.shape[0] === channels && t.dtype === 'float32';
+  const native =
+    tf.getKernel(PACT_BATCH_NORM_RELU_INFERENCE, tf.getBackend()) !== undefined &&
+    x.dtype === 'float32' &&
+    [mean, variance, offset, scale].every(perChannel);
+  if (!native) return tf.relu(tf.batchNorm4d(x, mean, variance, offset, scale, epsilon));
   const attrs: BatchNormReluInferenceAttrs = { epsilon };
   return tf
     .engine()
@@ -54,12 +59,13 @@ export function inferenceGradients(
   const g = tf.mul(dy, tf.step(y));
   const centred = tf.sub(x, mean);
   const sumG = tf.sum(g, axes);
+  const sumGc = tf.sum(tf.mul(g, centred), axes);
   return {
     x: () => tf.mul(g, tf.mul(scale, r)),
     offset: () => sumG,
-    scale: () => tf.mul(tf.sum(tf.mul(g, centred), axes), r),
+    scale: () => tf.mul(sumGc, r),
     mean: () => tf.neg(tf.mul(sumG, tf.mul(scale, r))),
-    variance: () => tf.mul(tf.sum(tf.mul(g, centred), axes), tf.mul(tf.mul(scale, tf.pow(r, 3)), -0.5)),
+    variance: () => tf.mul(sumGc, tf.mul(tf.mul(scale, tf.pow(r, 3)), -0.5)),
   };
 }
 

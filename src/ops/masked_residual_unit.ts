@@ -95,7 +95,7 @@ export function maskedResidualUnitWithStats(
   options: MaskedResidualUnitOptions = {},
 ): MaskedResidualUnitResult {
   const epsilon = options.epsilon ?? 1e-5;
-  checkArgs(u, params, activeMask);
+  checkArgs(u, params, activeMask, options.moving);
   const [b, h, w, c] = u.shape;
   const active = binaryMask(tf.reshape(activeMask, [b, h, w]));
   const count = (m: tf.Tensor) => tf.sum(m).dataSync()[0];
@@ -182,7 +182,12 @@ function maskedBatchNormRelu(
   return { y: tf.mul(tf.relu(normalised), m4) as tf.Tensor4D, stats };
 }
 
-function checkArgs(u: tf.Tensor, params: MaskedResidualUnitParams, activeMask: tf.Tensor): void {
+function checkArgs(
+  u: tf.Tensor,
+  params: MaskedResidualUnitParams,
+  activeMask: tf.Tensor,
+  moving: MaskedResidualUnitOptions['moving'],
+): void {
   const op = 'maskedResidualUnit';
   if (!(u instanceof tf.Tensor) || u.rank !== 4) {
     throw new Error(
@@ -207,15 +212,19 @@ function checkArgs(u: tf.Tensor, params: MaskedResidualUnitParams, activeMask: t
       );
     }
   }
+  const checkVector = (t: unknown, name: string) => {
+    if (!(t instanceof tf.Tensor) || t.rank !== 1 || t.shape[0] !== c || t.dtype !== 'float32') {
+      throw new Error(
+        `${op}: ${name} must be a float32 tensor of shape [${c}], got ` +
+          `${t instanceof tf.Tensor ? `${t.dtype} [${t.shape}]` : typeof t}`,
+      );
+    }
+  };
   for (const name of ['bn1', 'bn2'] as const) {
-    for (const key of ['scale', 'offset'] as const) {
-      const t = params[name]?.[key];
-      if (!(t instanceof tf.Tensor) || t.rank !== 1 || t.shape[0] !== c) {
-        throw new Error(
-          `${op}: params.${name}.${key} must have shape [${c}], got ` +
-            `${t instanceof tf.Tensor ? `[${t.shape}]` : typeof t}`,
-        );
-      }
+    for (const key of ['scale', 'offset'] as const) checkVector(params[name]?.[key], `params.${name}.${key}`);
+    if (moving !== undefined) {
+      for (const key of ['mean', 'variance'] as const)
+        checkVector(moving[name]?.[key], `options.moving.${name}.${key}`);
     }
   }
   const ok =

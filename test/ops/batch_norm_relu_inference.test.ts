@@ -74,6 +74,20 @@ describe('batchNormReluInference', () => {
     }
   });
 
+  it('takes tf.batchNorm + relu for statistics that are not per-channel vectors ([1], broadcast)', () => {
+    const rng = freshRng();
+    const x = rng.normal(2 * 3 * 3 * 4);
+    const out = (backend: string) =>
+      onBackend(backend, () => {
+        const xt = tf.tensor4d(x, [2, 3, 3, 4]);
+        const [mean, variance, offset, scale] = [0.3, 1.7, -0.2, 1.1].map((v) => tf.tensor1d([v]));
+        return batchNormReluInference(xt, mean, variance, offset, scale, EPS);
+      })[0];
+    const expected = Array.from(x, (v) => Math.max(0, ((v - 0.3) / Math.sqrt(1.7 + EPS)) * 1.1 - 0.2));
+    expectClose(out(NATIVE), expected, { atol: 1e-5, rtol: 1e-5 }, `pact-cpu, seed ${rng.seed}`);
+    expectClose(out(REFERENCE), expected, { atol: 1e-5, rtol: 1e-5 }, `cpu, seed ${rng.seed}`);
+  });
+
   it('rejects bad lengths at the addon (every row active: a null mask)', () => {
     const addon = nativeAddon()!;
     const f = (n: number) => new Float32Array(n);

@@ -608,5 +608,18 @@ describe('maskedResidualUnit', () => {
       () => maskedResidualUnit(u, { ...params, conv2: tf.zeros([3, 3, 3, 4]) as tf.Tensor4D }, tf.ones([2, 4, 4])),
       /params.conv2 must have shape \[3,3,3,3\], got \[3,3,3,4\]/,
     );
+    // Evaluation's statistics are checked before any kernel sees them.
+    const stats = () => ({ mean: tf.zeros([3]) as tf.Tensor1D, variance: tf.ones([3]) as tf.Tensor1D });
+    assert.throws(
+      () =>
+        maskedResidualUnit(u, params, tf.ones([2, 4, 4]), {
+          moving: { bn1: stats(), bn2: { ...stats(), variance: tf.ones([4]) as tf.Tensor1D } },
+        }),
+      /maskedResidualUnit: options.moving.bn2.variance must be a float32 tensor of shape \[3\], got float32 \[4\]/,
+    );
+    assert.throws(
+      () => maskedResidualUnit(u, params, tf.ones([2, 4, 4]), { moving: { bn1: stats() } as never }),
+      /maskedResidualUnit: options.moving.bn2.mean must be a float32 tensor of shape \[3\], got undefined/,
+    );
   });
 });
