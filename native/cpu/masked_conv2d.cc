@@ -327,9 +327,11 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t p, 
 }
 
 // How forEachBlock prefetches (scattered windows defeat the hardware's stream prefetchers): kRows, where the
-// positions cover at least 4% of their span, whole rows of `windows` (x or dx) and of `rows` (the tensor
-// [positions, rowLength] read or written at each position, or null) R output rows ahead, and sparser each window and
-// row kAhead positions ahead (forward: rows 1.2-1.3x faster than no prefetch at d <= 0.3); kFootprint, only the
+// positions cover at least 4% of their span, for each output row R rows ahead the columns its active positions span,
+// in the input rows of `windows` (x or dx) that their windows read and in `rows` (the tensor [positions, rowLength]
+// read or written at each position, or null), and sparser each window and row kAhead positions ahead (forward: rows
+// 1.2-1.3x faster than no prefetch at d <= 0.3; the spans instead of whole rows 0.87-0.93x the time at 32x32x16
+// with 4x4 blocks at d = 0.05-0.1, the same elsewhere, same-process A/B, caches cold); kFootprint, only the
 // lines that the positions up to R output rows ahead use (a run of positions asks for each window column once): for
 // the backprop-input, whose dx rows are already cached (zeroed just before), 0.81-0.96x kRows' time at 32x32x16
 // and 16x16x32, d = 0.05-0.5; the forward with pixel masks at d = 0.1-0.25 took 1.12-1.17x kRows' (same-process A/B).
@@ -346,29 +348,30 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
   const int64_t plane = g.outH * g.outW;
   const bool byRows = mode == Prefetch::kRows && count > 0 &&
                       static_cast<double>(count) >= 0.04 * static_cast<double>(positions[count - 1] - positions[0] + 1);
-  // kRows by rows: the output row (b*outH + oy) seen last, and the input rows of its image prefetched so far.
-  int64_t lastOutRow = -1, inDone = 0;
-  int64_t ahead = 0;  // kFootprint, and kRows by positions: positions[0, ahead) have been prefetched
+  int64_t ahead = 0;  // positions[0, ahead) have been prefetched
   int64_t group[PB];
   int n = 0;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i];
     if (byRows) {
-      const int64_t outRow = p / g.outW;
-      if (outRow != lastOutRow) {
+      // Each output row up to R ahead: its active positions' column span, in the input rows its windows read and
+      // (when `rows`) in its own row.
+      const int64_t limit = (p / g.outW + R + 1) * g.outW;
+      while (ahead < count && positions[ahead] < limit) {
+        const int64_t outRow = positions[ahead] / g.outW, x0 = positions[ahead] % g.outW;
+        int64_t end = ahead + 1;
+        while (end < count && positions[end] / g.outW == outRow) ++end;
+        const int64_t x1 = positions[end - 1] % g.outW;
         const int64_t b = outRow / g.outH, oy = outRow % g.outH;
-        if (lastOutRow < 0 || lastOutRow / g.outH != b) inDone = 0;
-        const int64_t target = std::min(g.outH - 1, oy + R);
-        const int64_t hi = std::min(g.inH, target * g.strideH - g.padTop + g.kH);
-        for (int64_t iy = std::max<int64_t>(inDone, oy * g.strideH - g.padTop); iy < hi; ++iy) {
-          if (iy < 0) continue;
-          prefetchRow(windows + ((b * g.inH + iy) * g.inW) * g.inC, g.inW * g.inC);
+        const int64_t ix0 = std::max<int64_t>(0, x0 * g.strideW - g.padLeft);
+        const int64_t ix1 = std::min(g.inW, x1 * g.strideW - g.padLeft + g.kW);
+        for (int64_t ky = 0; ky < g.kH; ++ky) {
+          const int64_t iy = oy * g.strideH - g.padTop + ky;
+          if (iy < 0 || iy >= g.inH) continue;
+          prefetchRow(windows + ((b * g.inH + iy) * g.inW + ix0) * g.inC, (ix1 - ix0) * g.inC);
         }
-        inDone = std::max(inDone, hi);
-        if (rows != nullptr && target > oy) {
-          prefetchRow(rows + ((b * g.outH + target) * g.outW) * rowLength, g.outW * rowLength);
-        }
-        lastOutRow = outRow;
+        if (rows != nullptr) prefetchRow(rows + positions[ahead] * rowLength, (x1 - x0 + 1) * rowLength);
+        ahead = end;
       }
     } else {
       const int64_t limit = mode == Prefetch::kRows ? i + kAhead : (p / g.outW + R) * g.outW;
