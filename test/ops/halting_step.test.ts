@@ -30,8 +30,13 @@ interface Case {
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-function randomCase(rng: Rng, mode: Mode, last: boolean, accumulate: boolean): Case {
-  const positions = [rng.int(1, 3), rng.int(1, 5), rng.int(1, 4)];
+function randomCase(
+  rng: Rng,
+  mode: Mode,
+  last: boolean,
+  accumulate: boolean,
+  positions = [rng.int(1, 3), rng.int(1, 5), rng.int(1, 4)],
+): Case {
   const channels = rng.pick([[1], [3], [2, 3]]);
   const P = size(positions);
   const C = size(channels);
@@ -318,6 +323,32 @@ describe('haltingStep (Alg. 3 lines 7-15, eq. 27)', () => {
       });
     }
   }
+
+  // The native step runs 8 positions at a time in vector lanes, 256 at a time per chunk, the rest one by one, and
+  // splits positions between threads from 4096: sizes that reach every part, forward and gradient.
+  it('8-lane blocks, chunks, the scalar tail and the threads agree with float64 and with autodiff', () => {
+    const rng = freshRng();
+    for (const positions of [
+      [1, 8, 1],
+      [3, 7, 29],
+      [2, 47, 53],
+    ]) {
+      for (const mode of MODES) {
+        const c = randomCase(rng, mode, false, true, positions);
+        c.x = c.x.map((v, i) => (i % 97 === 5 ? 40 * Math.sign(v) : v)); // some saturated sigmoids
+        const label = `${mode} ${positions.join('x')} seed=${rng.seed}`;
+        const native = on(NATIVE, () => runStep(c));
+        reference(c).forEach((r, i) => expectClose(native[i], r, TOL, `${NAMES[i]} ${label}`));
+        const P = c.sXi.length;
+        const weights = [P, P, P, P, P * size(c.channels)].map((n) => rng.uniform(n, -1, 1));
+        const nativeGrad = on(NATIVE, () => gradients(c, weights));
+        const compositeGrad = on(REFERENCE, () => gradients(c, weights));
+        nativeGrad.forEach((g, i) =>
+          expectClose(g, compositeGrad[i], { atol: 1e-5, rtol: 1e-4 }, `gradient ${i} ${label}`),
+        );
+      }
+    }
+  });
 
   it('rejects bad arguments, naming them', () => {
     const state = { sXi: tf.ones([2, 3]), sH: tf.ones([2, 3]), expectedIterations: tf.zeros([2, 3]) };
