@@ -9,8 +9,11 @@
 //   3. backprop-filter: dW += patches^T [K, T] * dy_active [T, outC], one accumulator per thread, summed at the end;
 //   4. backprop-input: dpatches [T, K] = dy_active [T, outC] * W^T, then a col2im scatter-add into dx. Two tiles
 //      write the same dx rows only when their output rows are near, so the work is cut into bands of
-//      R >= ceil(kH/strideH) output rows of one image and run in two phases (even bands, then odd bands): the
-//      bands of one phase never touch the same dx element, and the sum order is fixed (deterministic).
+//      R >= ceil(kH/strideH) output rows of one image, and each image's even bands run before its odd ones: the
+//      bands of one parity never touch the same dx element, and the sum order is fixed (deterministic). From 4
+//      images per thread each thread takes whole images (0.84-0.88x the time at 32x32x16, 0.93-0.95x at 16x16x32,
+//      same-process A/B: no barrier between the parities, and an image's dx rows are still cached for its odd
+//      bands); below, all even bands then all odd bands run in two parallel phases.
 //   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
 //   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
 //
@@ -646,6 +649,10 @@ RowRange bandFootprint(const ConvGeometry& g, int64_t rows, int64_t j) {
           std::min(g.inH, last * g.strideH - g.padTop + g.kH)};
 }
 
+// Images per thread from which the backprop-input gives each thread whole images instead of running every image's
+// even bands and then its odd ones in two parallel phases.
+constexpr int64_t kImagesPerThreadForImageOrder = 4;
+
 void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter,
                          const std::vector<int64_t>& active, float* dx, bool outputZeroed) {
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
@@ -710,16 +717,34 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
   // Runs body(work, scratch) over the bands of both phases that have active positions, zeroing each band's own
   // rows first; scratch is a vector per thread's share of the bands.
   const auto forEachBand = [&](auto&& body) {
+    const auto run = [&](int64_t band, std::vector<float>& scratch) {
+      if (!outputZeroed) zeroOwnRows(band);
+      const Band& work = bands[static_cast<size_t>(band)];
+      if (work.end > work.first) body(work, scratch);
+    };
+    if (g.batch >= kImagesPerThreadForImageOrder * static_cast<int64_t>(numThreads())) {
+      // Whole images per thread, each image's even bands then its odd ones: no barrier between the phases, and the
+      // odd bands find the image's dx rows still cached.
+      parallelFor(static_cast<size_t>(g.batch), 1, [&](size_t begin, size_t end) {
+        std::vector<float> scratch;
+        for (size_t b = begin; b < end; ++b) {
+          for (int64_t phase = 0; phase < 2; ++phase) {
+            for (int64_t j = phase; j < bandsPerImage; j += 2) {
+              run(static_cast<int64_t>(b) * bandsPerImage + j, scratch);
+            }
+          }
+        }
+        if (!outputZeroed) streamFence();
+      });
+      return;
+    }
     for (int64_t phase = 0; phase < 2; ++phase) {
       const int64_t perImage = (bandsPerImage - phase + 1) / 2;
       parallelFor(static_cast<size_t>(g.batch * perImage), 1, [&](size_t begin, size_t end) {
         std::vector<float> scratch;
         for (size_t u = begin; u < end; ++u) {
-          const int64_t band = (static_cast<int64_t>(u) / perImage) * bandsPerImage +
-                               2 * (static_cast<int64_t>(u) % perImage) + phase;
-          if (!outputZeroed) zeroOwnRows(band);
-          const Band& work = bands[static_cast<size_t>(band)];
-          if (work.end > work.first) body(work, scratch);
+          run((static_cast<int64_t>(u) / perImage) * bandsPerImage + 2 * (static_cast<int64_t>(u) % perImage) + phase,
+              scratch);
         }
         if (!outputZeroed) streamFence();
       });
