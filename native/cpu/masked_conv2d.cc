@@ -783,12 +783,13 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
 // with the register-blocked direct kernels at ResNet-32's stage shapes (batch 128, two threads, wall time, native
 // calls on reused arrays, pixel-random masks, 2026-11-25, bench/masked_crossover.ts):
 //   - forward: about 0.8-0.9 at 16 / 32 channels; at 64 the sparse path wins even at d = 1;
-//   - backprop-input: about 0.5-0.6 at 16 / 32 channels, 0.7 at 64 (dy read as it is when it already vanishes
-//     outside the mask, else a one-pass masked copy, see maskedDy: 0.3-0.6 ms apart at 32x32x16);
+//   - backprop-input: about 0.7 at 16 and 64 channels, 0.7-0.8 at 32 since each thread takes whole images
+//     (2026-11-26; 0.5-0.6 before) (dy read as it is when it already vanishes outside the mask, else a one-pass
+//     masked copy, see maskedDy: 0.3-0.6 ms apart at 32x32x16);
 //   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85 (4.9 vs 6.5 ms at
 //     d = 1); at 32 and 64 channels it is slower at every density.
 constexpr double kForwardDenseFraction = 0.85;
-constexpr double kBackpropInputDenseFraction = 0.6;
+constexpr double kBackpropInputDenseFraction = 0.7;
 constexpr double kBackpropFilterDenseFraction = 0.85;
 constexpr int64_t kBackpropFilterDenseMaxChannels = 16;
 constexpr double kNever = 2.0;  // above any active fraction
