@@ -666,14 +666,14 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
   // image run in parallel, then the odd ones. Band j of image b has the index b*bandsPerImage + j.
   const int64_t rows = std::max<int64_t>(1, (g.kH + g.strideH - 1) / g.strideH), bandSize = rows * g.outW;
   const int64_t plane = g.outH * g.outW, bandsPerImage = (g.outH + rows - 1) / rows;
-  const auto bandOf = [&](int64_t p) { return (p / plane) * bandsPerImage + (p % plane) / bandSize; };
+  // The bands tile the positions in order (band j of image b: [b*plane + j*bandSize, min(.. + bandSize, (b+1)*plane)),
+  // so one walk over the sorted active list splits it, without a division per position.
   std::vector<Band> bands(static_cast<size_t>(g.batch * bandsPerImage), Band{0, 0});
-  for (int64_t i = 0; i < P;) {
-    const int64_t band = bandOf(active[i]);
-    int64_t j = i + 1;
-    while (j < P && bandOf(active[j]) == band) ++j;
-    bands[static_cast<size_t>(band)] = {i, j};
-    i = j;
+  for (int64_t band = 0, i = 0; band < g.batch * bandsPerImage && i < P; ++band) {
+    const int64_t b = band / bandsPerImage, end = b * plane + std::min(plane, (band % bandsPerImage + 1) * bandSize);
+    const int64_t first = i;
+    while (i < P && active[i] < end) ++i;
+    bands[static_cast<size_t>(band)] = {first, i};
   }
   // Unless dx comes zeroed, each band zeroes the dx rows it owns just before its windows add into them (memset: they
   // are read next, now from the cache) or, when it has no active position, streams them (nothing reads them back):
