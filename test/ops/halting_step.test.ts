@@ -343,9 +343,13 @@ describe('haltingStep (Alg. 3 lines 7-15, eq. 27)', () => {
         const weights = [P, P, P, P, P * size(c.channels)].map((n) => rng.uniform(n, -1, 1));
         const nativeGrad = on(NATIVE, () => gradients(c, weights));
         const compositeGrad = on(REFERENCE, () => gradients(c, weights));
-        nativeGrad.forEach((g, i) =>
-          expectClose(g, compositeGrad[i], { atol: 1e-5, rtol: 1e-4 }, `gradient ${i} ${label}`),
-        );
+        // Both sides are float32 in different orders of operations. d/dnoise divides by ε(1 − ε) (up to ~100 for
+        // ε in [0.01, 0.99]), which scales their rounding differences by as much: 5e-5 there, 1e-5 elsewhere.
+        const names = INPUT_NAMES.filter((name) => !(mode === 'thresholded' && name === 'noise'));
+        nativeGrad.forEach((g, i) => {
+          const atol = names[i] === 'noise' ? 5e-5 : 1e-5;
+          expectClose(g, compositeGrad[i], { atol, rtol: 1e-5 }, `d/d${names[i]} ${label}`);
+        });
       }
     }
   });
