@@ -5,8 +5,9 @@
  *   - dense SACT: the same dense computation, then multiplied by the mask.
  * Forward and forward+backward (tf.grads with a given dy: both backprops) times, minimum of --reps runs after one
  * warm-up (contenders alternate; see timeAll); ratios are the median over the runs of masked / dense within a run
- * (pairs measured back to back share the machine's load; the minima of two series need not). The issue's targets on the masked conv: time(d) <= (d + 0.1) x
- * dense for d >= 0.1 with block masks, <= (d + 0.2) x dense with pixel masks, <= 1.15 x dense at d = 1.
+ * (pairs measured back to back share the machine's load; the minima of two series need not). The issue's targets on
+ * the masked conv: time(d) <= (d + 0.1) x dense for d >= 0.1 with block masks, <= (d + 0.2) x dense with pixel
+ * masks, <= 1.15 x dense at d = 1.
  *
  *   npx tsx bench/masked_conv2d.bench.ts [--reps 3] [--clock wall|cpu] [--shapes 0,1,2] [--no-unit] [--out dir]
  * writes masked_conv2d.json (every figure, the machine, date, commit, load) and masked_conv2d.md.

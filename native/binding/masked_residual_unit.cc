@@ -95,6 +95,8 @@ Napi::Value maskedBatchNormReluGrad(const Napi::CallbackInfo& info) {
                          {{dy.data, n}, {x.data, n}, {mask.data, mask.length}, {y.data, n}, {scale.data, c},
                           {mean.data, c}, {variance.data, c}});
   }
+  pact::checkNoOverlap(info, fn, dscale, "dscale", {{dx.data, n}, {doffset.data, c}});
+  pact::checkNoOverlap(info, fn, doffset, "doffset", {{dx.data, n}});
   pact::masked::maskedBatchNormReluGrad(dy.data, x.data, mask.data, y.data, s.rows, s.channels, scale.data, mean.data,
                                         variance.data, epsilon, dx.data, dscale.data, doffset.data);
   return info.Env().Undefined();

@@ -3,8 +3,9 @@
  * y = max(0, (x - mean) / sqrt(variance + epsilon) * scale + offset). On a backend that registers the
  * `PactBatchNormReluInference` kernel (pact-cpu) it is one pass over x instead of tfjs' FusedBatchNorm then Relu,
  * when x is float32 and mean, variance, offset and scale are float32 vectors of x's channel count; otherwise (other
- * backends, broadcast statistics) those two ops, which accept whatever tf.batchNorm does. Differentiable (w.r.t. x, scale, offset, mean and variance), though evaluation needs
- * no gradient; `inferenceGradients` is that gradient, shared with the masked unit's evaluation kernel.
+ * backends, broadcast statistics) those two ops, which accept whatever tf.batchNorm does. Differentiable (w.r.t. x,
+ * scale, offset, mean and variance), though evaluation needs no gradient; `inferenceGradients` is that gradient,
+ * shared with the masked unit's evaluation kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 

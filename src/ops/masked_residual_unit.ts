@@ -270,7 +270,8 @@ tf.registerGradient({
   },
 });
 
-// The gradient of u + c·a: du = dy, dc = dy·a, da = sum over channels of dy·c (one native pass for both on pact-cpu).
+// The gradient of u + c·a: du = dy, dc = dy·a, da = sum over channels of dy·c (one native pass for both on
+// pact-cpu).
 tf.registerGradient({
   kernelName: PACT_SCALED_RESIDUAL_ADD,
   inputsToSave: ['c', 'a'],

@@ -286,7 +286,7 @@ describe('maskedResidualUnit', () => {
     const rows = 6,
       ch = 2;
     const f = (n: number) => new Float32Array(n);
-    type Arrays = Partial<Record<'x' | 'mask' | 'y' | 'dy' | 'dx' | 'dscale', Float32Array>>;
+    type Arrays = Partial<Record<'x' | 'mask' | 'y' | 'dy' | 'dx' | 'dscale' | 'doffset', Float32Array>>;
     const forward = (a: Arrays, epsilon = 1e-5) =>
       addon.maskedBatchNormRelu(
         rows,
@@ -314,7 +314,7 @@ describe('maskedResidualUnit', () => {
         1e-5,
         a.dx ?? f(12),
         a.dscale ?? f(ch),
-        f(ch),
+        a.doffset ?? f(ch),
       );
     assert.throws(() => forward({ x: f(11) }), /maskedBatchNormRelu: x must have 12 elements, got 11/);
     assert.throws(() => forward({ mask: f(5) }), /maskedBatchNormRelu: mask must have 6 elements, got 5/);
@@ -328,6 +328,11 @@ describe('maskedResidualUnit', () => {
     assert.throws(
       () => backward({ dy: shared.subarray(0, 12), dx: shared.subarray(0, 12) }),
       /maskedBatchNormReluGrad: dx must not overlap an input/,
+    );
+    const stats = f(4);
+    assert.throws(
+      () => backward({ dscale: stats.subarray(0, 2), doffset: stats.subarray(1, 3) }),
+      /maskedBatchNormReluGrad: dscale must not overlap an input/,
     );
     // The statistics are those of the active rows: rows 0 and 3 active, x = [1, 2] and [3, 6].
     const x = Float32Array.from([1, 2, 9, 9, 9, 9, 3, 6, 9, 9, 9, 9]);
