@@ -150,7 +150,9 @@ function timeEvaluation(
     for (const name of [...modes, 'dense']) {
       const t0 = process.hrtime.bigint();
       if (name === 'dense') {
-        tf.tidy(() => dense.model.forward(x, { training: false }).dataSync());
+        tf.tidy(() => {
+          dense.model.forward(x, { training: false }).dataSync();
+        });
       } else {
         const result = psact.model.forward(x, psact.forwardOptions(name as AdaptiveMode, false, r + 1));
         result.logits.dataSync();
