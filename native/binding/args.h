@@ -55,6 +55,35 @@ inline void checkNoOverlap(const Napi::CallbackInfo& info, const char* fn, const
   }
 }
 
+// A named byte range of an argument, for checkDisjoint (a null `data` is skipped).
+struct Span {
+  const char* name;
+  const void* data;
+  size_t bytes;
+};
+inline Span span(const char* name, const FloatView& v) { return {name, v.data, v.length * sizeof(float)}; }
+inline Span span(const char* name, const IntView& v) { return {name, v.data, v.length * sizeof(int32_t)}; }
+
+// Throws unless every output shares no byte with an input or with another output (views of one ArrayBuffer can
+// overlap): the kernels read inputs after writing outputs, and write each output on its own, so an overlap would give
+// wrong results silently.
+inline void checkDisjoint(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<Span> outputs,
+                          std::initializer_list<Span> inputs) {
+  const auto overlap = [](const Span& a, const Span& b) {
+    const auto* pa = static_cast<const char*>(a.data);
+    const auto* pb = static_cast<const char*>(b.data);
+    return pa != nullptr && pb != nullptr && a.bytes > 0 && b.bytes > 0 && pa < pb + b.bytes && pb < pa + a.bytes;
+  };
+  for (auto out = outputs.begin(); out != outputs.end(); ++out) {
+    for (const Span& in : inputs) {
+      if (overlap(*out, in)) throwArg(info.Env(), fn, std::string(out->name) + " must not overlap " + in.name);
+    }
+    for (auto other = outputs.begin(); other != out; ++other) {
+      if (overlap(*out, *other)) throwArg(info.Env(), fn, std::string(out->name) + " must not overlap " + other->name);
+    }
+  }
+}
+
 inline FloatView floatArgOfLength(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name,
                                   size_t expected) {
   FloatView v = floatArg(info, i, fn, name);
@@ -110,10 +139,34 @@ inline std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, c
   return out;
 }
 
-inline size_t shapeSize(const std::vector<int64_t>& shape) {
-  size_t n = 1;
-  for (int64_t d : shape) n *= static_cast<size_t>(d);
-  return n;
+// The largest element count a tensor may have here: 2^48, far above what a process can hold, so that no product of
+// a tensor's dimensions (the kernels' index arithmetic included) overflows int64.
+constexpr uint64_t kMaxTensorElements = uint64_t{1} << 48;
+
+// The element count of a tensor of dimensions `dims` (non-negative); throws naming `name` when the product of its
+// non-zero dimensions exceeds kMaxTensorElements (a zero dimension empties the tensor, but a kernel may still multiply
+// the others).
+template <typename Dims>
+inline size_t checkedElementCount(const Napi::Env& env, const char* fn, const std::string& name, const Dims& dims) {
+  uint64_t bound = 1, count = 1;
+  for (int64_t d : dims) {
+    const uint64_t u = static_cast<uint64_t>(d);
+    if (d < 0 || __builtin_mul_overflow(bound, u == 0 ? 1 : u, &bound) || bound > kMaxTensorElements) {
+      throwArg(env, fn, name + " is too large: its dimensions' product must be at most 2^48");
+    }
+    count *= u;
+  }
+  return static_cast<size_t>(count);
+}
+inline size_t checkedElementCount(const Napi::Env& env, const char* fn, const std::string& name,
+                                  std::initializer_list<int64_t> dims) {
+  return checkedElementCount<std::initializer_list<int64_t>>(env, fn, name, dims);
+}
+
+// The element count of a shape from shapeArg, checked as above.
+inline size_t shapeSize(const Napi::CallbackInfo& info, const char* fn, const char* name,
+                        const std::vector<int64_t>& shape) {
+  return checkedElementCount(info.Env(), fn, name, shape);
 }
 
 }  // namespace pact

@@ -37,13 +37,9 @@ inline std::vector<int64_t> shapeOfRank(const Napi::CallbackInfo& info, size_t i
   return s;
 }
 
-// Element count of a tensor of these dimensions, or an Error when it overflows.
+// Element count of a tensor of these dimensions, or an Error when it is too large (checkedElementCount).
 inline size_t elementCount(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<int64_t> dims) {
-  size_t n = 1;
-  for (int64_t d : dims) {
-    if (__builtin_mul_overflow(n, static_cast<size_t>(d), &n)) throwArg(info.Env(), fn, "tensor too large");
-  }
-  return n;
+  return checkedElementCount(info.Env(), fn, "tensor", dims);
 }
 
 inline masked::ConvGeometry geometryArgs(const Napi::CallbackInfo& info, const char* fn) {

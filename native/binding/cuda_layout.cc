@@ -28,8 +28,8 @@ Napi::Value cudaCompare(const Napi::CallbackInfo& info) {
   const CastType type = typeArg(info, 1, fn, "type");
   const std::vector<int64_t> aShape = pact::shapeArg(info, 3, fn, "aShape", kMaxBroadcastRank);
   const std::vector<int64_t> bShape = pact::shapeArg(info, 5, fn, "bShape", kMaxBroadcastRank);
-  const void* a = deviceArray(info, 2, fn, "a", type, pact::shapeSize(aShape));
-  const void* b = deviceArray(info, 4, fn, "b", type, pact::shapeSize(bShape));
+  const void* a = deviceArray(info, 2, fn, "a", type, pact::shapeSize(info, fn, "aShape", aShape));
+  const void* b = deviceArray(info, 4, fn, "b", type, pact::shapeSize(info, fn, "bShape", bShape));
   const pact::cuda::BroadcastShape s = broadcastArg(info, aShape, bShape, fn);
   auto* out = static_cast<uint8_t*>(deviceArray(info, 6, fn, "out", CastType::kBool, broadcastSize(s)));
   runLauncher(info.Env(), fn, [&] { pact::cuda::compare(op, type, a, b, out, s); });
@@ -54,13 +54,20 @@ Napi::Value cudaArgReduce(const Napi::CallbackInfo& info) {
 }
 
 // The largest element offset a strided walk of `shape` reaches from `offset` (strides >= 0), plus one.
-size_t extentOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, int64_t offset) {
-  size_t last = static_cast<size_t>(offset);
+// Bytes from the buffer's start to the end of the last element a walk of `shape` with `strides` (elements) from
+// `offset` reaches, or SIZE_MAX when that overflows (the caller then rejects the copy).
+size_t extentBytes(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, int64_t offset,
+                   size_t elementBytes) {
+  size_t last = static_cast<size_t>(offset), step = 0;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 0) return 0;
-    last += static_cast<size_t>(shape[d] - 1) * static_cast<size_t>(strides[d]);
+    if (__builtin_mul_overflow(static_cast<size_t>(shape[d] - 1), static_cast<size_t>(strides[d]), &step) ||
+        __builtin_add_overflow(last, step, &last)) {
+      return SIZE_MAX;
+    }
   }
-  return last + 1;
+  size_t bytes = 0;
+  return __builtin_mul_overflow(last + 1, elementBytes, &bytes) ? SIZE_MAX : bytes;
 }
 
 // cudaStridedCopy(elementBytes, srcId, dstId, shape, srcStrides, srcOffset, dstStrides, dstOffset): see
@@ -80,12 +87,12 @@ Napi::Value cudaStridedCopy(const Napi::CallbackInfo& info) {
   if (srcStrides.size() != shape.size() || dstStrides.size() != shape.size()) {
     pact::throwArg(info.Env(), fn, "srcStrides and dstStrides must have one entry per dimension of shape");
   }
-  pact::elementCount(info, fn, {static_cast<int64_t>(pact::shapeSize(shape))});
+  pact::shapeSize(info, fn, "shape", shape);
   const size_t bytes = static_cast<size_t>(elementBytes);
-  if (extentOf(shape, srcStrides, srcOffset) * bytes > src.bytes) {
+  if (extentBytes(shape, srcStrides, srcOffset, bytes) > src.bytes) {
     pact::throwArg(info.Env(), fn, "the copy reads past the end of src (" + std::to_string(src.bytes) + " bytes)");
   }
-  if (extentOf(shape, dstStrides, dstOffset) * bytes > dst.bytes) {
+  if (extentBytes(shape, dstStrides, dstOffset, bytes) > dst.bytes) {
     pact::throwArg(info.Env(), fn, "the copy writes past the end of dst (" + std::to_string(dst.bytes) + " bytes)");
   }
   pact::cuda::CopyShape s{};

@@ -127,8 +127,8 @@ Napi::Value cudaBinary(const Napi::CallbackInfo& info) {
   const BufferTable::Buffer& b = bufferArg(info, 3, fn, "b");
   const std::vector<int64_t> bShape = pact::shapeArg(info, 4, fn, "bShape", kMaxBroadcastRank);
   const BufferTable::Buffer& out = bufferArg(info, 5, fn, "out");
-  requireFloats(info, a, pact::shapeSize(aShape), fn, "a");
-  requireFloats(info, b, pact::shapeSize(bShape), fn, "b");
+  requireFloats(info, a, pact::shapeSize(info, fn, "aShape", aShape), fn, "a");
+  requireFloats(info, b, pact::shapeSize(info, fn, "bShape", bShape), fn, "b");
   const pact::cuda::BroadcastShape s = broadcastArg(info, aShape, bShape, fn);
   const size_t n = broadcastSize(s);
   requireFloats(info, out, n, fn, "out");

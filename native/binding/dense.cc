@@ -101,9 +101,9 @@ Napi::Value batchMatMul(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "batchMatMul";
   pact::MatMulShapes s;
   s.a = pact::shapeArg(info, 0, fn, "aShape", 12);
-  const FloatView a = pact::floatArgOfLength(info, 1, fn, "a", pact::shapeSize(s.a));
+  const FloatView a = pact::floatArgOfLength(info, 1, fn, "a", pact::shapeSize(info, fn, "aShape", s.a));
   s.b = pact::shapeArg(info, 2, fn, "bShape", 12);
-  const FloatView b = pact::floatArgOfLength(info, 3, fn, "b", pact::shapeSize(s.b));
+  const FloatView b = pact::floatArgOfLength(info, 3, fn, "b", pact::shapeSize(info, fn, "bShape", s.b));
   s.transposeA = pact::boolArg(info, 4, fn, "transposeA");
   s.transposeB = pact::boolArg(info, 5, fn, "transposeB");
   std::vector<int64_t> outShape;
@@ -111,7 +111,7 @@ Napi::Value batchMatMul(const Napi::CallbackInfo& info) {
   if (!problem.empty()) pact::throwArg(info.Env(), fn, problem);
   const size_t n = static_cast<size_t>(outShape.back());
   const float* bias = optionalFloatArg(info, 6, fn, "bias", n);
-  const FloatView out = pact::floatArgOfLength(info, 7, fn, "out", pact::shapeSize(outShape));
+  const FloatView out = pact::floatArgOfLength(info, 7, fn, "out", pact::shapeSize(info, fn, "outShape", outShape));
   const pact::Epilogue epilogue = epilogueArg(info, 8, fn);
   pact::checkNoOverlap(info, fn, out, "out", {{a.data, a.length}, {b.data, b.length}, {bias, n}});
   return runDnnl(info, fn, [&] { pact::batchMatMul(s, a.data, b.data, bias, epilogue, out.data); });

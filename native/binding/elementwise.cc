@@ -34,15 +34,16 @@ Napi::Value binaryOp(const Napi::CallbackInfo& info) {
   ew::BinaryOp op;
   if (!ew::parseBinaryOp(name, &op)) pact::throwArg(info.Env(), fn, "unknown op '" + name + "'");
   const auto aShape = pact::shapeArg(info, 2, fn, "aShape", ew::kMaxRank);
-  const auto a = pact::floatArgOfLength(info, 1, fn, "a", pact::shapeSize(aShape));
+  const auto a = pact::floatArgOfLength(info, 1, fn, "a", pact::shapeSize(info, fn, "aShape", aShape));
   const auto bShape = pact::shapeArg(info, 4, fn, "bShape", ew::kMaxRank);
-  const auto b = pact::floatArgOfLength(info, 3, fn, "b", pact::shapeSize(bShape));
+  const auto b = pact::floatArgOfLength(info, 3, fn, "b", pact::shapeSize(info, fn, "bShape", bShape));
   std::vector<int64_t> outShape;
   if (!ew::broadcastShape(aShape, bShape, &outShape)) {
     pact::throwArg(info.Env(), fn,
                    "shapes " + shapeString(aShape) + " and " + shapeString(bShape) + " cannot be broadcast");
   }
-  const auto out = pact::floatArgOfLength(info, 5, fn, "out", pact::shapeSize(outShape));
+  const auto out = pact::floatArgOfLength(info, 5, fn, "out", pact::shapeSize(info, fn, "outShape", outShape));
+  pact::checkDisjoint(info, fn, {pact::span("out", out)}, {pact::span("a", a), pact::span("b", b)});
   ew::binary(op, a.data, aShape, b.data, bShape, out.data);
   return info.Env().Undefined();
 }
@@ -56,6 +57,7 @@ Napi::Value unaryOp(const Napi::CallbackInfo& info) {
   const auto out = pact::floatArgOfLength(info, 2, fn, "out", x.length);
   const double p0 = pact::numberArg(info, 3, fn, "p0");
   const double p1 = pact::numberArg(info, 4, fn, "p1");
+  pact::checkDisjoint(info, fn, {pact::span("out", out)}, {pact::span("x", x)});
   ew::unary(op, x.data, out.data, x.length, p0, p1);
   return info.Env().Undefined();
 }
@@ -79,6 +81,8 @@ Napi::Value addN(const Napi::CallbackInfo& info) {
                          " elements (out's), got " + std::to_string(a.ElementLength()));
     }
     inputs[k] = a.Data();
+    const std::string name = "inputs[" + std::to_string(k) + "]";
+    pact::checkDisjoint(info, fn, {pact::span("out", out)}, {pact::Span{name.c_str(), a.Data(), out.length * 4}});
   }
   ew::addN(inputs.data(), inputs.size(), out.data, out.length);
   return info.Env().Undefined();

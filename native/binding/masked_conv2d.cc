@@ -101,8 +101,9 @@ Napi::Value dilateMask(const Napi::CallbackInfo& info) {
   const size_t n = elementCount(info, fn, {s[0], s[1], s[2]});
   const float* mask = pact::floatArgOfLength(info, 1, fn, "mask", n).data;
   const int64_t radius = pact::intArg(info, 2, fn, "radius", 0, 1 << 20);
-  float* out = pact::floatArgOfLength(info, 3, fn, "out", n).data;
-  pact::masked::dilateMask(mask, s[0], s[1], s[2], radius, out);
+  const pact::FloatView out = pact::floatArgOfLength(info, 3, fn, "out", n);
+  pact::checkDisjoint(info, fn, {pact::span("out", out)}, {pact::Span{"mask", mask, n * sizeof(float)}});
+  pact::masked::dilateMask(mask, s[0], s[1], s[2], radius, out.data);
   return info.Env().Undefined();
 }
 

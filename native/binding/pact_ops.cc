@@ -56,6 +56,7 @@ Napi::Value haltingStep(const Napi::CallbackInfo& info) {
   const auto positions = static_cast<size_t>(pact::intArg(info, 7, fn, "positions", 0, kMaxPositions));
   const auto channels = static_cast<size_t>(pact::intArg(info, 8, fn, "channels", 1, kMaxChannels));
   const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 9, fn);
+  pact::checkedElementCount(info.Env(), fn, "u", {static_cast<int64_t>(positions), static_cast<int64_t>(channels)});
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
   const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
   const FloatView n = pact::floatArgOfLength(info, 2, fn, "n", positions);
@@ -72,6 +73,12 @@ Napi::Value haltingStep(const Napi::CallbackInfo& info) {
   if (!accumulate && (!isAbsent(info, 6) || !isAbsent(info, 18))) {
     pact::throwArg(info.Env(), fn, "u and outputOut must be null when output is null (no accumulator)");
   }
+  pact::checkDisjoint(info, fn,
+                      {pact::span("sXiOut", sXiOut), pact::span("sHOut", sHOut), pact::span("nOut", nOut),
+                       pact::span("activeOut", activeOut), pact::span("outputOut", outputOut)},
+                      {pact::span("sXi", sXi), pact::span("sH", sH), pact::span("n", n),
+                       pact::span("haltLogits", haltLogits), pact::span("noise", noise), pact::span("output", output),
+                       pact::span("u", u)});
   if (!cfg.last) requireNoNaN(info, fn, "haltLogits", haltLogits);
   if (pact::readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
   pact::haltingStep(sXi.data, sH.data, n.data, haltLogits.data, pact::readsNoise(cfg) ? noise.data : nullptr, output.data,
@@ -88,6 +95,7 @@ Napi::Value haltingStepGrad(const Napi::CallbackInfo& info) {
   const auto positions = static_cast<size_t>(pact::intArg(info, 10, fn, "positions", 0, kMaxPositions));
   const auto channels = static_cast<size_t>(pact::intArg(info, 11, fn, "channels", 1, kMaxChannels));
   const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 12, fn);
+  pact::checkedElementCount(info.Env(), fn, "u", {static_cast<int64_t>(positions), static_cast<int64_t>(channels)});
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
   const FloatView sH = pact::floatArgOfLength(info, 1, fn, "sH", positions);
   const FloatView haltLogits = maybeFloatArg(info, 2, fn, "haltLogits", positions, !cfg.last);
@@ -107,6 +115,13 @@ Napi::Value haltingStepGrad(const Napi::CallbackInfo& info) {
   if (!accumulate && (!isAbsent(info, 9) || !isAbsent(info, 21))) {
     pact::throwArg(info.Env(), fn, "gOutput and gU must be null when u is null (no accumulator)");
   }
+  pact::checkDisjoint(info, fn,
+                      {pact::span("gHaltLogits", gHaltLogits), pact::span("gNoise", gNoise),
+                       pact::span("gSXiOut", gSXiOut), pact::span("gSHOut", gSHOut), pact::span("gU", gU)},
+                      {pact::span("sXi", sXi), pact::span("sH", sH), pact::span("haltLogits", haltLogits),
+                       pact::span("noise", noise), pact::span("u", u), pact::span("gSXi", gSXi),
+                       pact::span("gSH", gSH), pact::span("gN", gN), pact::span("gActive", gActive),
+                       pact::span("gOutput", gOutput)});
   if (pact::readsNoise(cfg)) requireUnitInterval(info, fn, "noise", noise);
   pact::haltingStepGrad(sXi.data, sH.data, haltLogits.data, pact::readsNoise(cfg) ? noise.data : nullptr, u.data,
                         gSXi.data, gSH.data, gN.data, gActive.data, gOutput.data, static_cast<int64_t>(positions),

@@ -32,13 +32,14 @@ Napi::Value reduce(const Napi::CallbackInfo& info) {
   pact::reduce::ReduceOp op;
   if (!pact::reduce::parseReduceOp(name, &op)) pact::throwArg(info.Env(), fn, "unknown op '" + name + "'");
   const auto shape = pact::shapeArg(info, 2, fn, "shape", kMaxRank);
-  const auto x = pact::floatArgOfLength(info, 1, fn, "x", pact::shapeSize(shape));
+  const auto x = pact::floatArgOfLength(info, 1, fn, "x", pact::shapeSize(info, fn, "shape", shape));
   const auto reduced = axesArg(info, 3, fn, shape.size());
   size_t outSize = 1;
   size_t reduceSize = 1;
   for (size_t i = 0; i < shape.size(); ++i) (reduced[i] ? reduceSize : outSize) *= static_cast<size_t>(shape[i]);
   const auto out = pact::floatArgOfLength(info, 4, fn, "out", outSize);
   if (outSize > 0 && reduceSize == 0) pact::throwArg(info.Env(), fn, "cannot reduce over an empty axis");
+  pact::checkDisjoint(info, fn, {pact::span("out", out)}, {pact::span("x", x)});
   pact::reduce::reduce(op, x.data, shape, reduced, out.data);
   return info.Env().Undefined();
 }
@@ -46,7 +47,7 @@ Napi::Value reduce(const Napi::CallbackInfo& info) {
 Napi::Value argMax(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "argMax";
   const auto shape = pact::shapeArg(info, 1, fn, "shape", kMaxRank);
-  const auto x = pact::floatArgOfLength(info, 0, fn, "x", pact::shapeSize(shape));
+  const auto x = pact::floatArgOfLength(info, 0, fn, "x", pact::shapeSize(info, fn, "shape", shape));
   if (shape.empty()) pact::throwArg(info.Env(), fn, "shape must have rank >= 1");
   const auto axis = static_cast<size_t>(pact::intArg(info, 2, fn, "axis", 0, static_cast<int64_t>(shape.size()) - 1));
   int64_t outer = 1;
@@ -58,6 +59,7 @@ Napi::Value argMax(const Napi::CallbackInfo& info) {
     pact::throwArg(info.Env(), fn,
                    "out must have " + std::to_string(outer * inner) + " elements, got " + std::to_string(out.length));
   }
+  pact::checkDisjoint(info, fn, {pact::span("out", out)}, {pact::span("x", x)});
   if (outer * inner > 0 && shape[axis] == 0) pact::throwArg(info.Env(), fn, "cannot reduce over an empty axis");
   if (outer * inner > 0) pact::reduce::argMax(x.data, outer, shape[axis], inner, out.data);
   return info.Env().Undefined();

@@ -1,6 +1,7 @@
 #include "cpu/dense_conv.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <unordered_map>
@@ -44,6 +45,20 @@ std::string checkConv2DGeometry(const Conv2DGeometry& g) {
   }
   for (int64_t p : {g.padTop, g.padLeft, g.padBottom, g.padRight}) {
     if (p < 0) return "pads must be non-negative, got " + std::to_string(p);
+  }
+  // Each tensor's element count (xSize, ySize, filterSize) must not overflow the kernels' int64 index arithmetic.
+  constexpr int64_t kMaxElements = int64_t{1} << 48;
+  const auto tooLarge = [&](std::initializer_list<int64_t> dims) {
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements) return true;
+    }
+    return false;
+  };
+  if (tooLarge({g.batch, g.inHeight, g.inWidth, g.inChannels}) ||
+      tooLarge({g.batch, g.outHeight, g.outWidth, g.outChannels}) ||
+      tooLarge({g.filterHeight, g.filterWidth, g.inChannels, g.outChannels})) {
+    return "x, y and the filter must each have at most 2^48 elements";
   }
   std::string e = checkAxis("height", g.inHeight, g.outHeight, g.filterHeight, g.strideHeight, g.dilationHeight,
                             g.padTop, g.padBottom);
