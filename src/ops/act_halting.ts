@@ -31,21 +31,24 @@ export function actHalting(haltProbs: tf.Tensor, epsilon = 0.01): ActHalting {
   if (typeof epsilon !== 'number' || !(epsilon > 0 && epsilon < 1)) {
     throw new Error(`${op}: epsilon must be a number in (0, 1), got ${String(epsilon)}`);
   }
+  const L = haltProbs.shape[haltProbs.rank - 1];
+  if (L < 1) throw new Error(`${op}: haltProbs' last dimension (L, the iterations) must be at least 1, got 0`);
   checkRange(op, 'haltProbs', haltProbs, 0, 1, 'probabilities');
   const [weights, ponderCost, steps] = tf.tidy(() => {
     const axis = haltProbs.rank - 1;
-    const L = haltProbs.shape[axis];
+    const lead = haltProbs.shape.slice(0, -1);
     // running^l = [c_l < 1 − ε]: iteration l did not halt (l < N); never true at l = L where h^L = 1.
-    const running = detached((h) => {
-      const last = tf.oneHot(tf.fill(h.shape.slice(0, -1), L - 1, 'int32'), L, 1, 0, 'float32');
-      const below = tf.cast(tf.less(tf.cumsum(h, axis), 1 - epsilon), 'float32');
-      return tf.mul(below, tf.sub(1, last));
-    }, haltProbs);
+    const running =
+      L === 1
+        ? tf.zerosLike(haltProbs)
+        : detached((h) => {
+            const notLast = tf.concat([tf.ones([...lead, L - 1]), tf.zeros([...lead, 1])], axis);
+            const below = tf.cast(tf.less(tf.cumsum(h, axis), 1 - epsilon), 'float32');
+            return tf.mul(below, notLast);
+          }, haltProbs);
     // halts^l = running^{l-1} − running^l (running^0 = 1): one-hot at l = N.
-    const previous = tf.concat(
-      [tf.ones([...running.shape.slice(0, -1), 1]), tf.slice(running, 0, [...running.shape.slice(0, -1), L - 1])],
-      axis,
-    );
+    const previous =
+      L === 1 ? tf.onesLike(running) : tf.concat([tf.ones([...lead, 1]), tf.slice(running, 0, [...lead, L - 1])], axis);
     const halts = tf.sub(previous, running);
     const before = tf.mul(haltProbs, running);
     const remainder = tf.sub(1, tf.sum(before, -1));

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { binaryMask } from './masked_conv2d';
+import { activeSet } from './masked_conv2d';
 
 export const PACT_DILATE_MASK = 'PactDilateMask';
 
@@ -42,9 +42,10 @@ export function dilateMask(mask: tf.Tensor, k: number): tf.Tensor {
   });
 }
 
-/** The tfjs-ops implementation (any backend): a k×k stride-1 'same' max-pool of [mask > 0]. */
+/** The tfjs-ops implementation (any backend): a k×k stride-1 'same' max-pool of [mask > 0] (a NaN is inactive). */
 export function dilateMaskComposite(mask: tf.Tensor3D, k: number): tf.Tensor3D {
-  const pooled = tf.maxPool(tf.expandDims(binaryMask(mask), 3) as tf.Tensor4D, k, 1, 'same');
+  const set = activeSet(mask);
+  const pooled = tf.maxPool(tf.expandDims(set, 3) as tf.Tensor4D, k, 1, 'same');
   return tf.reshape(pooled, mask.shape) as tf.Tensor3D;
 }
 

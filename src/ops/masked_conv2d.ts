@@ -29,6 +29,22 @@ export interface MaskedConv2DBackpropFilterAttrs extends MaskedConv2DAttrs {
   filterShape: [number, number, number, number];
 }
 
+/**
+ * The pad as tfjs' convolutions take it: a number becomes explicit padding of that many rows and columns on every
+ * side (tfjs' own numeric pad sizes both axes from the filter's height and the row stride, wrong for a non-square
+ * filter or strides).
+ */
+export function tfPad(pad: MaskedConvPad): 'same' | 'valid' | tf.backend_util.ExplicitPadding {
+  return typeof pad === 'number'
+    ? [
+        [0, 0],
+        [pad, pad],
+        [pad, pad],
+        [0, 0],
+      ]
+    : pad;
+}
+
 /** The convolution's geometry (output size and explicit pads), as tfjs' conv2d computes it. */
 export function maskedConvInfo(
   xShape: number[],
@@ -41,7 +57,7 @@ export function maskedConvInfo(
     filterShape as [number, number, number, number],
     strides,
     1,
-    pad,
+    tfPad(pad),
   );
 }
 
@@ -75,7 +91,7 @@ export const maskedConv2d = tf.op({ maskedConv2d_ });
 
 /**
  * [mask > 0] as float32 (tfjs' Step: a native kernel on pact-cpu and pact-cuda, where Greater + Cast are not; a NaN
- * stays NaN), with no gradient path to `mask`.
+ * stays NaN: activeSet makes it 0), with no gradient path to `mask`.
  */
 export function binaryMask(mask: tf.Tensor): tf.Tensor {
   const cut = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
@@ -85,7 +101,22 @@ export function binaryMask(mask: tf.Tensor): tf.Tensor {
   return cut(mask);
 }
 
-/** The reference implementation on any backend: dense conv2d times [mask > 0], with the masked gradients. */
+/**
+ * [mask > 0] as float32 with a NaN inactive (0), as in the native kernels (Greater + Cast, where binaryMask's Step
+ * keeps a NaN), with no gradient path to `mask`: the composites' active set.
+ */
+export function activeSet(mask: tf.Tensor): tf.Tensor {
+  const cut = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: tf.cast(tf.greater(args[0] as tf.Tensor, 0), 'float32'),
+    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+  }));
+  return cut(mask);
+}
+
+/**
+ * The reference implementation on any backend: dense conv2d where mask > 0 (selected, so that a NaN or an infinity
+ * at an inactive output gives 0, as the native kernels do), with the masked gradients.
+ */
 export function maskedConv2dComposite(
   x: tf.Tensor4D,
   filter: tf.Tensor4D,
@@ -96,24 +127,25 @@ export function maskedConv2dComposite(
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xs, fs, ms] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const m = tf.expandDims(binaryMask(ms), 3);
-    save([xs, fs, m]);
-    const value = tf.mul(tf.conv2d(xs as tf.Tensor4D, fs as tf.Tensor4D, strides, pad), m);
+    const conv = tf.conv2d(xs as tf.Tensor4D, fs as tf.Tensor4D, strides, tfPad(pad));
+    const active = tf.broadcastTo(tf.expandDims(tf.greater(ms, 0), 3), conv.shape);
+    save([xs, fs, active]);
+    const value = tf.where(active, conv, tf.zerosLike(conv));
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sf, sm] = saved;
-        const dyMasked = tf.mul(dy, sm) as tf.Tensor4D;
+        const dyMasked = tf.where(sm, dy, tf.zerosLike(dy)) as tf.Tensor4D;
         const dx = tf.conv2dTranspose(
           dyMasked,
           sf as tf.Tensor4D,
           sx.shape as [number, number, number, number],
           strides,
-          pad,
+          tfPad(pad),
         );
         const dfilter = tf.engine().runKernel('Conv2DBackpropFilter', { x: sx, dy: dyMasked }, {
           strides,
-          pad,
+          pad: tfPad(pad),
           dataFormat: 'NHWC',
           dilations: 1,
           filterShape: sf.shape,

@@ -3,6 +3,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 
 import { actHalting } from '../../src';
+import { NATIVE, onBackend, REFERENCE } from '../helpers/backends';
 import { expectClose } from '../helpers/compare';
 import { freshRng } from '../helpers/random';
 import { actRef, rows } from './pact_reference';
@@ -68,6 +69,65 @@ describe('actHalting (Algorithm 4, eqs. 28-29)', () => {
     assert.deepEqual(Array.from(g), [-1, -1, -1, 0]);
   });
 
+  it('passes gradients through the weights and ρ that match float64 central differences (random rows)', () => {
+    const rng = freshRng();
+    const [batch, L, epsilon, eps] = [40, 5, 0.01, 1e-4];
+    // Rows whose partial sums stay 1e-3 away from 1 − ε: N does not change within ±eps, so both sides are smooth.
+    const h = rows(rng.uniform(batch * L, 0, 0.45), L).filter((row) => {
+      let c = 0;
+      return row.slice(0, -1).every((v) => Math.abs((c += v) - (1 - epsilon)) > 1e-3);
+    });
+    const c = rows(rng.normal(h.length * L), L);
+    const lossRef = (row: number[], b: number): number => {
+      const r = actRef(row, epsilon);
+      return r.weights.reduce((s, w, l) => s + c[b][l] * w, 0) + r.rho;
+    };
+    const grad = tf
+      .grad((t: tf.Tensor) => {
+        const r = actHalting(t, epsilon);
+        return tf.add(tf.sum(tf.mul(r.weights, tf.tensor(c))), tf.sum(r.ponderCost));
+      })(tf.tensor(h))
+      .dataSync();
+    h.forEach((row, b) => {
+      const numeric = row.map((_, l) => {
+        const plus = row.map(Math.fround),
+          minus = row.map(Math.fround);
+        plus[l] += eps;
+        minus[l] -= eps;
+        return (lossRef(plus, b) - lossRef(minus, b)) / (2 * eps);
+      });
+      expectClose(grad.slice(b * L, (b + 1) * L), numeric, { atol: 1e-4, rtol: 1e-3 }, `row ${b} seed=${rng.seed}`);
+    });
+  });
+
+  it('takes L = 1 (one iteration, R = 1) and an empty batch', () => {
+    for (const backend of [NATIVE, REFERENCE]) {
+      const r = onBackend(backend, () => {
+        const a = actHalting(tf.tensor([[0.3], [0.9]]));
+        return [a.weights, a.ponderCost, a.steps];
+      });
+      assert.deepEqual(
+        r.map((v) => Array.from(v)),
+        [
+          [1, 1],
+          [2, 2],
+          [1, 1],
+        ],
+        backend,
+      );
+      const empty = onBackend(backend, () => {
+        const a = actHalting(tf.zeros([0, 3]));
+        return [a.weights, a.ponderCost, a.steps];
+      });
+      assert.deepEqual(
+        empty.map((v) => v.length),
+        [0, 0, 0],
+        backend,
+      );
+    }
+    assert.deepEqual(actRef([0.3], 0.01), { weights: [1], rho: 2, steps: 1 });
+  });
+
   it('rejects bad arguments, naming them', () => {
     assert.throws(
       () => actHalting(tf.tensor([[0.5, 1.5]])),
@@ -76,5 +136,9 @@ describe('actHalting (Algorithm 4, eqs. 28-29)', () => {
     assert.throws(() => actHalting(tf.tensor([[0.5, NaN]])), /haltProbs must hold probabilities/);
     assert.throws(() => actHalting(tf.tensor([[0.5, 0.5]]), 0), /actHalting: epsilon must be a number in \(0, 1\)/);
     assert.throws(() => actHalting(tf.scalar(0.5)), /haltProbs must have rank >= 1/);
+    assert.throws(
+      () => actHalting(tf.zeros([2, 0])),
+      /actHalting: haltProbs' last dimension \(L, the iterations\) must/,
+    );
   });
 });

@@ -52,32 +52,41 @@ function randomMask(rng: Rng, b: number, h: number, w: number, density: number, 
   return mask;
 }
 
-function makeCase(rng: Rng, density: number, kind: MaskKind, stride: number, pad: MaskedConvPad, k = 3): Case {
+function makeCase(
+  rng: Rng,
+  density: number,
+  kind: MaskKind,
+  stride: number | [number, number],
+  pad: MaskedConvPad,
+  k: number | [number, number] = 3,
+): Case {
+  const [kh, kw] = typeof k === 'number' ? [k, k] : k;
+  const strides: [number, number] = typeof stride === 'number' ? [stride, stride] : stride;
   const b = rng.int(1, 3),
-    h = rng.int(k, 14),
-    w = rng.int(k, 14),
+    h = rng.int(kh, 14),
+    w = rng.int(kw, 14),
     // Odd small widths, and the widths that have direct kernels on pact-cpu (8 to 64, each register blocking of
     // native/cpu/masked_conv2d.cc: 1, 2, 3 and 4 vectors per chunk).
     c = rng.next() < 0.5 ? rng.int(1, 5) : rng.pick([8, 16, 24, 32, 48, 64]),
     o = rng.next() < 0.5 ? rng.int(1, 6) : rng.pick([8, 16, 24, 32, 48, 64]);
   const xShape: Case['xShape'] = [b, h, w, c];
-  const filterShape: Case['filterShape'] = [k, k, c, o];
-  const info = maskedConvInfo(xShape, filterShape, [stride, stride], pad);
+  const filterShape: Case['filterShape'] = [kh, kw, c, o];
+  const info = maskedConvInfo(xShape, filterShape, strides, pad);
   const outShape: Case['outShape'] = [b, info.outHeight, info.outWidth, o];
   const p = info.padInfo;
   return {
     xShape,
     filterShape,
-    strides: [stride, stride],
+    strides,
     pad,
     outShape,
     pads: [p.top, p.bottom, p.left, p.right],
     x: rng.normal(b * h * w * c),
-    filter: rng.normal(k * k * c * o),
+    filter: rng.normal(kh * kw * c * o),
     mask: randomMask(rng, b, info.outHeight, info.outWidth, density, kind),
     dy: rng.normal(b * info.outHeight * info.outWidth * o),
     label:
-      `seed ${rng.seed} d=${density} ${kind} stride ${stride} ${String(pad)} x [${xShape}] filter ` +
+      `seed ${rng.seed} d=${density} ${kind} strides ${strides} ${String(pad)} x [${xShape}] filter ` +
       `[${filterShape}]`,
   };
 }
@@ -219,6 +228,12 @@ describe('maskedConv2d', () => {
     checkCase(makeCase(rng, 0.5, 'pixel', 1, 'same', 1));
     checkCase(makeCase(rng, 0.5, 'block2', 2, 'valid', 5));
     checkCase(makeCase(rng, 0.4, 'pixel', 1, 2, 3));
+    // Numeric pads with a non-square filter or strides: each axis sized on its own (tfjs' numeric pad would size
+    // both from the filter's height and the row stride).
+    checkCase(makeCase(rng, 0.5, 'pixel', 1, 1, [1, 3]));
+    checkCase(makeCase(rng, 0.5, 'block2', [1, 2], 1, 1));
+    checkCase(makeCase(rng, 0.6, 'pixel', [2, 1], 2, [3, 5]));
+    checkCase(makeCase(rng, 0.6, 'pixel', [2, 3], 'same', [5, 3]));
     const single = makeCase(rng, 1, 'pixel', 1, 'same');
     checkCase({ ...single, label: single.label });
   });
@@ -321,6 +336,45 @@ describe('maskedConv2d', () => {
           expectClose([analytic[i]], [numeric], { atol: 2e-3, rtol: 2e-3 }, `${backend} d${name}[${i}], ${c.label}`);
         }
       }
+    }
+  });
+
+  it('gives exactly 0 at inactive outputs whatever x holds, and treats a NaN mask entry as inactive (every backend)', () => {
+    const rng = freshRng();
+    // 2x2 blocks at 0.15 of a 12x12 grid: most positions lie outside every active window (all of them read has
+    // probability below 1e-20).
+    const c = sameCase(rng, [2, 12, 12, 8], 16, randomMask(rng, 2, 12, 12, 0.15, 'block2'), `seed ${rng.seed}`);
+    const [B, H, W, C] = c.xShape;
+    // NaN and infinities in x wherever no active output's window reads them, NaN in a fifth of the inactive mask.
+    const x = Float32Array.from(c.x);
+    const mask = Float32Array.from(c.mask);
+    const read = new Uint8Array(B * H * W);
+    for (let b = 0; b < B; ++b) {
+      for (let oy = 0; oy < c.outShape[1]; ++oy) {
+        for (let ox = 0; ox < c.outShape[2]; ++ox) {
+          if (!(mask[(b * c.outShape[1] + oy) * c.outShape[2] + ox] > 0)) continue;
+          for (let iy = Math.max(0, oy - 1); iy <= Math.min(H - 1, oy + 1); ++iy) {
+            for (let ix = Math.max(0, ox - 1); ix <= Math.min(W - 1, ox + 1); ++ix) read[(b * H + iy) * W + ix] = 1;
+          }
+        }
+      }
+    }
+    let unread = 0;
+    for (let p = 0; p < read.length; ++p) {
+      if (!read[p]) x.fill([NaN, Infinity, -Infinity][unread++ % 3], p * C, (p + 1) * C);
+    }
+    assert.ok(unread > 0, `no position is outside every active window: ${c.label}`);
+    for (let p = 0; p < mask.length; ++p) if (!(mask[p] > 0) && rng.next() < 0.2) mask[p] = NaN;
+    const dy = Float32Array.from(c.dy);
+    for (let p = 0; p < mask.length; ++p) if (!(mask[p] > 0)) dy.fill(NaN, p * c.outShape[3], (p + 1) * c.outShape[3]);
+    const ref = reference({ ...c, x: Float32Array.from(x, (v) => (Number.isFinite(v) ? v : 0)), mask, dy: c.dy });
+    for (const backend of [NATIVE, REFERENCE]) {
+      const [y, dx] = viaOp(backend, { ...c, x, mask, dy });
+      expectClose(y, ref.y, TOL, `${backend} y, ${c.label}`);
+      // dx at the positions no active window reads is 0 too (dy's NaN at inactive outputs must not leak). dfilter
+      // is not compared: the dense paths (the composite, and pact-cpu from 0.85 of the positions active) multiply
+      // every window by dy, so x's NaN gives NaN there as in tfjs' conv2d.
+      expectClose(dx, ref.dx, TOL, `${backend} dx, ${c.label}`);
     }
   });
 

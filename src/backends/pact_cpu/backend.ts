@@ -80,6 +80,8 @@ export class PactCpuBackend extends MathBackendCPU {
     const values = this.data.get(t.dataId).values;
     if (values instanceof Float32Array) return values;
     if (values instanceof Uint8Array || values instanceof Int32Array) return Float32Array.from(values);
+    // tfjs-backend-cpu keeps some results (an empty Concat's) as a plain array of numbers.
+    if (Array.isArray(values) && values.every((v) => typeof v === 'number')) return Float32Array.from(values);
     throw new Error(`${argName} has no numeric storage on ${PACT_CPU}`);
   }
 
