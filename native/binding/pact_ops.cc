@@ -54,7 +54,7 @@ void requireUnitInterval(const Napi::CallbackInfo& info, const char* fn, const c
 Napi::Value haltingStep(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "haltingStep";
   const auto positions = static_cast<size_t>(pact::intArg(info, 7, fn, "positions", 0, kMaxPositions));
-  const auto channels = static_cast<size_t>(pact::intArg(info, 8, fn, "channels", 1, kMaxChannels));
+  const auto channels = static_cast<size_t>(pact::intArg(info, 8, fn, "channels", 0, kMaxChannels));
   const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 9, fn);
   pact::checkedElementCount(info.Env(), fn, "u", {static_cast<int64_t>(positions), static_cast<int64_t>(channels)});
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);
@@ -93,7 +93,7 @@ Napi::Value haltingStep(const Napi::CallbackInfo& info) {
 Napi::Value haltingStepGrad(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "haltingStepGrad";
   const auto positions = static_cast<size_t>(pact::intArg(info, 10, fn, "positions", 0, kMaxPositions));
-  const auto channels = static_cast<size_t>(pact::intArg(info, 11, fn, "channels", 1, kMaxChannels));
+  const auto channels = static_cast<size_t>(pact::intArg(info, 11, fn, "channels", 0, kMaxChannels));
   const pact::HaltingStepConfig cfg = pact::haltingConfigArg(info, 12, fn);
   pact::checkedElementCount(info.Env(), fn, "u", {static_cast<int64_t>(positions), static_cast<int64_t>(channels)});
   const FloatView sXi = pact::floatArgOfLength(info, 0, fn, "sXi", positions);

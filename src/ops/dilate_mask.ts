@@ -33,10 +33,11 @@ export function dilateMask(mask: tf.Tensor, k: number): tf.Tensor {
   const shape3 = mask.shape.slice(0, 3) as [number, number, number];
   return tf.tidy(() => {
     const m3 = tf.reshape(mask, shape3);
-    const attrs: DilateMaskAttrs = { radius: (k - 1) / 2 };
+    // A window wider than the image covers all of it: the radius past max(height, width) changes nothing.
+    const attrs: DilateMaskAttrs = { radius: Math.min((k - 1) / 2, Math.max(shape3[1], shape3[2])) };
     const out =
       tf.getKernel(PACT_DILATE_MASK, tf.getBackend()) === undefined
-        ? dilateMaskComposite(m3 as tf.Tensor3D, k)
+        ? dilateMaskComposite(m3 as tf.Tensor3D, 2 * attrs.radius + 1)
         : (tf.engine().runKernel(PACT_DILATE_MASK, { mask: m3 }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
     return tf.reshape(out, mask.shape);
   });

@@ -96,6 +96,10 @@ export function haltingDistribution(haltLogits: tf.Tensor, options: HaltingDistr
   return { weights, expectedIterations };
 }
 
+function describe(x: unknown): string {
+  return x instanceof tf.Tensor ? `a ${x.dtype} tensor` : String(x);
+}
+
 /**
  * log q(z) = log h^z + Σ_{i<z} log(1 − h^i) (eq. 14; log h^L = 0) of z = `steps` iterations, differentiable with
  * respect to `haltLogits`: the score ∇ log q(z|x) of REINFORCE (eq. 25).
@@ -106,6 +110,10 @@ export function haltingDistribution(haltLogits: tf.Tensor, options: HaltingDistr
 export function haltingLogProb(haltLogits: tf.Tensor, steps: tf.Tensor): tf.Tensor {
   const op = 'haltingLogProb';
   checkFloat32(op, 'haltLogits', haltLogits);
+  if (haltLogits.rank < 1) throw new Error(`${op}: haltLogits must have rank >= 1 ([..., L-1]), got a scalar`);
+  if (!(steps instanceof tf.Tensor) || (steps.dtype !== 'float32' && steps.dtype !== 'int32')) {
+    throw new Error(`${op}: steps must be a float32 or int32 tf.Tensor, got ${describe(steps)}`);
+  }
   const L = haltLogits.shape[haltLogits.rank - 1] + 1;
   if (!tf.util.arraysEqual(steps.shape, haltLogits.shape.slice(0, -1))) {
     throw new Error(
@@ -113,6 +121,15 @@ export function haltingLogProb(haltLogits: tf.Tensor, steps: tf.Tensor): tf.Tens
         `got [${steps.shape.join(',')}]`,
     );
   }
+  checkNoNaN(op, 'haltLogits', haltLogits);
+  // z must be an iteration count: an integer in [1, L] (outside, no entry would be picked and log q would read 0).
+  const bad = tf.tidy(() => {
+    const z = tf.cast(steps, 'float32');
+    const outside = tf.logicalOr(tf.less(z, 1), tf.greater(z, L));
+    return tf.any(tf.logicalOr(outside, tf.logicalNot(tf.equal(z, tf.floor(z))))).dataSync()[0] !== 0;
+  });
+  if (bad)
+    throw new Error(`${op}: steps must hold integers in [1, ${L}] (the iterations z; L = haltLogits' last axis + 1)`);
   return tf.tidy(() => {
     const logQ = stickBreakingLog(logSigmoid(haltLogits), logSigmoid(tf.neg(haltLogits)));
     const pick = tf.oneHot(tf.sub(tf.cast(steps, 'int32'), tf.scalar(1, 'int32')), L, 1, 0, 'float32');

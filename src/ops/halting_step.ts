@@ -98,6 +98,8 @@ export function haltingStep(
   const op = 'haltingStep';
   const mode = checkMode(op, options?.mode, HALTING_MODES);
   const L = checkInteger(op, 'maxIterations', options.maxIterations, 1);
+  // The native kernels count iterations in 32-bit integers.
+  if (L > 2 ** 30) throw new Error(`${op}: maxIterations must be at most 2^30, got ${L}`);
   const l = checkInteger(op, 'iteration', options.iteration, 1);
   if (l > L) throw new Error(`${op}: iteration must be <= maxIterations (${L}), got ${l}`);
   const last = l === L;

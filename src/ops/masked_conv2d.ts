@@ -189,12 +189,12 @@ function checkArgs(x: tf.Tensor, filter: tf.Tensor, mask: tf.Tensor, attrs: Mask
     throw new Error(`${op}: x and filter must not be empty, got [${x.shape}] and [${filter.shape}]`);
   }
   for (const s of attrs.strides) {
-    if (!Number.isInteger(s) || s < 1)
-      throw new Error(`${op}: strides must be positive integers, got ${attrs.strides}`);
+    if (!Number.isInteger(s) || s < 1 || s >= 2 ** 31)
+      throw new Error(`${op}: strides must be positive integers below 2^31, got ${attrs.strides}`);
   }
   const { pad } = attrs;
-  if (!(pad === 'same' || pad === 'valid' || (Number.isInteger(pad) && pad >= 0))) {
-    throw new Error(`${op}: pad must be 'same', 'valid' or a non-negative integer, got ${String(pad)}`);
+  if (!(pad === 'same' || pad === 'valid' || (Number.isInteger(pad) && pad >= 0 && pad < 2 ** 31))) {
+    throw new Error(`${op}: pad must be 'same', 'valid' or a non-negative integer below 2^31, got ${String(pad)}`);
   }
   const info = maskedConvInfo(x.shape, filter.shape, attrs.strides, pad);
   if (info.outHeight < 1 || info.outWidth < 1) {

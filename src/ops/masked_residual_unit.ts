@@ -96,6 +96,9 @@ export function maskedResidualUnitWithStats(
 ): MaskedResidualUnitResult {
   const epsilon = options.epsilon ?? 1e-5;
   checkArgs(u, params, activeMask, options.moving);
+  if (typeof epsilon !== 'number' || !(epsilon > 0) || !Number.isFinite(epsilon)) {
+    throw new Error(`maskedResidualUnit: options.epsilon must be a positive finite number, got ${String(epsilon)}`);
+  }
   const [b, h, w, c] = u.shape;
   const active = binaryMask(tf.reshape(activeMask, [b, h, w]));
   const count = (m: tf.Tensor) => tf.sum(m).dataSync()[0];
@@ -189,17 +192,21 @@ function checkArgs(
   moving: MaskedResidualUnitOptions['moving'],
 ): void {
   const op = 'maskedResidualUnit';
-  if (!(u instanceof tf.Tensor) || u.rank !== 4) {
+  if (!(u instanceof tf.Tensor) || u.rank !== 4 || u.dtype !== 'float32' || u.shape[3] === 0) {
     throw new Error(
-      `${op}: u must be a 4-D tensor [batch, height, width, channels], got ` +
-        `${u instanceof tf.Tensor ? `[${u.shape}]` : typeof u}`,
+      `${op}: u must be a float32 4-D tensor [batch, height, width, channels] with channels >= 1, got ` +
+        `${u instanceof tf.Tensor ? `${u.dtype} [${u.shape}]` : typeof u}`,
     );
+  }
+  if (typeof params !== 'object' || params === null) {
+    throw new Error(`${op}: params must be an object { conv1, conv2, bn1, bn2 }, got ${String(params)}`);
   }
   const [b, h, w, c] = u.shape;
   for (const name of ['conv1', 'conv2'] as const) {
     const f = params[name];
     if (
       !(f instanceof tf.Tensor) ||
+      f.dtype !== 'float32' ||
       f.rank !== 4 ||
       f.shape[0] !== 3 ||
       f.shape[1] !== 3 ||
@@ -207,8 +214,8 @@ function checkArgs(
       f.shape[3] !== c
     ) {
       throw new Error(
-        `${op}: params.${name} must have shape [3,3,${c},${c}], got ` +
-          `${f instanceof tf.Tensor ? `[${f.shape}]` : typeof f}`,
+        `${op}: params.${name} must be a float32 tensor of shape [3,3,${c},${c}], got ` +
+          `${f instanceof tf.Tensor ? `${f.dtype} [${f.shape}]` : typeof f}`,
       );
     }
   }
@@ -229,14 +236,15 @@ function checkArgs(
   }
   const ok =
     activeMask instanceof tf.Tensor &&
+    activeMask.dtype === 'float32' &&
     activeMask.shape[0] === b &&
     activeMask.shape[1] === h &&
     activeMask.shape[2] === w &&
     (activeMask.rank === 3 || (activeMask.rank === 4 && activeMask.shape[3] === 1));
   if (!ok) {
     throw new Error(
-      `${op}: activeMask must have shape [${b},${h},${w}] or [${b},${h},${w},1] (u's batch, height, ` +
-        `width), got ${activeMask instanceof tf.Tensor ? `[${activeMask.shape}]` : typeof activeMask}`,
+      `${op}: activeMask must be float32 of shape [${b},${h},${w}] or [${b},${h},${w},1] (u's batch, height, ` +
+        `width), got ${activeMask instanceof tf.Tensor ? `${activeMask.dtype} [${activeMask.shape}]` : typeof activeMask}`,
     );
   }
 }

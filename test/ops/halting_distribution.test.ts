@@ -150,5 +150,24 @@ describe('haltingDistribution (eqs. 12-18, 23)', () => {
       /haltingDistribution: noise must have shape \[2,3\]/,
     );
     assert.throws(() => haltingLogProb(x, tf.ones([3])), /haltingLogProb: steps must have shape \[2\]/);
+    // x is [2, 3]: L = 4, z in {1 … 4}.
+    for (const z of [
+      [0, 1],
+      [1, 5],
+      [1.5, 2],
+      [NaN, 1],
+    ]) {
+      assert.throws(
+        () => haltingLogProb(x, tf.tensor(z)),
+        /haltingLogProb: steps must hold integers in \[1, 4\]/,
+        `steps ${z}`,
+      );
+    }
+    assert.throws(
+      () => haltingLogProb(x, undefined as unknown as tf.Tensor),
+      /steps must be a float32 or int32 tf.Tensor/,
+    );
+    assert.throws(() => haltingLogProb(tf.tensor([[0, NaN]]), tf.ones([1])), /haltingLogProb: haltLogits must not/);
+    assert.throws(() => haltingLogProb(tf.scalar(1), tf.scalar(1)), /haltLogits must have rank >= 1/);
   });
 });

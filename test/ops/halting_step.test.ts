@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { haltingStep, HaltingState, nativeAddon, PACT_HALTING_STEP } from '../../src';
+import { haltingStep, HaltingState, initialHaltingState, nativeAddon, PACT_HALTING_STEP } from '../../src';
 import { NATIVE, REFERENCE, requirePactCpu } from '../helpers/backends';
 import { expectClose } from '../helpers/compare';
 import { freshRng, Rng } from '../helpers/random';
@@ -185,6 +185,30 @@ describe('haltingStep (Alg. 3 lines 7-15, eq. 27)', () => {
       }
     }
   }
+
+  it('takes an accumulator with zero channels (u [positions, 0]) on both backends, with its gradient', () => {
+    for (const mode of MODES) {
+      const results = [NATIVE, REFERENCE].map((backend) =>
+        on(backend, () => {
+          const logits = tf.tensor([-1, 0.5, 2]);
+          const u = tf.ones([3, 0]);
+          const step = (x: tf.Tensor) =>
+            haltingStep(initialHaltingState([3], [3, 0]), x, u, {
+              mode,
+              iteration: 1,
+              maxIterations: 3,
+              temperature: 0.5,
+              noise: tf.tensor([0.2, 0.5, 0.9]),
+            });
+          const s = step(logits);
+          const g = tf.grad((x: tf.Tensor) => tf.sum(step(x).state.expectedIterations))(logits);
+          assert.deepEqual(s.state.output!.shape, [3, 0], `${backend} ${mode}`);
+          return [s.state.sXi, s.state.sH, s.state.expectedIterations, s.active, g];
+        }),
+      );
+      results[0].forEach((v, i) => expectClose(v, results[1][i], TOL, `${mode} output ${i}, native vs composite`));
+    }
+  });
 
   it('keeps the sticks accurate at extreme logits (log-space ξ, 1 − ξ as σ(−·))', () => {
     const c = randomCase(freshRng(), 'relaxed', false, true);

@@ -181,6 +181,13 @@ describe('dilateMask', () => {
 
   it('keeps a [B,H,W,1] shape and rejects bad k, shapes and native lengths', () => {
     assert.deepEqual(dilateMask(tf.zeros([2, 4, 4, 1]), 3).shape, [2, 4, 4, 1]);
+    // A window wider than the image (here beyond the addon's radius limit, 2^20) covers all of it.
+    for (const backend of [NATIVE, REFERENCE]) {
+      const wide = onBackend(backend, () =>
+        tf.tidy(() => Array.from(dilateMask(tf.tensor3d([0, 0, 0, 1, 0, 0], [2, 1, 3]), 2 ** 21 + 3).dataSync())),
+      );
+      assert.deepEqual(wide, [0, 0, 0, 1, 1, 1], backend);
+    }
     assert.throws(() => dilateMask(tf.zeros([2, 4, 4]), 2), /dilateMask: k must be an odd positive integer, got 2/);
     assert.throws(() => dilateMask(tf.zeros([4, 4]), 3), /dilateMask: mask must have shape \[batch, height, width\]/);
     assert.throws(
@@ -604,15 +611,35 @@ describe('maskedResidualUnit', () => {
     const { u, params } = tensors(c);
     assert.throws(
       () => maskedResidualUnit(u, params, tf.ones([2, 4, 5])),
-      /maskedResidualUnit: activeMask must have shape \[2,4,4\] or \[2,4,4,1\] \(u's batch, height, width\), got \[2,4/,
+      /maskedResidualUnit: activeMask must be float32 of shape \[2,4,4\] or \[2,4,4,1\] \(u's batch, height, width\), got float32 \[2,4/,
     );
     assert.throws(
       () => maskedResidualUnit(tf.zeros([4, 4, 3]) as unknown as tf.Tensor4D, params, tf.ones([2, 4, 4])),
-      /maskedResidualUnit: u must be a 4-D tensor/,
+      /maskedResidualUnit: u must be a float32 4-D tensor/,
     );
     assert.throws(
+      () => maskedResidualUnit(tf.cast(u, 'int32') as tf.Tensor4D, params, tf.ones([2, 4, 4])),
+      /maskedResidualUnit: u must be a float32 4-D tensor \[batch, height, width, channels\] with channels >= 1, got int32/,
+    );
+    assert.throws(
+      () => maskedResidualUnit(u, undefined as never, tf.ones([2, 4, 4])),
+      /maskedResidualUnit: params must be an object/,
+    );
+    assert.throws(
+      () =>
+        maskedResidualUnit(u, { ...params, conv1: tf.cast(params.conv1, 'int32') as tf.Tensor4D }, tf.ones([2, 4, 4])),
+      /maskedResidualUnit: params.conv1 must be a float32 tensor of shape \[3,3,3,3\], got int32/,
+    );
+    for (const epsilon of [-1, 0, NaN, Infinity]) {
+      assert.throws(
+        () => maskedResidualUnit(u, params, tf.ones([2, 4, 4]), { epsilon }),
+        /maskedResidualUnit: options.epsilon must be a positive finite number/,
+        `epsilon ${epsilon}`,
+      );
+    }
+    assert.throws(
       () => maskedResidualUnit(u, { ...params, conv2: tf.zeros([3, 3, 3, 4]) as tf.Tensor4D }, tf.ones([2, 4, 4])),
-      /params.conv2 must have shape \[3,3,3,3\], got \[3,3,3,4\]/,
+      /params.conv2 must be a float32 tensor of shape \[3,3,3,3\], got float32 \[3,3,3,4\]/,
     );
     // Evaluation's statistics are checked before any kernel sees them.
     const stats = () => ({ mean: tf.zeros([3]) as tf.Tensor1D, variance: tf.ones([3]) as tf.Tensor1D });
