@@ -23,11 +23,13 @@ function checkLogLikelihood(op: string, logLikelihood: tf.Tensor): number {
       `${op}: logLikelihood must have shape [batch] (log p(y|z,x) per example), got [${logLikelihood.shape}]`,
     );
   }
+  if (logLikelihood.shape[0] === 0) throw new Error(`${op}: logLikelihood must hold at least one example, got [0]`);
   return logLikelihood.shape[0];
 }
 
 /** Σ_k τ_k Σ cost_k per example, shape [batch]. */
 function ponderPenalty(op: string, terms: PonderTerm[], batch: number): tf.Tensor {
+  if (!Array.isArray(terms)) throw new Error(`${op}: ponder must be an array of { cost, tau }, got ${String(terms)}`);
   return tf.tidy(() => {
     let total: tf.Tensor = tf.zeros([batch]);
     terms.forEach((term, k) => {

@@ -7,8 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { checkFloat32, checkInteger } from './halting_util';
 
 function checkTau(op: string, tau: unknown): number {
-  if (typeof tau !== 'number' || !(tau > 0) || !Number.isFinite(tau)) {
-    throw new Error(`${op}: tau must be a positive finite number, got ${String(tau)}`);
+  // Up to 1e30, so that τ·z stays finite in float32 for any z up to 1e8 iterations.
+  if (typeof tau !== 'number' || !(tau > 0) || !(tau <= 1e30)) {
+    throw new Error(`${op}: tau must be a positive number at most 1e30, got ${String(tau)}`);
   }
   return tau;
 }

@@ -23,6 +23,8 @@ export function relaxedBernoulli(logits: tf.Tensor, temperature: number, noise?:
   checkNoNaN(op, 'logits', logits);
   return tf.tidy(() => {
     const eps = noiseFor(op, logits.shape, noise, seed);
-    return tf.sigmoid(tf.div(tf.add(logits, logit(eps)), temperature));
+    // An infinite logit is a certain outcome whatever ε: it wins over logit(ε) = ∓∞ at ε = 0 or 1 (∞ − ∞ is NaN).
+    const l = tf.where(tf.isInf(logits), logits, tf.add(logits, logit(eps)));
+    return tf.sigmoid(tf.div(l, temperature));
   });
 }

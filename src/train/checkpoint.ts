@@ -65,18 +65,30 @@ export function saveCheckpoint<M>(file: string, meta: M, arrays: Record<string, 
 }
 
 /** Writes `data` to a temporary file beside `file`, flushes it, and renames it over `file`: a reader (or a run
- *  killed meanwhile) sees the old file or the new one, never a part. Creates the directory. */
+ *  killed meanwhile) sees the old file or the new one, never a part. Creates the directory; on failure the
+ *  temporary file is removed and `file` is left as it was. */
 export function writeFileAtomically(file: string, data: Uint8Array | string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      // One write may take fewer bytes than asked (at most about 2 GiB a call on Linux): loop until all are written.
+      for (let done = 0; done < bytes.length;) {
+        const n = fs.writeSync(fd, bytes, done, bytes.length - done);
+        if (n <= 0) throw new Error(`writeFileAtomically: no progress writing ${tmp} at byte ${done}`);
+        done += n;
+      }
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
-  fs.renameSync(tmp, file);
 }
 
 export function loadCheckpoint<M>(file: string): { meta: M; arrays: Record<string, StoredArray> } {

@@ -127,13 +127,30 @@ async function restoreCheckpoint(task: TrainTask, file: string): Promise<Checkpo
         ' (was it written with another model or configuration?)',
     );
   }
+  // Everything is checked before anything is assigned: a refused resume leaves the model as it was.
   variables.forEach((v, i) => {
     const a = arrays[`var/${i}`];
-    if (a.shape.join(',') !== v.shape.join(',')) {
+    if (a === undefined || a.shape.join(',') !== v.shape.join(',') || a.dtype !== v.dtype) {
       throw new Error(
-        `resume: ${file} variable ${meta.variableNames[i]} has shape [${a.shape}], model has [${v.shape}]`,
+        `resume: ${file} variable ${meta.variableNames[i]} has shape [${a?.shape}] (${a?.dtype}), model has ` +
+          `[${v.shape}] (${v.dtype})`,
       );
     }
+  });
+  // Optimizer slots named after a variable ("<variable>/m", ...) must have its shape (tfjs' setWeights does not
+  // check: a mismatch would surface at the next step).
+  meta.optimizerNames.forEach((name, i) => {
+    const a = arrays[`opt/${i}`];
+    const owner = meta.variableNames.findIndex((v) => name.startsWith(`${v}/`));
+    if (a === undefined || (owner >= 0 && a.shape.join(',') !== variables[owner].shape.join(','))) {
+      throw new Error(
+        `resume: ${file} optimizer slot ${name} has shape [${a?.shape}], its variable has ` +
+          `[${owner >= 0 ? variables[owner].shape : '?'}]`,
+      );
+    }
+  });
+  variables.forEach((v, i) => {
+    const a = arrays[`var/${i}`];
     tf.tidy(() => v.assign(tf.tensor(a.values, a.shape, a.dtype)));
   });
   const slots = meta.optimizerNames.map((name, i) => {

@@ -92,5 +92,13 @@ describe('objectives (eqs. 25-26, ACT)', () => {
       /ReinforceBaseline.loss: logProb must have shape \[2\]/,
     );
     assert.throws(() => new ReinforceBaseline(1), /decay must be in \[0, 1\)/);
+    assert.throws(() => relaxedLoss(ll, undefined as never), /relaxedLoss: ponder must be an array of \{ cost, tau \}/);
+    // An empty batch has no mean (it used to leave the baseline NaN for good).
+    const baseline = new ReinforceBaseline();
+    assert.throws(
+      () => baseline.loss(tf.zeros([0]), tf.zeros([0]), []),
+      /ReinforceBaseline.loss: logLikelihood must hold at least one example/,
+    );
+    assert.equal(baseline.value, undefined);
   });
 });

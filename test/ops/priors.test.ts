@@ -69,6 +69,11 @@ describe('priors (eqs. 19, 23)', () => {
       /truncatedGeometricLogProb: L must be an integer >= 1/,
     );
     assert.throws(() => expectedLogPrior(tf.ones([2]), -1, 3), /expectedLogPrior: tau must be a positive/);
+    // τ·z overflows float32 past ~3e38: τ is capped at 1e30 (it gave NaN).
+    assert.throws(
+      () => truncatedGeometricLogProb(tf.ones([2]), 1e300, 3),
+      /tau must be a positive number at most 1e30/,
+    );
     assert.throws(() => expectedLogPrior(tf.ones([2]), 0.1, 2.5), /expectedLogPrior: L must be an integer >= 1/);
   });
 });

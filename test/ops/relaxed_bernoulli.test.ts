@@ -66,6 +66,9 @@ describe('relaxedBernoulli (eq. 7)', () => {
       expectClose(low, new Array(n).fill(0), { atol: 1e-6, rtol: 0 }, `γ→0 λ=${lambda}`);
       expectClose(high, new Array(n).fill(1), { atol: 1e-6, rtol: 0 }, `γ→1 λ=${lambda}`);
     }
+    // γ = 0 or 1 exactly (infinite logits) is certain even at ε = 0 or 1, where logit(ε) is infinite too.
+    const edge = relaxedBernoulli(tf.tensor([Infinity, -Infinity, Infinity, -Infinity]), 1, tf.tensor([0, 1, 1, 0]));
+    assert.deepEqual(Array.from(edge.dataSync()), [1, 0, 1, 0]);
   });
 
   it('has the gradient of the float64 reference (central differences) with respect to the logits', () => {

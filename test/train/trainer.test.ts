@@ -6,7 +6,14 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 
 import { SeededRng } from '../../src/data/rng';
-import { learningRateAt, METRICS_FILE, train, type TrainOptions, type TrainTask } from '../../src/train/trainer';
+import {
+  CHECKPOINT_FILE,
+  learningRateAt,
+  METRICS_FILE,
+  train,
+  type TrainOptions,
+  type TrainTask,
+} from '../../src/train/trainer';
 
 /** Softmax regression on data drawn from (seed, step): small, but with momentum slots and a task state. */
 class TinyTask implements TrainTask {
@@ -65,6 +72,48 @@ class TinyTask implements TrainTask {
   }
 }
 
+/** TinyTask plus one variable the checkpoint does not hold: a model built with another configuration. */
+class ExtraVariableTask extends TinyTask {
+  readonly extra = tf.variable(tf.zeros([2]));
+
+  override variables(): tf.Variable[] {
+    return [...super.variables(), this.extra];
+  }
+
+  override dispose() {
+    super.dispose();
+    this.extra.dispose();
+  }
+}
+
+/** TinyTask whose weight matrix has 4 columns instead of 3: as many variables as the checkpoint, one reshaped. */
+class WiderTask extends TinyTask {
+  readonly wide = tf.variable(tf.zeros([6, 4]));
+
+  override variables(): tf.Variable[] {
+    return [this.wide, this.b];
+  }
+
+  override dispose() {
+    super.dispose();
+    this.wide.dispose();
+  }
+}
+
+/** TinyTask whose bias has 4 entries: the first variable matches the checkpoint, the second does not. */
+class WiderBiasTask extends TinyTask {
+  readonly wideB = tf.variable(tf.zeros([4]));
+
+  override variables(): tf.Variable[] {
+    return [this.w, this.wideB];
+  }
+
+  override dispose() {
+    super.dispose();
+    this.wideB.dispose();
+  }
+}
+
 describe('trainer', () => {
   let dir: string;
   beforeEach(() => {
@@ -111,6 +160,44 @@ describe('trainer', () => {
         .map((l) => JSON.parse(l));
     assert.deepEqual(lines('b'), lines('a'), 'the metrics log has no duplicated steps');
     [whole, killed, resumed].forEach((t) => t.dispose());
+  });
+
+  // A checkpoint resumed into a model it was not written for must stop the run before a single step, with a message
+  // naming the file and the mismatch. Without the checks, the extra variable would read an array the checkpoint
+  // lacks (a TypeError) and the reshaped one would fail inside tfjs's assign, neither naming the file or variable.
+  it('refuses to resume into a model with another number of variables or another shape', async () => {
+    const saved = new TinyTask();
+    const run = path.join(dir, 'r');
+    await train(saved, { ...options(run, false), totalSteps: 4 });
+    const checkpoint = fs.readFileSync(path.join(run, CHECKPOINT_FILE));
+
+    const extra = new ExtraVariableTask();
+    await assert.rejects(
+      train(extra, options(run, true)),
+      /resume: .*checkpoint\.bin holds 2 variables but the model has 3 \(was it written with another model/,
+    );
+    assert.equal(extra.calls, 0, 'no step ran');
+
+    const wider = new WiderTask();
+    await assert.rejects(
+      train(wider, options(run, true)),
+      new RegExp(
+        `resume: .*checkpoint\\.bin variable ${saved.w.name} has shape \\[6,3\\] \\(float32\\), model has \\[6,4\\]`,
+      ),
+    );
+    assert.equal(wider.calls, 0, 'no step ran');
+
+    // Every variable is checked before any is assigned: w (which matches) keeps its own values.
+    const widerBias = new WiderBiasTask();
+    const before = widerBias.w.dataSync().slice();
+    await assert.rejects(
+      train(widerBias, options(run, true)),
+      /variable .* has shape \[3\] \(float32\), model has \[4\]/,
+    );
+    assert.deepEqual(widerBias.w.dataSync(), before, 'a refused resume leaves the model as it was');
+
+    assert.deepEqual(fs.readFileSync(path.join(run, CHECKPOINT_FILE)), checkpoint, 'the checkpoint is untouched');
+    [saved, extra, wider, widerBias].forEach((t) => t.dispose());
   });
 
   it('keeps tf.memory() flat across steps', async () => {
