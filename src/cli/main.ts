@@ -22,7 +22,7 @@ import { SEQUENCE_TRAININGS, SequenceTask, type SequenceTraining } from '../trai
 import { AdaptiveTask, buildAdaptiveTask, parseAdaptiveModel } from '../train/adaptive_task';
 import { ClassifierTask } from '../train/classifier_task';
 import { loadCheckpoint } from '../train/checkpoint';
-import { CHECKPOINT_FILE, train } from '../train/trainer';
+import { CHECKPOINT_FILE, METRICS_FILE, train } from '../train/trainer';
 import { DATASETS, loadDataset, type DatasetName } from './datasets';
 import { writePonderMaps } from './maps';
 import { writeReport } from './report';
@@ -81,20 +81,8 @@ const DEFAULTS: RunConfig = {
   checkpointEvery: 50,
 };
 
-const CONFIG_KEYS = new Set([
-  ...Object.keys(DEFAULTS),
-  'dataDir',
-  'trainCount',
-  'testCount',
-  'evalLimit',
-  'width',
-  'mode',
-  'tau',
-  'temperature',
-  'delta',
-  'group',
-  'haltBias',
-  'haltWarmup',
+/** Settings that only some models or datasets read: given for another, they would be ignored silently. */
+const LSTM_KEYS = [
   'task',
   'training',
   'hidden',
@@ -104,7 +92,14 @@ const CONFIG_KEYS = new Set([
   'length',
   'maxDigits',
   'evalBatches',
-]);
+];
+const IMAGE_KEYS = ['dataset', 'dataDir', 'trainCount', 'testCount', 'width', 'evalLimit', 'momentum', 'weightDecay'];
+const ADAPTIVE_KEYS = ['mode', 'tau', 'temperature', 'delta', 'group', 'haltBias', 'haltWarmup'];
+/** The adaptive settings the LSTM reads too. */
+const LSTM_ADAPTIVE_KEYS = ['tau', 'temperature', 'haltBias'];
+
+/** Every setting of a run (a flag's camelCase name): config.json's and a --config file's keys. */
+const CONFIG_KEYS = new Set([...Object.keys(DEFAULTS), ...IMAGE_KEYS, ...ADAPTIVE_KEYS, ...LSTM_KEYS]);
 
 /** --model lstm: what it changes in DEFAULTS (Adam's rate, a smaller batch) and its own settings. */
 const LSTM_DEFAULTS: Partial<RunConfig> = {
@@ -237,27 +232,134 @@ function buildTask(config: RunConfig): ClassifierTask | AdaptiveTask | SequenceT
   });
 }
 
-function readConfigFile(file: string | undefined): Partial<RunConfig> {
-  if (file === undefined) return {};
+/**
+ * A --config file's settings, each checked as its flag is (the same parser or choices): a JSON object whose keys
+ * are the flags' camelCase names, numbers for numeric flags, strings for the others, an array for milestones.
+ */
+function readConfigFile(file: string, command: Command): Partial<RunConfig> {
+  let parsed: unknown;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<RunConfig>;
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new Error(`--config ${file}: ${(e as Error).message}`);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`--config ${file}: must hold a JSON object of settings, got ${JSON.stringify(parsed)}`);
+  }
+  const settings: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    const option = CONFIG_KEYS.has(key) ? command.options.find((o) => o.attributeName() === key) : undefined;
+    if (option === undefined) {
+      throw new Error(`--config ${file}: unknown setting "${key}" (the settings are ${[...CONFIG_KEYS].join(', ')})`);
+    }
+    const bad = (what: string) => new Error(`--config ${file}: "${key}" must be ${what}, got ${JSON.stringify(value)}`);
+    try {
+      if (key === 'milestones') {
+        if (!Array.isArray(value) || !value.every((v) => typeof v === 'number')) throw bad('an array of numbers');
+        settings[key] = option.parseArg!(value.join(','), undefined);
+      } else if (option.argChoices !== undefined) {
+        if (typeof value !== 'string' || !option.argChoices.includes(value)) {
+          throw bad(`one of ${option.argChoices.join(', ')}`);
+        }
+        settings[key] = value;
+      } else if (option.parseArg !== undefined) {
+        if (typeof value !== 'number') throw bad('a number');
+        settings[key] = option.parseArg(String(value), undefined);
+      } else {
+        if (typeof value !== 'string') throw bad('a string');
+        settings[key] = value;
+      }
+    } catch (e) {
+      const message = (e as Error).message;
+      throw message.startsWith('--config') ? e : new Error(`--config ${file}: "${key}": ${message}`);
+    }
+  }
+  return settings as Partial<RunConfig>;
 }
 
-async function trainCommand(opts: Record<string, unknown>): Promise<void> {
+/** Throws when a setting the user gave does not apply to the run's model, dataset or task. */
+function checkApplicable(given: Partial<RunConfig>, config: RunConfig, flagOf: (key: string) => string): void {
+  const keys = Object.keys(given);
+  const refuse = (list: string[], why: string) => {
+    const wrong = keys.filter((k) => list.includes(k));
+    if (wrong.length > 0) throw new Error(`${wrong.map(flagOf).join(', ')}: ${why}`);
+  };
+  if (config.model === 'lstm') {
+    refuse(IMAGE_KEYS, 'only for the image models, not --model lstm');
+    refuse(
+      ADAPTIVE_KEYS.filter((k) => !LSTM_ADAPTIVE_KEYS.includes(k)),
+      'only for psact/sact, not --model lstm',
+    );
+    if (config.task !== 'parity') refuse(['bits', 'maxNonZero'], 'only for --task parity');
+    if (config.task !== 'addition') refuse(['maxDigits'], 'only for --task addition');
+    return;
+  }
+  refuse(LSTM_KEYS, `only for --model lstm, not ${config.model}`);
+  if (config.dataset === 'shapes') refuse(['dataDir'], 'only for fashion-mnist and cifar10 (shapes is generated)');
+  else refuse(['trainCount', 'testCount'], `only for the generated shapes dataset, not ${config.dataset}`);
+}
+
+/** The last test evaluation logged in a run's metrics.jsonl ({} when there is none). */
+function lastTestMetrics(runDir: string): Record<string, number> {
+  const file = path.join(runDir, METRICS_FILE);
+  if (!fs.existsSync(file)) return {};
+  let last: Record<string, number> = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const record = JSON.parse(line) as Record<string, unknown>;
+    if (record.split === 'test') last = record as Record<string, number>;
+  }
+  return Object.fromEntries(Object.entries(last).filter(([k]) => k !== 'step' && k !== 'split'));
+}
+
+async function trainCommand(opts: Record<string, unknown>, command: Command): Promise<void> {
   const runDir = String(opts.run);
+  if (fs.existsSync(runDir) && !fs.statSync(runDir).isDirectory()) {
+    throw new Error(`--run ${runDir}: exists and is not a directory`);
+  }
   const checkpoint = path.join(runDir, CHECKPOINT_FILE);
+  const savedConfig = path.join(runDir, 'config.json');
+  const flagOf = (key: string) => command.options.find((o) => o.attributeName() === key)?.long ?? key;
+  const flags = Object.fromEntries(Object.entries(opts).filter(([k, v]) => CONFIG_KEYS.has(k) && v !== undefined));
   let config: RunConfig;
-  if (opts.resume === true && fs.existsSync(checkpoint)) {
-    config = loadCheckpoint<{ config: RunConfig }>(checkpoint).meta.config;
-    process.stderr.write(`resuming ${runDir} from its checkpoint\n`);
+  let resume = opts.resume === true;
+  if (resume) {
+    // A run continues with the settings it was started with (they are in its checkpoint).
+    const given = [...Object.keys(flags).map(flagOf), ...(opts.config === undefined ? [] : ['--config'])];
+    if (given.length > 0) {
+      throw new Error(
+        `--resume continues ${runDir} with the settings it was started with: drop ${given.join(', ')} (or start ` +
+          'a new run without --resume)',
+      );
+    }
+    if (fs.existsSync(checkpoint)) {
+      const meta = loadCheckpoint<{ config: RunConfig; step: number }>(checkpoint).meta;
+      config = meta.config;
+      if (meta.step >= config.steps) {
+        process.stderr.write(`${runDir} already finished (step ${meta.step} of ${config.steps}): nothing to train\n`);
+        process.stdout.write(`${JSON.stringify({ run: runDir, ...lastTestMetrics(runDir) })}\n`);
+        return;
+      }
+      process.stderr.write(`resuming ${runDir} from its checkpoint at step ${meta.step}\n`);
+    } else if (fs.existsSync(savedConfig)) {
+      // Killed before its first checkpoint: there is nothing to keep, so it starts over with its own settings.
+      config = JSON.parse(fs.readFileSync(savedConfig, 'utf8')) as RunConfig;
+      resume = false;
+      process.stderr.write(`${runDir} has no checkpoint yet: starting it over from step 0 with its config.json\n`);
+    } else {
+      throw new Error(`--resume: ${runDir} holds no checkpoint and no config.json: there is no run to resume`);
+    }
   } else {
-    const flags = Object.fromEntries(Object.entries(opts).filter(([k, v]) => CONFIG_KEYS.has(k) && v !== undefined));
-    const file = readConfigFile(opts.config as string | undefined);
-    const lstm = (flags.model ?? file.model) === 'lstm' ? LSTM_DEFAULTS : {};
-    config = { ...DEFAULTS, ...lstm, ...file, ...flags } as RunConfig;
+    const file = opts.config === undefined ? {} : readConfigFile(String(opts.config), command);
+    const given = { ...file, ...flags } as Partial<RunConfig>;
+    const lstm = given.model === 'lstm' ? LSTM_DEFAULTS : {};
+    config = { ...DEFAULTS, ...lstm, ...given } as RunConfig;
+    checkApplicable(given, config, flagOf);
+    if (fs.existsSync(checkpoint)) {
+      process.stderr.write(
+        `${runDir} holds a run: starting a new one there (its checkpoint and metrics are replaced)\n`,
+      );
+    }
   }
   if (config.model !== 'lstm') unitsPerStage(config.model);
   await tf.ready();
@@ -266,21 +368,35 @@ async function trainCommand(opts: Record<string, unknown>): Promise<void> {
   process.stderr.write(`backend ${tf.getBackend()}, ${data}, model ${config.model}\n`);
   const task = buildTask(config);
   const progress = new TrainingProgress();
-  const { finalMetrics } = await train(task, {
-    totalSteps: config.steps,
-    schedule: { learningRate: config.lr, milestones: config.milestones, decay: 10 },
-    runDir,
-    checkpointEvery: config.checkpointEvery,
-    evalEvery: config.evalEvery,
-    config: config as unknown as Record<string, unknown>,
-    resume: opts.resume === true,
-    onProgress: (event) => {
-      progress.handle(event);
-      // The report follows the run: rewritten at every test evaluation.
-      if (event.kind === 'eval') writeReport(runDir);
-    },
-  });
-  progress.stop();
+  // Ctrl-C or a kill between steps: the bar gives the terminal back (cursor, line wrap) and says how to go on.
+  const interrupted = (signal: NodeJS.Signals) => {
+    progress.stop();
+    process.stderr.write(`\n${signal}: stopped; continue with \`pact train --run ${runDir} --resume\`\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  let finalMetrics: Record<string, number>;
+  try {
+    ({ finalMetrics } = await train(task, {
+      totalSteps: config.steps,
+      schedule: { learningRate: config.lr, milestones: config.milestones, decay: 10 },
+      runDir,
+      checkpointEvery: config.checkpointEvery,
+      evalEvery: config.evalEvery,
+      config: config as unknown as Record<string, unknown>,
+      resume,
+      onProgress: (event) => {
+        progress.handle(event);
+        // The report follows the run: rewritten at every test evaluation.
+        if (event.kind === 'eval') writeReport(runDir);
+      },
+    }));
+  } finally {
+    progress.stop();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  }
   if (task instanceof AdaptiveTask)
     writePonderMaps(task, { out: path.join(runDir, 'maps'), count: 8, mode: 'thresholded' });
   const report = writeReport(runDir);
@@ -319,6 +435,11 @@ async function mapsCommand(opts: { run: string; out: string; count: number; mode
   const { task } = await restoreTask(opts.run);
   if (!(task instanceof AdaptiveTask)) throw new Error(`pact maps: ${opts.run} is not a psact or sact run`);
   const maps = writePonderMaps(task, opts);
+  if (maps.length < opts.count) {
+    process.stderr.write(
+      `pact maps: the test split has ${maps.length} images: wrote ${maps.length} maps, not ${opts.count}\n`,
+    );
+  }
   process.stdout.write(`${JSON.stringify({ run: opts.run, mode: opts.mode, maps }, null, 2)}\n`);
 }
 

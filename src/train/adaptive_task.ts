@@ -50,8 +50,8 @@ export interface AdaptiveTaskOptions {
   sgd: SgdConfig;
   /** Adam's rate for discrete training (the paper: 1e-3), scaled by the schedule as SGD's is. */
   adamLearningRate?: number;
-  /** Steps 1…n train with the halting units frozen at their initialisation (every unit then trains at nearly
-   *  every position); default 0. */
+  /** The first n steps (trainStep's step 0…n−1, as the trainer counts them) train with the halting units frozen at
+   *  their initialisation (every unit then trains at nearly every position); default 0. */
   haltWarmupSteps?: number;
   evalLimit?: number;
   /** Modes evaluated by `evaluate` (default: relaxed, discrete, thresholded, and act for an ACT-trained model). */
@@ -138,7 +138,7 @@ export class AdaptiveTask implements TrainTask {
     let crossEntropy = 0;
     try {
       const variables = this.model.trainableVariables();
-      const frozen = new Set(step <= (this.options.haltWarmupSteps ?? 0) ? this.model.haltingVariables() : []);
+      const frozen = new Set(step < (this.options.haltWarmupSteps ?? 0) ? this.model.haltingVariables() : []);
       const { value, grads } = tf.variableGrads(
         () => {
           const result = this.model.forward(x, this.forwardOptions(trainMode, true, mixSeed(this.options.seed, step)));

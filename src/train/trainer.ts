@@ -163,13 +163,27 @@ async function restoreCheckpoint(task: TrainTask, file: string): Promise<Checkpo
   return meta;
 }
 
-/** Keeps only the metric lines at or before `step` (a killed run may have logged past its last checkpoint). */
+/**
+ * Keeps only the metric lines at or before `step` (a killed run may have logged past its last checkpoint). A last
+ * line cut short by the kill is dropped too; a line before it that is not JSON is an error naming the file and line.
+ */
 function truncateMetrics(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
-  const kept = fs
+  const lines = fs
     .readFileSync(file, 'utf8')
     .split('\n')
-    .filter((line) => line.trim() !== '' && (JSON.parse(line) as { step: number }).step <= step);
+    .filter((line) => line.trim() !== '');
+  const kept: string[] = [];
+  lines.forEach((line, i) => {
+    let record: { step: number };
+    try {
+      record = JSON.parse(line) as { step: number };
+    } catch {
+      if (i === lines.length - 1) return;
+      throw new Error(`resume: ${file}:${i + 1}: not JSON`);
+    }
+    if (record.step <= step) kept.push(line);
+  });
   fs.writeFileSync(file, kept.map((l) => `${l}\n`).join(''));
 }
 
@@ -183,6 +197,8 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<{ f
     step = (await restoreCheckpoint(task, checkpointFile)).step;
     truncateMetrics(metricsFile, step);
   } else {
+    // A new run in this directory: the previous run's checkpoint must not be resumed into it later.
+    fs.rmSync(checkpointFile, { force: true });
     if (fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
     fs.writeFileSync(path.join(runDir, 'config.json'), `${JSON.stringify(options.config, null, 2)}\n`);
   }
@@ -192,6 +208,8 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<{ f
   let windowExamples = 0;
   let windowSteps = 0;
   while (step < totalSteps) {
+    // Let the event loop turn between steps, so that a signal handler (Ctrl-C) runs within a step, not at the end.
+    await new Promise((resolve) => setImmediate(resolve));
     const lr = learningRateAt(options.schedule, step, totalSteps);
     const result = task.trainStep(step, lr);
     step += 1;

@@ -13,33 +13,13 @@ import * as tf from '@tensorflow/tfjs';
 import { PNG } from 'pngjs';
 
 import { PACT_CPU, pactCudaStatus } from '../../src';
-import { cli } from '../../src/cli/main';
 import { heatColour } from '../../src/cli/maps';
 import { AdaptiveTask } from '../../src/train/adaptive_task';
 import { loadCheckpoint } from '../../src/train/checkpoint';
 import { CHECKPOINT_FILE, METRICS_FILE } from '../../src/train/trainer';
 import { requirePactCpu } from '../helpers/backends';
+import { pact } from '../helpers/cli';
 import { expectClose } from '../helpers/compare';
-
-/** Runs `pact <args>` in this process and returns what it printed on stdout. */
-async function pact(args: string[]): Promise<string> {
-  const program = cli();
-  for (const command of [program, ...program.commands]) {
-    command.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  }
-  const out: string[] = [];
-  const { write: stdout } = process.stdout;
-  const { write: stderr } = process.stderr;
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = stdout;
-    process.stderr.write = stderr;
-  }
-  return out.join('');
-}
 
 const TRAIN = [
   'train',
