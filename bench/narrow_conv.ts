@@ -37,8 +37,8 @@ for (const [B, H, W, C] of shapes) {
       dfilter = new Float32Array(9 * C * O);
     const geometry = [B, H, W, C, H, W, O, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];
     const ops: Record<string, () => void> = {
-      forward: () => A.conv2dForward(geometry, x, filter, null, y, 'linear', 0),
-      'backprop-filter': () => A.conv2dBackpropFilter(geometry, x, dy, dfilter),
+      forward: () => A.conv2dForward!(geometry, x, filter, null, y, 'linear', 0),
+      'backprop-filter': () => A.conv2dBackpropFilter!(geometry, x, dy, dfilter),
     };
     const times: Record<string, number[]> = {};
     for (let r = 0; r <= reps; ++r) {

@@ -150,8 +150,8 @@ describe('pact-cuda backend (simulated device)', function () {
       expectClose(valuesOn(PACT_CUDA, batched), valuesOn('cpu', batched), { atol: 1e-5, rtol: 1e-5 }, label);
       const fused = () =>
         tf.fused.matMul({
-          a: tf.tensor(a.subarray(0, M * K), aShape.slice(1)) as tf.Tensor2D,
-          b: tf.tensor(b.subarray(0, K * N), bShape.slice(1)) as tf.Tensor2D,
+          a: tf.tensor(a.subarray(0, M * K), aShape.slice(1) as [number, number]) as tf.Tensor2D,
+          b: tf.tensor(b.subarray(0, K * N), bShape.slice(1) as [number, number]) as tf.Tensor2D,
           transposeA,
           transposeB,
           bias: tf.tensor1d(bias),

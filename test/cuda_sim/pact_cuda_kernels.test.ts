@@ -182,7 +182,7 @@ describe('pact-cuda kernels beyond element-wise float32 (simulated device)', fun
       rng.normal(channels),
       rng.normal(channels),
     ];
-    const x = () => tf.tensor(xs[0], shape) as tf.Tensor3D;
+    const x = () => tf.tensor(xs[0], shape as [number, number, number]) as tf.Tensor3D;
     const v = (a: Float32Array) => tf.tensor1d(a);
     same(() => tf.batchNorm(x(), v(mean), v(variance), v(offset), v(scale), 1e-3), `seed ${rng.seed} batchNorm`, TOL);
     same(() => tf.batchNorm(x(), v(mean), v(variance), undefined, undefined, 1e-5), `seed ${rng.seed} bn plain`, TOL);

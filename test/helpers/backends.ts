@@ -10,6 +10,19 @@ export function requirePactCpu(): void {
   if (!pactCpuStatus.registered) throw new Error(`pact-cpu is not registered: ${pactCpuStatus.reason}`);
 }
 
+/**
+ * fn() in a tfjs scope that disposes every tensor it made, returning plain data (tf.tidy would walk the result for
+ * tensors and its types take only tensor containers).
+ */
+export function scoped<T>(fn: () => T): T {
+  tf.engine().startScope();
+  try {
+    return fn();
+  } finally {
+    tf.engine().endScope();
+  }
+}
+
 export function onBackend<T extends tf.Tensor | tf.Tensor[]>(name: string, fn: () => T): Float32Array[] {
   const previous = tf.getBackend();
   tf.setBackend(name);

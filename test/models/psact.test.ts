@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ADAPTIVE_MODES, AdaptiveResNet, disposeForward } from '../../src/models/psact';
 import type { AdaptiveForwardOptions, AdaptiveForwardResult } from '../../src/models/psact';
 import { relaxedLoss } from '../../src/ops/objectives';
-import { requirePactCpu } from '../helpers/backends';
+import { requirePactCpu, scoped } from '../helpers/backends';
 import { expectClose } from '../helpers/compare';
 import { freshRng, type Rng } from '../helpers/random';
 import { discreteProbabilities, logit } from '../ops/pact_reference';
@@ -367,7 +367,7 @@ describe('PSACT / SACT ResNet', function () {
     const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
     const seed = rng.int(1, 1e6);
     const scores = (training: boolean, logProb?: boolean) =>
-      tf.tidy(() => {
+      scoped(() => {
         const r = model.forward(x, { mode: 'discrete', training, seed, ...(logProb === undefined ? {} : { logProb }) });
         return r.stages.map((s) => (s.logProb === undefined ? null : Array.from(s.logProb.dataSync())));
       });

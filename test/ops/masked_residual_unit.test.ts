@@ -16,7 +16,7 @@ import {
   MaskedResidualUnitParams,
   PACT_MASKED_BATCH_NORM_RELU_INFERENCE,
 } from '../../src/ops/masked_residual_unit';
-import { NATIVE, REFERENCE, requirePactCpu } from '../helpers/backends';
+import { NATIVE, REFERENCE, requirePactCpu, scoped } from '../helpers/backends';
 import { expectClose, Tolerance } from '../helpers/compare';
 import { freshRng, Rng } from '../helpers/random';
 
@@ -440,7 +440,7 @@ describe('maskedResidualUnit', () => {
     // above (one BN + ReLU: kinks only where an input crosses 0, which a step of 1e-4 rarely straddles; through the
     // whole unit the downstream ReLUs made differences at any usable step unreliable).
     const kernelGrads = onBackend(NATIVE, () =>
-      tf.tidy(() => {
+      scoped(() => {
         const dyK = tf.tensor2d(rng.normal(rows * ch), [rows, ch]);
         const f = (xx: tf.Tensor, s: tf.Tensor, o: tf.Tensor, m: tf.Tensor, v: tf.Tensor) =>
           tf
@@ -452,7 +452,7 @@ describe('maskedResidualUnit', () => {
             ) as tf.Tensor;
         const inputs = [tf.tensor2d(x, [rows, ch]), ...[scale, offset, mean, variance].map((t) => tf.tensor1d(t))];
         const grads = tf.grads(f)(inputs, dyK);
-        return { dy: dyK.dataSync(), grads: grads.map((t) => Float64Array.from(t.dataSync())) };
+        return { dy: Float64Array.from(dyK.dataSync()), grads: grads.map((t) => Float64Array.from(t.dataSync())) };
       }),
     );
     const loss64 = (p: Float32Array[]) => {

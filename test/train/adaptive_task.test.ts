@@ -138,7 +138,9 @@ describe('AdaptiveTask', function () {
     task.trainStep(3, 0.05);
     // SGD momentum on a zero gradient (and weight decay): the unreached weights keep moving the same way.
     assert.ok(
-      unreached.some((v, i) => tf.tidy(() => tf.any(tf.notEqual(v, tf.tensor(before[i] as number[]))).dataSync()[0])),
+      unreached.some((v, i) =>
+        tf.tidy(() => tf.any(tf.notEqual(v, tf.tensor(before[i] as unknown as number[]))).dataSync()[0]),
+      ),
       'momentum did not carry the unreached units',
     );
     // tfjs' MomentumOptimizer keeps its slots by position in the list of gradients it is given.
