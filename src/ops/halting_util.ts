@@ -84,11 +84,15 @@ export function logSigmoid(x: tf.Tensor): tf.Tensor {
   return tf.neg(tf.softplus(tf.neg(x)));
 }
 
-/** `fn(x)` as a constant of the backward pass: its gradient with respect to x is zero. */
+/**
+ * `fn(x)` as a constant of the backward pass: its gradient with respect to x is zero. (When `fn` returns its input
+ * itself, tfjs' customGrad would pass the gradient through: the value is then a copy.)
+ */
 export function detached(fn: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor): tf.Tensor {
   return tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor;
-    return { value: fn(input), gradFunc: () => tf.zerosLike(input) };
+    const value = fn(input);
+    return { value: value === input ? tf.clone(value) : value, gradFunc: () => tf.zerosLike(input) };
   })(x);
 }
 
