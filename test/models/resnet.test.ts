@@ -6,7 +6,7 @@ import { strict as assert } from 'assert';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { cifarResNet, PreActResNet, SgdTrainer, softmaxCrossEntropy } from '../../src';
+import { cifarResNet, PactCpuBackend, PreActResNet, SgdTrainer, softmaxCrossEntropy } from '../../src';
 import { NATIVE, REFERENCE, requirePactCpu } from '../helpers/backends';
 import { expectClose } from '../helpers/compare';
 import { freshRng } from '../helpers/random';
@@ -71,6 +71,26 @@ describe('pre-activation ResNet', () => {
         assert.equal(tf.memory().numBytes, after.numBytes, `seed ${rng.seed} step ${i + 2} numBytes`);
       }
       assert.ok(losses[4] < losses[0], `seed ${rng.seed}: loss did not fall: ${losses}`);
+      tf.dispose([x, y]);
+      trainer.dispose();
+      model.dispose();
+    });
+  });
+
+  it('runs a ResNet-32 training step and evaluation on pact-cpu with every kernel native (no fallback)', () => {
+    const rng = freshRng();
+    withBackend(NATIVE, () => {
+      const backend = tf.backend() as PactCpuBackend;
+      const model = cifarResNet(5, 10, rng.int(1, 1000));
+      const trainer = new SgdTrainer(model, { learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4 });
+      const x = tf.tensor4d(rng.normal(2 * 32 * 32 * 3), [2, 32, 32, 3]);
+      const y = tf.tensor1d([rng.int(0, 9), rng.int(0, 9)], 'int32');
+      const before = { ...backend.fallbackCounts() };
+      trainer.step(x, y);
+      tf.tidy(() => {
+        model.forward(x, { training: false }).dataSync();
+      });
+      assert.deepEqual(backend.fallbackCounts(), before, 'a kernel fell back to tfjs-backend-cpu');
       tf.dispose([x, y]);
       trainer.dispose();
       model.dispose();
