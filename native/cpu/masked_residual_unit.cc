@@ -144,7 +144,8 @@ void affineReluRows(const float* x, size_t count, Row&& row, int64_t channels, c
     for (size_t i = begin; i < end; ++i) {
       const float* in = x + row(i) * channels;
       float* out = y + row(i) * channels;
-      for (int64_t k = 0; k < channels; ++k) out[k] = std::max(0.0f, a[k] * in[k] + b[k]);
+      // std::max(v, 0) keeps a NaN (as tf.relu does); std::max(0, v) would make it 0.
+      for (int64_t k = 0; k < channels; ++k) out[k] = std::max(a[k] * in[k] + b[k], 0.0f);
     }
   });
 }
@@ -197,10 +198,11 @@ void affineReluMaskedRows(const float* x, const float* mask, int64_t rows, int64
       const __m256 keepV = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keep)));
       for (; k + 8 <= channels; k += 8) {
         const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(in + k), _mm256_loadu_ps(b + k));
-        _mm256_storeu_ps(out + k, _mm256_and_ps(_mm256_max_ps(v, _mm256_setzero_ps()), keepV));
+        // max_ps returns its second operand when either is NaN: v, so a NaN at an active row stays NaN.
+        _mm256_storeu_ps(out + k, _mm256_and_ps(_mm256_max_ps(_mm256_setzero_ps(), v), keepV));
       }
 #endif
-      for (; k < channels; ++k) out[k] = maskFloat(std::max(0.0f, a[k] * in[k] + b[k]), keep);
+      for (; k < channels; ++k) out[k] = maskFloat(std::max(a[k] * in[k] + b[k], 0.0f), keep);
     }
   });
 }

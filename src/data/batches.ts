@@ -122,6 +122,10 @@ export function* testBatches(
   batchSize: number,
   limit = Infinity,
 ): Generator<Batch> {
+  // An empty evaluation would give NaN metrics (0 / 0).
+  if (!(limit >= 1) || (limit !== Infinity && !Number.isInteger(limit))) {
+    throw new Error(`testBatches: the evaluation limit (evalLimit) must be a positive integer, got ${limit}`);
+  }
   const count = Math.min(ds.test.count, limit);
   for (let at = 0; at < count; at += batchSize) {
     const n = Math.min(batchSize, count - at);

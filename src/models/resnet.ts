@@ -92,14 +92,33 @@ export class PreActResNet {
     if (!Number.isInteger(config.numClasses) || config.numClasses < 1) {
       throw new Error(`PreActResNet: numClasses must be a positive integer, got ${config.numClasses}`);
     }
+    // An explicit undefined takes the default too.
+    const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) as ResNetConfig;
     this.config = {
       inputChannels: 3,
       widths: [16, 32, 64],
       bnMomentum: 0.9,
       bnEpsilon: 1e-5,
       seed: 1,
-      ...config,
+      ...given,
     };
+    const { inputChannels, widths, bnMomentum, bnEpsilon, seed } = this.config;
+    const bad = (name: string, what: string, value: unknown) =>
+      new Error(`PreActResNet: ${name} must be ${what}, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(inputChannels) || inputChannels < 1) {
+      throw bad('inputChannels', 'a positive integer', inputChannels);
+    }
+    if (!Array.isArray(widths) || widths.length !== 3 || !widths.every((w) => Number.isInteger(w) && w >= 1)) {
+      throw bad('widths', 'three positive integers (the stages)', widths);
+    }
+    if (typeof bnMomentum !== 'number' || !(bnMomentum >= 0 && bnMomentum < 1)) {
+      throw bad('bnMomentum', 'a number in [0, 1)', bnMomentum);
+    }
+    if (typeof bnEpsilon !== 'number' || !(bnEpsilon > 0) || !Number.isFinite(bnEpsilon)) {
+      throw bad('bnEpsilon', 'a positive finite number', bnEpsilon);
+    }
+    // tfjs takes a seed of 0 as "no seed" (a random draw); each layer's seed counts up from this one.
+    if (!Number.isInteger(seed) || seed < 1 || seed > 2 ** 31) throw bad('seed', 'an integer in [1, 2^31]', seed);
     this.seed = this.config.seed;
     const [w1] = this.config.widths;
     this.stem = this.convWeights(3, this.config.inputChannels, w1);

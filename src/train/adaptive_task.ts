@@ -28,7 +28,7 @@ import {
 import { actLoss, type PonderTerm, ReinforceBaseline, relaxedLoss } from '../ops/objectives';
 import { correctCount } from './classifier_task';
 import { gradientUpdates, ScheduledAdam } from './optimizers';
-import type { SgdConfig } from './step';
+import { checkClasses, checkLabels, type SgdConfig } from './step';
 import type { StepResult, TrainTask } from './trainer';
 
 export type AdaptiveTrainMode = 'relaxed' | 'discrete' | 'act';
@@ -60,6 +60,7 @@ export interface AdaptiveTaskOptions {
 
 /** log p(y | ·, x) per example [B]. */
 export function logLikelihood(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  checkLabels('logLikelihood', logits, labels);
   return tf.tidy(() => tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(labels, logits.shape[1])), 1) as tf.Tensor1D);
 }
 
@@ -106,6 +107,7 @@ export class AdaptiveTask implements TrainTask {
       }
     }
     model.stageSizes(dataset.height, dataset.width);
+    checkClasses(op, model.resnet.config.numClasses, dataset.numClasses);
     this.baseRate = learningRate;
     this.optimizer =
       options.trainMode === 'discrete'

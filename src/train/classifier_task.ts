@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { normalisationOf, testBatches, TrainBatches, type Normalisation } from '../data/batches';
 import type { ImageDataset } from '../data/dataset';
 import type { PreActResNet } from '../models/resnet';
-import { SgdTrainer, softmaxCrossEntropy, type SgdConfig } from './step';
+import { checkClasses, SgdTrainer, softmaxCrossEntropy, type SgdConfig } from './step';
 import type { StepResult, TrainTask } from './trainer';
 
 export interface ClassifierTaskOptions {
@@ -34,6 +34,7 @@ export class ClassifierTask implements TrainTask {
     readonly dataset: ImageDataset,
     private readonly options: ClassifierTaskOptions,
   ) {
+    checkClasses('ClassifierTask', model.config.numClasses, dataset.numClasses);
     this.sgd = new SgdTrainer(model, options.sgd);
     this.optimizer = this.sgd.optimizer;
     this.norm = normalisationOf(dataset);

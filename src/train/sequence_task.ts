@@ -121,6 +121,9 @@ export class SequenceTask implements TrainTask {
     if (typeof options.tau !== 'number' || !(options.tau >= 0) || !Number.isFinite(options.tau)) {
       throw new Error(`${op}: tau must be a finite number >= 0, got ${String(options.tau)}`);
     }
+    if (options.evalBatches !== undefined && (!Number.isInteger(options.evalBatches) || options.evalBatches < 1)) {
+      throw new Error(`${op}: evalBatches must be a positive integer, got ${String(options.evalBatches)}`);
+    }
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
       throw new Error(`${op}: batchSize must be a positive integer, got ${String(options.batchSize)}`);
     }

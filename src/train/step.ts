@@ -29,12 +29,32 @@ export interface SgdConfig {
   weightDecay?: number;
 }
 
-/** Mean softmax cross-entropy of logits [N, C] against int32 class labels [N]. */
-export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  if (labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
-    throw new Error(`softmaxCrossEntropy: labels must have shape [${logits.shape[0]}], got [${labels.shape}]`);
+/**
+ * Throws unless `labels` are int32 class labels [N] in [0, C) for logits [N, C] (one-hot would turn a label out of
+ * range into a row of zeros: an example with zero loss). Reads one boolean back.
+ */
+export function checkLabels(op: string, logits: tf.Tensor2D, labels: tf.Tensor1D): void {
+  const [n, classes] = logits.shape;
+  if (!(labels instanceof tf.Tensor) || labels.rank !== 1 || labels.shape[0] !== n) {
+    throw new Error(`${op}: labels must have shape [${n}] (one per row of the logits), got [${labels?.shape}]`);
   }
-  if (labels.dtype !== 'int32') throw new Error(`softmaxCrossEntropy: labels must be int32, got ${labels.dtype}`);
+  if (labels.dtype !== 'int32') throw new Error(`${op}: labels must be int32, got ${labels.dtype}`);
+  const outside = tf.tidy(() => tf.any(tf.logicalOr(tf.less(labels, 0), tf.greaterEqual(labels, classes))));
+  const bad = outside.dataSync()[0] !== 0;
+  outside.dispose();
+  if (bad) throw new Error(`${op}: labels must be classes in [0, ${classes - 1}] (the logits' columns)`);
+}
+
+/** Throws unless a model's classes are the dataset's (a label past the model's logits would count as zero loss). */
+export function checkClasses(op: string, modelClasses: number, datasetClasses: number): void {
+  if (modelClasses !== datasetClasses) {
+    throw new Error(`${op}: the model has ${modelClasses} classes but the dataset has ${datasetClasses}`);
+  }
+}
+
+/** Mean softmax cross-entropy of logits [N, C] against int32 class labels [N] in [0, C). */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  checkLabels('softmaxCrossEntropy', logits, labels);
   return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]), logits) as tf.Scalar);
 }
 

@@ -94,8 +94,15 @@ describe('batches and augmentation', () => {
     assert.deepEqual(seen, Array.from(ds.test.labels));
   });
 
-  it('rejects a batch size larger than the split', () => {
+  it('rejects a batch size larger than the split, and an empty evaluation', () => {
     const ds = tinyDataset(false);
+    for (const limit of [0, -5, 1.5, NaN]) {
+      assert.throws(
+        () => testBatches(ds, normalisationOf(ds), 10, limit).next(),
+        /testBatches: the evaluation limit \(evalLimit\) must be a positive integer/,
+        `limit ${limit}`,
+      );
+    }
     assert.throws(() => new TrainBatches(ds, normalisationOf(ds), 25, 1), /batchSize 25 exceeds the 24 training/);
   });
 });

@@ -224,6 +224,18 @@ describe('SequenceTask', () => {
     return new SequenceTask(model, gen, { training, tau: 1e-3, batchSize: 32, seed, evalBatches: 2 });
   };
 
+  it('rejects an empty test set (evalBatches < 1)', () => {
+    const gen = new ParityGenerator({ bits: 2 });
+    const model = new AdaptiveLstm({ inputSize: 2, hiddenSize: 4, outputSize: 1, maxIterations: 3, seed: 1 });
+    for (const evalBatches of [0, -1, 1.5]) {
+      assert.throws(
+        () => new SequenceTask(model, gen, { training: 'relaxed', tau: 1e-3, batchSize: 8, seed: 1, evalBatches }),
+        /SequenceTask: evalBatches must be a positive integer/,
+      );
+    }
+    model.dispose();
+  });
+
   for (const training of ['relaxed', 'act'] as const) {
     it(`lowers the loss on a tiny parity problem (${training})`, () => {
       const rng = freshRng();

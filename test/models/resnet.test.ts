@@ -158,6 +158,20 @@ describe('pre-activation ResNet', () => {
       () => new PreActResNet({ unitsPerStage: 1, numClasses: 1.5 }),
       /numClasses must be a positive integer/,
     );
+    const base = { unitsPerStage: 1, numClasses: 3 };
+    for (const [config, expected] of [
+      [{ seed: 0 }, /seed must be an integer in \[1, 2\^31\], got 0/],
+      [{ seed: 1.5 }, /seed must be an integer/],
+      [{ bnMomentum: -1 }, /bnMomentum must be a number in \[0, 1\), got -1/],
+      [{ bnEpsilon: 0 }, /bnEpsilon must be a positive finite number, got 0/],
+      [{ inputChannels: 0 }, /inputChannels must be a positive integer, got 0/],
+      [{ widths: [0, 2, 2] }, /widths must be three positive integers \(the stages\), got \[0,2,2\]/],
+      [{ widths: [2, 2] }, /widths must be three positive integers/],
+    ] as Array<[object, RegExp]>) {
+      assert.throws(() => new PreActResNet({ ...base, ...config }), expected, JSON.stringify(config));
+    }
+    // An explicit undefined takes the default.
+    new PreActResNet({ ...base, inputChannels: undefined, widths: undefined, seed: undefined }).dispose();
     const model = cifarResNet(1, 10);
     assert.throws(
       () => model.forward(tf.zeros([1, 8, 8, 1]) as tf.Tensor4D, { training: false }),
@@ -166,9 +180,23 @@ describe('pre-activation ResNet', () => {
     const logits = tf.zeros([2, 10]) as tf.Tensor2D;
     assert.throws(
       () => softmaxCrossEntropy(logits, tf.tensor1d([1, 2, 3], 'int32')),
-      /labels must have shape \[2\], got \[3\]/,
+      /labels must have shape \[2\] \(one per row of the logits\), got \[3\]/,
     );
     assert.throws(() => softmaxCrossEntropy(logits, tf.tensor1d([1, 2])), /labels must be int32, got float32/);
+    // Out of range, one-hot would give a row of zeros: an example with zero loss.
+    for (const labels of [
+      [3, 10],
+      [-1, 0],
+    ]) {
+      assert.throws(
+        () => softmaxCrossEntropy(logits, tf.tensor1d(labels, 'int32')),
+        /softmaxCrossEntropy: labels must be classes in \[0, 9\]/,
+      );
+    }
+    assert.throws(
+      () => new SgdTrainer(model, {}).step(tf.zeros([2, 8, 8, 3]) as tf.Tensor4D, tf.tensor1d([7, 12], 'int32')),
+      /labels must be classes in \[0, 9\]/,
+    );
     assert.throws(() => new SgdTrainer(model, { learningRate: -1 }), /learningRate must be a finite number >= 0/);
     model.dispose();
   });

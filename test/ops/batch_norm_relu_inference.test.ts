@@ -74,6 +74,37 @@ describe('batchNormReluInference', () => {
     }
   });
 
+  it('keeps NaN as tf.relu does and ±Inf as the affine map gives them, on both backends', () => {
+    const rng = freshRng();
+    // 2 x 3 x 3 x 12 (12 channels: one 8-lane block and a scalar tail), with NaN and infinities spread around.
+    const shape: [number, number, number, number] = [2, 3, 3, 12];
+    const x = rng.normal(2 * 3 * 3 * 12);
+    for (let i = 0; i < x.length; i += 7) x[i] = [NaN, Infinity, -Infinity][i % 3];
+    const stats = [rng.normal(12), rng.uniform(12, 0.5, 2), rng.normal(12), rng.uniform(12, 0.5, 2)];
+    const [native, reference] = [NATIVE, REFERENCE].map(
+      (backend) =>
+        onBackend(backend, () => {
+          const [mean, variance, offset, scale] = stats.map((v) => tf.tensor1d(v));
+          return batchNormReluInference(tf.tensor4d(x, shape), mean, variance, offset, scale, 1e-3);
+        })[0],
+    );
+    assert.ok(
+      reference.some((v) => Number.isNaN(v)),
+      'the reference holds NaN',
+    );
+    native.forEach((v, i) => {
+      const e = reference[i];
+      if (!Number.isFinite(e))
+        assert.ok(Object.is(v, e) || (Number.isNaN(v) && Number.isNaN(e)), `[${i}] ${v} vs ${e}`);
+    });
+    expectClose(
+      native.map((v) => (Number.isFinite(v) ? v : 0)),
+      reference.map((v) => (Number.isFinite(v) ? v : 0)),
+      { atol: 1e-5, rtol: 1e-5 },
+      'finite values',
+    );
+  });
+
   it('takes tf.batchNorm + relu for statistics that are not per-channel vectors ([1], broadcast)', () => {
     const rng = freshRng();
     const x = rng.normal(2 * 3 * 3 * 4);

@@ -14,6 +14,7 @@ import {
   ADAPTIVE_TRAIN_MODES,
   AdaptiveTask,
   buildAdaptiveTask,
+  logLikelihood,
   parseAdaptiveModel,
 } from '../../src/train/adaptive_task';
 import { requirePactCpu } from '../helpers/backends';
@@ -180,6 +181,16 @@ describe('AdaptiveTask', function () {
 
   it('rejects bad options with an Error naming them', () => {
     const dataset = tinyDataset(1);
+    const three = new AdaptiveResNet({ unitsPerStage: 2, numClasses: 3, widths: [2, 2, 2] });
+    assert.throws(
+      () => new AdaptiveTask(three, dataset, { batchSize: 8, seed: 1, trainMode: 'relaxed', tau: 0.01, sgd: {} }),
+      /AdaptiveTask: the model has 3 classes but the dataset has 10/,
+    );
+    three.dispose();
+    assert.throws(
+      () => logLikelihood(tf.zeros([2, 3]) as tf.Tensor2D, tf.tensor1d([3, -1], 'int32')),
+      /logLikelihood: labels must be classes in \[0, 2\]/,
+    );
     const model = new AdaptiveResNet({ unitsPerStage: 2, numClasses: 10, widths: [2, 2, 2] });
     const options = { batchSize: 8, seed: 1, trainMode: 'relaxed' as const, tau: 0.01, sgd: {} };
     assert.throws(
