@@ -95,7 +95,8 @@ __global__ void fillKernel(float* y, float value, int64_t n) {
 }
 
 // One thread per output element; consecutive threads read consecutive inner elements (coalesced when inner > 1).
-// Acc: float for float32, int64 for int32 (stored modulo 2^32, as tfjs' Int32Array does), int for bool.
+// Acc: double for float32 (a float sum stops growing at 2^24 ones; tfjs-backend-cpu sums in doubles too), int64 for
+// int32 (stored modulo 2^32, as tfjs' Int32Array does), int for bool.
 template <typename T, typename Acc>
 __global__ void reduceKernel(ReduceOp op, const T* x, int64_t outer, int64_t reduced, int64_t inner, T* out,
                              Acc lowest, Acc highest) {
@@ -167,6 +168,15 @@ __device__ inline float loadAsFloat(const void* x, CastType t, int64_t i) {
   return static_cast<float>(static_cast<const uint8_t*>(x)[i]);
 }
 
+// float -> int32 as tfjs-backend-cpu's Int32Array does it (JavaScript's ToInt32): NaN and infinities give 0, other
+// values are truncated toward zero and wrapped modulo 2^32. A plain static_cast is undefined outside int32's range
+// (x86 gives INT32_MIN, a GPU saturates).
+__device__ inline int32_t toInt32(float v) {
+  if (!(v - v == 0.0f)) return 0;  // NaN or infinite
+  const double wrapped = fmod(trunc(static_cast<double>(v)), 4294967296.0);  // in (-2^32, 2^32), exact
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(wrapped)));
+}
+
 __global__ void castKernel(const void* x, CastType from, void* y, CastType to, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -176,7 +186,7 @@ __global__ void castKernel(const void* x, CastType from, void* y, CastType to, i
     }
     const float v = loadAsFloat(x, from, i);
     if (to == CastType::kFloat32) static_cast<float*>(y)[i] = v;
-    else if (to == CastType::kInt32) static_cast<int32_t*>(y)[i] = static_cast<int32_t>(v);
+    else if (to == CastType::kInt32) static_cast<int32_t*>(y)[i] = toInt32(v);
     else static_cast<uint8_t*>(y)[i] = v != 0.0f ? 1 : 0;
   }
 }
@@ -230,7 +240,7 @@ void reduce(ReduceOp op, CastType type, const void* x, int64_t outer, int64_t re
   if (n == 0) return;
   const int blocks = blocksFor(n);
   if (type == CastType::kFloat32) {
-    PACT_LAUNCH((reduceKernel<float, float>), blocks, kThreads, 0, nullptr, op, static_cast<const float*>(x), outer,
+    PACT_LAUNCH((reduceKernel<float, double>), blocks, kThreads, 0, nullptr, op, static_cast<const float*>(x), outer,
                 reduced, inner, static_cast<float*>(out), -INFINITY, INFINITY);
   } else if (type == CastType::kInt32) {
     PACT_LAUNCH((reduceKernel<int32_t, int64_t>), blocks, kThreads, 0, nullptr, op, static_cast<const int32_t*>(x),

@@ -23,8 +23,11 @@ constexpr int kChannelsPerLane = 4;            // forward: output channels a thr
 constexpr int kChunk = 64;                     // forward: patch elements staged in shared memory at a time
 constexpr int kFilterChunk = 128;              // backpropFilter: active positions per block row
 
+// Throws on an error, first clearing CUDA's last error (a failed cudaMalloc sets it too): left set, the next
+// unrelated launch's check would report it as its own.
 void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) {
+    cudaGetLastError();
     throw std::runtime_error(std::string("maskedConv2d (CUDA): ") + what + ": " + cudaGetErrorString(err));
   }
 }

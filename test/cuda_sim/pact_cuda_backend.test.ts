@@ -98,6 +98,18 @@ describe('pact-cuda backend (simulated device)', function () {
     assert.deepEqual(backend.fallbackCounts(), {});
   });
 
+  it('sums and averages 2^24 + 8 values exactly where a float accumulator would stop at 2^24', () => {
+    process.env.PACT_STRICT_NATIVE = '1';
+    const n = 2 ** 24 + 8;
+    for (const [op, expected] of [
+      [tf.sum, n],
+      [tf.mean, 1],
+    ] as const) {
+      const got = valuesOn(PACT_CUDA, () => op(tf.ones([n])));
+      assert.equal(got[0], expected, op.name);
+    }
+  });
+
   it('reduces over contiguous axes, casts and fills on the device, equal to tfjs-backend-cpu', () => {
     process.env.PACT_STRICT_NATIVE = '1';
     const rng = freshRng();
@@ -223,6 +235,70 @@ describe('pact-cuda backend (simulated device)', function () {
     } finally {
       tf.setBackend('cpu');
     }
+  });
+
+  it('frees the outputs of a device kernel that fails after allocating them', () => {
+    tf.setBackend(PACT_CUDA);
+    try {
+      const a = tf.ones([2, 3]),
+        b = tf.ones([3, 4]),
+        bias = tf.ones([3, 2, 4]);
+      const start = {
+        ids: backend.numDataIds(),
+        bytes: (tf.memory() as tf.MemoryInfo & { numBytesInGPU: number }).numBytesInGPU,
+      };
+      // The product is made on the device, then the bias add refuses [2,4] + [3,2,4] (tfjs-backend-cpu refuses it
+      // too): the product must not stay allocated.
+      assert.throws(() => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }));
+      assert.equal(backend.numDataIds(), start.ids, 'data ids');
+      assert.equal(
+        (tf.memory() as tf.MemoryInfo & { numBytesInGPU: number }).numBytesInGPU,
+        start.bytes,
+        'device bytes',
+      );
+      tf.dispose([a, b, bias]);
+    } finally {
+      tf.setBackend('cpu');
+    }
+  });
+
+  it('runs on the host what the device kernels cannot: matMul past their grid, ceil-rounded and empty convolutions, with the results of tfjs-backend-cpu', () => {
+    const rng = freshRng();
+    const tall = rng.normal(16 * 65535 + 3),
+      image = rng.normal(25);
+    const runs: Array<[string, () => tf.Tensor]> = [
+      ['matMul with M > 16 * 65535', () => tf.matMul(tf.tensor2d(tall, [tall.length, 1]), tf.tensor2d([[2, -1]]))],
+      ['batch matMul with batch > 65535', () => tf.matMul(tf.ones([65536, 1, 2]), tf.ones([65536, 2, 1]))],
+      [
+        'conv2d rounding up',
+        () => tf.conv2d(tf.tensor4d(image, [1, 5, 5, 1]), tf.ones([2, 2, 1, 1]), 2, 1, 'NHWC', 1, 'ceil'),
+      ],
+      [
+        'conv2d on an empty batch',
+        () => tf.conv2d(tf.zeros([0, 4, 4, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 2]), 1, 'same'),
+      ],
+    ];
+    for (const [label, run] of runs) {
+      const [got, expected] = [PACT_CUDA, 'cpu'].map((name) => {
+        tf.setBackend(name);
+        try {
+          return tf.tidy(() => {
+            const t = run();
+            return { shape: t.shape, values: Float32Array.from(t.dataSync()) };
+          });
+        } finally {
+          tf.setBackend('cpu');
+        }
+      });
+      assert.deepEqual(got.shape, expected.shape, label);
+      expectClose(got.values, expected.values, TOL, label);
+    }
+  });
+
+  it('casts NaN, infinities and values past int32 to int32 as tfjs-backend-cpu does (ToInt32)', () => {
+    const x = [NaN, 3e9, -3e9, Infinity, -Infinity, 2.5, -2.5, 2 ** 31, -(2 ** 31), 1e20, 0];
+    const run = () => tf.cast(tf.tensor1d(x), 'int32');
+    assert.deepEqual(Array.from(valuesOn(PACT_CUDA, run)), Array.from(valuesOn('cpu', run)));
   });
 
   it('runs maskedConv2d and its gradients on the device, equal to the composite on tfjs-backend-cpu', () => {

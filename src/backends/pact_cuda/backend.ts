@@ -78,7 +78,28 @@ export class PactCudaBackend extends tf.KernelBackend {
     const dataId = {};
     this.data.set(dataId, { id: this.native.cudaBufferCreate(size * bytesPer), dtype, size, refCount: 1 });
     this.dataCount++;
+    this.madeByKernel[this.madeByKernel.length - 1]?.push(dataId);
     return { dataId, shape, dtype };
+  }
+
+  /** Per device kernel running (innermost last): the outputs it made with makeOutput. */
+  private readonly madeByKernel: tf.DataId[][] = [];
+
+  /**
+   * Runs a device kernel's body; if it throws, the outputs it made with makeOutput and has not freed are freed
+   * before the error goes on (a native launch can refuse a call after its outputs were allocated).
+   */
+  runTracked<T>(body: () => T): T {
+    const made: tf.DataId[] = [];
+    this.madeByKernel.push(made);
+    try {
+      return body();
+    } catch (e) {
+      for (const id of made) if (this.data.has(id)) this.disposeData(id, true);
+      throw e;
+    } finally {
+      this.madeByKernel.pop();
+    }
   }
 
   /**
@@ -280,7 +301,7 @@ export function deviceKernel(
     backendName: PACT_CUDA,
     kernelFunc: (args) => {
       const backend = args.backend as PactCudaBackend;
-      const out = run({ ...args, backend });
+      const out = backend.runTracked(() => run({ ...args, backend }));
       if (out !== null) return out;
       hostKernel ??= (tf.getKernel(kernelName, 'cpu') as tf.KernelConfig).kernelFunc;
       return backend.runOnHost(kernelName, hostKernel, args);

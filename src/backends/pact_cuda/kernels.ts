@@ -169,6 +169,8 @@ function matMulOnDevice(
   const [M, K] = transposeA ? [ac, ar] : [ar, ac];
   const [K2, N] = transposeB ? [bc, br] : [br, bc];
   if (K !== K2) throw new Error(`MatMul: inner dimensions ${K} and ${K2} differ ([${a.shape}] x [${b.shape}])`);
+  // The device kernel's grid: a batch per grid z (at most 65535) and 16 rows per grid y (at most 65535 of them).
+  if (batch > 65535 || Math.ceil(M / 16) > 65535) return null;
   const c = backend.makeOutput(rank === 3 ? [batch, M, N] : [M, N], 'float32');
   backend.native.cudaBatchMatMul(
     backend.bufferOf(a, 'a'),

@@ -137,6 +137,17 @@ function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
     const p = info.padInfo;
     if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0) return null;
+    // The device geometry rounds the output size down and needs every dimension positive: tfjs' 'ceil' rounding
+    // and empty tensors run on the host.
+    const floorSize = (input: number, pads: number, k: number, s: number) => Math.floor((input + pads - k) / s) + 1;
+    if (
+      xShape.some((d) => d === 0) ||
+      filterShape.some((d) => d === 0) ||
+      floorSize(xShape[1], p.top + p.bottom, filterShape[0], info.strideHeight) !== info.outHeight ||
+      floorSize(xShape[2], p.left + p.right, filterShape[1], info.strideWidth) !== info.outWidth
+    ) {
+      return null;
+    }
     const outShape = [xShape[0], info.outHeight, info.outWidth, filterShape[3]];
     const [mask] = backend.launchInto([[xShape[0], info.outHeight, info.outWidth]], ([m]) =>
       backend.native.cudaFill(m, 1, xShape[0] * info.outHeight * info.outWidth),
