@@ -118,11 +118,13 @@ const LSTM_DEFAULTS: Partial<RunConfig> = {
   checkpointEvery: 200,
 };
 
-function positiveInt(name: string) {
+function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1)
-      throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? '' : ` up to ${max}`;
+      throw new InvalidArgumentError(`${name} must be a positive integer${range}, got ${value}`);
+    }
     return n;
   };
 }
@@ -494,7 +496,7 @@ export function cli(): Command {
     .option('--momentum <x>', 'SGD momentum', nonNegative('--momentum'))
     .option('--weight-decay <x>', 'L2 weight decay', nonNegative('--weight-decay'))
     .option('--milestones <list>', 'fractions of training where lr /= 10', fractions)
-    .option('--seed <n>', 'seed of data order, augmentation and initialisation', positiveInt('--seed'))
+    .option('--seed <n>', 'seed of data order, augmentation and initialisation', positiveInt('--seed', 2 ** 31))
     .option('--eval-every <n>', 'steps between test evaluations', positiveInt('--eval-every'))
     .option('--eval-limit <n>', 'evaluate on at most n test images', positiveInt('--eval-limit'))
     .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt('--checkpoint-every'))

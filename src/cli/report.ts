@@ -213,8 +213,10 @@ export function reportCharts(rows: MetricRow[]): Chart[] {
   ].filter((c): c is Chart => c !== null && c.series.some((s) => s.points.length > 0));
 }
 
+// The trainer logs a NaN metric as null (JSON has no NaN): shown as NaN, not as '–' (not measured).
 function fmt(v: unknown): string {
-  if (typeof v !== 'number') return v === undefined ? '–' : String(v);
+  if (v === null) return 'NaN';
+  if (typeof v !== 'number') return v === undefined ? '–' : escapeXml(String(v));
   return Number.isInteger(v) ? String(v) : v.toPrecision(4);
 }
 
@@ -225,14 +227,16 @@ function finalTable(rows: MetricRow[]): string[] {
   const last = test[test.length - 1];
   const modes = testModes([last]);
   const metrics = ['accuracy', 'loss', 'flopsFraction', 'executedFlopsFraction', 'gflops', 'ponder'].filter((m) =>
-    modes.some((mode) => typeof last[key(mode, m)] === 'number'),
+    modes.some((mode) => typeof last[key(mode, m)] === 'number' || last[key(mode, m)] === null),
   );
   return [
     `Test evaluation at step ${last.step}:`,
     '',
     `| mode | ${metrics.join(' | ')} |`,
     `|---|${metrics.map(() => '---:').join('|')}|`,
-    ...modes.map((m) => `| ${m === '' ? 'dense' : m} | ${metrics.map((k) => fmt(last[key(m, k)])).join(' | ')} |`),
+    ...modes.map(
+      (m) => `| ${m === '' ? 'dense' : escapeXml(m)} | ${metrics.map((k) => fmt(last[key(m, k)])).join(' | ')} |`,
+    ),
   ];
 }
 
@@ -249,7 +253,14 @@ export interface ReportFiles {
 export function writeReport(runDir: string): ReportFiles {
   const rows = readMetrics(path.join(runDir, 'metrics.jsonl'));
   const configFile = path.join(runDir, 'config.json');
-  const config = fs.existsSync(configFile) ? (JSON.parse(fs.readFileSync(configFile, 'utf8')) as object) : {};
+  let config: object = {};
+  if (fs.existsSync(configFile)) {
+    try {
+      config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as object;
+    } catch (e) {
+      throw new Error(`report: ${configFile}: not JSON (${(e as Error).message})`);
+    }
+  }
   const charts = reportCharts(rows);
   const chartDir = path.join(runDir, 'report');
   fs.mkdirSync(chartDir, { recursive: true });

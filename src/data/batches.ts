@@ -104,6 +104,9 @@ export class TrainBatches {
   }
 
   batch(step: number): Batch {
+    if (!Number.isInteger(step) || step < 0) {
+      throw new Error(`TrainBatches.batch: step must be an integer >= 0 (the trainer's step), got ${step}`);
+    }
     const epoch = Math.floor(step / this.stepsPerEpoch);
     if (epoch !== this.orderEpoch) {
       this.order = new SeededRng(mixSeed(this.seed, epoch)).permutation(this.ds.train.count);

@@ -110,6 +110,7 @@ function loadSplit(dir: string, prefix: string): ImageSplit {
   const labelsFile = findFile(dir, `${prefix}-labels-idx1-ubyte`);
   const { images, count } = parseIdxImages(readMaybeGz(imagesFile), imagesFile, 32);
   const labels = parseIdxLabels(readMaybeGz(labelsFile), labelsFile, FASHION_CLASSES.length);
+  if (count === 0) throw new Error(`Fashion-MNIST: ${imagesFile} holds no images`);
   if (labels.length !== count) {
     throw new Error(`Fashion-MNIST: ${imagesFile} has ${count} images but ${labelsFile} has ${labels.length} labels`);
   }

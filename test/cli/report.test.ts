@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { lineChartSvg, movingAverage, niceTicks, readMetrics, reportCharts } from '../../src/cli/report';
+import { lineChartSvg, movingAverage, niceTicks, readMetrics, reportCharts, writeReport } from '../../src/cli/report';
 import { freshRng } from '../helpers/random';
 
 describe('run report', () => {
@@ -84,5 +84,21 @@ describe('run report', () => {
       assert.ok(x >= 0 && x <= 640 && y >= 0 && y <= 320, `point ${x},${y} outside the chart`);
     }
     assert.ok(!charts.some((c) => c.id === 'train-flops'), 'no FLOPs chart for a dense run');
+  });
+
+  it('shows a NaN metric (logged as null) as NaN, escapes metric names, and names a config.json that is not JSON', () => {
+    const run = path.join(dir, 'nan');
+    fs.mkdirSync(run, { recursive: true });
+    const lines = [
+      { step: 1, split: 'train', loss: 1 },
+      { step: 1, split: 'test', 'a<b>.accuracy': null, 'a<b>.loss': null },
+    ];
+    fs.writeFileSync(path.join(run, 'metrics.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const md = fs.readFileSync(writeReport(run).markdown, 'utf8');
+    assert.match(md, /\| mode \| accuracy \| loss \|/);
+    assert.match(md, /\| a&lt;b&gt; \| NaN \| NaN \|/);
+    assert.ok(!fs.readFileSync(path.join(run, 'report.html'), 'utf8').includes('<b>'), 'the mode name is escaped');
+    fs.writeFileSync(path.join(run, 'config.json'), '{"model": ');
+    assert.throws(() => writeReport(run), /report: .*config\.json: not JSON/);
   });
 });

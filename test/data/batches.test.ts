@@ -96,6 +96,10 @@ describe('batches and augmentation', () => {
 
   it('rejects a batch size larger than the split, and an empty evaluation', () => {
     const ds = tinyDataset(false);
+    const batches = new TrainBatches(ds, normalisationOf(ds), 4, 1);
+    for (const step of [-1, 1.5]) {
+      assert.throws(() => batches.batch(step), /TrainBatches.batch: step must be an integer >= 0/, `step ${step}`);
+    }
     for (const limit of [0, -5, 1.5, NaN]) {
       assert.throws(
         () => testBatches(ds, normalisationOf(ds), 10, limit).next(),

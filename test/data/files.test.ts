@@ -72,6 +72,9 @@ describe('dataset files', () => {
       assert.throws(() => loadFashionMnist(dir), /train-labels-idx1-ubyte label 1 is 12, expected 0..9/);
       fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), idxLabels([1]));
       assert.throws(() => loadFashionMnist(dir), /has 2 images but .*train-labels-idx1-ubyte has 1 labels/);
+      fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), idxImages(0, 28, 28, new Uint8Array(0)));
+      fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), idxLabels([]));
+      assert.throws(() => loadFashionMnist(dir), /train-images-idx3-ubyte holds no images/);
       fs.rmSync(path.join(dir, 'train-labels-idx1-ubyte'));
       assert.throws(() => loadFashionMnist(dir), /neither train-labels-idx1-ubyte nor train-labels-idx1-ubyte.gz/);
       fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte.gz'), Buffer.from([0x1f, 0x8b, 1, 2, 3]));
