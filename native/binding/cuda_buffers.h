@@ -20,7 +20,7 @@ namespace pact::cuda_binding {
 using pact::cuda::BufferTable;
 
 constexpr int64_t kMaxBytes = int64_t{1} << 40;
-constexpr int64_t kMaxId = 0xFFFFFFFF;
+constexpr int64_t kMaxId = int64_t{1} << 53;  // BufferTable's ids: JavaScript numbers, exact to 2^53
 
 inline void requireDevice(const Napi::Env& env, const char* fn) {
   const pact::cuda::DeviceStatus status = pact::cuda::deviceStatus();
@@ -28,7 +28,7 @@ inline void requireDevice(const Napi::Env& env, const char* fn) {
 }
 
 inline const BufferTable::Buffer& bufferArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
-  const auto id = static_cast<uint32_t>(pact::intArg(info, i, fn, name, 1, kMaxId));
+  const auto id = static_cast<uint64_t>(pact::intArg(info, i, fn, name, 1, kMaxId));
   try {
     return BufferTable::instance().get(id);
   } catch (const std::invalid_argument& e) {

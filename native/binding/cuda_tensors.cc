@@ -31,7 +31,7 @@ Napi::Value cudaBufferCreate(const Napi::CallbackInfo& info) {
   const auto bytes = static_cast<size_t>(pact::intArg(info, 0, fn, "bytes", 0, kMaxBytes));
   requireDevice(info.Env(), fn);
   try {
-    return Napi::Number::New(info.Env(), BufferTable::instance().create(bytes));
+    return Napi::Number::New(info.Env(), static_cast<double>(BufferTable::instance().create(bytes)));
   } catch (const std::runtime_error& e) {
     throw Napi::Error::New(info.Env(), std::string(fn) + ": " + e.what());
   }
@@ -40,7 +40,7 @@ Napi::Value cudaBufferCreate(const Napi::CallbackInfo& info) {
 // cudaBufferFree(id)
 Napi::Value cudaBufferFree(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaBufferFree";
-  const auto id = static_cast<uint32_t>(pact::intArg(info, 0, fn, "id", 1, kMaxId));
+  const auto id = static_cast<uint64_t>(pact::intArg(info, 0, fn, "id", 1, kMaxId));
   try {
     BufferTable::instance().destroy(id);
   } catch (const std::invalid_argument& e) {

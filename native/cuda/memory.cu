@@ -76,20 +76,21 @@ void CachingAllocator::emptyCache() {
   cache_.clear();
 }
 
-uint32_t BufferTable::create(size_t bytes) {
+uint64_t BufferTable::create(size_t bytes) {
+  if (next_ > (uint64_t{1} << 53)) throw std::runtime_error("device buffer ids exhausted (2^53 buffers created)");
   void* data = allocator_.allocate(bytes);
-  const uint32_t id = next_++;
+  const uint64_t id = next_++;
   buffers_[id] = {data, bytes};
   return id;
 }
 
-const BufferTable::Buffer& BufferTable::get(uint32_t id) const {
+const BufferTable::Buffer& BufferTable::get(uint64_t id) const {
   auto it = buffers_.find(id);
   if (it == buffers_.end()) throw std::invalid_argument("no live device buffer with id " + std::to_string(id));
   return it->second;
 }
 
-void BufferTable::destroy(uint32_t id) {
+void BufferTable::destroy(uint64_t id) {
   const Buffer buffer = get(id);
   allocator_.release(buffer.data);
   buffers_.erase(id);

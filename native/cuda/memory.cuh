@@ -48,7 +48,9 @@ class CachingAllocator {
   MemoryStats stats_;
 };
 
-// The buffers of the backend: id -> (block, size). Ids start at 1 and are never reused while a process runs.
+// The buffers of the backend: id -> (block, size). Ids start at 1 and are never reused while a process runs: 64-bit,
+// handed to JavaScript as numbers, exact up to 2^53 (32-bit ids wrapped after 2^32 buffers, about a day of training,
+// and then overwrote live entries).
 class BufferTable {
  public:
   struct Buffer {
@@ -56,18 +58,18 @@ class BufferTable {
     size_t bytes;
   };
 
-  uint32_t create(size_t bytes);
+  uint64_t create(size_t bytes);
   // The live buffer `id`; throws std::invalid_argument naming the id when there is none.
-  const Buffer& get(uint32_t id) const;
-  void destroy(uint32_t id);
+  const Buffer& get(uint64_t id) const;
+  void destroy(uint64_t id);
   CachingAllocator& allocator() { return allocator_; }
 
   static BufferTable& instance();
 
  private:
   CachingAllocator allocator_;
-  std::unordered_map<uint32_t, Buffer> buffers_;
-  uint32_t next_ = 1;
+  std::unordered_map<uint64_t, Buffer> buffers_;
+  uint64_t next_ = 1;
 };
 
 }  // namespace pact::cuda

@@ -453,6 +453,9 @@ describe('pact-cuda backend (simulated device)', function () {
   it('refuses unknown buffer ids and mismatched sizes with an Error naming the function', () => {
     const native = backend.native;
     assert.throws(() => native.cudaBufferFree(0x7fffffff), /cudaBufferFree: id: no live device buffer/);
+    // Ids are 64-bit (exact in JavaScript to 2^53): one past 2^32 is looked up, not refused as out of range.
+    assert.throws(() => native.cudaBufferFree(2 ** 32 + 1), /no live device buffer with id 4294967297/);
+    assert.throws(() => native.cudaBufferFree(2 ** 53 + 2), /id must be an integer in \[1, 9007199254740992\]/);
     const id = native.cudaBufferCreate(16);
     assert.throws(
       () => native.cudaBufferWrite(id, new Float32Array(5)),
