@@ -17,6 +17,7 @@ import { mixSeed } from '../data/rng';
 import { forwardFlops } from '../models/flops';
 import {
   type AdaptiveForwardResult,
+  ADAPTIVE_MODES,
   type AdaptiveMode,
   AdaptiveResNet,
   DEFAULT_DELTA,
@@ -95,6 +96,24 @@ export class AdaptiveTask implements TrainTask {
     }
     if (typeof options.tau !== 'number' || !(options.tau >= 0) || !Number.isFinite(options.tau)) {
       throw new Error(`${op}: tau must be a finite number >= 0, got ${String(options.tau)}`);
+    }
+    // Checked here rather than at the first step, with the option's name.
+    const optional: Array<[string, unknown, (v: number) => boolean, string]> = [
+      ['temperature', options.temperature, (v) => v > 0 && Number.isFinite(v), 'a positive finite number'],
+      ['delta', options.delta, (v) => v >= 0 && v < 1, 'a number in [0, 1)'],
+      ['actEpsilon', options.actEpsilon, (v) => v > 0 && v < 1, 'a number in (0, 1)'],
+      ['adamLearningRate', options.adamLearningRate, (v) => v >= 0 && Number.isFinite(v), 'a finite number >= 0'],
+      ['haltWarmupSteps', options.haltWarmupSteps, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'],
+    ];
+    for (const [name, value, ok, what] of optional) {
+      if (value !== undefined && (typeof value !== 'number' || !ok(value))) {
+        throw new Error(`${op}: ${name} must be ${what}, got ${String(value)}`);
+      }
+    }
+    for (const mode of options.evalModes ?? []) {
+      if (!ADAPTIVE_MODES.includes(mode)) {
+        throw new Error(`${op}: evalModes must be among ${ADAPTIVE_MODES.join(', ')}, got ${String(mode)}`);
+      }
     }
     const { learningRate = 0.1, momentum = 0.9, weightDecay = 1e-4 } = options.sgd;
     for (const [name, v] of [

@@ -198,6 +198,15 @@ describe('AdaptiveTask', function () {
       /trainMode must be one of relaxed, discrete, act, got thresholded/,
     );
     assert.throws(() => new AdaptiveTask(model, dataset, { ...options, tau: -1 }), /tau must be a finite number >= 0/);
+    for (const [bad, expected] of [
+      [{ temperature: 0 }, /AdaptiveTask: temperature must be a positive finite number, got 0/],
+      [{ delta: 1 }, /AdaptiveTask: delta must be a number in \[0, 1\)/],
+      [{ adamLearningRate: -1 }, /AdaptiveTask: adamLearningRate must be a finite number >= 0/],
+      [{ haltWarmupSteps: -2 }, /AdaptiveTask: haltWarmupSteps must be an integer >= 0/],
+      [{ evalModes: ['fast'] }, /AdaptiveTask: evalModes must be among relaxed, discrete, thresholded, act, got fast/],
+    ] as Array<[object, RegExp]>) {
+      assert.throws(() => new AdaptiveTask(model, dataset, { ...options, ...bad }), expected);
+    }
     assert.throws(
       () => new AdaptiveTask(model, dataset, { ...options, sgd: { momentum: NaN } }),
       /sgd.momentum must be a finite number >= 0/,
