@@ -87,6 +87,7 @@ export function mapPng(
   width: number,
   scale: number,
 ): Buffer {
+  if (!Number.isInteger(scale) || scale < 1) throw new Error(`mapPng: scale must be a positive integer, got ${scale}`);
   const gap = 2 * scale;
   const png = new PNG({ width: 2 * width * scale + gap, height: height * scale });
   png.data.fill(255);

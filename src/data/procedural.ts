@@ -225,6 +225,15 @@ export function proceduralShapes(options: ProceduralOptions = {}): ShapesDataset
       throw new Error(`proceduralShapes: ${name} must be an integer >= ${min}, got ${value}`);
     }
   }
+  // Each split is one Float32Array of count·size²·3 values: past 2^31 elements no typed array holds it.
+  for (const [name, count] of [
+    ['trainCount', trainCount],
+    ['testCount', testCount],
+  ] as const) {
+    if (count * size * size * 3 > 2 ** 31) {
+      throw new Error(`proceduralShapes: ${name} ${count} at ${size}x${size} needs more than 2^31 values (8 GiB)`);
+    }
+  }
   const rng = new SeededRng(seed);
   const train = generateSplit(rng, trainCount, size);
   const test = generateSplit(new SeededRng(seed ^ 0x5bd1e995), testCount, size);

@@ -138,10 +138,19 @@ export class PreActResNet {
 
   /** Logits [N, numClasses] of NHWC images [N, H, W, inputChannels]. */
   forward(x: tf.Tensor4D, options: ForwardOptions): tf.Tensor2D {
-    if (x.rank !== 4 || x.shape[3] !== this.config.inputChannels) {
+    if (
+      !(x instanceof tf.Tensor) ||
+      x.rank !== 4 ||
+      x.shape[3] !== this.config.inputChannels ||
+      x.dtype !== 'float32'
+    ) {
       throw new Error(
-        `PreActResNet.forward: x must have shape [N, H, W, ${this.config.inputChannels}], got [${x.shape}]`,
+        `PreActResNet.forward: x must be float32 of shape [N, H, W, ${this.config.inputChannels}], got ` +
+          `${x instanceof tf.Tensor ? `${x.dtype} [${x.shape}]` : String(x)}`,
       );
+    }
+    if (typeof options?.training !== 'boolean') {
+      throw new Error(`PreActResNet.forward: options.training must be a boolean, got ${String(options?.training)}`);
     }
     return tf.tidy(() => {
       let u = tf.conv2d(x, this.stem, 1, 'same');

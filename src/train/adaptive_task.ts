@@ -257,6 +257,9 @@ export class AdaptiveTask implements TrainTask {
 
   /** The first `count` test images, normalised as in evaluation. */
   testBatch(count: number): Batch {
+    if (!Number.isInteger(count) || count < 1) {
+      throw new Error(`AdaptiveTask.testBatch: count must be a positive integer, got ${count}`);
+    }
     const first = testBatches(this.dataset, this.norm, count, count).next();
     if (first.done === true) throw new Error('AdaptiveTask.testBatch: the dataset has no test images');
     return first.value;

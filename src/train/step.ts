@@ -55,6 +55,7 @@ export function checkClasses(op: string, modelClasses: number, datasetClasses: n
 /** Mean softmax cross-entropy of logits [N, C] against int32 class labels [N] in [0, C). */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   checkLabels('softmaxCrossEntropy', logits, labels);
+  if (logits.shape[0] === 0) throw new Error('softmaxCrossEntropy: the batch is empty (no mean)');
   return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]), logits) as tf.Scalar);
 }
 

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PNG } from 'pngjs';
 
 import { PACT_CPU, pactCudaStatus } from '../../src';
-import { heatColour } from '../../src/cli/maps';
+import { heatColour, mapPng } from '../../src/cli/maps';
 import { AdaptiveTask } from '../../src/train/adaptive_task';
 import { loadCheckpoint } from '../../src/train/checkpoint';
 import { CHECKPOINT_FILE, METRICS_FILE } from '../../src/train/trainer';
@@ -189,6 +189,10 @@ describe('pact CLI with PSACT', function () {
       assert.ok(entry.meanPonder >= 3 && entry.meanPonder <= 6, `mean ponder ${entry.meanPonder} in [3, 3L]`);
       assert.ok(Number.isFinite(entry.objectPonder) && Number.isFinite(entry.backgroundPonder));
     }
+    assert.throws(
+      () => mapPng(new Float32Array(4), 1, new Float32Array(4), [3, 6], 2, 2, 0),
+      /mapPng: scale must be a positive integer, got 0/,
+    );
   });
 
   it('rejects bad flags with a message naming them', async () => {

@@ -35,5 +35,9 @@ describe('pact-shapes procedural dataset', () => {
   it('rejects bad options with the argument named', () => {
     assert.throws(() => proceduralShapes({ trainCount: 0 }), /trainCount must be an integer >= 1, got 0/);
     assert.throws(() => proceduralShapes({ size: 4.5 }), /size must be an integer >= 8/);
+    assert.throws(
+      () => proceduralShapes({ trainCount: 1e12 }),
+      /trainCount 1000000000000 at 32x32 needs more than 2\^31/,
+    );
   });
 });

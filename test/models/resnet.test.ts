@@ -175,8 +175,17 @@ describe('pre-activation ResNet', () => {
     const model = cifarResNet(1, 10);
     assert.throws(
       () => model.forward(tf.zeros([1, 8, 8, 1]) as tf.Tensor4D, { training: false }),
-      /x must have shape \[N, H, W, 3\], got \[1,8,8,1\]/,
+      /x must be float32 of shape \[N, H, W, 3\], got float32 \[1,8,8,1\]/,
     );
+    assert.throws(
+      () => model.forward(tf.zeros([1, 8, 8, 3], 'int32') as tf.Tensor4D, { training: false }),
+      /PreActResNet.forward: x must be float32 of shape \[N, H, W, 3\], got int32/,
+    );
+    assert.throws(
+      () => model.forward(tf.zeros([1, 8, 8, 3]) as tf.Tensor4D, undefined as never),
+      /PreActResNet.forward: options.training must be a boolean, got undefined/,
+    );
+    assert.throws(() => softmaxCrossEntropy(tf.zeros([0, 10]) as tf.Tensor2D, tf.tensor1d([], 'int32')), /empty/);
     const logits = tf.zeros([2, 10]) as tf.Tensor2D;
     assert.throws(
       () => softmaxCrossEntropy(logits, tf.tensor1d([1, 2, 3], 'int32')),
