@@ -120,6 +120,12 @@ export class AdditionGenerator implements SequenceGenerator {
     // 10^maxDigits · length must stay an exact integer in a double.
     this.maxDigits = checkInt(op, 'maxDigits', options.maxDigits ?? 5, 1, 12);
     this.inputSize = 10 * this.maxDigits;
+    // The running sum must stay an exact integer in a double: length · (10^maxDigits − 1) < 2^53.
+    if ((10 ** this.maxDigits - 1) * this.length >= Number.MAX_SAFE_INTEGER) {
+      throw new Error(
+        `${op}: length ${this.length} numbers of up to ${this.maxDigits} digits can sum past 2^53 (no longer exact)`,
+      );
+    }
     this.sumDigits = String((10 ** this.maxDigits - 1) * this.length).length;
     this.outputSize = this.sumDigits * ADDITION_CLASSES;
   }

@@ -221,6 +221,7 @@ export class AdaptiveLstm {
       throw new Error(`AdaptiveLstm.forward: x must be float32 [batch, T, ${inputSize}], got ${got}`);
     }
     const [B, T] = x.shape;
+    if (T === 0) throw new Error('AdaptiveLstm.forward: x must hold at least one timestep, got T = 0');
     const noise = options.noise;
     if (noise !== undefined && !tf.util.arraysEqual(noise.shape, [B, T, L - 1])) {
       throw new Error(

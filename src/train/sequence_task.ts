@@ -113,6 +113,11 @@ export class SequenceTask implements TrainTask {
     readonly options: SequenceTaskOptions,
   ) {
     const op = 'SequenceTask';
+    if (!Number.isInteger(options?.seed))
+      throw new Error(`${op}: seed must be an integer, got ${String(options?.seed)}`);
+    if (options.learningRate !== undefined && !(options.learningRate >= 0 && Number.isFinite(options.learningRate))) {
+      throw new Error(`${op}: learningRate must be a finite number >= 0, got ${options.learningRate}`);
+    }
     if (!SEQUENCE_TRAININGS.includes(options?.training)) {
       throw new Error(
         `${op}: training must be one of ${SEQUENCE_TRAININGS.join(', ')}, got ${String(options?.training)}`,

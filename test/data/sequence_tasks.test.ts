@@ -115,6 +115,11 @@ describe('sequence tasks', () => {
 
   it('rejects bad difficulty settings, naming the argument', () => {
     assert.throws(() => new ParityGenerator({ bits: 0 }), /ParityGenerator: bits must be an integer >= 1, got 0/);
+    // 250,000 numbers of 12 digits sum past 2^53 (the targets were wrong from t = 196,873).
+    assert.throws(
+      () => new AdditionGenerator({ maxDigits: 12, length: 250000 }),
+      /AdditionGenerator: length 250000 numbers of up to 12 digits can sum past 2\^53/,
+    );
     assert.throws(() => new ParityGenerator({ bits: 8, maxNonZero: 9 }), /maxNonZero must be an integer in \[1, 8\]/);
     assert.throws(
       () => new ParityGenerator({ bits: 8, minNonZero: 5, maxNonZero: 4 }),

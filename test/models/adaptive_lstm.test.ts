@@ -224,9 +224,19 @@ describe('SequenceTask', () => {
     return new SequenceTask(model, gen, { training, tau: 1e-3, batchSize: 32, seed, evalBatches: 2 });
   };
 
-  it('rejects an empty test set (evalBatches < 1)', () => {
+  it('rejects an empty test set (evalBatches < 1), a missing seed, a negative rate and an empty sequence', () => {
     const gen = new ParityGenerator({ bits: 2 });
     const model = new AdaptiveLstm({ inputSize: 2, hiddenSize: 4, outputSize: 1, maxIterations: 3, seed: 1 });
+    const base = { training: 'relaxed' as const, tau: 1e-3, batchSize: 8, seed: 1 };
+    assert.throws(() => new SequenceTask(model, gen, { ...base, seed: undefined as never }), /seed must be an integer/);
+    assert.throws(
+      () => new SequenceTask(model, gen, { ...base, learningRate: -1 }),
+      /SequenceTask: learningRate must be a finite number >= 0, got -1/,
+    );
+    assert.throws(
+      () => model.forward(tf.zeros([2, 0, 2]) as tf.Tensor3D, { mode: 'thresholded' }),
+      /AdaptiveLstm.forward: x must hold at least one timestep, got T = 0/,
+    );
     for (const evalBatches of [0, -1, 1.5]) {
       assert.throws(
         () => new SequenceTask(model, gen, { training: 'relaxed', tau: 1e-3, batchSize: 8, seed: 1, evalBatches }),
