@@ -41,6 +41,12 @@ export interface StageActivity {
 }
 
 export function geometryOf(config: PreActResNet['config'], height: number, width: number): ResNetGeometry {
+  for (const [name, v] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`geometryOf: ${name} must be a positive integer, got ${v}`);
+  }
   const { inputChannels, widths, unitsPerStage, numClasses } = config;
   return { height, width, inputChannels, widths, unitsPerStage, numClasses };
 }
@@ -78,6 +84,9 @@ export function denseResNetFlops(g: ResNetGeometry): number {
 
 /** FLOPs per image of the adaptive ResNet given what ran in each stage. */
 export function adaptiveResNetFlops(g: ResNetGeometry, stages: StageActivity[], rule: FlopsRule = 'sact'): number {
+  if (rule !== 'sact' && rule !== 'executed') {
+    throw new Error(`adaptiveResNetFlops: rule must be 'sact' or 'executed', got ${String(rule)}`);
+  }
   if (stages.length !== g.widths.length) {
     throw new Error(
       `adaptiveResNetFlops: stages must have one entry per stage (${g.widths.length}), got ` + `${stages.length}`,
@@ -99,6 +108,7 @@ export function stageActivity(iterations: ArrayLike<number>, L: number, conv1Pos
   let most = 0;
   for (let i = 0; i < iterations.length; ++i) {
     const k = Math.round(iterations[i]);
+    if (!(k >= 1 && k <= L)) throw new Error(`stageActivity: iterations[${i}] is ${iterations[i]}, expected 1 … ${L}`);
     unitPositions += k - 1;
     haltPositions += Math.min(k, L - 1);
     most = Math.max(most, k);
@@ -124,8 +134,15 @@ export function forwardFlops(
 ): ForwardFlops {
   const g = geometryOf(model.config, height, width);
   const L = model.maxIterations;
-  const perStage = result.stages.map((stage) => {
+  const perStage = result.stages.map((stage, s) => {
     const [b, h, w] = stage.iterations.shape;
+    // Each stage halves the map (ceil): the maps must be those of images of height × width.
+    if (h !== Math.ceil(height / 2 ** s) || w !== Math.ceil(width / 2 ** s)) {
+      throw new Error(
+        `forwardFlops: stage ${s}'s maps are ${h}x${w}, not those of ${height}x${width} images ` +
+          `(${Math.ceil(height / 2 ** s)}x${Math.ceil(width / 2 ** s)})`,
+      );
+    }
     const maps = stage.iterations.dataSync();
     const conv1 = stage.conv1Positions.dataSync();
     return Array.from({ length: b }, (_, i) => stageActivity(maps.subarray(i * h * w, (i + 1) * h * w), L, conv1[i]));

@@ -121,8 +121,13 @@ describe('FLOPs (SACT flopsometer rule)', function () {
       assert.deepEqual(f.flops, [expected, expected], `seed ${rng.seed} bias ${bias}`);
       assert.deepEqual(f.executedFlops, f.flops, `seed ${rng.seed} bias ${bias}: dilation adds nothing here`);
       assert.equal(f.denseFlops, denseResNetFlops(g));
+      // Maps of 8x8 images are not those of 32x32 ones.
+      assert.throws(() => forwardFlops(model, r, 32, 32), /forwardFlops: stage 0's maps are 8x8, not those of 32x32/);
       disposeForward(r);
     }
+    assert.throws(() => adaptiveResNetFlops(g, [], 'bogus' as 'sact'), /rule must be 'sact' or 'executed'/);
+    assert.throws(() => stageActivity([5, 0, -1], 3, 0), /stageActivity: iterations\[0\] is 5, expected 1 … 3/);
+    assert.throws(() => geometryOf(model.config, 0, 8), /geometryOf: height must be a positive integer, got 0/);
     x.dispose();
     model.dispose();
   });
