@@ -208,7 +208,7 @@ export async function train(task: TrainTask, options: TrainOptions): Promise<{ f
   let windowExamples = 0;
   let windowSteps = 0;
   while (step < totalSteps) {
-    // Let the event loop turn between steps, so that a signal handler (Ctrl-C) runs within a step, not at the end.
+    // Let the event loop turn between steps: a signal handler (Ctrl-C) runs after the current step, not at the end.
     await new Promise((resolve) => setImmediate(resolve));
     const lr = learningRateAt(options.schedule, step, totalSteps);
     const result = task.trainStep(step, lr);
