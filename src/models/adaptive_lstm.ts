@@ -27,6 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { mixSeed } from '../data/rng';
 import { adaptiveBlock, type AdaptiveMode } from '../ops/adaptive_block';
 
 export interface AdaptiveLstmConfig {
@@ -65,6 +66,12 @@ export interface AdaptiveLstmOutput {
 }
 
 export const DEFAULT_TEMPERATURE = 2 / 3;
+
+/** The seed of weight `index`: hashed (seed + index made consecutive seeds share weights: seed 2's first gate was
+ *  seed 1's second), never 0 (tfjs' "no seed"). */
+function layerSeed(seed: number, index: number): number {
+  return mixSeed(seed, index) + 1;
+}
 
 function uniformVariable(shape: number[], limit: number, seed: number, name: string): tf.Variable {
   return tf.variable(tf.randomUniform(shape, -limit, limit, 'float32', seed), true, name);
@@ -138,15 +145,19 @@ export class AdaptiveLstm {
     this.config = { inputSize, hiddenSize: H, outputSize, maxIterations: L, haltBias, forgetBias, seed };
     const limit = 1 / Math.sqrt(H);
     const id = `adaptive_lstm${instances++}`;
-    this.inputKernel = perGate((g, i) => uniformVariable([inputSize, H], limit, seed + i, `${id}/input_kernel_${g}`));
-    this.flagKernel = perGate((g, i) => uniformVariable([1, H], limit, seed + 4 + i, `${id}/flag_kernel_${g}`));
+    this.inputKernel = perGate((g, i) =>
+      uniformVariable([inputSize, H], limit, layerSeed(seed, i), `${id}/input_kernel_${g}`),
+    );
+    this.flagKernel = perGate((g, i) =>
+      uniformVariable([1, H], limit, layerSeed(seed, 4 + i), `${id}/flag_kernel_${g}`),
+    );
     this.recurrentKernel = perGate((g, i) =>
-      uniformVariable([H, H], limit, seed + 8 + i, `${id}/recurrent_kernel_${g}`),
+      uniformVariable([H, H], limit, layerSeed(seed, 8 + i), `${id}/recurrent_kernel_${g}`),
     );
     this.bias = perGate((g) => tf.variable(tf.fill([H], g === 'f' ? forgetBias : 0), true, `${id}/bias_${g}`));
     this.haltKernel = tf.variable(tf.zeros([2 * H, 1]), true, `${id}/halt_kernel`);
     this.haltBias = tf.variable(tf.tensor1d([haltBias]), true, `${id}/halt_bias`);
-    this.outputKernel = uniformVariable([H, outputSize], limit, seed + 12, `${id}/output_kernel`);
+    this.outputKernel = uniformVariable([H, outputSize], limit, layerSeed(seed, 12), `${id}/output_kernel`);
     this.outputBias = tf.variable(tf.zeros([outputSize]), true, `${id}/output_bias`);
     this.takeH = blockIdentity(2 * H, H, 0, false);
     this.takeC = blockIdentity(2 * H, H, H, false);

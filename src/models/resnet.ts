@@ -26,6 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { mixSeed } from '../data/rng';
 import { batchNormReluInference } from '../ops/batch_norm_relu_inference';
 import { batchNormReluTrain } from '../ops/batch_norm_train';
 import { spatialMean } from '../ops/spatial_mean';
@@ -83,7 +84,7 @@ export class PreActResNet {
   readonly finalBn: BatchNormParams;
   readonly dense: tf.Variable<tf.Rank.R2>;
   readonly denseBias: tf.Variable<tf.Rank.R1>;
-  private seed: number;
+  private layer: number;
 
   constructor(config: ResNetConfig) {
     if (!Number.isInteger(config.unitsPerStage) || config.unitsPerStage < 1) {
@@ -117,9 +118,9 @@ export class PreActResNet {
     if (typeof bnEpsilon !== 'number' || !(bnEpsilon > 0) || !Number.isFinite(bnEpsilon)) {
       throw bad('bnEpsilon', 'a positive finite number', bnEpsilon);
     }
-    // tfjs takes a seed of 0 as "no seed" (a random draw); each layer's seed counts up from this one.
+    // tfjs takes a seed of 0 as "no seed" (a random draw); each layer's seed is hashed from this one and its index.
     if (!Number.isInteger(seed) || seed < 1 || seed > 2 ** 31) throw bad('seed', 'an integer in [1, 2^31]', seed);
-    this.seed = this.config.seed;
+    this.layer = 0;
     const [w1] = this.config.widths;
     this.stem = this.convWeights(3, this.config.inputChannels, w1);
     let channels = w1;
@@ -246,7 +247,9 @@ export class PreActResNet {
   }
 
   private normal<R extends tf.Rank>(shape: number[], std: number): tf.Tensor<R> {
-    return tf.tidy(() => tf.randomNormal(shape, 0, std, 'float32', this.seed++)) as unknown as tf.Tensor<R>;
+    // Hashed, not seed + layer: with consecutive seeds, seed 2's layer i was seed 1's layer i + 1.
+    const seed = mixSeed(this.config.seed, this.layer++) + 1;
+    return tf.tidy(() => tf.randomNormal(shape, 0, std, 'float32', seed)) as unknown as tf.Tensor<R>;
   }
 }
 

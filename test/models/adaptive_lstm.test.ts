@@ -224,6 +224,23 @@ describe('SequenceTask', () => {
     return new SequenceTask(model, gen, { training, tau: 1e-3, batchSize: 32, seed, evalBatches: 2 });
   };
 
+  it("draws unrelated weights for consecutive seeds (no gate shares another seed's)", () => {
+    const build = (seed: number) =>
+      new AdaptiveLstm({ inputSize: 3, hiddenSize: 3, outputSize: 3, maxIterations: 3, seed });
+    const [a, b] = [build(1), build(2)];
+    // The drawn weights (the biases are constants, equal for every seed).
+    const weights = (m: AdaptiveLstm) =>
+      m
+        .variables()
+        .map((v) => Array.from(v.dataSync()))
+        .filter((w) => new Set(w).size > 1)
+        .map((w) => w.join());
+    const first = new Set(weights(a));
+    assert.ok(first.size >= 13, `${first.size} drawn weights`);
+    assert.equal(weights(b).filter((w) => first.has(w)).length, 0);
+    [a, b].forEach((m) => m.dispose());
+  });
+
   it('rejects an empty test set (evalBatches < 1), a missing seed, a negative rate and an empty sequence', () => {
     const gen = new ParityGenerator({ bits: 2 });
     const model = new AdaptiveLstm({ inputSize: 2, hiddenSize: 4, outputSize: 1, maxIterations: 3, seed: 1 });

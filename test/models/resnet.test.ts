@@ -97,6 +97,18 @@ describe('pre-activation ResNet', () => {
     });
   });
 
+  it('draws the same weights for the same seed and unrelated ones for consecutive seeds (no layer shared)', () => {
+    const build = (seed: number) => new PreActResNet({ unitsPerStage: 1, numClasses: 3, widths: [2, 2, 2], seed });
+    const [a, again, b] = [build(1), build(1), build(2)];
+    const weights = (m: PreActResNet) => m.trainableVariables().map((v) => Array.from(v.dataSync()).join());
+    assert.deepEqual(weights(again), weights(a), 'same seed, same weights');
+    // Before the seeds were hashed, seed 2's layer i was seed 1's layer i + 1 wherever the shapes matched.
+    const first = new Set(weights(a).filter((w) => !/^(0,)*0$|^(1,)*1$/.test(w)));
+    const shared = weights(b).filter((w) => first.has(w));
+    assert.equal(shared.length, 0, `${shared.length} weight tensors of seed 2 are seed 1's`);
+    [a, again, b].forEach((m) => m.dispose());
+  });
+
   it('updates the running statistics in training and uses them in evaluation', () => {
     const rng = freshRng();
     withBackend(NATIVE, () => {
