@@ -44,17 +44,6 @@ inline IntView int32Arg(const Napi::CallbackInfo& info, size_t i, const char* fn
   return {a.Data(), a.ElementLength()};
 }
 
-// Throws unless the output `out` shares no element with any input (data, length); null inputs are skipped. The
-// kernels read inputs after writing outputs, so an overlap would give wrong results.
-inline void checkNoOverlap(const Napi::CallbackInfo& info, const char* fn, const FloatView& out, const char* outName,
-                           std::initializer_list<std::pair<const float*, size_t>> inputs) {
-  for (const auto& [data, length] : inputs) {
-    if (data != nullptr && data < out.data + out.length && out.data < data + length) {
-      throwArg(info.Env(), fn, std::string(outName) + " must not overlap an input");
-    }
-  }
-}
-
 // A named byte range of an argument, for checkDisjoint (a null `data` is skipped).
 struct Span {
   const char* name;
@@ -81,6 +70,15 @@ inline void checkDisjoint(const Napi::CallbackInfo& info, const char* fn, std::i
     for (auto other = outputs.begin(); other != out; ++other) {
       if (overlap(*out, *other)) throwArg(info.Env(), fn, std::string(out->name) + " must not overlap " + other->name);
     }
+  }
+}
+
+// Throws unless the output `out` shares no element with any input (data, length); null inputs are skipped: the
+// single-output form of checkDisjoint, its message "<out> must not overlap an input".
+inline void checkNoOverlap(const Napi::CallbackInfo& info, const char* fn, const FloatView& out, const char* outName,
+                           std::initializer_list<std::pair<const float*, size_t>> inputs) {
+  for (const auto& [data, length] : inputs) {
+    checkDisjoint(info, fn, {span(outName, out)}, {Span{"an input", data, length * sizeof(float)}});
   }
 }
 
