@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { activeSet } from './masked_conv2d';
+import { stepMask } from './halting_util';
 
 export const PACT_DILATE_MASK = 'PactDilateMask';
 
@@ -45,8 +45,7 @@ export function dilateMask(mask: tf.Tensor, k: number): tf.Tensor {
 
 /** The tfjs-ops implementation (any backend): a k×k stride-1 'same' max-pool of [mask > 0] (a NaN is inactive). */
 export function dilateMaskComposite(mask: tf.Tensor3D, k: number): tf.Tensor3D {
-  const set = activeSet(mask);
-  const pooled = tf.maxPool(tf.expandDims(set, 3) as tf.Tensor4D, k, 1, 'same');
+  const pooled = tf.maxPool(tf.expandDims(stepMask(mask), 3) as tf.Tensor4D, k, 1, 'same');
   return tf.reshape(pooled, mask.shape) as tf.Tensor3D;
 }
 

@@ -91,23 +91,11 @@ export const maskedConv2d = tf.op({ maskedConv2d_ });
 
 /**
  * [mask > 0] as float32 (tfjs' Step: a native kernel on pact-cpu and pact-cuda, where Greater + Cast are not; a NaN
- * stays NaN: activeSet makes it 0), with no gradient path to `mask`.
+ * stays NaN, where halting_util's stepMask gives 0), with no gradient path to `mask`.
  */
 export function binaryMask(mask: tf.Tensor): tf.Tensor {
   const cut = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
     value: tf.step(tf.cast(args[0] as tf.Tensor, 'float32')),
-    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
-  }));
-  return cut(mask);
-}
-
-/**
- * [mask > 0] as float32 with a NaN inactive (0), as in the native kernels (Greater + Cast, where binaryMask's Step
- * keeps a NaN), with no gradient path to `mask`: the composites' active set.
- */
-export function activeSet(mask: tf.Tensor): tf.Tensor {
-  const cut = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
-    value: tf.cast(tf.greater(args[0] as tf.Tensor, 0), 'float32'),
     gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
   }));
   return cut(mask);
