@@ -1,7 +1,7 @@
 // N-API bindings of the masked convolution (native/cpu/masked_conv2d.h). Every function takes the geometry first,
 // (xShape [B,H,W,C], filterShape [kH,kW,C,outC], strides [sH,sW], pads [top,bottom,left,right]), then its arrays,
-// then the output array to fill and the algorithm (0 auto, 1 sparse, 2 dense). Shapes and every array's length are
-// checked here again, so a wrong call throws a JS Error and never reaches the kernel.
+// then the output array to fill and the algorithm (0 auto, 1 sparse, 2 dense, 3 sparse without Winograd). Shapes and
+// every array's length are checked here again, so a wrong call throws a JS Error and never reaches the kernel.
 #include <napi.h>
 
 #include <string>
@@ -45,7 +45,8 @@ const float* maskArg(const Napi::CallbackInfo& info, size_t i, const char* fn, c
 }
 
 MaskedAlgo algoArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
-  return static_cast<MaskedAlgo>(pact::intArg(info, i, fn, "algo (0 auto, 1 sparse, 2 dense)", 0, 2));
+  return static_cast<MaskedAlgo>(
+      pact::intArg(info, i, fn, "algo (0 auto, 1 sparse, 2 dense, 3 sparse without Winograd)", 0, 3));
 }
 
 // The optional last argument: true when the caller's output array is all zeros (a fresh array); default false.

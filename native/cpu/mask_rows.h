@@ -74,26 +74,32 @@ inline void streamFence() {
 #endif
 }
 
-// Zeroes the rows of data [rows, channels] whose mask value is not > 0, one memset per run of inactive rows
-// (8-10% faster than one per row where most rows are inactive), or one streamZero per run when `stream` (zeros
-// nothing reads back soon). Parallel over blocks of rows.
+// Zeroes the rows [begin, end) of data [rows, channels] whose mask value is not > 0, one memset per run of
+// inactive rows (8-10% faster than one per row where most rows are inactive), or one streamZero per run when
+// `stream` (zeros nothing reads back soon; the caller then ends with streamFence()). On the calling thread.
+inline void zeroInactiveRange(const float* mask, size_t begin, size_t end, int64_t channels, float* data,
+                              bool stream) {
+  for (size_t i = begin; i < end;) {
+    if (isActive(mask[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < end && !isActive(mask[j])) ++j;
+    const size_t n = static_cast<size_t>(channels) * (j - i);
+    if (stream) {
+      streamZero(data + i * channels, n);
+    } else {
+      std::memset(data + i * channels, 0, sizeof(float) * n);
+    }
+    i = j;
+  }
+}
+
+// zeroInactiveRange over all the rows, parallel over blocks of rows.
 inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, float* data, bool stream = false) {
   parallelFor(static_cast<size_t>(rows), 4096, [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end;) {
-      if (isActive(mask[i])) {
-        ++i;
-        continue;
-      }
-      size_t j = i + 1;
-      while (j < end && !isActive(mask[j])) ++j;
-      const size_t n = static_cast<size_t>(channels) * (j - i);
-      if (stream) {
-        streamZero(data + i * channels, n);
-      } else {
-        std::memset(data + i * channels, 0, sizeof(float) * n);
-      }
-      i = j;
-    }
+    zeroInactiveRange(mask, begin, end, channels, data, stream);
     if (stream) streamFence();
   });
 }

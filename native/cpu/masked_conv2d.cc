@@ -16,6 +16,10 @@
 //      bands); below, all even bands then all odd bands run in two parallel phases.
 //   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
 //   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
+//   For 8 to 64 channels the forward and backprop-input skip the im2col copy: direct kernels read each window in
+//   place (see directForward). For 3x3 stride-1 convolutions whose active positions lie mostly in fully active 2x2
+//   tiles (PSACT's block masks), the forward (from 32 channels) and the backprop-filter compute those tiles with
+//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above.
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -29,6 +33,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -45,6 +50,7 @@
 
 #include "cpu/dense_conv.h"
 #include "cpu/mask_rows.h"
+#include "cpu/masked_winograd.h"
 #include "cpu/threads.h"
 
 namespace pact::masked {
@@ -880,10 +886,31 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
   // dense_conv takes pads below the filter size only (tfjs' 'same' and 'valid' always are).
   if (g.padTop >= g.kH || g.padBottom >= g.kH || g.padLeft >= g.kW || g.padRight >= g.kW) return false;
   if (algo == MaskedAlgo::kDense) return true;
-  if (algo == MaskedAlgo::kSparse) return false;
+  if (algo == MaskedAlgo::kSparse || algo == MaskedAlgo::kSparseDirect) return false;
   return static_cast<double>(active) >= autoFraction * static_cast<double>(outPositions(g));
 }
 #endif
+
+// Share of the active positions in fully active 2x2 tiles from which the sparse forward and filter gradient take
+// Winograd on those tiles (the rest by the direct / GEMM kernels; the forward's Winograd chunks zero the inactive
+// outputs between their tiles' work). Same-process A/B against the sparse path without it (addon calls, batch 128,
+// caches evicted, 4x4-block masks at d = 0.1-0.75, 2026-11-26): forward 0.66-0.75x the time at 16x16x32,
+// 0.57-0.63x at 8x8x64, but 1.03-1.09x at 32x32x16 (there the direct forward's prefetching and interleaved zeros win
+// from memory; in cache Winograd is 0.71x), hence kWinogradForwardMinChannels; filter gradient 0.82-0.87x at
+// 32x32x16, 0.70-0.98x at 16x16x32, 0.85-0.97x at 8x8x64. Pixel masks below d = 0.8 hold too few full tiles.
+constexpr double kWinogradMinShare = 0.5;
+constexpr int64_t kWinogradForwardMinChannels = 32;
+
+// The Winograd split of the `active` active positions when the sparse path should use it (`forward`: for the
+// forward convolution, else the filter gradient).
+std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
+                                             MaskedAlgo algo, bool forward) {
+  if (algo == MaskedAlgo::kSparseDirect || active == 0 || !winograd::applies(g)) return std::nullopt;
+  if (forward && std::min(g.inC, g.outC) < kWinogradForwardMinChannels) return std::nullopt;
+  const int64_t tiles = winograd::countTiles(g, mask);
+  if (4.0 * static_cast<double>(tiles) < kWinogradMinShare * static_cast<double>(active)) return std::nullopt;
+  return winograd::split(g, mask, active);
+}
 
 }  // namespace
 
@@ -892,9 +919,11 @@ void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* fil
   const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
   if (useDense(g, active, algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
-#else
-  (void)algo;  // only the sparse path exists without oneDNN
 #endif
+  if (const auto s = winogradSplit(g, mask, active, algo, /*forward=*/true)) {
+    winograd::forward(g, x, filter, s->tiles, outputZeroed ? nullptr : mask, y);
+    return sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
+  }
   sparseForward(g, x, filter, mask, activeList(g, mask, active), y, outputZeroed);
 }
 
@@ -906,7 +935,7 @@ void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const flo
     return denseBackpropInput(g, dy, filter, mask, dx);
   }
 #else
-  (void)algo;  // only the sparse path exists without oneDNN
+  (void)algo;  // only the sparse path exists without oneDNN, and it has no Winograd variant
 #endif
   sparseBackpropInput(g, dy, filter, activeList(g, mask, active), dx, outputZeroed);
 }
@@ -920,9 +949,11 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
   if (useDense(g, active, algo, narrow ? kBackpropFilterDenseFraction : kNever)) {
     return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
-#else
-  (void)algo;  // only the sparse path exists without oneDNN
 #endif
+  if (const auto s = winogradSplit(g, mask, active, algo, /*forward=*/false)) {
+    sparseBackpropFilter(g, x, dy, s->rest, dfilter);
+    return winograd::addBackpropFilter(g, x, dy, s->tiles, dfilter);
+  }
   sparseBackpropFilter(g, x, dy, activeList(g, mask, active), dfilter);
 }
 

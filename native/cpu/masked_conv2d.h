@@ -42,9 +42,11 @@ inline std::string maskedConv2dGeometryError(const ConvGeometry& g) {
   return "";
 }
 
-// Which algorithm runs: the sparse gather-GEMM-scatter path, oneDNN's dense convolution followed by masking, or
-// the choice made from the active fraction (`kAuto`, the default; see masked_conv2d.cc for the threshold).
-enum class MaskedAlgo { kAuto = 0, kSparse = 1, kDense = 2 };
+// Which algorithm runs: the sparse path (direct kernels or gather-GEMM-scatter, with Winograd F(2x2, 3x3) on fully
+// active 2x2 tiles where they hold most active positions, see masked_winograd.h), the sparse path without Winograd,
+// oneDNN's dense convolution followed by masking, or the choice made from the active fraction (`kAuto`, the default;
+// see masked_conv2d.cc for the thresholds).
+enum class MaskedAlgo { kAuto = 0, kSparse = 1, kDense = 2, kSparseDirect = 3 };
 
 // y = conv2d(x, filter) where mask > 0, 0 elsewhere. Writes every element of y, except with `outputZeroed` (the
 // caller's promise that y is all zeros already, e.g. a fresh array): then the sparse path writes the active rows

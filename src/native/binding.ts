@@ -182,8 +182,9 @@ export interface PactOpsAddon {
 /**
  * Masked (sparse) convolution (native/binding/masked_conv2d.cc). Each takes the geometry (xShape [B,H,W,C],
  * filterShape [kH,kW,C,outC], strides [sH,sW], pads [top,bottom,left,right]), its inputs, the output to fill
- * (NHWC / HWIO, mask [B,outH,outW], active where > 0) and `algo`: 0 automatic, 1 sparse, 2 dense oneDNN + masking
- * (sparse in a build without oneDNN). `outputZeroed` (forward and backprop-input): the caller promises the output
+ * (NHWC / HWIO, mask [B,outH,outW], active where > 0) and `algo`: 0 automatic, 1 sparse (Winograd F(2x2, 3x3) on
+ * fully active 2x2 tiles where they hold most active positions, native/cpu/masked_winograd.h), 2 dense oneDNN +
+ * masking (sparse in a build without oneDNN), 3 sparse without Winograd. `outputZeroed` (forward and backprop-input): the caller promises the output
  * array is all zeros (a fresh array), so the sparse path writes the active rows only.
  */
 export interface MaskedConvAddon {

@@ -16,6 +16,7 @@ import { freshRng, Rng } from '../helpers/random';
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4 };
 const SPARSE = 1;
 const DENSE = 2;
+const SPARSE_DIRECT = 3; // the sparse path without Winograd
 
 interface Case {
   xShape: [number, number, number, number];
@@ -59,6 +60,7 @@ function makeCase(
   stride: number | [number, number],
   pad: MaskedConvPad,
   k: number | [number, number] = 3,
+  channels?: [number, number],
 ): Case {
   const [kh, kw] = typeof k === 'number' ? [k, k] : k;
   const strides: [number, number] = typeof stride === 'number' ? [stride, stride] : stride;
@@ -67,8 +69,8 @@ function makeCase(
     w = rng.int(kw, 14),
     // Odd small widths, and the widths that have direct kernels on pact-cpu (8 to 64, each register blocking of
     // native/cpu/masked_conv2d.cc: 1, 2, 3 and 4 vectors per chunk).
-    c = rng.next() < 0.5 ? rng.int(1, 5) : rng.pick([8, 16, 24, 32, 48, 64]),
-    o = rng.next() < 0.5 ? rng.int(1, 6) : rng.pick([8, 16, 24, 32, 48, 64]);
+    c = channels?.[0] ?? (rng.next() < 0.5 ? rng.int(1, 5) : rng.pick([8, 16, 24, 32, 48, 64])),
+    o = channels?.[1] ?? (rng.next() < 0.5 ? rng.int(1, 6) : rng.pick([8, 16, 24, 32, 48, 64]));
   const xShape: Case['xShape'] = [b, h, w, c];
   const filterShape: Case['filterShape'] = [kh, kw, c, o];
   const info = maskedConvInfo(xShape, filterShape, strides, pad);
@@ -190,6 +192,7 @@ const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {
   'op (pact-cpu)': (c) => viaOp(NATIVE, c),
   'native sparse': (c) => viaAddon(c, SPARSE),
   'native sparse, zeroed outputs': (c) => viaAddon(c, SPARSE, true),
+  'native sparse, no Winograd': (c) => viaAddon(c, SPARSE_DIRECT),
   'native dense': (c) => viaAddon(c, DENSE),
 };
 
@@ -264,6 +267,51 @@ describe('maskedConv2d', () => {
       const mask = randomMask(rng, 6, 16, 16, density, kind);
       const c = sameCase(rng, [6, 16, 16, channels], channels, mask, `seed ${rng.seed}, ${channels} channels`);
       checkCase(c, ['native sparse', 'native sparse, zeroed outputs']);
+    }
+  });
+
+  it('Winograd F(2x2, 3x3) on fully active 2x2 tiles: forward (from 32 channels) and filter gradient', () => {
+    // native/cpu/masked_winograd.cc, on 3x3 stride-1 convolutions with channels a multiple of 8 when at least half
+    // the active positions lie in full 2x2 tiles at even coordinates: block masks (every tile full or empty), odd
+    // sizes (a last row or column in no tile), pads 0, 1 and 2 (tiles whose windows leave the image), dense pixel
+    // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles.
+    const rng = freshRng();
+    for (const [cin, cout, kind, density, pad] of [
+      [32, 32, 'block2', 0.6, 'same'],
+      [40, 64, 'block4', 0.5, 'valid'],
+      [64, 32, 'pixel', 0.95, 2],
+      [16, 16, 'block4', 0.7, 'same'],
+      [8, 24, 'block2', 0.8, 1],
+      [48, 48, 'pixel', 1, 'same'],
+      [32, 40, 'block2', 0.05, 'same'],
+    ] as const) {
+      const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout]);
+      checkCase(c, ['native sparse', 'native sparse, zeroed outputs', 'native sparse, no Winograd', 'op (pact-cpu)']);
+      // The Winograd kernels ran: their rounding differs from the direct sums' somewhere.
+      const [y, , dfilter] = viaAddon(c, SPARSE);
+      const [yDirect, , dfilterDirect] = viaAddon(c, SPARSE_DIRECT);
+      const [, oh, ow] = c.outShape;
+      let fullTiles = 0;
+      for (let b = 0; b < c.xShape[0]; ++b) {
+        for (let ty = 0; ty + 1 < oh; ty += 2) {
+          for (let tx = 0; tx + 1 < ow; tx += 2) {
+            const at = (dy: number, dx: number) => c.mask[(b * oh + ty + dy) * ow + tx + dx] > 0;
+            if (at(0, 0) && at(0, 1) && at(1, 0) && at(1, 1)) ++fullTiles;
+          }
+        }
+      }
+      // Winograd runs when there are full tiles and they hold at least half the active positions.
+      if (fullTiles === 0 || 4 * fullTiles < 0.5 * c.mask.filter((m) => m > 0).length) continue;
+      if (Math.min(cin, cout) >= 32) {
+        assert.ok(
+          y.some((v, i) => v !== yDirect[i]),
+          `forward: same bits as without Winograd, ${c.label}`,
+        );
+      }
+      assert.ok(
+        dfilter.some((v, i) => v !== dfilterDirect[i]),
+        `filter gradient: same bits as without Winograd, ${c.label}`,
+      );
     }
   });
 
@@ -480,7 +528,7 @@ describe('maskedConv2d', () => {
       assert.throws(() => addon.maskedConv2d(xs, fs, [0, 1], pads, xv, fv, mv, yv, 0), /strides must be positive/);
       assert.throws(
         () => addon.maskedConv2d(xs, fs, st, pads, xv, fv, mv, yv, 7),
-        /algo .* must be an integer in \[0, 2\]/,
+        /algo .* must be an integer in \[0, 3\]/,
       );
       assert.throws(
         () => addon.maskedConv2d(xs, [9, 9, 3, 4], st, [0, 0, 0, 0], xv, new Float32Array(81 * 12), mv, yv, 0),

@@ -1,0 +1,46 @@
+// Winograd F(2x2, 3x3) for the masked convolution's forward and filter gradient on fully active 2x2 output tiles.
+//
+// PSACT's latent grouping makes block masks (n x n blocks aligned to multiples of n), whose 2x2 tiles at even output
+// coordinates are all active or all inactive. On such a tile the forward is y = A^T [(G g G^T) ⊙ (B^T d B)] A
+// (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per (input channel,
+// output channel) for 4 outputs instead of 36, i.e. 2.25x fewer multiply-adds, at the cost of an input transform per
+// tile and an output transform per tile, both additions only. By the same trilinear form the filter gradient of a
+// tile is G^T [(A e A^T) ⊙ (B^T d B)] G with e its 2x2 output gradient, so the products are summed over every tile
+// in the transformed domain (16 GEMMs [inC x tiles] x [tiles x outC]) and transformed back once per call.
+//
+// Arithmetic differs from the direct sum by a few ulps of the terms' magnitude (the transforms add and subtract up
+// to 4 terms; G and its transpose hold 1 and 1/2 only, exact in binary).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cpu/masked_conv2d.h"
+
+namespace pact::masked::winograd {
+
+// Whether this geometry has the Winograd kernels: a 3x3 filter at stride 1, and input and output channels that are
+// multiples of 8 (the vector width).
+bool applies(const ConvGeometry& g);
+
+// The number of fully active 2x2 tiles at even (oy, ox) of mask [batch, outH, outW].
+int64_t countTiles(const ConvGeometry& g, const float* mask);
+
+// The `activeCount` active positions of mask [batch, outH, outW] (linear b*outH*outW + oy*outW + ox) split into the
+// top-left positions of the fully active 2x2 tiles at even (oy, ox) (ascending), and every other active position
+// (ascending).
+struct Split {
+  std::vector<int64_t> tiles, rest;
+};
+Split split(const ConvGeometry& g, const float* mask, int64_t activeCount);
+
+// Writes the 4 output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y where
+// zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work); nothing else.
+void forward(const ConvGeometry& g, const float* x, const float* filter, const std::vector<int64_t>& tiles,
+             const float* zeroMask, float* y);
+
+// Adds the filter gradient from the tiles' positions (dy at their 4 positions, x at their windows) into dfilter
+// [3, 3, inC, outC]. Deterministic: the tiles are summed in a fixed order for a given thread count.
+void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& tiles,
+                       float* dfilter);
+
+}  // namespace pact::masked::winograd
