@@ -45,6 +45,13 @@ function randomiseHalting(model: AdaptiveResNet, rng: Rng, bias: number): void {
   }
 }
 
+/** tinyModel with random halting units (bias 0) and a random batch of two 8x8x3 images. */
+function haltingCase(rng: Rng): { model: AdaptiveResNet; x: tf.Tensor4D } {
+  const model = tinyModel(rng);
+  randomiseHalting(model, rng, 0);
+  return { model, x: tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]) };
+}
+
 /** The network of the first unit of each stage only (every position halts at z = 1), from the dense code path. */
 function firstUnitsOnly(model: AdaptiveResNet, x: tf.Tensor4D, training: boolean): tf.Tensor2D {
   return tf.tidy(() => {
@@ -362,9 +369,7 @@ describe('PSACT / SACT ResNet', function () {
 
   it('reports log q(z) in discrete evaluation only when asked, and skips it in training when told', () => {
     const rng = freshRng();
-    const model = tinyModel(rng);
-    randomiseHalting(model, rng, 0);
-    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    const { model, x } = haltingCase(rng);
     const seed = rng.int(1, 1e6);
     const scores = (training: boolean, logProb?: boolean) =>
       scoped(() => {
@@ -389,9 +394,7 @@ describe('PSACT / SACT ResNet', function () {
 
   it('passes the REINFORCE score log q(z) gradient to the halting units in discrete mode', () => {
     const rng = freshRng();
-    const model = tinyModel(rng);
-    randomiseHalting(model, rng, 0);
-    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    const { model, x } = haltingCase(rng);
     const { value, grads } = tf.variableGrads(
       () => {
         const r = model.forward(x, { mode: 'discrete', training: true, seed: rng.int(1, 1e6) });
@@ -465,9 +468,7 @@ describe('PSACT / SACT ResNet', function () {
 
   it('differentiates log q(z) with respect to each halting bias as central differences do (the noise, so z, fixed)', () => {
     const rng = freshRng();
-    const model = tinyModel(rng);
-    randomiseHalting(model, rng, 0);
-    const x = tf.tensor4d(rng.normal(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    const { model, x } = haltingCase(rng);
     const options: AdaptiveForwardOptions = { mode: 'discrete', training: false, logProb: true, seed: rng.int(1, 1e6) };
     const biases = model.halting.flat().map((p) => p.bias);
     const { value, grads } = tf.variableGrads(() => {
