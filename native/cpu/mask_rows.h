@@ -41,6 +41,18 @@ inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
   return activeIndices(mask, rows, countActive(mask, rows));
 }
 
+// Asks for the `length` floats at `row` to be brought into the cache (a no-op without SSE2).
+inline void prefetchRow(const float* row, int64_t length) {
+#if defined(__SSE2__)
+  const uintptr_t first = reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63};
+  const uintptr_t end = reinterpret_cast<uintptr_t>(row + length);
+  for (uintptr_t line = first; line < end; line += 64) _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+#else
+  (void)row;
+  (void)length;
+#endif
+}
+
 // Zeroes n floats, the whole 64-byte lines among them with non-temporal stores (memset for the partial lines at the
 // ends, and for runs shorter than two lines): zeros that are not read back soon need not cost their lines' reads
 // for ownership, nor evict cached data. Callers end with streamFence().

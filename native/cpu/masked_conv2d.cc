@@ -40,9 +40,6 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 #ifdef PACT_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
@@ -195,18 +192,6 @@ void scatterRows(const float* tile, const int64_t* positions, int64_t count, int
   forEachRun(positions, count, [&](int64_t i, int64_t run) {
     std::memcpy(tensor + positions[i] * C, tile + i * C, sizeof(float) * run * C);
   });
-}
-
-// Asks for the `length` floats at `row` to be brought into the cache (a no-op without SSE).
-inline void prefetchRow(const float* row, int64_t length) {
-#if defined(__SSE__)
-  const uintptr_t first = reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63};
-  const uintptr_t end = reinterpret_cast<uintptr_t>(row + length);
-  for (uintptr_t line = first; line < end; line += 64) _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
-#else
-  (void)row;
-  (void)length;
-#endif
 }
 
 // Zeroes data[0, n), with non-temporal stores when `stream` (zeros not read back soon; see streamZero).

@@ -17,9 +17,6 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 #include "cpu/mask_rows.h"
 #include "cpu/threads.h"
@@ -64,14 +61,6 @@ inline Vec fma(Vec a, Vec b, Vec c) { return lanes([&](int i) { return a.v[i] * 
 #endif
 constexpr int64_t kLanes = 8;
 
-inline void prefetch(const float* p) {
-#if defined(__SSE__)
-  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
-#else
-  (void)p;
-#endif
-}
-
 // Tiles per chunk: the chunk's V and M (or E) take about 64 KiB each; a multiple of 12, the GEMMs' row blocks.
 int64_t chunkTiles(const ConvGeometry& g) {
   return std::clamp<int64_t>(1024 / std::max(g.inC, g.outC) / 12 * 12, 12, 60);
@@ -101,10 +90,7 @@ void prefetchTile(const ConvGeometry& g, const float* x, int64_t p) {
   const int64_t ix0 = std::max<int64_t>(0, ox - g.padLeft), ix1 = std::min(g.inW, ox - g.padLeft + 4);
   if (ix0 >= ix1) return;
   for (int64_t iy = std::max<int64_t>(0, oy - g.padTop); iy < std::min(g.inH, oy - g.padTop + 4); ++iy) {
-    const float* first = x + ((b * g.inH + iy) * g.inW + ix0) * g.inC;
-    const float* end = x + ((b * g.inH + iy) * g.inW + ix1) * g.inC;
-    for (const float* line = first; line < end; line += 16) prefetch(line);
-    prefetch(end - 1);
+    prefetchRow(x + ((b * g.inH + iy) * g.inW + ix0) * g.inC, (ix1 - ix0) * g.inC);
   }
 }
 
@@ -258,6 +244,11 @@ void gemmTransposedAccumulate(int64_t rows, int64_t K, int64_t N, const float* A
   }
 }
 
+// Whether the 2x2 tile at columns 2j, 2j + 1 of the mask rows m and m + W is fully active (branch-free).
+inline uint8_t fullTile(const float* m, int64_t W, int64_t j) {
+  return isActive(m[2 * j]) & isActive(m[2 * j + 1]) & isActive(m[W + 2 * j]) & isActive(m[W + 2 * j + 1]);
+}
+
 int64_t chunkCount(int64_t n, int64_t size) { return (n + size - 1) / size; }
 
 // Transforms the inputs of tiles[first, first + count) into v [16][chunk][inC], prefetching a few tiles ahead.
@@ -287,7 +278,7 @@ int64_t countTiles(const ConvGeometry& g, const float* mask) {
     for (int64_t oy = 0; oy + 1 < g.outH; oy += 2) {
       const float* m = mask + (b * g.outH + oy) * W;
       for (int64_t j = 0; j < pairs; ++j) {
-        count += isActive(m[2 * j]) & isActive(m[2 * j + 1]) & isActive(m[W + 2 * j]) & isActive(m[W + 2 * j + 1]);
+        count += fullTile(m, W, j);
       }
     }
   }
@@ -311,8 +302,7 @@ Split split(const ConvGeometry& g, const float* mask, int64_t activeCount) {
       std::fill(full.begin(), full.end(), 0);  // a last row of its own (odd outH): no tile, no row below to read
     } else if (oy % 2 == 0) {
       for (int64_t j = 0; j < pairs; ++j) {
-        const uint8_t f = isActive(m[2 * j]) & isActive(m[2 * j + 1]) & isActive(m[W + 2 * j]) &
-                          isActive(m[W + 2 * j + 1]);
+        const uint8_t f = fullTile(m, W, j);
         full[static_cast<size_t>(2 * j)] = full[static_cast<size_t>(2 * j + 1)] = f;
         s.tiles[tiles] = first + 2 * j;
         tiles += f;
