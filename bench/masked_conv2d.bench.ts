@@ -23,7 +23,7 @@ import { batchNormReluTrain } from '../src/ops/batch_norm_train';
 import { maskedConv2d } from '../src/ops/masked_conv2d';
 import { maskedResidualUnit, MaskedResidualUnitParams } from '../src/ops/masked_residual_unit';
 import { Rng } from '../test/helpers/random';
-import { gitCommit } from './util';
+import { blockMask, gitCommit } from './util';
 
 const DENSITIES = [0.05, 0.1, 0.25, 0.5, 0.75, 1];
 const MASKS = ['pixel', 'block4'] as const;
@@ -101,18 +101,7 @@ function pairedRatio({ runs }: Timed, i: number, j: number): number {
 }
 
 function mask(rng: Rng, b: number, h: number, w: number, density: number, kind: (typeof MASKS)[number]): tf.Tensor3D {
-  const block = kind === 'pixel' ? 1 : 4;
-  const bh = Math.ceil(h / block),
-    bw = Math.ceil(w / block);
-  const blocks = Array.from({ length: b * bh * bw }, () => rng.next() < density);
-  const values = new Float32Array(b * h * w);
-  for (let i = 0; i < values.length; ++i) {
-    const n = Math.floor(i / (h * w)),
-      y = Math.floor((i % (h * w)) / w),
-      x = i % w;
-    values[i] = blocks[(n * bh + Math.floor(y / block)) * bw + Math.floor(x / block)] ? 1 : 0;
-  }
-  return tf.tensor3d(values, [b, h, w]);
+  return tf.tensor3d(blockMask(rng, b, h, w, density, kind === 'pixel' ? 1 : 4), [b, h, w]);
 }
 
 interface Times {

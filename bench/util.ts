@@ -38,3 +38,28 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }
+
+/**
+ * A [b, h, w] mask of 0/1 whose `block`×`block` cells are each active with probability `density` (block 1: pixel
+ * masks; 4: the 4×4 blocks of PSACT's latent grouping), drawn from `rng`.
+ */
+export function blockMask(
+  rng: { next(): number },
+  b: number,
+  h: number,
+  w: number,
+  density: number,
+  block: number,
+): Float32Array {
+  const bh = Math.ceil(h / block),
+    bw = Math.ceil(w / block);
+  const blocks = Array.from({ length: b * bh * bw }, () => rng.next() < density);
+  const values = new Float32Array(b * h * w);
+  for (let i = 0; i < values.length; ++i) {
+    const n = Math.floor(i / (h * w)),
+      y = Math.floor((i % (h * w)) / w),
+      x = i % w;
+    values[i] = blocks[(n * bh + Math.floor(y / block)) * bw + Math.floor(x / block)] ? 1 : 0;
+  }
+  return values;
+}

@@ -81,6 +81,15 @@ Napi::Value cudaBufferRead(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cudaSynchronize(): waits for every kernel launched so far (benchmarks time the device with it); a kernel's
+// asynchronous error surfaces here as an Error.
+Napi::Value cudaSynchronize(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaSynchronize";
+  requireDevice(info.Env(), fn);
+  check(info.Env(), cudaDeviceSynchronize(), fn, "cudaDeviceSynchronize");
+  return info.Env().Undefined();
+}
+
 // cudaMemoryInfo() -> { bytesInUse, bytesReserved, peakBytesInUse, buffers, deviceAllocations }
 Napi::Value cudaMemoryInfo(const Napi::CallbackInfo& info) {
   const pact::cuda::MemoryStats s = BufferTable::instance().allocator().stats();
@@ -307,6 +316,7 @@ PACT_EXPORT("cudaBufferFree", cudaBufferFree);
 PACT_EXPORT("cudaBufferWrite", cudaBufferWrite);
 PACT_EXPORT("cudaBufferRead", cudaBufferRead);
 PACT_EXPORT("cudaMemoryInfo", cudaMemoryInfo);
+PACT_EXPORT("cudaSynchronize", cudaSynchronize);
 PACT_EXPORT("cudaEmptyCache", cudaEmptyCache);
 PACT_EXPORT("cudaUnary", cudaUnary);
 PACT_EXPORT("cudaBinary", cudaBinary);

@@ -362,6 +362,8 @@ export interface CudaTensorAddon {
   cudaBufferRead(id: number, out: Float32Array | Int32Array | Uint8Array): void;
   cudaMemoryInfo(): CudaMemoryInfo;
   cudaEmptyCache(): void;
+  /** Waits for every kernel launched so far (cudaDeviceSynchronize); benchmarks time the device with it. */
+  cudaSynchronize(): void;
   /** y = op(x) on n float32 values; op codes in native/cuda/elementwise.cuh (UnaryOp). */
   cudaUnary(op: number, x: number, y: number, n: number): void;
   /** out = op(a, b) with NumPy broadcasting; op codes in native/cuda/elementwise.cuh (BinaryOp). */

@@ -1,0 +1,79 @@
+/**
+ * The ResNet-32 training step of bench/resnet_step.bench.ts (forward, backward, SGD momentum + weight decay update,
+ * loss read back) on pact-cuda, against PyTorch's same step on the same GPU (bench/pytorch_cuda.py's output, passed
+ * with --torch). Median step after warm-up; host fallbacks per step are recorded (none expected).
+ *
+ *   PACT_ADDON=build-gpu/Release/pact.node npx tsx bench/cuda_resnet_step.bench.ts [--batch 128] [--steps 10]
+ *     [--warmup 3] [--units 5] [--torch pytorch_cuda.json] [--out dir] [--commit <hash>]
+ * PACT_DEVICE=sim runs it on the simulated device (tiny --batch and --units only: to check the script).
+ * Writes cuda_resnet_step.json and prints a line.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { PACT_CUDA, PactCudaBackend, registerPactCuda } from '../src';
+import { makeTrainingStep, StepOptions } from './resnet_step.bench';
+import { argValue, gitCommit, machine, median } from './util';
+
+function argText(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
+function main(): void {
+  const status = registerPactCuda();
+  if (!status.registered) throw new Error(`pact-cuda is not registered: ${status.reason}`);
+  const opts: StepOptions = { batch: argValue('batch', 128), units: argValue('units', 5), size: 32 };
+  const steps = argValue('steps', 10);
+  const warmup = argValue('warmup', 3);
+  tf.setBackend(PACT_CUDA);
+  const backend = tf.backend() as PactCudaBackend;
+  const run = makeTrainingStep(opts);
+  for (let i = 0; i < warmup; ++i) run.step();
+  backend.resetFallbackCounts();
+  const times = Array.from({ length: steps }, () => {
+    const t0 = performance.now();
+    run.step();
+    return (performance.now() - t0) / 1000;
+  });
+  const fallbacks = backend.fallbackCounts();
+  run.dispose();
+  const seconds = median(times);
+  const torchPath = argText('torch');
+  const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8')).resnetStep;
+  const imagesPerSecond = opts.batch / seconds;
+  const result = {
+    bench: 'cuda_resnet_step',
+    model: `ResNet-${6 * opts.units + 2}`,
+    date: new Date().toISOString(),
+    commit: argText('commit') ?? gitCommit(),
+    device: status.device,
+    machine: machine(),
+    ...opts,
+    warmup,
+    steps,
+    pactCuda: {
+      medianStepSeconds: seconds,
+      imagesPerSecond,
+      stepSeconds: times,
+      fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / steps])),
+    },
+    pytorch: torch,
+    ratioToPytorch: torch === null ? null : imagesPerSecond / torch.imagesPerSecond,
+  };
+  const out = argText('out') ?? path.join(__dirname, 'results');
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'cuda_resnet_step.json'), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(
+    `${result.model} training step on pact-cuda (${status.device}), batch ${opts.batch}: ` +
+      `${imagesPerSecond.toFixed(0)} images/s (median ${(seconds * 1000).toFixed(1)} ms)` +
+      (torch === null
+        ? ''
+        : `; PyTorch ${torch.imagesPerSecond.toFixed(0)} images/s; ratio ${result.ratioToPytorch!.toFixed(3)}`) +
+      `; fallbacks per step: ${JSON.stringify(result.pactCuda.fallbacksPerStep)}`,
+  );
+}
+
+main();
