@@ -5,6 +5,8 @@
  *
  *   PACT_ADDON=build-gpu/Release/pact.node npx tsx bench/cuda_resnet_step.bench.ts [--batch 128] [--steps 10]
  *     [--warmup 3] [--units 5] [--torch pytorch_cuda.json] [--out dir] [--commit <hash>]
+ * --profile adds one step under tf.profile: device time per kernel name (pact-cuda's time() synchronises around each
+ * kernel), the top ones printed, all in the JSON.
  * PACT_DEVICE=sim runs it on the simulated device (tiny --batch and --units only: to check the script).
  * Writes cuda_resnet_step.json and prints a line.
  */
@@ -22,7 +24,23 @@ function argText(name: string): string | undefined {
   return i < 0 ? undefined : process.argv[i + 1];
 }
 
-function main(): void {
+/** One step under tf.profile: total ms per kernel name, largest first, and the step's wall time. */
+async function profileStep(step: () => number): Promise<{ wallMs: number; kernels: Array<[string, number, number]> }> {
+  const t0 = performance.now();
+  const info = await tf.profile(() => {
+    step();
+  });
+  const wallMs = performance.now() - t0;
+  const byName = new Map<string, [number, number]>();
+  for (const k of info.kernels) {
+    const [ms, calls] = byName.get(k.name) ?? [0, 0];
+    byName.set(k.name, [ms + (k.kernelTimeMs as number), calls + 1]);
+  }
+  const kernels = [...byName].map(([name, [ms, calls]]): [string, number, number] => [name, ms, calls]);
+  return { wallMs, kernels: kernels.sort((a, b) => b[1] - a[1]) };
+}
+
+async function main(): Promise<void> {
   const status = registerPactCuda();
   if (!status.registered) throw new Error(`pact-cuda is not registered: ${status.reason}`);
   const opts: StepOptions = { batch: argValue('batch', 128), units: argValue('units', 5), size: 32 };
@@ -39,6 +57,7 @@ function main(): void {
     return (performance.now() - t0) / 1000;
   });
   const fallbacks = backend.fallbackCounts();
+  const profile = process.argv.includes('--profile') ? await profileStep(run.step) : null;
   run.dispose();
   const seconds = median(times);
   const torchPath = argText('torch');
@@ -60,6 +79,7 @@ function main(): void {
       stepSeconds: times,
       fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / steps])),
     },
+    profile,
     pytorch: torch,
     ratioToPytorch: torch === null ? null : imagesPerSecond / torch.imagesPerSecond,
   };
@@ -74,6 +94,13 @@ function main(): void {
         : `; PyTorch ${torch.imagesPerSecond.toFixed(0)} images/s; ratio ${result.ratioToPytorch!.toFixed(3)}`) +
       `; fallbacks per step: ${JSON.stringify(result.pactCuda.fallbacksPerStep)}`,
   );
+  if (profile !== null) {
+    const total = profile.kernels.reduce((s, k) => s + k[1], 0);
+    console.log(`profiled step: ${profile.wallMs.toFixed(1)} ms wall, ${total.toFixed(1)} ms in kernels; top kernels:`);
+    for (const [name, ms, calls] of profile.kernels.slice(0, 15)) {
+      console.log(`  ${name.padEnd(28)} ${ms.toFixed(2).padStart(9)} ms  ${calls} calls`);
+    }
+  }
 }
 
-main();
+void main();

@@ -203,9 +203,12 @@ export class PactCudaBackend extends tf.KernelBackend {
     return true;
   }
 
+  /** Wall time of `f` between two device synchronisations, so it includes the kernels `f` launched. */
   override time(f: () => void): Promise<tf.TimingInfo> {
+    this.native.cudaSynchronize();
     const start = process.hrtime.bigint();
     f();
+    this.native.cudaSynchronize();
     return Promise.resolve({ kernelMs: Number(process.hrtime.bigint() - start) / 1e6 } as tf.TimingInfo);
   }
 
