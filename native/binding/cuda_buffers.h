@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,7 +58,19 @@ inline void requireFloats(const Napi::CallbackInfo& info, const BufferTable::Buf
   }
 }
 
-// Runs a launcher (which throws std::runtime_error on a failed launch) and waits for the kernel.
+// Whether every kernel is waited for (PACT_CUDA_SYNC=1, read once): for debugging, so that a kernel's fault is
+// reported by the call that launched it.
+inline bool syncEveryKernel() {
+  static const bool sync = [] {
+    const char* v = std::getenv("PACT_CUDA_SYNC");
+    return v != nullptr && std::string(v) != "0" && std::string(v) != "";
+  }();
+  return sync;
+}
+
+// Runs a launcher (which throws std::runtime_error on a failed launch). Kernels run asynchronously, in launch order
+// on the null stream, as in PyTorch: the host goes on queueing work, and a fault while a kernel runs is reported
+// by the next call that waits for the device (a read, cudaSynchronize, or every call with PACT_CUDA_SYNC=1).
 template <typename F>
 inline void runLauncher(const Napi::Env& env, const char* fn, F&& launcher) {
   try {
@@ -65,7 +78,7 @@ inline void runLauncher(const Napi::Env& env, const char* fn, F&& launcher) {
   } catch (const std::runtime_error& e) {
     throw Napi::Error::New(env, std::string(fn) + ": " + e.what());
   }
-  check(env, cudaDeviceSynchronize(), fn, "the kernel");
+  if (syncEveryKernel()) check(env, cudaDeviceSynchronize(), fn, "the kernel");
 }
 
 // The device array of buffer argument i, which must hold `expected` float32 values; nullptr for id 0 where

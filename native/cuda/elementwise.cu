@@ -8,6 +8,7 @@
 
 #include "cuda/elementwise.cuh"
 #include "cuda/launch.h"
+#include "cuda/memory.cuh"
 
 namespace pact::cuda {
 
@@ -94,9 +95,29 @@ __global__ void fillKernel(float* y, float value, int64_t n) {
   }
 }
 
+// Reductions. Acc: double for float32 (a float sum stops growing at 2^24 ones; tfjs-backend-cpu sums in doubles
+// too), int64 for int32 (stored modulo 2^32, as tfjs' Int32Array does), int for bool. Max/min: a NaN seen anywhere
+// wins, as in tfjs.
+template <typename Acc>
+__device__ inline Acc reduceInit(ReduceOp op, Acc lowest, Acc highest) {
+  return op == ReduceOp::kMax ? lowest : op == ReduceOp::kMin ? highest : Acc(0);
+}
+
+template <typename Acc>
+__device__ inline Acc reduceCombine(ReduceOp op, Acc acc, Acc v) {
+  if (op == ReduceOp::kMax) return (v > acc || v != v) ? v : acc;
+  if (op == ReduceOp::kMin) return (v < acc || v != v) ? v : acc;
+  return acc + v;
+}
+
+template <typename T, typename Acc>
+__device__ inline T reduceFinish(ReduceOp op, Acc acc, int64_t reduced) {
+  if (op == ReduceOp::kMean) acc = acc / static_cast<Acc>(reduced);
+  return static_cast<T>(acc);
+}
+
 // One thread per output element; consecutive threads read consecutive inner elements (coalesced when inner > 1).
-// Acc: double for float32 (a float sum stops growing at 2^24 ones; tfjs-backend-cpu sums in doubles too), int64 for
-// int32 (stored modulo 2^32, as tfjs' Int32Array does), int for bool.
+// For many outputs or short reductions.
 template <typename T, typename Acc>
 __global__ void reduceKernel(ReduceOp op, const T* x, int64_t outer, int64_t reduced, int64_t inner, T* out,
                              Acc lowest, Acc highest) {
@@ -105,16 +126,85 @@ __global__ void reduceKernel(ReduceOp op, const T* x, int64_t outer, int64_t red
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t o = j / inner, i = j % inner;
     const T* p = x + o * reduced * inner + i;
-    Acc acc = op == ReduceOp::kMax ? lowest : op == ReduceOp::kMin ? highest : Acc(0);
-    for (int64_t r = 0; r < reduced; ++r) {
-      const Acc v = static_cast<Acc>(p[r * inner]);
-      if (op == ReduceOp::kMax) acc = (v > acc || v != v) ? v : acc;
-      else if (op == ReduceOp::kMin) acc = (v < acc || v != v) ? v : acc;
-      else acc += v;
-    }
-    if (op == ReduceOp::kMean) acc = acc / static_cast<Acc>(reduced);
-    out[j] = static_cast<T>(acc);
+    Acc acc = reduceInit(op, lowest, highest);
+    for (int64_t r = 0; r < reduced; ++r) acc = reduceCombine(op, acc, static_cast<Acc>(p[r * inner]));
+    out[j] = reduceFinish<T>(op, acc, reduced);
   }
+}
+
+// Few outputs, long reductions (batch norm's per-channel sums over N*H*W, full sums): the reduced axis is split into
+// gridDim.y spans of `span`; block (bx, s, o) covers `width` = min(inner, 32) consecutive inner elements (the lanes)
+// times kThreads / width rows that stride through span s. Rows are combined in a fixed order, so the partial
+// results partial[o, s, i] (and the sums made of them) are the same in every run.
+template <typename T, typename Acc>
+__global__ void reducePartialKernel(ReduceOp op, const T* x, int64_t reduced, int64_t inner, int64_t span,
+                                    Acc* partial, Acc lowest, Acc highest) {
+  __shared__ Acc rowsAcc[kThreads];
+  const int width = inner < 32 ? static_cast<int>(inner) : 32;
+  const int rows = kThreads / width;
+  const int lane = threadIdx.x % width, row = threadIdx.x / width;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * width + lane, o = blockIdx.z, s = blockIdx.y;
+  const int64_t end = (s + 1) * span < reduced ? (s + 1) * span : reduced;
+  Acc acc = reduceInit(op, lowest, highest);
+  if (row < rows && i < inner) {
+    const T* p = x + o * reduced * inner + i;
+    for (int64_t r = s * span + row; r < end; r += rows) acc = reduceCombine(op, acc, static_cast<Acc>(p[r * inner]));
+  }
+  rowsAcc[threadIdx.x] = acc;
+  __syncthreads();
+  if (row == 0 && i < inner) {
+    for (int k = 1; k < rows; ++k) acc = reduceCombine(op, acc, rowsAcc[k * width + lane]);
+    partial[(o * gridDim.y + s) * inner + i] = acc;
+  }
+}
+
+// out[o, i] from the `spans` partial results of reducePartialKernel, in span order.
+template <typename T, typename Acc>
+__global__ void reduceSpansKernel(ReduceOp op, const Acc* partial, int64_t outer, int64_t spans, int64_t inner,
+                                  int64_t reduced, T* out, Acc lowest, Acc highest) {
+  const int64_t n = outer * inner;
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t o = j / inner, i = j % inner;
+    Acc acc = reduceInit(op, lowest, highest);
+    for (int64_t s = 0; s < spans; ++s) acc = reduceCombine(op, acc, partial[(o * spans + s) * inner + i]);
+    out[j] = reduceFinish<T>(op, acc, reduced);
+  }
+}
+
+// Splits the reduced axis when there are fewer outputs than this and at least kSplitMinReduced reduced elements;
+// then aims at about kSplitBlocks blocks in all.
+constexpr int64_t kSplitMaxOutputs = 8192;
+constexpr int64_t kSplitMinReduced = 512;
+constexpr int64_t kSplitBlocks = 1024;
+constexpr int64_t kMaxGridYZ = 65535;
+
+template <typename T, typename Acc>
+void reduceTyped(ReduceOp op, const void* xv, int64_t outer, int64_t reduced, int64_t inner, void* outv, Acc lowest,
+                 Acc highest) {
+  const T* x = static_cast<const T*>(xv);
+  T* out = static_cast<T*>(outv);
+  const int64_t n = outer * inner;
+  if (n >= kSplitMaxOutputs || reduced < kSplitMinReduced || outer > kMaxGridYZ) {
+    PACT_LAUNCH((reduceKernel<T, Acc>), blocksFor(n), kThreads, 0, nullptr, op, x, outer, reduced, inner, out, lowest,
+                highest);
+    checkLaunch("reduceKernel");
+    return;
+  }
+  const int64_t width = std::min<int64_t>(inner, 32), rows = kThreads / width;
+  const int64_t laneBlocks = (inner + width - 1) / width;
+  const int64_t wanted = std::max<int64_t>(1, kSplitBlocks / (laneBlocks * outer));
+  const int64_t spans = std::min({wanted, (reduced + rows - 1) / rows, kMaxGridYZ});
+  const int64_t span = (reduced + spans - 1) / spans;
+  const int64_t used = (reduced + span - 1) / span;  // spans that hold elements (rounding may leave fewer)
+  Scratch partial(sizeof(Acc) * static_cast<size_t>(outer * used * inner));
+  const dim3 grid(static_cast<unsigned>(laneBlocks), static_cast<unsigned>(used), static_cast<unsigned>(outer));
+  PACT_LAUNCH((reducePartialKernel<T, Acc>), grid, kThreads, 0, nullptr, op, x, reduced, inner, span,
+              partial.as<Acc>(), lowest, highest);
+  checkLaunch("reducePartialKernel");
+  PACT_LAUNCH((reduceSpansKernel<T, Acc>), blocksFor(n), kThreads, 0, nullptr, op, partial.as<Acc>(), outer, used,
+              inner, reduced, out, lowest, highest);
+  checkLaunch("reduceSpansKernel");
 }
 
 // The first index of the extreme, starting from element 0 (a NaN there stays the answer, as in tfjs).
@@ -236,20 +326,14 @@ void fill(float* y, float value, int64_t n) {
 }
 
 void reduce(ReduceOp op, CastType type, const void* x, int64_t outer, int64_t reduced, int64_t inner, void* out) {
-  const int64_t n = outer * inner;
-  if (n == 0) return;
-  const int blocks = blocksFor(n);
+  if (outer * inner == 0) return;
   if (type == CastType::kFloat32) {
-    PACT_LAUNCH((reduceKernel<float, double>), blocks, kThreads, 0, nullptr, op, static_cast<const float*>(x), outer,
-                reduced, inner, static_cast<float*>(out), -INFINITY, INFINITY);
+    reduceTyped<float, double>(op, x, outer, reduced, inner, out, -INFINITY, INFINITY);
   } else if (type == CastType::kInt32) {
-    PACT_LAUNCH((reduceKernel<int32_t, int64_t>), blocks, kThreads, 0, nullptr, op, static_cast<const int32_t*>(x),
-                outer, reduced, inner, static_cast<int32_t*>(out), int64_t{INT32_MIN}, int64_t{INT32_MAX});
+    reduceTyped<int32_t, int64_t>(op, x, outer, reduced, inner, out, int64_t{INT32_MIN}, int64_t{INT32_MAX});
   } else {
-    PACT_LAUNCH((reduceKernel<uint8_t, int>), blocks, kThreads, 0, nullptr, op, static_cast<const uint8_t*>(x), outer,
-                reduced, inner, static_cast<uint8_t*>(out), 0, 1);
+    reduceTyped<uint8_t, int>(op, x, outer, reduced, inner, out, 0, 1);
   }
-  checkLaunch("reduceKernel");
 }
 
 void argReduce(ArgReduceOp op, CastType type, const void* x, int64_t outer, int64_t reduced, int64_t inner,

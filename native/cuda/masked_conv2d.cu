@@ -8,6 +8,7 @@
 
 #include "cuda/launch.h"
 #include "cuda/masked_conv2d.cuh"
+#include "cuda/memory.cuh"
 
 namespace pact::cuda {
 
@@ -36,23 +37,21 @@ int blocksFor(int64_t items) { return gridStrideBlocks(items, kThreads, kMaxBloc
 
 int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
 
-// The active list: the device buffer holds [count, positions...].
+// The active list: a scratch block holding [count, positions...].
 class ActiveList {
  public:
-  explicit ActiveList(const ConvGeometry& g) {
+  explicit ActiveList(const ConvGeometry& g) : buffer_(checkedBytes(g)) {}
+  int* count() const { return buffer_.as<int>(); }
+  int* positions() const { return buffer_.as<int>() + 1; }
+
+ private:
+  static size_t checkedBytes(const ConvGeometry& g) {
     if (outPositions(g) >= (int64_t{1} << 31)) {
       throw std::runtime_error("maskedConv2d (CUDA): batch*outH*outW >= 2^31");
     }
-    check(cudaMalloc(&buffer_, sizeof(int) * (outPositions(g) + 1)), "cudaMalloc");
+    return sizeof(int) * static_cast<size_t>(outPositions(g) + 1);
   }
-  ~ActiveList() { cudaFree(buffer_); }
-  ActiveList(const ActiveList&) = delete;
-  ActiveList& operator=(const ActiveList&) = delete;
-  int* count() const { return buffer_; }
-  int* positions() const { return buffer_ + 1; }
-
- private:
-  int* buffer_ = nullptr;
+  Scratch buffer_;
 };
 
 __global__ void compactKernel(const float* mask, int64_t n, int* count, int* positions) {
@@ -171,7 +170,6 @@ void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* fil
   PACT_LAUNCH(forwardKernel, static_cast<unsigned>(blocks), kThreads, 0, nullptr, g, x, filter, list.count(),
               list.positions(), y);
   check(cudaGetLastError(), "forward launch");
-  check(cudaDeviceSynchronize(), "forward");
 }
 
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
@@ -179,7 +177,6 @@ void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const flo
   PACT_LAUNCH(backpropInputKernel, blocksFor(g.batch * g.inH * g.inW * g.inC), kThreads, 0, nullptr, g, dy, filter,
               mask, dx);
   check(cudaGetLastError(), "backpropInput launch");
-  check(cudaDeviceSynchronize(), "backpropInput");
 }
 
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
@@ -193,7 +190,6 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
                                                           kMaxBlocks)));
   PACT_LAUNCH(backpropFilterKernel, grid, kThreads, 0, nullptr, g, x, dy, list.count(), list.positions(), dfilter);
   check(cudaGetLastError(), "backpropFilter launch");
-  check(cudaDeviceSynchronize(), "backpropFilter");
 }
 
 }  // namespace pact::cuda

@@ -72,4 +72,22 @@ class BufferTable {
   uint64_t next_ = 1;
 };
 
+// Temporary device memory of one launcher (partial sums, active lists), taken from the backend's caching allocator
+// and given back to its cache when the object goes: a later request may reuse the block at once, which is safe
+// because every kernel runs on the one (null) stream, in launch order. Like the allocator, for the JS thread only.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : data_(BufferTable::instance().allocator().allocate(bytes)) {}
+  ~Scratch() { BufferTable::instance().allocator().release(data_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+
+ private:
+  void* data_;
+};
+
 }  // namespace pact::cuda

@@ -85,6 +85,32 @@ describe('pact-cuda kernels beyond element-wise float32 (simulated device)', fun
     }
   });
 
+  it('reduces long axes in parallel spans as tfjs-backend-cpu (per-channel and full sums, NaN, int32 wrap-around)', () => {
+    // Few outputs and at least 512 reduced elements take the split path (native/cuda/elementwise.cu); sizes kept
+    // small, as the simulation runs every CUDA thread of every block.
+    const rng = freshRng();
+    for (let trial = 0; trial < 3; ++trial) {
+      const shape = [rng.int(1, 2), rng.int(512, 1000), [1, 3, 16][trial]];
+      const n = tf.util.sizeFromShape(shape);
+      const floats = rng.normal(n);
+      if (trial === 1) floats[rng.int(0, n - 1)] = NaN;
+      const ints = Array.from({ length: n }, () => rng.int(-(2 ** 30), 2 ** 30));
+      const bools = Array.from({ length: n }, () => (rng.next() < 0.999 ? 1 : 0));
+      const f = () => tf.tensor(floats, shape);
+      const i = () => tf.tensor(ints, shape, 'int32');
+      const b = () => tf.tensor(bools, shape, 'bool');
+      for (const axes of [[1], [0, 1, 2]]) {
+        const label = `seed ${rng.seed} [${shape}] axes [${axes}]${trial === 1 ? ' with a NaN' : ''}`;
+        same(() => tf.sum(f(), axes), `${label} sum float32`, TOL);
+        same(() => tf.mean(f(), axes), `${label} mean`, TOL);
+        same(() => tf.max(f(), axes), `${label} max float32`);
+        same(() => tf.sum(i(), axes), `${label} sum int32`);
+        same(() => tf.min(i(), axes), `${label} min int32`);
+        same(() => tf.all(b(), axes), `${label} all`);
+      }
+    }
+  });
+
   it('finds the first maximum and minimum along any axis (ties: the first index)', () => {
     const rng = freshRng();
     for (let trial = 0; trial < 6; ++trial) {

@@ -1,5 +1,6 @@
 /**
- * The one comparison rule of the test suite: element i passes when |actual_i - expected_i| <= atol + rtol*|expected_i|.
+ * The one comparison rule of the test suite: element i passes when |actual_i - expected_i| <= atol + rtol*|expected_i|,
+ * or when both are NaN.
  * A failure names the worst element, its index, both values and the tolerance.
  */
 import { strict as assert } from 'assert';
@@ -18,6 +19,7 @@ export function expectClose(actual: NumericArray, expected: NumericArray, tol: T
   for (let i = 0; i < expected.length; ++i) {
     const a = actual[i];
     const e = expected[i];
+    if (Number.isNaN(a) && Number.isNaN(e)) continue;
     const excess = Math.abs(a - e) - (tol.atol + tol.rtol * Math.abs(e));
     if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
       worst = i;
