@@ -1,11 +1,11 @@
 /**
- * PSACT's point on pact-cpu: a training step of a trained PSACT ResNet (relaxed mode, its learned halting, so its
+ * PSACT's point on pact-cpu (or pact-cuda with --backend): a training step of a trained PSACT ResNet (relaxed mode, its learned halting, so its
  * learned FLOPs fraction) against a training step of the dense ResNet, images/s measured in the same run, steps
  * alternating so that both see the same machine load. Both models come from runs' checkpoints (`pact train`), train
  * on their own dataset's batches at the runs' final learning rate, and are not written back.
  *
  *   npx tsx bench/psact_throughput.bench.ts --psact runs/fmnist-psact32 --dense runs/fmnist-resnet32
- *     [--steps 6] [--warmup 2] [--out bench/results/psact_throughput]
+ *     [--steps 6] [--warmup 2] [--out bench/results/psact_throughput] [--backend pact-cpu|pact-cuda]
  *
  * Then evaluation (inference, no gradient): one test batch of the same size through the PSACT model in each
  * evaluation mode (thresholded, discrete, relaxed: the masked kernels compute only the positions that the halting
@@ -17,7 +17,7 @@ import * as fs from 'fs';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { pactCpuStatus } from '../src';
+import { PACT_CUDA, pactCpuStatus, registerPactCuda } from '../src';
 import { restoreTask } from '../src/cli/main';
 import { disposeForward } from '../src/models/psact';
 import { forwardFlops } from '../src/models/flops';
@@ -34,7 +34,14 @@ function argText(name: string, fallback?: string): string {
 }
 
 async function main(): Promise<void> {
-  if (!pactCpuStatus.registered) throw new Error(`pact-cpu is not registered: ${pactCpuStatus.reason}`);
+  const backend = argText('backend', 'pact-cpu');
+  if (backend === PACT_CUDA) {
+    const status = registerPactCuda();
+    if (!status.registered) throw new Error(`pact-cuda is not registered: ${status.reason}`);
+  } else if (!pactCpuStatus.registered) {
+    throw new Error(`pact-cpu is not registered: ${pactCpuStatus.reason}`);
+  }
+  tf.setBackend(backend);
   const psactRun = argText('psact');
   const denseRun = argText('dense');
   const out = argText('out', 'bench/results/psact_throughput');
@@ -76,9 +83,10 @@ async function main(): Promise<void> {
   const meanFlops = flops.reduce((a, b) => a + b, 0) / flops.length;
   const result = {
     date: new Date().toISOString(),
-    commit: gitCommit(),
+    commit: argText('commit', gitCommit()),
     machine: machine(),
     backend: tf.getBackend(),
+    device: backend === PACT_CUDA ? registerPactCuda().device : null,
     psactRun,
     psactStep: psact.step,
     denseRun,
@@ -94,11 +102,13 @@ async function main(): Promise<void> {
   };
   fs.writeFileSync(`${out}.json`, `${JSON.stringify(result, null, 2)}\n`);
   const md = [
-    '# PSACT vs dense ResNet training throughput on pact-cpu',
+    `# PSACT vs dense ResNet training throughput on ${backend}`,
     '',
-    `${result.date}, commit ${result.commit}, ${String(result.machine.cpu)} x${String(result.machine.cores)}, ` +
+    `${result.date}, commit ${result.commit}, ${result.device === null ? '' : `${result.device}, host `}` +
+      `${String(result.machine.cpu)} x${String(result.machine.cores)}, ` +
       `load average ${(result.machine.loadAverage as number[]).map((v) => v.toFixed(1)).join(' ')}. ` +
-      `Command: \`npx tsx bench/psact_throughput.bench.ts --psact ${psactRun} --dense ${denseRun} --steps ${steps}\`.`,
+      `Command: \`npx tsx bench/psact_throughput.bench.ts --psact ${psactRun} --dense ${denseRun} --steps ${steps}` +
+      `${backend === 'pact-cpu' ? '' : ` --backend ${backend}`}\`.`,
     '',
     '| model | checkpoint step | batch | median s/step | images/s | FLOPs fraction |',
     '|---|---:|---:|---:|---:|---:|',

@@ -9,8 +9,11 @@
 #                                      and the CUDA kernels' tests on the real device, host fallbacks as errors),
 #                                      PyTorch/cuDNN's reference figures, our CUDA benchmarks, then
 #                                      compute-sanitizer memcheck and racecheck over the kernel tests. Each phase has
-#                                      its own time limit (seconds: PHASE_LIMITS="tests torch bench resnet memcheck
-#                                      racecheck"); one log, $OUT/run.log, and the benchmarks' JSON/markdown in $OUT.
+#                                      its own time limit (seconds: PHASE_LIMITS="tests torch bench resnet psact
+#                                      memcheck racecheck"); one log, $OUT/run.log, and the benchmarks' JSON/markdown
+#                                      in $OUT. The psact phase (bench/psact_throughput.bench.ts on pact-cuda) needs
+#                                      the runs PSACT_RUN and DENSE_RUN (default runs/psact32-300, runs/resnet32-300,
+#                                      trained on the procedural dataset) carried too; it is skipped without them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,7 +75,8 @@ run() {
   export PACT_ADDON=${PWD}/.device/pact.node
   local commit limits mocha tsx kernel_tests
   commit=$(cat .device/commit)
-  read -r -a limits <<<"${PHASE_LIMITS:-100 40 70 40 60 40}"
+  read -r -a limits <<<"${PHASE_LIMITS:-100 40 70 40 90 60 40}"
+  local psact_run=${PSACT_RUN:-runs/psact32-300} dense_run=${DENSE_RUN:-runs/resnet32-300}
   mocha=(node node_modules/mocha/bin/mocha.js)
   tsx=(node node_modules/tsx/dist/cli.mjs)
   kernel_tests=(test/cuda_sim/masked_conv2d.test.ts test/cuda_sim/halting_step.test.ts
@@ -88,11 +92,17 @@ run() {
     phase bench "${limits[2]}" "${tsx[@]}" bench/cuda_masked_conv2d.bench.ts --torch "${OUT}/pytorch_cuda.json" \
       --out "${OUT}" --commit "${commit}"
     phase resnet "${limits[3]}" "${tsx[@]}" bench/cuda_resnet_step.bench.ts --torch "${OUT}/pytorch_cuda.json" \
-      --out "${OUT}" --commit "${commit}"
-    phase memcheck "${limits[4]}" env PACT_CUDA_TESTS=gpu compute-sanitizer --tool memcheck --error-exitcode 9 \
+      --profile --out "${OUT}" --commit "${commit}"
+    if [ -f "${psact_run}/checkpoint.bin" ] && [ -f "${dense_run}/checkpoint.bin" ]; then
+      phase psact "${limits[4]}" "${tsx[@]}" bench/psact_throughput.bench.ts --backend pact-cuda --psact "${psact_run}" \
+        --dense "${dense_run}" --out "${OUT}/psact_throughput" --commit "${commit}"
+    else
+      echo "== psact: skipped (${psact_run} or ${dense_run} not carried)"
+    fi
+    phase memcheck "${limits[5]}" env PACT_CUDA_TESTS=gpu compute-sanitizer --tool memcheck --error-exitcode 9 \
       --print-limit 20 "${mocha[@]}" "${kernel_tests[@]}"
-    phase racecheck "${limits[5]}" env PACT_CUDA_TESTS=gpu compute-sanitizer --tool racecheck --error-exitcode 9 \
-      --print-limit 20 "${mocha[@]}" test/cuda_sim/masked_conv2d.test.ts test/cuda_sim/halting_step.test.ts
+    phase racecheck "${limits[6]}" env PACT_CUDA_TESTS=gpu compute-sanitizer --tool racecheck --error-exitcode 9 \
+      --print-limit 20 "${mocha[@]}" "${kernel_tests[@]}"
   } 2>&1 | tee "${OUT}/run.log"
 }
 

@@ -1,9 +1,10 @@
 /**
  * The CUDA masked convolution (native/cuda/masked_conv2d.cu) against float64 references of conv2d where
  * mask > 0 (0 elsewhere) and of its two gradients from the active positions only (native/cpu/masked_conv2d.h),
- * at small shapes that still cover the kernels' branches: partial groups of 16 active positions, K = kH*kW*inC
- * over one and several 64-element chunks, more than 64 output channels, more than 128 active positions (two
- * filter-gradient chunks), strides and asymmetric pads, no and all positions active. Every implementation at
+ * at small shapes that still cover the kernels' branches: the three channel-block widths (16, 32, 64, and two blocks
+ * of 64), K = kH*kW*inC not a multiple of the 16-element step, more active positions than one forward block holds,
+ * non-square windows and asymmetric pads at stride 1 (the input gradient as a forward pass on the flipped filter),
+ * stride 2 (the gather kernel), no and all positions active. Every implementation at
  * hand runs the same cases: the simulated device, a real GPU when pact.node finds one, and pact.node's C++ kernel.
  */
 import { strict as assert } from 'assert';
@@ -160,6 +161,11 @@ const CASES: Case[] = [
     label: '>64 output channels, K over two chunks, >128 active',
     activeFraction: 0.6,
     geometry: { batch: 3, inH: 10, inW: 12, inC: 8, kH: 3, kW: 3, outC: 70, strides: [1, 1], pads: [1, 1, 1, 1] },
+  },
+  {
+    label: '32-channel block, 2x3 window, asymmetric pads, >256 active',
+    activeFraction: 0.9,
+    geometry: { batch: 2, inH: 13, inW: 11, inC: 16, kH: 2, kW: 3, outC: 24, strides: [1, 1], pads: [1, 0, 2, 1] },
   },
   {
     label: 'stride 2, asymmetric pads',
