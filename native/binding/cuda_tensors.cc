@@ -49,7 +49,8 @@ Napi::Value cudaBufferFree(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cudaBufferWrite(id, typedArray): the array's bytes must be the buffer's size.
+// cudaBufferWrite(id, typedArray): the array's bytes must be the buffer's size. Small arrays are copied without
+// waiting for queued kernels (memory.cuh's writeToDevice).
 Napi::Value cudaBufferWrite(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaBufferWrite";
   const BufferTable::Buffer& buffer = bufferArg(info, 0, fn, "id");
@@ -60,7 +61,7 @@ Napi::Value cudaBufferWrite(const Napi::CallbackInfo& info) {
   }
   if (buffer.bytes > 0) {
     const auto* src = static_cast<const uint8_t*>(host.ArrayBuffer().Data()) + host.ByteOffset();
-    check(info.Env(), cudaMemcpy(buffer.data, src, buffer.bytes, cudaMemcpyHostToDevice), fn, "cudaMemcpy");
+    runLauncher(info.Env(), fn, [&] { pact::cuda::writeToDevice(buffer.data, src, buffer.bytes); });
   }
   return info.Env().Undefined();
 }

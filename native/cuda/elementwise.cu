@@ -158,17 +158,20 @@ __global__ void reducePartialKernel(ReduceOp op, const T* x, int64_t reduced, in
   }
 }
 
-// out[o, i] from the `spans` partial results of reducePartialKernel, in span order.
+// out[o, i] from the `spans` partial results of reducePartialKernel: one warp per output (grid-stride over warps),
+// lane l combining spans l, l + 32, ... in order, then the lanes in a fixed shuffle tree, so the result is the same
+// in every run. (One thread per output would wait for `spans` dependent loads in a row.)
 template <typename T, typename Acc>
 __global__ void reduceSpansKernel(ReduceOp op, const Acc* partial, int64_t outer, int64_t spans, int64_t inner,
                                   int64_t reduced, T* out, Acc lowest, Acc highest) {
-  const int64_t n = outer * inner;
-  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
-       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  const int lane = threadIdx.x % 32;
+  const int64_t n = outer * inner, warps = gridDim.x * static_cast<int64_t>(blockDim.x) / 32;
+  for (int64_t j = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32; j < n; j += warps) {
     const int64_t o = j / inner, i = j % inner;
     Acc acc = reduceInit(op, lowest, highest);
-    for (int64_t s = 0; s < spans; ++s) acc = reduceCombine(op, acc, partial[(o * spans + s) * inner + i]);
-    out[j] = reduceFinish<T>(op, acc, reduced);
+    for (int64_t s = lane; s < spans; s += 32) acc = reduceCombine(op, acc, partial[(o * spans + s) * inner + i]);
+    for (int d = 16; d > 0; d /= 2) acc = reduceCombine(op, acc, __shfl_down_sync(0xffffffffu, acc, d));
+    if (lane == 0) out[j] = reduceFinish<T>(op, acc, reduced);
   }
 }
 
@@ -202,8 +205,8 @@ void reduceTyped(ReduceOp op, const void* xv, int64_t outer, int64_t reduced, in
   PACT_LAUNCH((reducePartialKernel<T, Acc>), grid, kThreads, 0, nullptr, op, x, reduced, inner, span,
               partial.as<Acc>(), lowest, highest);
   checkLaunch("reducePartialKernel");
-  PACT_LAUNCH((reduceSpansKernel<T, Acc>), blocksFor(n), kThreads, 0, nullptr, op, partial.as<Acc>(), outer, used,
-              inner, reduced, out, lowest, highest);
+  PACT_LAUNCH((reduceSpansKernel<T, Acc>), blocksFor(32 * n), kThreads, 0, nullptr, op, partial.as<Acc>(), outer,
+              used, inner, reduced, out, lowest, highest);
   checkLaunch("reduceSpansKernel");
 }
 

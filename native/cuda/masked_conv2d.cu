@@ -125,9 +125,14 @@ __device__ inline float tapValue(const ConvGeometry& g, const float* x, const fl
 // reads shared memory without bank conflicts). K passes through shared memory kTile elements at a time; the patch
 // tile is loaded with consecutive threads on consecutive channels (coalesced when inC >= kTile). Blocks past the
 // active count exit at once: the cost follows the active count. Each output sums K in order: deterministic.
+//
+// K may be split over blockIdx.z (kSpan elements each, a multiple of kTile) so that a few active positions still
+// make many short blocks; then split z writes its sums to partial[z, slot, channel] (capacity slots a split) and
+// sumSplitsKernel adds the splits in order; with one split the block writes y itself (partial is null).
 template <int BN>
 __global__ void forwardKernel(ConvGeometry g, const float* x, const float* xMask, const float* filter,
-                              const int* count, const int* positions, float* y) {
+                              const int* count, const int* positions, int64_t kSpan, int64_t capacity,
+                              float* partial, float* y) {
   constexpr int TX = BN / kMicro, TY = kThreads / TX, BM = TY * kMicro;
   __shared__ float patch[kTile][BM + 1];  // +1: the loads' stores (kk fastest) avoid bank conflicts
   __shared__ float weights[kTile][BN];
@@ -136,13 +141,14 @@ __global__ void forwardKernel(ConvGeometry g, const float* x, const float* xMask
   const int n = *count;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * BM;
   if (first >= n) return;  // uniform across the block, before any barrier
-  const int64_t oc0 = static_cast<int64_t>(blockIdx.y) * BN, K = g.kH * g.kW * g.inC;
+  const int64_t oc0 = static_cast<int64_t>(blockIdx.y) * BN, kEnd = g.kH * g.kW * g.inC;
+  const int64_t kBegin = blockIdx.z * kSpan, K = kBegin + kSpan < kEnd ? kBegin + kSpan : kEnd;
   for (int m = threadIdx.x; m < BM; m += kThreads) {
     windows[m] = first + m < n ? windowOf(g, positions[first + m]) : Window{-1, 0, 0};
   }
   const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
   float acc[kMicro][kMicro] = {};
-  for (int64_t k0 = 0; k0 < K; k0 += kTile) {
+  for (int64_t k0 = kBegin; k0 < K; k0 += kTile) {
     __syncthreads();  // the last step's reads are done (first time: the windows are written)
     if (threadIdx.x < kTile) taps[threadIdx.x] = tapOf(g, k0 + threadIdx.x, K);
     __syncthreads();
@@ -167,7 +173,8 @@ __global__ void forwardKernel(ConvGeometry g, const float* x, const float* xMask
   for (int i = 0; i < kMicro; ++i) {
     const int64_t slot = first + ty + i * TY;
     if (slot >= n) continue;
-    float* row = y + static_cast<int64_t>(positions[slot]) * g.outC;
+    float* row = partial != nullptr ? partial + (blockIdx.z * capacity + slot) * g.outC
+                                    : y + static_cast<int64_t>(positions[slot]) * g.outC;
     for (int j = 0; j < kMicro; ++j) {
       const int64_t o = oc0 + tx + j * TX;
       if (o < g.outC) row[o] = acc[i][j];
@@ -233,13 +240,29 @@ __global__ void backpropFilterKernel(ConvGeometry g, const float* x, const float
   }
 }
 
-// out[e] = sum over s < spans of partial[s * n + e], in order.
+// out[e] = sum over s < spans of partial[s * n + e]: one warp per element (grid-stride over warps), lane l adding
+// spans l, l + 32, ... in order, then the lanes in a fixed shuffle tree (the same result in every run).
 __global__ void sumSpansKernel(const float* partial, int64_t spans, int64_t n, float* out) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = gridDim.x * static_cast<int64_t>(blockDim.x) / 32;
+  for (int64_t e = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32; e < n; e += warps) {
+    float sum = 0.0f;
+    for (int64_t s = lane; s < spans; s += 32) sum += partial[s * n + e];
+    for (int d = 16; d > 0; d /= 2) sum += __shfl_down_sync(0xffffffffu, sum, d);
+    if (lane == 0) out[e] = sum;
+  }
+}
+
+// y at the active positions from the forward's K splits: y[positions[slot], o] = sum over z of
+// partial[z, slot, o], in split order.
+__global__ void sumSplitsKernel(const int* count, const int* positions, const float* partial, int64_t splits,
+                                int64_t capacity, int64_t outC, float* y) {
+  const int64_t n = static_cast<int64_t>(*count) * outC, stride = capacity * outC;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float sum = 0.0f;
-    for (int64_t s = 0; s < spans; ++s) sum += partial[s * n + e];
-    out[e] = sum;
+    for (int64_t z = 0; z < splits; ++z) sum += partial[z * stride + e];
+    y[static_cast<int64_t>(positions[e / outC]) * outC + e % outC] = sum;
   }
 }
 
@@ -255,15 +278,34 @@ __global__ void flipFilterKernel(ConvGeometry g, const float* filter, float* fli
   }
 }
 
-// Launches forwardKernel with the channel block that fits outC: 16, 32, or 64 (with blockIdx.y over blocks of 64).
+// Launches forwardKernel with the channel block that fits outC (16, 32, or 64, with blockIdx.y over blocks of 64),
+// K split into pieces of about kSplitK elements (deep layers: 64 channels x 9 taps make 6 splits).
+constexpr int64_t kSplitK = 96;
+
 void launchForward(const ConvGeometry& g, const float* x, const float* xMask, const float* filter,
                    const ActiveList& list, int64_t capacity, float* y) {
+  const int64_t K = g.kH * g.kW * g.inC;
+  const int64_t splits = std::max<int64_t>(1, (K + kSplitK / 2) / kSplitK);
+  const int64_t kSpan = ((K + splits - 1) / splits + kTile - 1) / kTile * kTile;
+  const int64_t used = std::max<int64_t>(1, (K + kSpan - 1) / kSpan);
   const auto run = [&](auto kernel, int bn) {
     const int64_t bm = kMicro * kThreads / (bn / kMicro);
-    const dim3 grid(static_cast<unsigned>((capacity + bm - 1) / bm), static_cast<unsigned>((g.outC + bn - 1) / bn));
+    const dim3 grid(static_cast<unsigned>((capacity + bm - 1) / bm), static_cast<unsigned>((g.outC + bn - 1) / bn),
+                    static_cast<unsigned>(used));
     if (grid.x == 0) return;
-    PACT_LAUNCH(kernel, grid, kThreads, 0, nullptr, g, x, xMask, filter, list.count(), list.positions(), y);
+    if (used == 1) {
+      PACT_LAUNCH(kernel, grid, kThreads, 0, nullptr, g, x, xMask, filter, list.count(), list.positions(), kSpan,
+                  capacity, nullptr, y);
+      check(cudaGetLastError(), "forward launch");
+      return;
+    }
+    Scratch partial(sizeof(float) * static_cast<size_t>(used * capacity * g.outC));
+    PACT_LAUNCH(kernel, grid, kThreads, 0, nullptr, g, x, xMask, filter, list.count(), list.positions(), kSpan,
+                capacity, partial.as<float>(), y);
     check(cudaGetLastError(), "forward launch");
+    PACT_LAUNCH(sumSplitsKernel, blocksFor(capacity * g.outC), kThreads, 0, nullptr, list.count(), list.positions(),
+                partial.as<float>(), used, capacity, g.outC, y);
+    check(cudaGetLastError(), "sumSplits launch");
   };
   if (g.outC <= 16) run(forwardKernel<16>, 16);
   else if (g.outC <= 32) run(forwardKernel<32>, 32);
@@ -355,7 +397,8 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
     const dim3 grid(static_cast<unsigned>(kBlocks), static_cast<unsigned>(spans), static_cast<unsigned>(cBlocks));
     PACT_LAUNCH(kernel, grid, kThreads, 0, nullptr, g, x, dy, list.count(), list.positions(), partial.as<float>());
     check(cudaGetLastError(), "backpropFilter launch");
-    PACT_LAUNCH(sumSpansKernel, blocksFor(total), kThreads, 0, nullptr, partial.as<float>(), spans, total, dfilter);
+    PACT_LAUNCH(sumSpansKernel, blocksFor(32 * total), kThreads, 0, nullptr, partial.as<float>(), spans, total,
+                dfilter);
     check(cudaGetLastError(), "sumSpans launch");
   };
   if (g.outC <= 16) run(backpropFilterKernel<16>, 16);

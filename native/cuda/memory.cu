@@ -1,9 +1,12 @@
 // The pact-cuda backend's caching allocator and buffer table (memory.cuh).
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "cuda/launch.h"
 #include "cuda/memory.cuh"
 
 namespace pact::cuda {
@@ -14,7 +17,35 @@ constexpr size_t kSmallRound = 512;
 constexpr size_t kLarge = size_t{1} << 20;
 constexpr size_t kLargeRound = size_t{2} << 20;
 
+struct InlineBytes {
+  unsigned char bytes[kInlineWriteBytes];
+};
+
+__global__ void inlineWriteKernel(InlineBytes src, int n, unsigned char* dst) {
+  for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src.bytes[i];
+}
+
 }  // namespace
+
+void writeToDevice(void* dst, const void* src, size_t bytes) {
+  auto* out = static_cast<unsigned char*>(dst);
+  const auto* in = static_cast<const unsigned char*>(src);
+  if (bytes > kInlineWriteLimit) {
+    const cudaError_t err = cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      throw std::runtime_error(std::string("cudaMemcpy failed: ") + cudaGetErrorString(err));
+    }
+    return;
+  }
+  for (size_t at = 0; at < bytes; at += kInlineWriteBytes) {
+    InlineBytes chunk;
+    const size_t n = std::min(kInlineWriteBytes, bytes - at);
+    std::memcpy(chunk.bytes, in + at, n);
+    PACT_LAUNCH(inlineWriteKernel, 1, 256, 0, nullptr, chunk, static_cast<int>(n), out + at);
+    checkLaunch("inlineWriteKernel");
+  }
+}
 
 size_t CachingAllocator::roundUp(size_t bytes) {
   const size_t unit = bytes > kLarge ? kLargeRound : kSmallRound;

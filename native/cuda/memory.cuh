@@ -72,6 +72,15 @@ class BufferTable {
   uint64_t next_ = 1;
 };
 
+// Copies `bytes` host bytes to device memory at `dst` in launch order, without waiting for the kernels queued before
+// (a cudaMemcpy from pageable memory waits for all of them, so every scalar a training step makes would stall the
+// host until the device is idle): up to kInlineWriteLimit bytes travel inside kernel arguments, kInlineWriteBytes a
+// launch; the caller's array may change as soon as this returns. Larger copies use cudaMemcpy. Throws
+// std::runtime_error when a launch or copy fails.
+constexpr size_t kInlineWriteBytes = 2048;
+constexpr size_t kInlineWriteLimit = 8 * kInlineWriteBytes;
+void writeToDevice(void* dst, const void* src, size_t bytes);
+
 // Temporary device memory of one launcher (partial sums, active lists), taken from the backend's caching allocator
 // and given back to its cache when the object goes: a later request may reuse the block at once, which is safe
 // because every kernel runs on the one (null) stream, in launch order. Like the allocator, for the JS thread only.

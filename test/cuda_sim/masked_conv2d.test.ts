@@ -4,7 +4,8 @@
  * at small shapes that still cover the kernels' branches: the three channel-block widths (16, 32, 64, and two blocks
  * of 64), K = kH*kW*inC not a multiple of the 16-element step, more active positions than one forward block holds,
  * non-square windows and asymmetric pads at stride 1 (the input gradient as a forward pass on the flipped filter),
- * stride 2 (the gather kernel), no and all positions active. Every implementation at
+ * K split over blocks (forward from K = 144, input gradient from 9 * outC = 144), stride 2 (the gather kernel),
+ * no and all positions active. Every implementation at
  * hand runs the same cases: the simulated device, a real GPU when pact.node finds one, and pact.node's C++ kernel.
  */
 import { strict as assert } from 'assert';
@@ -163,9 +164,9 @@ const CASES: Case[] = [
     geometry: { batch: 3, inH: 10, inW: 12, inC: 8, kH: 3, kW: 3, outC: 70, strides: [1, 1], pads: [1, 1, 1, 1] },
   },
   {
-    label: '32-channel block, 2x3 window, asymmetric pads, >256 active',
+    label: '32-channel block, 2x3 window, asymmetric pads, K split in two, >256 active',
     activeFraction: 0.9,
-    geometry: { batch: 2, inH: 13, inW: 11, inC: 16, kH: 2, kW: 3, outC: 24, strides: [1, 1], pads: [1, 0, 2, 1] },
+    geometry: { batch: 2, inH: 13, inW: 11, inC: 24, kH: 2, kW: 3, outC: 24, strides: [1, 1], pads: [1, 0, 2, 1] },
   },
   {
     label: 'stride 2, asymmetric pads',

@@ -68,6 +68,38 @@ describe('pact-cuda backend (simulated device)', function () {
     }
   });
 
+  it('writes small and large arrays in launch order: blocks freed and rewritten while queued kernels read them', () => {
+    // Arrays up to 16 KiB reach the device inside kernel arguments, 2 KiB a launch, without waiting for queued
+    // kernels; larger ones by cudaMemcpy. Each y_i is queued before x_i's block goes back to the cache and the next
+    // x takes it, so a write that overtook a queued kernel would change an earlier y.
+    const rng = freshRng();
+    tf.setBackend(PACT_CUDA);
+    try {
+      for (const n of [1, 511, 512, 513, 4096, 4097, 20000]) {
+        const values = Array.from({ length: 6 }, () => rng.normal(n));
+        const ys = values.map((v) => {
+          const x = tf.tensor1d(v);
+          const y = tf.mul(x, 2);
+          x.dispose();
+          return y;
+        });
+        ys.forEach((y, i) =>
+          expectClose(
+            y.dataSync(),
+            values[i].map((v) => 2 * v),
+            TOL,
+            `${n} floats, array ${i}`,
+          ),
+        );
+        tf.dispose(ys);
+      }
+      const bools = Uint8Array.from({ length: 2049 }, () => rng.int(0, 1));
+      assert.deepEqual(tf.tensor1d(bools, 'bool').dataSync(), bools);
+    } finally {
+      tf.setBackend('cpu');
+    }
+  });
+
   it('runs the element-wise kernels on the device, equal to tfjs-backend-cpu, with broadcasting', () => {
     process.env.PACT_STRICT_NATIVE = '1';
     const rng = freshRng();
