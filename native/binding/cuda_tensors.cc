@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "binding/cuda_buffers.h"
 #include "binding/halting_args.h"
 #include "binding/registry.h"
+#include "cuda/batch_norm.cuh"
 #include "cuda/device.h"
 #include "cuda/elementwise.cuh"
 #include "cuda/halting_step.cuh"
@@ -310,6 +312,65 @@ Napi::Value cudaMaskedConv2dDevice(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Rows and channels of the batch-norm bindings, with epsilon: rows * channels floats in every [rows, channels]
+// buffer, channels in every per-channel one.
+struct BatchNormArgs {
+  size_t rows, channels;
+  float epsilon;
+  bool relu;
+};
+
+BatchNormArgs batchNormArgs(const Napi::CallbackInfo& info, const char* fn) {
+  const auto rows = static_cast<size_t>(pact::intArg(info, 0, fn, "rows", 1, kMaxBytes / 4));
+  const auto channels = static_cast<size_t>(pact::intArg(info, 1, fn, "channels", 1, kMaxBytes / 4));
+  if (rows * channels > static_cast<size_t>(kMaxBytes / 4)) pact::throwArg(info.Env(), fn, "rows * channels is too large");
+  const double epsilon = pact::numberArg(info, 2, fn, "epsilon");
+  if (!(epsilon > 0.0) || !std::isfinite(epsilon)) pact::throwArg(info.Env(), fn, "epsilon must be positive and finite");
+  return {rows, channels, static_cast<float>(epsilon), pact::boolArg(info, 3, fn, "relu")};
+}
+
+// cudaBatchNormTrainDevice(rows, channels, epsilon, relu, x, scale, offset, y, mean, variance): buffer ids.
+Napi::Value cudaBatchNormTrainDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBatchNormTrainDevice";
+  const BatchNormArgs a = batchNormArgs(info, fn);
+  const size_t n = a.rows * a.channels;
+  const float* x = deviceFloats(info, 4, fn, "x", n, false);
+  const float* scale = deviceFloats(info, 5, fn, "scale", a.channels, false);
+  const float* offset = deviceFloats(info, 6, fn, "offset", a.channels, false);
+  float* y = deviceFloats(info, 7, fn, "y", n, false);
+  float* mean = deviceFloats(info, 8, fn, "mean", a.channels, false);
+  float* variance = deviceFloats(info, 9, fn, "variance", a.channels, false);
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::batchNormTrain(x, scale, offset, static_cast<int64_t>(a.rows), static_cast<int64_t>(a.channels),
+                               a.epsilon, a.relu, y, mean, variance);
+  });
+  return info.Env().Undefined();
+}
+
+// cudaBatchNormTrainGradDevice(rows, channels, epsilon, relu, dy, dmean, dvariance, x, scale, mean, variance, y,
+// dx, dscale, doffset): buffer ids; y (the forward output) is read with relu only and may be 0 without it.
+Napi::Value cudaBatchNormTrainGradDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBatchNormTrainGradDevice";
+  const BatchNormArgs a = batchNormArgs(info, fn);
+  const size_t n = a.rows * a.channels, c = a.channels;
+  const float* dy = deviceFloats(info, 4, fn, "dy", n, false);
+  const float* dmean = deviceFloats(info, 5, fn, "dmean", c, false);
+  const float* dvariance = deviceFloats(info, 6, fn, "dvariance", c, false);
+  const float* x = deviceFloats(info, 7, fn, "x", n, false);
+  const float* scale = deviceFloats(info, 8, fn, "scale", c, false);
+  const float* mean = deviceFloats(info, 9, fn, "mean", c, false);
+  const float* variance = deviceFloats(info, 10, fn, "variance", c, false);
+  const float* y = deviceFloats(info, 11, fn, "y", n, !a.relu);
+  float* dx = deviceFloats(info, 12, fn, "dx", n, false);
+  float* dscale = deviceFloats(info, 13, fn, "dscale", c, false);
+  float* doffset = deviceFloats(info, 14, fn, "doffset", c, false);
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::batchNormTrainGrad(dy, dmean, dvariance, x, scale, mean, variance, y, static_cast<int64_t>(a.rows),
+                                   static_cast<int64_t>(a.channels), a.epsilon, a.relu, dx, dscale, doffset);
+  });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 PACT_EXPORT("cudaBufferCreate", cudaBufferCreate);
@@ -328,3 +389,5 @@ PACT_EXPORT("cudaBatchMatMul", cudaBatchMatMul);
 PACT_EXPORT("cudaHaltingStepDevice", cudaHaltingStepDevice);
 PACT_EXPORT("cudaHaltingStepGradDevice", cudaHaltingStepGradDevice);
 PACT_EXPORT("cudaMaskedConv2dDevice", cudaMaskedConv2dDevice);
+PACT_EXPORT("cudaBatchNormTrainDevice", cudaBatchNormTrainDevice);
+PACT_EXPORT("cudaBatchNormTrainGradDevice", cudaBatchNormTrainGradDevice);

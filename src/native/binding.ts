@@ -466,6 +466,40 @@ export interface CudaTensorAddon {
     gU: number,
   ): void;
   /**
+   * Training-mode batch norm (native/cuda/batch_norm.cu; the math of native/cpu/batch_norm.h) on device buffers:
+   * x and y hold rows * channels floats, the others channels.
+   */
+  cudaBatchNormTrainDevice(
+    rows: number,
+    channels: number,
+    epsilon: number,
+    relu: boolean,
+    x: number,
+    scale: number,
+    offset: number,
+    y: number,
+    mean: number,
+    variance: number,
+  ): void;
+  /** Its gradient; y (the forward output) is read with relu only and may be 0 without it. */
+  cudaBatchNormTrainGradDevice(
+    rows: number,
+    channels: number,
+    epsilon: number,
+    relu: boolean,
+    dy: number,
+    dmean: number,
+    dvariance: number,
+    x: number,
+    scale: number,
+    mean: number,
+    variance: number,
+    y: number,
+    dx: number,
+    dscale: number,
+    doffset: number,
+  ): void;
+  /**
    * The masked convolution on device buffers; which 0: (x, filter) -> y, 1: (dy, filter) -> dx,
    * 2: (x, dy) -> dfilter.
    */

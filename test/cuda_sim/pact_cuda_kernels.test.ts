@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { PACT_CUDA } from '../../src';
 import { CUDA_COMPARE_OPS } from '../../src/backends/pact_cuda/layout_kernels';
+import { batchNormReluTrain, batchNormTrain, PACT_BATCH_NORM_TRAIN } from '../../src/ops/batch_norm_train';
 import { expectClose } from '../helpers/compare';
 import { freshRng, type Rng } from '../helpers/random';
 import { usePactCudaSim, valuesOn } from './on_backend';
@@ -107,6 +108,61 @@ describe('pact-cuda kernels beyond element-wise float32 (simulated device)', fun
         same(() => tf.sum(i(), axes), `${label} sum int32`);
         same(() => tf.min(i(), axes), `${label} min int32`);
         same(() => tf.all(b(), axes), `${label} all`);
+      }
+    }
+  });
+
+  it('trains batch norm (with and without ReLU) on the device as the composite on tfjs-backend-cpu, gradients too', () => {
+    // pact-cuda runs PactBatchNormTrain(Grad) (native/cuda/batch_norm.cu); tfjs-backend-cpu has no such kernel and
+    // runs the composite of tfjs ops, autodiffed. Rows from one span to many, channels 3, 16 and 40 (two blocks of
+    // lanes), a mean far from 0 (the moments are shifted), a loss that reads y, the mean and the variance.
+    const rng = freshRng();
+    for (const [rows, channels] of [
+      [7, 3],
+      [300, 16],
+      [700, 40],
+    ]) {
+      const shape = [2, Math.ceil(rows / 2), channels];
+      const n = tf.util.sizeFromShape(shape);
+      const x = Float32Array.from(rng.normal(n), (v) => 3 + 2 * v);
+      const [scale, offset, wy, wm, wv] = [channels, channels, n, channels, channels].map((k) => rng.normal(k));
+      for (const relu of [false, true]) {
+        const op = relu ? batchNormReluTrain : batchNormTrain;
+        const run = () => {
+          const f = (xt: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+            const r = op(xt, s as tf.Tensor1D, o as tf.Tensor1D);
+            return tf.addN([
+              tf.sum(tf.mul(r.y, tf.tensor(wy, shape))),
+              tf.sum(tf.mul(r.mean, tf.tensor1d(wm))),
+              tf.sum(tf.mul(r.variance, tf.tensor1d(wv))),
+            ]);
+          };
+          const inputs = [tf.tensor(x, shape), tf.tensor1d(scale), tf.tensor1d(offset)];
+          const r = op(inputs[0], inputs[1] as tf.Tensor1D, inputs[2] as tf.Tensor1D);
+          const grads = tf.grads(f)(inputs);
+          return tf.concat([r.y, r.mean, r.variance, ...grads].map((t) => t.flatten()));
+        };
+        const label = `seed ${rng.seed} [${shape}] relu ${relu}`;
+        expectClose(valuesOn(PACT_CUDA, run), valuesOn('cpu', run), { atol: 2e-4, rtol: 2e-4 }, label);
+      }
+    }
+    assert.equal(backend().fallbackCounts()[PACT_BATCH_NORM_TRAIN], undefined);
+  });
+
+  it("differentiates Sum and Mean over any axes as tfjs-backend-cpu (pact-cuda's gradients broadcast on the device)", () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 6; ++trial) {
+      const shape = randomShape(rng, rng.int(1, 4));
+      const axes = shape.map((_, i) => i).filter(() => rng.next() < 0.5);
+      const keepDims = rng.next() < 0.5;
+      const x = rng.normal(tf.util.sizeFromShape(shape));
+      for (const op of [tf.sum, tf.mean]) {
+        const w = rng.normal(tf.util.sizeFromShape(op(tf.zeros(shape), axes, keepDims).shape));
+        const run = () =>
+          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t, axes, keepDims), tf.tensor(w, op(t, axes, keepDims).shape))))(
+            tf.tensor(x, shape),
+          );
+        same(run, `seed ${rng.seed} ${op.name} [${shape}] axes [${axes}] keepDims ${keepDims}`, TOL);
       }
     }
   });

@@ -1,6 +1,7 @@
 /**
  * PACT's own kernels on pact-cuda, on device buffers: the fused halting step and its gradient
- * (native/cuda/halting_step.cu) and the masked convolution with both gradients (native/cuda/masked_conv2d.cu).
+ * (native/cuda/halting_step.cu), the masked convolution with both gradients (native/cuda/masked_conv2d.cu), and
+ * training-mode batch norm with its gradient (native/cuda/batch_norm.cu).
  * The ops (src/ops) checked the arguments; the addon checks every buffer's size again.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -14,6 +15,11 @@ import {
   PACT_HALTING_STEP,
   PACT_HALTING_STEP_GRAD,
 } from '../../ops/halting_step_kernel';
+import {
+  type BatchNormTrainAttrs,
+  PACT_BATCH_NORM_TRAIN,
+  PACT_BATCH_NORM_TRAIN_GRAD,
+} from '../../ops/batch_norm_train';
 import { MASKED_CONV_KERNELS, type MaskedConv2DAttrs, maskedConvOperands } from '../../ops/masked_conv2d';
 import { deviceKernel, PACT_CUDA, PactCudaBackend } from './backend';
 
@@ -86,6 +92,49 @@ const haltingStepGrad = config(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend
       out[2],
       out[3],
       out[4] ?? 0,
+    ),
+  );
+});
+
+/** NHWC (any channels-last tensor) as rows of channels. */
+function rowsOf(x: tf.TensorInfo): { rows: number; channels: number } {
+  const channels = x.shape[x.shape.length - 1];
+  return { rows: tf.util.sizeFromShape(x.shape) / channels, channels };
+}
+
+const batchNormTrain = config(PACT_BATCH_NORM_TRAIN, ({ inputs, attrs, backend }) => {
+  const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
+  const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
+  const { rows, channels } = rowsOf(x);
+  const [ix, is, io] = [backend.bufferOf(x, 'x'), backend.bufferOf(scale, 'scale'), backend.bufferOf(offset, 'offset')];
+  return backend.launchInto([x.shape, [channels], [channels]], ([y, mean, variance]) =>
+    backend.native.cudaBatchNormTrainDevice(rows, channels, epsilon, relu, ix, is, io, y, mean, variance),
+  );
+});
+
+const batchNormTrainGrad = config(PACT_BATCH_NORM_TRAIN_GRAD, ({ inputs, attrs, backend }) => {
+  const t = inputs as Record<string, tf.TensorInfo>;
+  const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
+  const { rows, channels } = rowsOf(t.x);
+  const ids = ['dy', 'dmean', 'dvariance', 'x', 'scale', 'mean', 'variance'].map((n) => backend.bufferOf(t[n], n));
+  const y = relu ? backend.bufferOf(t.y, 'y') : 0;
+  return backend.launchInto([t.x.shape, [channels], [channels]], ([dx, dscale, doffset]) =>
+    backend.native.cudaBatchNormTrainGradDevice(
+      rows,
+      channels,
+      epsilon,
+      relu,
+      ids[0],
+      ids[1],
+      ids[2],
+      ids[3],
+      ids[4],
+      ids[5],
+      ids[6],
+      y,
+      dx,
+      dscale,
+      doffset,
     ),
   );
 });
@@ -178,4 +227,6 @@ export const pactCudaPactKernels: tf.KernelConfig[] = [
   maskedConv(0),
   maskedConv(1),
   maskedConv(2),
+  batchNormTrain,
+  batchNormTrainGrad,
 ];

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { cudaTensorAddon } from '../../native/binding';
 import { PACT_CUDA, PactCudaBackend } from './backend';
+import { wrapReductionGradients } from './gradients';
 import { pactCudaKernels } from './kernels';
 import { pactCudaLayoutKernels } from './layout_kernels';
 import { pactCudaPactKernels } from './pact_kernels';
@@ -57,6 +58,7 @@ export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatu
       });
     }
     for (const config of deviceKernels) tf.registerKernel(config);
+    wrapReductionGradients();
   }
   status = { registered: true, device: cuda.device, reason: '' };
   return status;
