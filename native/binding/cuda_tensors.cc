@@ -8,6 +8,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "binding/args.h"
@@ -320,13 +321,20 @@ struct BatchNormArgs {
   bool relu;
 };
 
-BatchNormArgs batchNormArgs(const Napi::CallbackInfo& info, const char* fn) {
-  const auto rows = static_cast<size_t>(pact::intArg(info, 0, fn, "rows", 1, kMaxBytes / 4));
+// Arguments 0 rows, 1 channels (rows * channels within the byte limit), 2 epsilon (positive, finite), and with
+// `hasRelu` 3 relu.
+std::pair<size_t, size_t> rowsAndChannelsArgs(const Napi::CallbackInfo& info, const char* fn) {
+  const auto rows = static_cast<size_t>(pact::intArg(info, 0, fn, "rows", 0, kMaxBytes / 4));
   const auto channels = static_cast<size_t>(pact::intArg(info, 1, fn, "channels", 1, kMaxBytes / 4));
   if (rows * channels > static_cast<size_t>(kMaxBytes / 4)) pact::throwArg(info.Env(), fn, "rows * channels is too large");
+  return {rows, channels};
+}
+
+BatchNormArgs batchNormArgs(const Napi::CallbackInfo& info, const char* fn, bool hasRelu = true) {
+  const auto [rows, channels] = rowsAndChannelsArgs(info, fn);
   const double epsilon = pact::numberArg(info, 2, fn, "epsilon");
   if (!(epsilon > 0.0) || !std::isfinite(epsilon)) pact::throwArg(info.Env(), fn, "epsilon must be positive and finite");
-  return {rows, channels, static_cast<float>(epsilon), pact::boolArg(info, 3, fn, "relu")};
+  return {rows, channels, static_cast<float>(epsilon), hasRelu ? pact::boolArg(info, 3, fn, "relu") : true};
 }
 
 // cudaBatchNormTrainDevice(rows, channels, epsilon, relu, x, scale, offset, y, mean, variance): buffer ids.
@@ -341,8 +349,8 @@ Napi::Value cudaBatchNormTrainDevice(const Napi::CallbackInfo& info) {
   float* mean = deviceFloats(info, 8, fn, "mean", a.channels, false);
   float* variance = deviceFloats(info, 9, fn, "variance", a.channels, false);
   runLauncher(info.Env(), fn, [&] {
-    pact::cuda::batchNormTrain(x, scale, offset, static_cast<int64_t>(a.rows), static_cast<int64_t>(a.channels),
-                               a.epsilon, a.relu, y, mean, variance);
+    pact::cuda::batchNormTrain(x, nullptr, scale, offset, static_cast<int64_t>(a.rows),
+                               static_cast<int64_t>(a.channels), a.epsilon, a.relu, y, mean, variance);
   });
   return info.Env().Undefined();
 }
@@ -365,8 +373,103 @@ Napi::Value cudaBatchNormTrainGradDevice(const Napi::CallbackInfo& info) {
   float* dscale = deviceFloats(info, 13, fn, "dscale", c, false);
   float* doffset = deviceFloats(info, 14, fn, "doffset", c, false);
   runLauncher(info.Env(), fn, [&] {
-    pact::cuda::batchNormTrainGrad(dy, dmean, dvariance, x, scale, mean, variance, y, static_cast<int64_t>(a.rows),
-                                   static_cast<int64_t>(a.channels), a.epsilon, a.relu, dx, dscale, doffset);
+    pact::cuda::batchNormTrainGrad(dy, dmean, dvariance, x, nullptr, scale, mean, variance, y,
+                                   static_cast<int64_t>(a.rows), static_cast<int64_t>(a.channels), a.epsilon, a.relu,
+                                   dx, dscale, doffset);
+  });
+  return info.Env().Undefined();
+}
+
+// The masked residual unit's kernels (cpu/masked_residual_unit.h) on device buffers; argument 0 rows, 1 channels,
+// 2 epsilon (where there is one); the mask has rows floats.
+
+// cudaMaskedBatchNormReluDevice(rows, channels, epsilon, x, mask, scale, offset, y, mean, variance)
+Napi::Value cudaMaskedBatchNormReluDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaMaskedBatchNormReluDevice";
+  const BatchNormArgs a = batchNormArgs(info, fn, false);
+  const size_t n = a.rows * a.channels, c = a.channels;
+  const float* x = deviceFloats(info, 3, fn, "x", n, false);
+  const float* mask = deviceFloats(info, 4, fn, "mask", a.rows, false);
+  const float* scale = deviceFloats(info, 5, fn, "scale", c, false);
+  const float* offset = deviceFloats(info, 6, fn, "offset", c, false);
+  float* y = deviceFloats(info, 7, fn, "y", n, false);
+  float* mean = deviceFloats(info, 8, fn, "mean", c, false);
+  float* variance = deviceFloats(info, 9, fn, "variance", c, false);
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::batchNormTrain(x, mask, scale, offset, static_cast<int64_t>(a.rows), static_cast<int64_t>(c),
+                               a.epsilon, true, y, mean, variance);
+  });
+  return info.Env().Undefined();
+}
+
+// cudaMaskedBatchNormReluGradDevice(rows, channels, epsilon, dy, x, mask, y, scale, mean, variance, dx, dscale,
+// doffset)
+Napi::Value cudaMaskedBatchNormReluGradDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaMaskedBatchNormReluGradDevice";
+  const BatchNormArgs a = batchNormArgs(info, fn, false);
+  const size_t n = a.rows * a.channels, c = a.channels;
+  const float* dy = deviceFloats(info, 3, fn, "dy", n, false);
+  const float* x = deviceFloats(info, 4, fn, "x", n, false);
+  const float* mask = deviceFloats(info, 5, fn, "mask", a.rows, false);
+  const float* y = deviceFloats(info, 6, fn, "y", n, false);
+  const float* scale = deviceFloats(info, 7, fn, "scale", c, false);
+  const float* mean = deviceFloats(info, 8, fn, "mean", c, false);
+  const float* variance = deviceFloats(info, 9, fn, "variance", c, false);
+  float* dx = deviceFloats(info, 10, fn, "dx", n, false);
+  float* dscale = deviceFloats(info, 11, fn, "dscale", c, false);
+  float* doffset = deviceFloats(info, 12, fn, "doffset", c, false);
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::batchNormTrainGrad(dy, nullptr, nullptr, x, mask, scale, mean, variance, y,
+                                   static_cast<int64_t>(a.rows), static_cast<int64_t>(c), a.epsilon, true, dx, dscale,
+                                   doffset);
+  });
+  return info.Env().Undefined();
+}
+
+// cudaBatchNormReluInferenceDevice(rows, channels, epsilon, x, mask (0: every row), scale, offset, mean, variance, y)
+Napi::Value cudaBatchNormReluInferenceDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaBatchNormReluInferenceDevice";
+  const BatchNormArgs a = batchNormArgs(info, fn, false);
+  const size_t n = a.rows * a.channels, c = a.channels;
+  const float* x = deviceFloats(info, 3, fn, "x", n, false);
+  const float* mask = deviceFloats(info, 4, fn, "mask", a.rows, true);
+  const float* scale = deviceFloats(info, 5, fn, "scale", c, false);
+  const float* offset = deviceFloats(info, 6, fn, "offset", c, false);
+  const float* mean = deviceFloats(info, 7, fn, "mean", c, false);
+  const float* variance = deviceFloats(info, 8, fn, "variance", c, false);
+  float* y = deviceFloats(info, 9, fn, "y", n, false);
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::batchNormReluInference(x, mask, scale, offset, mean, variance, static_cast<int64_t>(a.rows),
+                                       static_cast<int64_t>(c), a.epsilon, y);
+  });
+  return info.Env().Undefined();
+}
+
+// cudaScaledResidualAddDevice(rows, channels, u, c, a, y): a has rows floats.
+Napi::Value cudaScaledResidualAddDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaScaledResidualAddDevice";
+  const auto [rows, channels] = rowsAndChannelsArgs(info, fn);
+  const float* u = deviceFloats(info, 2, fn, "u", rows * channels, false);
+  const float* c = deviceFloats(info, 3, fn, "c", rows * channels, false);
+  const float* a = deviceFloats(info, 4, fn, "a", rows, false);
+  float* y = deviceFloats(info, 5, fn, "y", rows * channels, false);
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::scaledResidualAdd(u, c, a, static_cast<int64_t>(rows), static_cast<int64_t>(channels), y);
+  });
+  return info.Env().Undefined();
+}
+
+// cudaScaledResidualAddGradDevice(rows, channels, dy, c, a, dc, da)
+Napi::Value cudaScaledResidualAddGradDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaScaledResidualAddGradDevice";
+  const auto [rows, channels] = rowsAndChannelsArgs(info, fn);
+  const float* dy = deviceFloats(info, 2, fn, "dy", rows * channels, false);
+  const float* c = deviceFloats(info, 3, fn, "c", rows * channels, false);
+  const float* a = deviceFloats(info, 4, fn, "a", rows, false);
+  float* dc = deviceFloats(info, 5, fn, "dc", rows * channels, false);
+  float* da = deviceFloats(info, 6, fn, "da", rows, false);
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::scaledResidualAddGrad(dy, c, a, static_cast<int64_t>(rows), static_cast<int64_t>(channels), dc, da);
   });
   return info.Env().Undefined();
 }
@@ -391,3 +494,8 @@ PACT_EXPORT("cudaHaltingStepGradDevice", cudaHaltingStepGradDevice);
 PACT_EXPORT("cudaMaskedConv2dDevice", cudaMaskedConv2dDevice);
 PACT_EXPORT("cudaBatchNormTrainDevice", cudaBatchNormTrainDevice);
 PACT_EXPORT("cudaBatchNormTrainGradDevice", cudaBatchNormTrainGradDevice);
+PACT_EXPORT("cudaMaskedBatchNormReluDevice", cudaMaskedBatchNormReluDevice);
+PACT_EXPORT("cudaMaskedBatchNormReluGradDevice", cudaMaskedBatchNormReluGradDevice);
+PACT_EXPORT("cudaBatchNormReluInferenceDevice", cudaBatchNormReluInferenceDevice);
+PACT_EXPORT("cudaScaledResidualAddDevice", cudaScaledResidualAddDevice);
+PACT_EXPORT("cudaScaledResidualAddGradDevice", cudaScaledResidualAddGradDevice);

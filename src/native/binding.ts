@@ -499,6 +499,58 @@ export interface CudaTensorAddon {
     dscale: number,
     doffset: number,
   ): void;
+  /** The masked residual unit's batch norm + ReLU (native/cpu/masked_residual_unit.h) on device buffers. */
+  cudaMaskedBatchNormReluDevice(
+    rows: number,
+    channels: number,
+    epsilon: number,
+    x: number,
+    mask: number,
+    scale: number,
+    offset: number,
+    y: number,
+    mean: number,
+    variance: number,
+  ): void;
+  cudaMaskedBatchNormReluGradDevice(
+    rows: number,
+    channels: number,
+    epsilon: number,
+    dy: number,
+    x: number,
+    mask: number,
+    y: number,
+    scale: number,
+    mean: number,
+    variance: number,
+    dx: number,
+    dscale: number,
+    doffset: number,
+  ): void;
+  /** Evaluation's batch norm + ReLU with given statistics, at the rows of `mask` (0: every row). */
+  cudaBatchNormReluInferenceDevice(
+    rows: number,
+    channels: number,
+    epsilon: number,
+    x: number,
+    mask: number,
+    scale: number,
+    offset: number,
+    mean: number,
+    variance: number,
+    y: number,
+  ): void;
+  /** y = u + c * a[row] and its gradient (dc, da). */
+  cudaScaledResidualAddDevice(rows: number, channels: number, u: number, c: number, a: number, y: number): void;
+  cudaScaledResidualAddGradDevice(
+    rows: number,
+    channels: number,
+    dy: number,
+    c: number,
+    a: number,
+    dc: number,
+    da: number,
+  ): void;
   /**
    * The masked convolution on device buffers; which 0: (x, filter) -> y, 1: (dy, filter) -> dx,
    * 2: (x, dy) -> dfilter.

@@ -123,8 +123,11 @@ export function maskedResidualUnitWithStats(
   return { y, bn1: bn1.stats, bn2: bn2.stats, activeCounts: counts };
 }
 
-/** u + c·a (a [B,H,W] scales each position of c): one kernel where the backend has it, else tfjs ops. */
-function scaledResidualAdd(u: tf.Tensor4D, c: tf.Tensor4D, a: tf.Tensor3D): tf.Tensor4D {
+/**
+ * u + c·a (a [B,H,W] scales each position of c): one kernel where the backend has it, else tfjs ops. Exported for
+ * the backends' tests.
+ */
+export function scaledResidualAdd(u: tf.Tensor4D, c: tf.Tensor4D, a: tf.Tensor3D): tf.Tensor4D {
   if (tf.getKernel(PACT_SCALED_RESIDUAL_ADD, tf.getBackend()) !== undefined) {
     return tf.engine().runKernel(PACT_SCALED_RESIDUAL_ADD, { u, c, a }) as tf.Tensor4D;
   }
@@ -133,9 +136,9 @@ function scaledResidualAdd(u: tf.Tensor4D, c: tf.Tensor4D, a: tf.Tensor3D): tf.T
 
 /**
  * relu(batchNorm(x)) on the positions of `set` ([B,H,W], 0/1, `count` ones), 0 elsewhere, with the statistics of
- * those positions (training) or the given ones.
+ * those positions (training) or the given ones. Exported for the backends' tests.
  */
-function maskedBatchNormRelu(
+export function maskedBatchNormRelu(
   x: tf.Tensor4D,
   params: MaskedBatchNormParams,
   set: tf.Tensor,

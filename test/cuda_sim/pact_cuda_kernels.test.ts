@@ -11,6 +11,14 @@ import * as tf from '@tensorflow/tfjs';
 import { PACT_CUDA } from '../../src';
 import { CUDA_COMPARE_OPS } from '../../src/backends/pact_cuda/layout_kernels';
 import { batchNormReluTrain, batchNormTrain, PACT_BATCH_NORM_TRAIN } from '../../src/ops/batch_norm_train';
+import {
+  maskedBatchNormRelu,
+  maskedResidualUnit,
+  maskedResidualUnitWithStats,
+  PACT_MASKED_BATCH_NORM_RELU,
+  PACT_SCALED_RESIDUAL_ADD,
+  scaledResidualAdd,
+} from '../../src/ops/masked_residual_unit';
 import { expectClose } from '../helpers/compare';
 import { freshRng, type Rng } from '../helpers/random';
 import { usePactCudaSim, valuesOn } from './on_backend';
@@ -164,6 +172,94 @@ describe('pact-cuda kernels beyond element-wise float32 (simulated device)', fun
           );
         same(run, `seed ${rng.seed} ${op.name} [${shape}] axes [${axes}] keepDims ${keepDims}`, TOL);
       }
+    }
+  });
+
+  it('runs the masked residual unit on the device as the composite on tfjs-backend-cpu: training, gradients, evaluation', () => {
+    // pact-cuda runs PactMaskedBatchNormRelu(Grad, Inference) and PactScaledResidualAdd(Grad); tfjs-backend-cpu runs
+    // the unit's composite. Masks: none, some and every position active; the statistics compared as values (they
+    // carry no gradient: they feed the moving averages only).
+    const rng = freshRng();
+    const [b, h, w, c] = [2, 6, 5, 8];
+    const param = (shape: number[], scale = 1) =>
+      Float32Array.from(rng.normal(tf.util.sizeFromShape(shape)), (v) => v * scale);
+    const values = {
+      u: param([b, h, w, c]),
+      conv1: param([3, 3, c, c], 0.3),
+      conv2: param([3, 3, c, c], 0.3),
+      scales: [param([c]), param([c]), param([c]), param([c])],
+      weights: param([b, h, w, c]),
+    };
+    for (const fraction of [0, 0.3, 1]) {
+      const mask = Float32Array.from({ length: b * h * w }, () => (rng.next() < fraction ? 1 : 0));
+      const make = () => ({
+        bn1: { scale: tf.tensor1d(values.scales[0]), offset: tf.tensor1d(values.scales[1]) },
+        conv1: tf.tensor4d(values.conv1, [3, 3, c, c]),
+        bn2: { scale: tf.tensor1d(values.scales[2]), offset: tf.tensor1d(values.scales[3]) },
+        conv2: tf.tensor4d(values.conv2, [3, 3, c, c]),
+      });
+      const training = () => {
+        const p = make();
+        const u = tf.tensor4d(values.u, [b, h, w, c]);
+        const loss = (x: tf.Tensor, s1: tf.Tensor, s2: tf.Tensor) => {
+          const q = { ...p, bn1: { ...p.bn1, scale: s1 as tf.Tensor1D }, bn2: { ...p.bn2, scale: s2 as tf.Tensor1D } };
+          const r = maskedResidualUnitWithStats(x as tf.Tensor4D, q, tf.tensor3d(mask, [b, h, w]));
+          return tf.sum(tf.mul(r.y, tf.tensor4d(values.weights, [b, h, w, c])));
+        };
+        const r = maskedResidualUnitWithStats(u, p, tf.tensor3d(mask, [b, h, w]));
+        // With no active position the scales do not reach y (tf.grads refuses them): u's gradient only.
+        const xs = fraction === 0 ? [u] : [u, p.bn1.scale, p.bn2.scale];
+        const grads = tf.grads((...t: tf.Tensor[]) => loss(t[0], t[1] ?? p.bn1.scale, t[2] ?? p.bn2.scale))(xs);
+        return tf.concat(
+          [r.y, r.bn1.mean, r.bn1.variance, r.bn2.mean, r.bn2.variance, ...grads].map((t) => t.flatten()),
+        );
+      };
+      const evaluation = () => {
+        const moving = {
+          bn1: { mean: tf.tensor1d(values.scales[1]), variance: tf.abs(tf.tensor1d(values.scales[2])) as tf.Tensor1D },
+          bn2: { mean: tf.tensor1d(values.scales[3]), variance: tf.abs(tf.tensor1d(values.scales[0])) as tf.Tensor1D },
+        };
+        return maskedResidualUnit(tf.tensor4d(values.u, [b, h, w, c]), make(), tf.tensor3d(mask, [b, h, w]), {
+          moving,
+        });
+      };
+      for (const [name, run] of [
+        ['training', training],
+        ['evaluation', evaluation],
+      ] as const) {
+        same(run, `seed ${rng.seed} ${name}, active fraction ${fraction}`, { atol: 2e-4, rtol: 2e-4 });
+      }
+    }
+    // The kernels alone, where the unit cannot see them: dx at the inactive positions (0), and a's gradient.
+    const x = () => tf.tensor4d(values.u, [b, h, w, c]);
+    const set = Float32Array.from({ length: b * h * w }, () => (rng.next() < 0.5 ? 1 : 0));
+    const count = set.reduce((n, v) => n + v, 0);
+    const weights = () => tf.tensor4d(values.weights, [b, h, w, c]);
+    same(
+      () => {
+        const f = (t: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+          const params = { scale: s as tf.Tensor1D, offset: o as tf.Tensor1D };
+          const r = maskedBatchNormRelu(t as tf.Tensor4D, params, tf.tensor3d(set, [b, h, w]), count, 1e-5, undefined);
+          return tf.sum(tf.mul(r.y, weights()));
+        };
+        const grads = tf.grads(f)([x(), tf.tensor1d(values.scales[0]), tf.tensor1d(values.scales[1])]);
+        return tf.concat(grads.map((t) => t.flatten()));
+      },
+      `seed ${rng.seed} masked batch norm + ReLU gradients`,
+      { atol: 2e-4, rtol: 2e-4 },
+    );
+    same(
+      () => {
+        const f = (u: tf.Tensor, cc: tf.Tensor, a: tf.Tensor) =>
+          tf.sum(tf.mul(scaledResidualAdd(u as tf.Tensor4D, cc as tf.Tensor4D, a as tf.Tensor3D), weights()));
+        const grads = tf.grads(f)([x(), tf.tensor4d(values.weights, [b, h, w, c]), tf.tensor3d(set, [b, h, w])]);
+        return tf.concat(grads.map((t) => t.flatten()));
+      },
+      `seed ${rng.seed} u + c·a gradients`,
+      TOL,
+    );
+    for (const kernel of [PACT_MASKED_BATCH_NORM_RELU, PACT_SCALED_RESIDUAL_ADD]) {
+      assert.ok(tf.getKernel(kernel, PACT_CUDA) !== undefined, `${kernel} is a pact-cuda kernel`);
     }
   });
 

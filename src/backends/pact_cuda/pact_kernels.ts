@@ -1,7 +1,8 @@
 /**
  * PACT's own kernels on pact-cuda, on device buffers: the fused halting step and its gradient
  * (native/cuda/halting_step.cu), the masked convolution with both gradients (native/cuda/masked_conv2d.cu), and
- * training-mode batch norm with its gradient (native/cuda/batch_norm.cu).
+ * batch norm (training, with its gradient) and the masked residual unit's batch norm + ReLU (training, gradient,
+ * evaluation) and u + c·a (native/cuda/batch_norm.cu).
  * The ops (src/ops) checked the arguments; the addon checks every buffer's size again.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -20,7 +21,15 @@ import {
   PACT_BATCH_NORM_TRAIN,
   PACT_BATCH_NORM_TRAIN_GRAD,
 } from '../../ops/batch_norm_train';
+import { PACT_BATCH_NORM_RELU_INFERENCE } from '../../ops/batch_norm_relu_inference';
 import { MASKED_CONV_KERNELS, type MaskedConv2DAttrs, maskedConvOperands } from '../../ops/masked_conv2d';
+import {
+  PACT_MASKED_BATCH_NORM_RELU,
+  PACT_MASKED_BATCH_NORM_RELU_GRAD,
+  PACT_MASKED_BATCH_NORM_RELU_INFERENCE,
+  PACT_SCALED_RESIDUAL_ADD,
+  PACT_SCALED_RESIDUAL_ADD_GRAD,
+} from '../../ops/masked_residual_unit';
 import { deviceKernel, PACT_CUDA, PactCudaBackend } from './backend';
 
 type Args = { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap; backend: PactCudaBackend };
@@ -139,6 +148,84 @@ const batchNormTrainGrad = config(PACT_BATCH_NORM_TRAIN_GRAD, ({ inputs, attrs, 
   );
 });
 
+/** Buffer ids of the named inputs, in order. */
+function ids(backend: PactCudaBackend, inputs: tf.NamedTensorInfoMap, names: string[]): number[] {
+  return names.map((n) => backend.bufferOf((inputs as Record<string, tf.TensorInfo>)[n], n));
+}
+
+const epsilonOf = (attrs: tf.NamedAttrMap) => (attrs as unknown as { epsilon: number }).epsilon;
+
+const maskedBatchNormRelu = config(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, attrs, backend }) => {
+  const x = inputs.x as tf.TensorInfo;
+  const { rows, channels } = rowsOf(x);
+  const [ix, im, is, io] = ids(backend, inputs, ['x', 'mask', 'scale', 'offset']);
+  return backend.launchInto([x.shape, [channels], [channels]], ([y, mean, variance]) =>
+    backend.native.cudaMaskedBatchNormReluDevice(rows, channels, epsilonOf(attrs), ix, im, is, io, y, mean, variance),
+  );
+});
+
+const maskedBatchNormReluGrad = config(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inputs, attrs, backend }) => {
+  const x = inputs.x as tf.TensorInfo;
+  const { rows, channels } = rowsOf(x);
+  const [idy, ix, im, iy, is, imean, ivar] = ids(backend, inputs, [
+    'dy',
+    'x',
+    'mask',
+    'y',
+    'scale',
+    'mean',
+    'variance',
+  ]);
+  return backend.launchInto([x.shape, [channels], [channels]], ([dx, dscale, doffset]) =>
+    backend.native.cudaMaskedBatchNormReluGradDevice(
+      rows,
+      channels,
+      epsilonOf(attrs),
+      idy,
+      ix,
+      im,
+      iy,
+      is,
+      imean,
+      ivar,
+      dx,
+      dscale,
+      doffset,
+    ),
+  );
+});
+
+/** Evaluation's batch norm + ReLU with given statistics, at the rows of `mask` (masked) or at every row. */
+function batchNormReluInference(kernelName: string, masked: boolean): tf.KernelConfig {
+  return config(kernelName, ({ inputs, attrs, backend }) => {
+    const x = inputs.x as tf.TensorInfo;
+    const { rows, channels } = rowsOf(x);
+    const [ix, is, io, imean, ivar] = ids(backend, inputs, ['x', 'scale', 'offset', 'mean', 'variance']);
+    const im = masked ? ids(backend, inputs, ['mask'])[0] : 0;
+    return backend.launchInto([x.shape], ([y]) =>
+      backend.native.cudaBatchNormReluInferenceDevice(rows, channels, epsilonOf(attrs), ix, im, is, io, imean, ivar, y),
+    )[0];
+  });
+}
+
+const scaledResidualAdd = config(PACT_SCALED_RESIDUAL_ADD, ({ inputs, backend }) => {
+  const u = inputs.u as tf.TensorInfo;
+  const { rows, channels } = rowsOf(u);
+  const [iu, ic, ia] = ids(backend, inputs, ['u', 'c', 'a']);
+  return backend.launchInto([u.shape], ([y]) =>
+    backend.native.cudaScaledResidualAddDevice(rows, channels, iu, ic, ia, y),
+  )[0];
+});
+
+const scaledResidualAddGrad = config(PACT_SCALED_RESIDUAL_ADD_GRAD, ({ inputs, backend }) => {
+  const { c, a } = inputs as Record<string, tf.TensorInfo>;
+  const { rows, channels } = rowsOf(c);
+  const [idy, ic, ia] = ids(backend, inputs, ['dy', 'c', 'a']);
+  return backend.launchInto([c.shape, a.shape], ([dc, da]) =>
+    backend.native.cudaScaledResidualAddGradDevice(rows, channels, idy, ic, ia, dc, da),
+  );
+});
+
 /** Masked-convolution kernel `which` (0 forward, 1 backprop-input, 2 backprop-filter) on device buffers. */
 function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
   return config(MASKED_CONV_KERNELS[which], ({ inputs, attrs, backend }) => {
@@ -229,4 +316,10 @@ export const pactCudaPactKernels: tf.KernelConfig[] = [
   maskedConv(2),
   batchNormTrain,
   batchNormTrainGrad,
+  maskedBatchNormRelu,
+  maskedBatchNormReluGrad,
+  batchNormReluInference(PACT_MASKED_BATCH_NORM_RELU_INFERENCE, true),
+  batchNormReluInference(PACT_BATCH_NORM_RELU_INFERENCE, false),
+  scaledResidualAdd,
+  scaledResidualAddGrad,
 ];
