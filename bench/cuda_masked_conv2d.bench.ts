@@ -205,7 +205,7 @@ function writeResults(rows: Row[], device: string, torch: Record<string, unknown
       'masked / PyTorch-cuDNN dense conv (float32 with TF32 off; TF32 in the last column).',
     '',
     '| shape | mask | d | active | masked fwd | masked f+b | dense fwd | dense f+b | fwd/dense | f+b/dense | ' +
-      'f+b/SACT | fwd/cuDNN | f+b/cuDNN | f+b/cuDNN TF32 | target |',
+      'f+b/SACT | fwd/cuDNN | f+b/cuDNN | f+b/cuDNN TF32 | pact-cpu target |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const row of rows) {
