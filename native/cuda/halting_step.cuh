@@ -3,7 +3,8 @@
 // PACT_LAUNCH on the default stream and return without synchronising (read the outputs after a synchronising
 // copy); they throw std::runtime_error when the launch fails. Plain CUDA: no shared memory, no barriers, no warp
 // intrinsics, no tensor cores or cp.async, so the CPU simulation runs them as they are.
-// Status: compiled for sm_80/sm_90 in every CUDA build; never run on a GPU yet (no GPU lent to issue 3).
+// Status: compiled for sm_80/sm_90 in every CUDA build; its tests pass on an H100 (2026-11-26, compute-sanitizer
+// memcheck and racecheck clean).
 #pragma once
 #include <cstdint>
 

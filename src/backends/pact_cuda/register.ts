@@ -4,8 +4,9 @@
  * kernel is registered to run on host copies (counted fallbacks), then the device kernels replace theirs.
  *
  * Priority 1, below pact-cpu: the device kernels cover the training step and evaluation of every model here (tested
- * on the simulated device), but no kernel has run on a real GPU yet, so pact-cuda is chosen with
- * `tf.setBackend('pact-cuda')` (or `pact --backend pact-cuda`), never by default.
+ * on the simulated device and on an H100), but a step is still slower than PyTorch's on the same GPU and PSACT does
+ * not beat the dense network there (bench/README.md), so pact-cuda is chosen with `tf.setBackend('pact-cuda')` (or
+ * `pact --backend pact-cuda`), never by default.
  */
 import * as tf from '@tensorflow/tfjs';
 
