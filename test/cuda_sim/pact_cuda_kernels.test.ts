@@ -392,6 +392,33 @@ describe('pact-cuda kernels beyond element-wise float32 (simulated device)', fun
         () => native.cudaArgReduce(0, 0, id, 1, 4, 1, id),
         /cudaArgReduce: out holds 16 bytes, expected 1 values/,
       );
+      // Batch norm and the masked unit's kernels: sizes, epsilon, unknown buffers.
+      const c = native.cudaBufferCreate(8);
+      try {
+        assert.throws(
+          () => native.cudaBatchNormTrainDevice(2, 2, 0, false, id, c, c, id, c, c),
+          /cudaBatchNormTrainDevice: epsilon must be positive and finite/,
+        );
+        assert.throws(
+          () => native.cudaBatchNormTrainDevice(3, 2, 1e-5, false, id, c, c, id, c, c),
+          /cudaBatchNormTrainDevice: x holds 16 bytes, expected 6 float32 values/,
+        );
+        assert.throws(
+          () => native.cudaBatchNormTrainGradDevice(2, 2, 1e-5, true, id, c, c, id, c, c, c, 0, id, c, c),
+          /cudaBatchNormTrainGradDevice: y/,
+        );
+        assert.throws(
+          () => native.cudaMaskedBatchNormReluDevice(2, 2, 1e-5, id, id, c, c, id, c, c),
+          /cudaMaskedBatchNormReluDevice: mask holds 16 bytes, expected 2 float32 values/,
+        );
+        assert.throws(
+          () => native.cudaScaledResidualAddGradDevice(2, 2, id, id, c, id, 987654321),
+          /cudaScaledResidualAddGradDevice: da: no live device buffer with id 987654321/,
+        );
+        assert.throws(() => native.cudaScaledResidualAddDevice(-1, 2, id, id, c, id), /rows must be/);
+      } finally {
+        native.cudaBufferFree(c);
+      }
     } finally {
       native.cudaBufferFree(id);
     }
