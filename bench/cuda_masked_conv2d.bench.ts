@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CUDA_BINARY_OPS } from '../src/backends/pact_cuda/kernels';
 import { cudaTensorAddon, type CudaTensorAddon } from '../src/native/binding';
 import { Rng } from '../test/helpers/random';
-import { argValue, blockMask, gitCommit, machine } from './util';
+import { argOptional, argValue, blockMask, gitCommit, machine } from './util';
 
 const DENSITIES = [0, 0.05, 0.1, 0.25, 0.5, 0.75, 1];
 const MASKS = [
@@ -67,11 +67,6 @@ interface TorchConv {
   tf32: Pass;
 }
 
-function argText(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? undefined : process.argv[i + 1];
-}
-
 /** Device buffers of one case, freed by `free`. */
 class Buffers {
   private readonly ids: number[] = [];
@@ -114,11 +109,15 @@ function main(): void {
   if (cuda === null) throw new Error(`no CUDA device: ${reason}`);
   const info = cuda.buildInfo().cuda;
   if (!info.available) throw new Error(`no CUDA device: ${info.reason}`);
-  const torchPath = argText('torch');
+  const torchPath = argOptional('torch');
   const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8'));
   const rng = new Rng(7);
   const rows: Row[] = [];
-  const shapes = (argText('shapes') ?? '0,1,2').split(',').map((i) => SHAPES[Number(i)]);
+  const shapes = (argOptional('shapes') ?? '0,1,2').split(',').map((i) => {
+    const shape = SHAPES[Number(i)];
+    if (shape === undefined) throw new Error(`--shapes takes indices 0..${SHAPES.length - 1}, got ${i}`);
+    return shape;
+  });
   for (const [h, w, c] of shapes) {
     const xShape = [batch, h, w, c],
       filterShape = [3, 3, c, c],
@@ -189,8 +188,8 @@ function main(): void {
 }
 
 function writeResults(rows: Row[], device: string, torch: Record<string, unknown> | null, batch: number, reps: number) {
-  const out = argText('out') ?? path.join(__dirname, 'results');
-  const commit = argText('commit') ?? gitCommit();
+  const out = argOptional('out') ?? path.join(__dirname, 'results');
+  const commit = argOptional('commit') ?? gitCommit();
   const date = new Date().toISOString();
   fs.mkdirSync(out, { recursive: true });
   const result = { bench: 'cuda_masked_conv2d', date, commit, device, machine: machine(), batch, reps, torch, rows };

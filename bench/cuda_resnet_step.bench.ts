@@ -17,12 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { PACT_CUDA, PactCudaBackend, registerPactCuda } from '../src';
 import { makeTrainingStep, StepOptions } from './resnet_step.bench';
-import { argValue, gitCommit, machine, median } from './util';
-
-function argText(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? undefined : process.argv[i + 1];
-}
+import { argOptional, argValue, gitCommit, machine, median } from './util';
 
 /** One step under tf.profile: total ms per kernel name, largest first, and the step's wall time. */
 async function profileStep(step: () => number): Promise<{ wallMs: number; kernels: Array<[string, number, number]> }> {
@@ -60,14 +55,14 @@ async function main(): Promise<void> {
   const profile = process.argv.includes('--profile') ? await profileStep(run.step) : null;
   run.dispose();
   const seconds = median(times);
-  const torchPath = argText('torch');
+  const torchPath = argOptional('torch');
   const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8')).resnetStep;
   const imagesPerSecond = opts.batch / seconds;
   const result = {
     bench: 'cuda_resnet_step',
     model: `ResNet-${6 * opts.units + 2}`,
     date: new Date().toISOString(),
-    commit: argText('commit') ?? gitCommit(),
+    commit: argOptional('commit') ?? gitCommit(),
     device: status.device,
     machine: machine(),
     ...opts,
@@ -83,7 +78,7 @@ async function main(): Promise<void> {
     pytorch: torch,
     ratioToPytorch: torch === null ? null : imagesPerSecond / torch.imagesPerSecond,
   };
-  const out = argText('out') ?? path.join(__dirname, 'results');
+  const out = argOptional('out') ?? path.join(__dirname, 'results');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'cuda_resnet_step.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(

@@ -24,14 +24,7 @@ import { forwardFlops } from '../src/models/flops';
 import type { AdaptiveMode } from '../src/ops/adaptive_block';
 import { AdaptiveTask } from '../src/train/adaptive_task';
 import { ClassifierTask } from '../src/train/classifier_task';
-import { argValue, gitCommit, machine, median } from './util';
-
-function argText(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
-  if (fallback === undefined) throw new Error(`--${name} is required`);
-  return fallback;
-}
+import { argText, argValue, gitCommit, machine, median } from './util';
 
 async function main(): Promise<void> {
   const backend = argText('backend', 'pact-cpu');

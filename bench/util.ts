@@ -13,6 +13,19 @@ export function argValue(name: string, fallback: number): number {
   return v;
 }
 
+/** `--name <text>` from the command line, or undefined. */
+export function argOptional(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
+/** `--name <text>` from the command line, or `fallback`; without either, an Error saying the flag is required. */
+export function argText(name: string, fallback?: string): string {
+  const value = argOptional(name) ?? fallback;
+  if (value === undefined) throw new Error(`--${name} is required`);
+  return value;
+}
+
 /** The short hash of the checkout the benchmark ran in, or 'unknown'. */
 export function gitCommit(): string {
   try {

@@ -30,6 +30,7 @@ import {
   PACT_SCALED_RESIDUAL_ADD,
   PACT_SCALED_RESIDUAL_ADD_GRAD,
 } from '../../ops/masked_residual_unit';
+import { rowsAndChannels } from '../pact_cpu/kernel_util';
 import { deviceKernel, PACT_CUDA, PactCudaBackend } from './backend';
 
 type Args = { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap; backend: PactCudaBackend };
@@ -105,16 +106,10 @@ const haltingStepGrad = config(PACT_HALTING_STEP_GRAD, ({ inputs, attrs, backend
   );
 });
 
-/** NHWC (any channels-last tensor) as rows of channels. */
-function rowsOf(x: tf.TensorInfo): { rows: number; channels: number } {
-  const channels = x.shape[x.shape.length - 1];
-  return { rows: tf.util.sizeFromShape(x.shape) / channels, channels };
-}
-
 const batchNormTrain = config(PACT_BATCH_NORM_TRAIN, ({ inputs, attrs, backend }) => {
   const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
   const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
-  const { rows, channels } = rowsOf(x);
+  const { rows, channels } = rowsAndChannels(x);
   const [ix, is, io] = [backend.bufferOf(x, 'x'), backend.bufferOf(scale, 'scale'), backend.bufferOf(offset, 'offset')];
   return backend.launchInto([x.shape, [channels], [channels]], ([y, mean, variance]) =>
     backend.native.cudaBatchNormTrainDevice(rows, channels, epsilon, relu, ix, is, io, y, mean, variance),
@@ -124,7 +119,7 @@ const batchNormTrain = config(PACT_BATCH_NORM_TRAIN, ({ inputs, attrs, backend }
 const batchNormTrainGrad = config(PACT_BATCH_NORM_TRAIN_GRAD, ({ inputs, attrs, backend }) => {
   const t = inputs as Record<string, tf.TensorInfo>;
   const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
-  const { rows, channels } = rowsOf(t.x);
+  const { rows, channels } = rowsAndChannels(t.x);
   const ids = ['dy', 'dmean', 'dvariance', 'x', 'scale', 'mean', 'variance'].map((n) => backend.bufferOf(t[n], n));
   const y = relu ? backend.bufferOf(t.y, 'y') : 0;
   return backend.launchInto([t.x.shape, [channels], [channels]], ([dx, dscale, doffset]) =>
@@ -157,7 +152,7 @@ const epsilonOf = (attrs: tf.NamedAttrMap) => (attrs as unknown as { epsilon: nu
 
 const maskedBatchNormRelu = config(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, attrs, backend }) => {
   const x = inputs.x as tf.TensorInfo;
-  const { rows, channels } = rowsOf(x);
+  const { rows, channels } = rowsAndChannels(x);
   const [ix, im, is, io] = ids(backend, inputs, ['x', 'mask', 'scale', 'offset']);
   return backend.launchInto([x.shape, [channels], [channels]], ([y, mean, variance]) =>
     backend.native.cudaMaskedBatchNormReluDevice(rows, channels, epsilonOf(attrs), ix, im, is, io, y, mean, variance),
@@ -166,7 +161,7 @@ const maskedBatchNormRelu = config(PACT_MASKED_BATCH_NORM_RELU, ({ inputs, attrs
 
 const maskedBatchNormReluGrad = config(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inputs, attrs, backend }) => {
   const x = inputs.x as tf.TensorInfo;
-  const { rows, channels } = rowsOf(x);
+  const { rows, channels } = rowsAndChannels(x);
   const [idy, ix, im, iy, is, imean, ivar] = ids(backend, inputs, [
     'dy',
     'x',
@@ -199,7 +194,7 @@ const maskedBatchNormReluGrad = config(PACT_MASKED_BATCH_NORM_RELU_GRAD, ({ inpu
 function batchNormReluInference(kernelName: string, masked: boolean): tf.KernelConfig {
   return config(kernelName, ({ inputs, attrs, backend }) => {
     const x = inputs.x as tf.TensorInfo;
-    const { rows, channels } = rowsOf(x);
+    const { rows, channels } = rowsAndChannels(x);
     const [ix, is, io, imean, ivar] = ids(backend, inputs, ['x', 'scale', 'offset', 'mean', 'variance']);
     const im = masked ? ids(backend, inputs, ['mask'])[0] : 0;
     return backend.launchInto([x.shape], ([y]) =>
@@ -210,7 +205,7 @@ function batchNormReluInference(kernelName: string, masked: boolean): tf.KernelC
 
 const scaledResidualAdd = config(PACT_SCALED_RESIDUAL_ADD, ({ inputs, backend }) => {
   const u = inputs.u as tf.TensorInfo;
-  const { rows, channels } = rowsOf(u);
+  const { rows, channels } = rowsAndChannels(u);
   const [iu, ic, ia] = ids(backend, inputs, ['u', 'c', 'a']);
   return backend.launchInto([u.shape], ([y]) =>
     backend.native.cudaScaledResidualAddDevice(rows, channels, iu, ic, ia, y),
@@ -219,7 +214,7 @@ const scaledResidualAdd = config(PACT_SCALED_RESIDUAL_ADD, ({ inputs, backend })
 
 const scaledResidualAddGrad = config(PACT_SCALED_RESIDUAL_ADD_GRAD, ({ inputs, backend }) => {
   const { c, a } = inputs as Record<string, tf.TensorInfo>;
-  const { rows, channels } = rowsOf(c);
+  const { rows, channels } = rowsAndChannels(c);
   const [idy, ic, ia] = ids(backend, inputs, ['dy', 'c', 'a']);
   return backend.launchInto([c.shape, a.shape], ([dc, da]) =>
     backend.native.cudaScaledResidualAddGradDevice(rows, channels, idy, ic, ia, dc, da),
