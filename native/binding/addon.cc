@@ -10,6 +10,7 @@
 #include "binding/args.h"
 #include "binding/build_info.h"
 #include "binding/registry.h"
+#include "cpu/isa.h"
 #include "cpu/threads.h"
 #include "cuda/device.h"
 
@@ -51,6 +52,8 @@ Napi::Value buildInfo(const Napi::CallbackInfo& info) {
   out.Set("cuda", pact::cudaStatusObject(env));
   out.Set("sanitizer", pact::sanitizerName());
   out.Set("mallocTuning", mallocTuned);
+  out.Set("avx512", pact::avx512Supported());
+  out.Set("isa", pact::useAvx512() ? "avx512" : "avx2");
   return out;
 }
 

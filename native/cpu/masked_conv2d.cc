@@ -46,6 +46,7 @@
 #endif
 
 #include "cpu/dense_conv.h"
+#include "cpu/isa.h"
 #include "cpu/mask_rows.h"
 #include "cpu/masked_winograd.h"
 #include "cpu/threads.h"
@@ -220,32 +221,20 @@ int64_t tileCount(int64_t n, int64_t rows) { return (n + rows - 1) / rows; }
 // the window is read where it lies in x (no im2col copy, no GEMM call) into OC accumulators kept in registers, and
 // the result is stored straight into y. A GEMM with N = 16 runs far below peak; this loop is bound by the filter
 // loads at 16 channels and by the FMAs at 64.
-// acc[0..N) += v * w[0..N), N a multiple of 8: AVX2 FMAs on registers when compiled for them.
+// Direct kernels (masked_direct.inc) with AVX2, and AVX-512 where the CPU has it; the portable loops below
+// elsewhere (other architectures).
+#if !(defined(__AVX2__) && defined(__FMA__))
+// acc[0..N) += v * w[0..N).
 template <int N>
 inline void axpy(float* acc, float v, const float* w) {
-#if defined(__AVX2__) && defined(__FMA__)
-  __m256 a[N / 8];
-  const __m256 vv = _mm256_set1_ps(v);
-  for (int j = 0; j < N / 8; ++j) a[j] = _mm256_fmadd_ps(vv, _mm256_loadu_ps(w + 8 * j), _mm256_loadu_ps(acc + 8 * j));
-  for (int j = 0; j < N / 8; ++j) _mm256_storeu_ps(acc + 8 * j, a[j]);
-#else
   for (int j = 0; j < N; ++j) acc[j] += v * w[j];
-#endif
 }
 
 template <int OC>
 void directForwardOne(const ConvGeometry& g, const float* x, const float* filter, int64_t p, float* y) {
   const int64_t plane = g.outH * g.outW, C = g.inC;
   const int64_t b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
-#if defined(__AVX2__) && defined(__FMA__)
-  // S independent accumulator sets (8 FMA chains in flight: an FMA's latency is 4-5 cycles), summed at the end.
-  constexpr int V = OC / 8, S = V >= 8 ? 1 : 8 / V;
-  __m256 acc[S][V];
-  for (int k = 0; k < S; ++k)
-    for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
-#else
   float acc[OC] = {};
-#endif
   for (int64_t ky = 0; ky < g.kH; ++ky) {
     const int64_t iy = oy * g.strideH - g.padTop + ky;
     if (iy < 0 || iy >= g.inH) continue;
@@ -254,62 +243,44 @@ void directForwardOne(const ConvGeometry& g, const float* x, const float* filter
       if (ix < 0 || ix >= g.inW) continue;
       const float* xs = x + ((b * g.inH + iy) * g.inW + ix) * C;
       const float* w = filter + (ky * g.kW + kx) * C * OC;
-#if defined(__AVX2__) && defined(__FMA__)
-      int64_t c = 0;
-      for (; c + S <= C; c += S) {
-        for (int k = 0; k < S; ++k) {
-          const __m256 v = _mm256_set1_ps(xs[c + k]);
-          for (int j = 0; j < V; ++j) {
-            acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (c + k) * OC + 8 * j), acc[k][j]);
-          }
-        }
-      }
-      for (; c < C; ++c) {
-        const __m256 v = _mm256_set1_ps(xs[c]);
-        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + c * OC + 8 * j), acc[0][j]);
-      }
-#else
       for (int64_t c = 0; c < C; ++c) axpy<OC>(acc, xs[c], w + c * OC);
-#endif
     }
   }
-#if defined(__AVX2__) && defined(__FMA__)
-  for (int k = 1; k < S; ++k)
-    for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
-  for (int j = 0; j < V; ++j) _mm256_storeu_ps(y + p * OC + 8 * j, acc[0][j]);
-#else
   std::memcpy(y + p * OC, acc, sizeof(acc));
-#endif
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
-// Register blocking of the direct kernels: PB positions at once, the channels in chunks of VB vectors, so that each
-// filter vector loaded feeds PB FMAs (one position at a time the loop is bound by the filter loads: one per FMA).
-// PB * VB = 12 accumulators, plus VB filter vectors and a broadcast, fit AVX2's 16 registers.
-template <int Channels>
-struct Blocking {
-  static constexpr int V = Channels / 8;
-  static constexpr int VB = V % 4 == 0 ? 4 : V % 3 == 0 ? 3 : V % 2 == 0 ? 2 : 1;
-  static constexpr int PB = 12 / VB;
-};
+template <int IC>
+void directBackpropInputOne(const ConvGeometry& g, const float* dy, const float* wt, int64_t p, float* dx) {
+  const int64_t plane = g.outH * g.outW, O = g.outC;
+  const int64_t b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+  const float* d = dy + p * O;
+  for (int64_t ky = 0; ky < g.kH; ++ky) {
+    const int64_t iy = oy * g.strideH - g.padTop + ky;
+    if (iy < 0 || iy >= g.inH) continue;
+    for (int64_t kx = 0; kx < g.kW; ++kx) {
+      const int64_t ix = ox * g.strideW - g.padLeft + kx;
+      if (ix < 0 || ix >= g.inW) continue;
+      float* target = dx + ((b * g.inH + iy) * g.inW + ix) * IC;
+      const float* w = wt + (ky * g.kW + kx) * O * IC;
+      for (int64_t o = 0; o < O; ++o) axpy<IC>(target, d[o], w + o * IC);
+    }
+  }
+}
+#endif
 
+#if defined(__AVX2__) && defined(__FMA__)
 // Whether every tap of output position (oy, ox)'s window lies inside the image.
 inline bool interior(const ConvGeometry& g, int64_t oy, int64_t ox) {
   const int64_t iy = oy * g.strideH - g.padTop, ix = ox * g.strideW - g.padLeft;
   return iy >= 0 && ix >= 0 && iy + g.kH <= g.inH && ix + g.kW <= g.inW;
 }
 
-// Offset in x (or dx) of the window's top-left input row of linear output position p, for an interior p.
-inline int64_t windowOrigin(const ConvGeometry& g, int64_t p) {
-  const int64_t plane = g.outH * g.outW, b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
-  return ((b * g.inH + oy * g.strideH - g.padTop) * g.inW + ox * g.strideW - g.padLeft) * g.inC;
-}
-
-// Asks for the window of output position p in `base` (x, or dx: [batch, inH, inW, inC]) to be brought into the
-// cache, or when `continuing` (p follows an active p - 1 in its row) only the columns that p - 1's window lacks:
+// Asks for the window of output position (b, oy, ox) in `base` (x, or dx: [batch, inH, inW, inC]) to be brought
+// into the cache, or when `continuing` (it follows an active position in its row) only the columns that the previous
+// position's window lacks:
 // the active positions are scattered and each window is a few cache misses that a load would otherwise wait for.
-inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t p, bool continuing) {
-  const int64_t plane = g.outH * g.outW, b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t b, int64_t oy, int64_t ox,
+                           bool continuing) {
   const int64_t iy0 = oy * g.strideH - g.padTop, left = ox * g.strideW - g.padLeft;
   const int64_t ix0 = std::max<int64_t>(0, continuing ? left + g.kW - g.strideW : left);
   const int64_t length = (std::min(g.inW, left + g.kW) - ix0) * g.inC;
@@ -331,31 +302,62 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t p, 
 // and 16x16x32, d = 0.05-0.5; the forward with pixel masks at d = 0.1-0.25 took 1.12-1.17x kRows' (same-process A/B).
 enum class Prefetch { kRows, kFootprint };
 
-// Calls block(first) for groups of PB interior positions of positions[0, count) and one(p) for every other
-// position (the border ones and the last < PB interior ones), and gap(i, p) before position i (p = positions[i]).
-// The interior positions need not be adjacent: each has its own window, so the partition keeps every group full (in
-// a random mask most runs of PB consecutive entries hold a border position).
+// Decodes ascending output positions p = (b*outH + oy)*outW + ox one after another: the next column of the same row
+// costs an increment, a jump one division (two more when the row changes). 64-bit divisions take 10-20+ cycles each
+// and the positions' bookkeeping had about nine per position, next to a 16-channel window's 72 cycles of FMAs.
+struct PositionDecoder {
+  const ConvGeometry& g;
+  int64_t prev = -2, row = -1, b = 0, oy = 0, ox = 0;
+
+  void next(int64_t p) {
+    if (p == prev + 1 && ox + 1 < g.outW) {
+      ++ox;
+    } else {
+      const int64_t r = p / g.outW;
+      ox = p - r * g.outW;
+      if (r != row) {
+        row = r;
+        b = r / g.outH;
+        oy = r - b * g.outH;
+      }
+    }
+    prev = p;
+  }
+  bool interior() const { return pact::masked::interior(g, oy, ox); }
+  // Offset in x (or dx) of the window's top-left input row (for an interior position).
+  int64_t windowOffset() const {
+    return ((b * g.inH + oy * g.strideH - g.padTop) * g.inW + ox * g.strideW - g.padLeft) * g.inC;
+  }
+};
+
+// Calls block(positions, offsets) for groups of PB interior positions of positions[0, count) (offsets: of their
+// windows in `windows`, see PositionDecoder::windowOffset) and one(p) for every other position (the border ones and
+// the last < PB interior ones), and gap(i, p) before position i (p = positions[i]). The interior positions need not
+// be adjacent: each has its own window, so the partition keeps every group full (in a random mask most runs of PB
+// consecutive entries hold a border position).
 template <int PB, Prefetch mode, typename Block, typename One, typename Gap>
 void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count, const float* windows,
                   const float* rows, int64_t rowLength, Block&& block, One&& one, Gap&& gap) {
   constexpr int64_t kAhead = 8, R = 2;
-  const int64_t plane = g.outH * g.outW;
   const bool byRows = mode == Prefetch::kRows && count > 0 &&
                       static_cast<double>(count) >= 0.04 * static_cast<double>(positions[count - 1] - positions[0] + 1);
   int64_t ahead = 0;  // positions[0, ahead) have been prefetched
-  int64_t group[PB];
+  PositionDecoder at{g}, next{g};  // positions[i], positions[ahead]
+  int64_t group[PB], offsets[PB];
   int n = 0;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i];
+    at.next(p);
     if (byRows) {
       // Each output row up to R ahead: its active positions' column span, in the input rows its windows read and
       // (when `rows`) in its own row.
-      const int64_t limit = (p / g.outW + R + 1) * g.outW;
+      const int64_t limit = (at.row + R + 1) * g.outW;
       while (ahead < count && positions[ahead] < limit) {
-        const int64_t outRow = positions[ahead] / g.outW, x0 = positions[ahead] % g.outW;
+        const int64_t outRow = positions[ahead] / g.outW, x0 = positions[ahead] - outRow * g.outW;
+        const int64_t rowEnd = (outRow + 1) * g.outW;
         int64_t end = ahead + 1;
-        while (end < count && positions[end] / g.outW == outRow) ++end;
-        const int64_t x1 = positions[end - 1] % g.outW;
+        while (end < count && positions[end] < rowEnd) ++end;
+        const int64_t x1 = positions[end - 1] - outRow * g.outW;
         const int64_t b = outRow / g.outH, oy = outRow % g.outH;
         const int64_t ix0 = std::max<int64_t>(0, x0 * g.strideW - g.padLeft);
         const int64_t ix1 = std::min(g.inW, x1 * g.strideW - g.padLeft + g.kW);
@@ -368,58 +370,67 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
         ahead = end;
       }
     } else {
-      const int64_t limit = mode == Prefetch::kRows ? i + kAhead : (p / g.outW + R) * g.outW;
+      const int64_t limit = mode == Prefetch::kRows ? i + kAhead : (at.row + R) * g.outW;
       for (; ahead < count && (mode == Prefetch::kRows ? ahead <= limit : positions[ahead] < limit); ++ahead) {
         const int64_t q = positions[ahead];
-        const bool continuing =
-            mode == Prefetch::kFootprint && ahead > 0 && positions[ahead - 1] == q - 1 && q % g.outW != 0;
-        prefetchWindow(g, windows, q, continuing);
+        const bool continuing = mode == Prefetch::kFootprint && next.prev == q - 1 && next.ox + 1 < g.outW;
+        next.next(q);
+        prefetchWindow(g, windows, next.b, next.oy, next.ox, continuing);
         if (rows != nullptr) prefetchRow(rows + q * rowLength, rowLength);
       }
     }
     gap(i, p);
-    if (!interior(g, (p % plane) / g.outW, p % g.outW)) {
+    if (!at.interior()) {
       one(p);
       continue;
     }
-    group[n++] = p;
+    group[n] = p;
+    offsets[n++] = at.windowOffset();
     if (n == PB) {
-      block(static_cast<const int64_t*>(group));
+      block(static_cast<const int64_t*>(group), static_cast<const int64_t*>(offsets));
       n = 0;
     }
   }
   for (int k = 0; k < n; ++k) one(group[k]);
 }
 
-template <int OC>
-void directForwardBlock(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
-                        float* y) {
-  using B = Blocking<OC>;
-  const int64_t C = g.inC;
-  const float* origin[B::PB];
-  for (int p = 0; p < B::PB; ++p) origin[p] = x + windowOrigin(g, positions[p]);
-  for (int chunk = 0; chunk < B::V; chunk += B::VB) {
-    __m256 acc[B::PB][B::VB];
-    for (int p = 0; p < B::PB; ++p)
-      for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_setzero_ps();
-    for (int64_t ky = 0; ky < g.kH; ++ky) {
-      for (int64_t kx = 0; kx < g.kW; ++kx) {
-        const int64_t offset = (ky * g.inW + kx) * C;
-        const float* w = filter + (ky * g.kW + kx) * C * OC + chunk * 8;
-        for (int64_t c = 0; c < C; ++c) {
-          __m256 wv[B::VB];
-          for (int j = 0; j < B::VB; ++j) wv[j] = _mm256_loadu_ps(w + c * OC + 8 * j);
-          for (int p = 0; p < B::PB; ++p) {
-            const __m256 v = _mm256_broadcast_ss(origin[p] + offset + c);
-            for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_fmadd_ps(v, wv[j], acc[p][j]);
-          }
-        }
-      }
-    }
-    for (int p = 0; p < B::PB; ++p)
-      for (int j = 0; j < B::VB; ++j) _mm256_storeu_ps(y + positions[p] * OC + chunk * 8 + 8 * j, acc[p][j]);
-  }
-}
+// The direct kernels for 8 floats a vector, and for 16 where the CPU has AVX-512 (see masked_direct.inc).
+struct Avx2Vec {
+  using T = __m256;
+  static constexpr int W = 8;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static T set1(float v) { return _mm256_set1_ps(v); }
+  static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+};
+
+namespace avx2 {
+using Vec = Avx2Vec;
+#include "cpu/masked_direct.inc"
+}  // namespace avx2
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw")
+struct Avx512Vec {
+  using T = __m512;
+  static constexpr int W = 16;
+  static T zero() { return _mm512_setzero_ps(); }
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
+  static T set1(float v) { return _mm512_set1_ps(v); }
+  static T broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+};
+
+namespace avx512 {
+using Vec = Avx512Vec;
+#include "cpu/masked_direct.inc"
+}  // namespace avx512
+#pragma GCC pop_options
 #endif
 
 // The direct forward over `count` active positions: register-blocked over interior positions where AVX2 is
@@ -437,9 +448,26 @@ void directForward(const ConvGeometry& g, const float* x, const float* filter, c
     if (zeroTo >= 0 && p > from) streamZero(y + from * OC, static_cast<size_t>((p - from) * OC));
   };
 #if defined(__AVX2__) && defined(__FMA__)
-  forEachBlock<Blocking<OC>::PB, Prefetch::kRows>(
-      g, positions, count, x, y, OC, [&](const int64_t* block) { directForwardBlock<OC>(g, x, filter, block, y); },
-      [&](int64_t p) { directForwardOne<OC>(g, x, filter, p, y); }, gap);
+  bool done = false;
+  if constexpr (OC % Avx512Vec::W == 0) {
+    if (useAvx512()) {
+      forEachBlock<avx512::Blocking<OC>::PB, Prefetch::kRows>(
+          g, positions, count, x, y, OC,
+          [&](const int64_t* block, const int64_t* offsets) {
+            avx512::directForwardBlock<OC>(g, x, filter, block, offsets, y);
+          },
+          [&](int64_t p) { avx512::directForwardOne<OC>(g, x, filter, p, y); }, gap);
+      done = true;
+    }
+  }
+  if (!done) {
+    forEachBlock<avx2::Blocking<OC>::PB, Prefetch::kRows>(
+        g, positions, count, x, y, OC,
+        [&](const int64_t* block, const int64_t* offsets) {
+          avx2::directForwardBlock<OC>(g, x, filter, block, offsets, y);
+        },
+        [&](int64_t p) { avx2::directForwardOne<OC>(g, x, filter, p, y); }, gap);
+  }
 #else
   for (int64_t i = 0; i < count; ++i) {
     gap(i, positions[i]);
@@ -523,90 +551,8 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
   }
 }
 
-// Direct backprop-input for the narrow layers (inC a multiple of 8 up to 64), the forward's transpose: per active
-// position, dx[window] += dy[p, o] * filter[ky, kx, :, o] read from `wt`, the filter as [kH, kW, outC, inC], so the
-// inner loop runs over inC contiguous values with dy[p, o] broadcast. Callers keep concurrent calls on disjoint dx
-// rows (the bands below).
-template <int IC>
-void directBackpropInputOne(const ConvGeometry& g, const float* dy, const float* wt, int64_t p, float* dx) {
-  const int64_t plane = g.outH * g.outW, O = g.outC;
-  const int64_t b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
-  const float* d = dy + p * O;
-  for (int64_t ky = 0; ky < g.kH; ++ky) {
-    const int64_t iy = oy * g.strideH - g.padTop + ky;
-    if (iy < 0 || iy >= g.inH) continue;
-    for (int64_t kx = 0; kx < g.kW; ++kx) {
-      const int64_t ix = ox * g.strideW - g.padLeft + kx;
-      if (ix < 0 || ix >= g.inW) continue;
-      float* target = dx + ((b * g.inH + iy) * g.inW + ix) * IC;
-      const float* w = wt + (ky * g.kW + kx) * O * IC;
-#if defined(__AVX2__) && defined(__FMA__)
-      constexpr int V = IC / 8, S = V >= 8 ? 1 : 8 / V;  // as in directForward: 8 FMA chains in flight
-      __m256 acc[S][V];
-      for (int j = 0; j < V; ++j) acc[0][j] = _mm256_loadu_ps(target + 8 * j);
-      for (int k = 1; k < S; ++k)
-        for (int j = 0; j < V; ++j) acc[k][j] = _mm256_setzero_ps();
-      int64_t o = 0;
-      for (; o + S <= O; o += S) {
-        for (int k = 0; k < S; ++k) {
-          const __m256 v = _mm256_set1_ps(d[o + k]);
-          for (int j = 0; j < V; ++j) {
-            acc[k][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + (o + k) * IC + 8 * j), acc[k][j]);
-          }
-        }
-      }
-      for (; o < O; ++o) {
-        const __m256 v = _mm256_set1_ps(d[o]);
-        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(w + o * IC + 8 * j), acc[0][j]);
-      }
-      for (int k = 1; k < S; ++k)
-        for (int j = 0; j < V; ++j) acc[0][j] = _mm256_add_ps(acc[0][j], acc[k][j]);
-      for (int j = 0; j < V; ++j) _mm256_storeu_ps(target + 8 * j, acc[0][j]);
-#else
-      for (int64_t o = 0; o < O; ++o) axpy<IC>(target, d[o], w + o * IC);
-#endif
-    }
-  }
-}
-
-#if defined(__AVX2__) && defined(__FMA__)
-// PB interior positions at once (register blocking as in directForwardBlock): per tap, the PB dx rows (distinct:
-// distinct outputs read distinct inputs through the same tap) are loaded, accumulate dy[p, o] * wt[tap, o, :] with
-// each filter vector loaded once for all PB, and are stored back before the next tap.
-template <int IC>
-void directBackpropInputBlock(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
-                              float* dx) {
-  using B = Blocking<IC>;
-  const int64_t O = g.outC;
-  float* origin[B::PB];
-  const float* d[B::PB];
-  for (int p = 0; p < B::PB; ++p) {
-    origin[p] = dx + windowOrigin(g, positions[p]);
-    d[p] = dy + positions[p] * O;
-  }
-  for (int chunk = 0; chunk < B::V; chunk += B::VB) {
-    for (int64_t ky = 0; ky < g.kH; ++ky) {
-      for (int64_t kx = 0; kx < g.kW; ++kx) {
-        const int64_t offset = (ky * g.inW + kx) * IC + chunk * 8;
-        const float* w = wt + (ky * g.kW + kx) * O * IC + chunk * 8;
-        __m256 acc[B::PB][B::VB];
-        for (int p = 0; p < B::PB; ++p)
-          for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_loadu_ps(origin[p] + offset + 8 * j);
-        for (int64_t o = 0; o < O; ++o) {
-          __m256 wv[B::VB];
-          for (int j = 0; j < B::VB; ++j) wv[j] = _mm256_loadu_ps(w + o * IC + 8 * j);
-          for (int p = 0; p < B::PB; ++p) {
-            const __m256 v = _mm256_broadcast_ss(d[p] + o);
-            for (int j = 0; j < B::VB; ++j) acc[p][j] = _mm256_fmadd_ps(v, wv[j], acc[p][j]);
-          }
-        }
-        for (int p = 0; p < B::PB; ++p)
-          for (int j = 0; j < B::VB; ++j) _mm256_storeu_ps(origin[p] + offset + 8 * j, acc[p][j]);
-      }
-    }
-  }
-}
-#endif
+// Direct backprop-input for the narrow layers (inC a multiple of 8 up to 64), the forward's transpose
+// (masked_direct.inc: directBackpropInputOne and, for interior positions, directBackpropInputBlock).
 
 // The direct backprop-input over `count` active positions: blocked over interior positions with AVX2, one at a
 // time otherwise. Callers keep concurrent calls on disjoint dx rows (the bands below).
@@ -614,10 +560,22 @@ template <int IC>
 void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
                          int64_t count, float* dx) {
 #if defined(__AVX2__) && defined(__FMA__)
-  forEachBlock<Blocking<IC>::PB, Prefetch::kFootprint>(
+  if constexpr (IC % Avx512Vec::W == 0) {
+    if (useAvx512()) {
+      return forEachBlock<avx512::Blocking<IC>::PB, Prefetch::kFootprint>(
+          g, positions, count, dx, dy, g.outC,
+          [&](const int64_t* block, const int64_t* offsets) {
+            avx512::directBackpropInputBlock<IC>(g, dy, wt, block, offsets, dx);
+          },
+          [&](int64_t p) { avx512::directBackpropInputOne<IC>(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
+    }
+  }
+  forEachBlock<avx2::Blocking<IC>::PB, Prefetch::kFootprint>(
       g, positions, count, dx, dy, g.outC,
-      [&](const int64_t* block) { directBackpropInputBlock<IC>(g, dy, wt, block, dx); },
-      [&](int64_t p) { directBackpropInputOne<IC>(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
+      [&](const int64_t* block, const int64_t* offsets) {
+        avx2::directBackpropInputBlock<IC>(g, dy, wt, block, offsets, dx);
+      },
+      [&](int64_t p) { avx2::directBackpropInputOne<IC>(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
 #else
   for (int64_t i = 0; i < count; ++i) directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);
 #endif
@@ -770,20 +728,34 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
 }
 
 #ifdef PACT_HAVE_DNNL
+constexpr double kNever = 2.0;  // above any active fraction
+
 // Active fractions from which the automatic choice takes the dense oneDNN path, per kernel. Crossovers measured
-// with the register-blocked direct kernels at ResNet-32's stage shapes (batch 128, two threads, wall time, native
-// calls on reused arrays, pixel-random masks, 2026-11-25, bench/masked_crossover.ts):
+// at ResNet-32's stage shapes (batch 128, two threads, wall time, native calls on reused arrays, pixel-random masks,
+// bench/masked_crossover.ts; DENS=0.2,0.3,0.4,0.5 for the low ones).
+// AVX2 (AMD EPYC, 2026-11-25/26):
 //   - forward: about 0.8-0.9 at 16 / 32 channels; at 64 the sparse path wins even at d = 1;
 //   - backprop-input: about 0.7 at 16 and 64 channels, 0.7-0.8 at 32 since each thread takes whole images
-//     (2026-11-26; 0.5-0.6 before) (dy read as it is when it already vanishes outside the mask, else a one-pass
-//     masked copy, see maskedDy: 0.3-0.6 ms apart at 32x32x16);
-//   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85 (4.9 vs 6.5 ms at
-//     d = 1); at 32 and 64 channels it is slower at every density.
-constexpr double kForwardDenseFraction = 0.85;
-constexpr double kBackpropInputDenseFraction = 0.7;
-constexpr double kBackpropFilterDenseFraction = 0.85;
-constexpr int64_t kBackpropFilterDenseMaxChannels = 16;
-constexpr double kNever = 2.0;  // above any active fraction
+//     (dy read as it is when it already vanishes outside the mask, else a one-pass masked copy, see maskedDy);
+//   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85; at 32 and 64
+//     channels it is slower at every density.
+// AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, our direct
+// kernels (masked_direct.inc on 16 floats) 1.2-1.3x, so the dense path takes over far earlier: forward and
+// backprop-input at about 0.5 (16 channels), 0.6 (32) and 0.35 (64); backprop-filter at about 0.5 (16), 0.65 (32),
+// 0.7 (64).
+// Where the forward takes Winograd tiles (block masks, from 32 channels) the sparse path wins longer on AVX-512: up to
+// about 0.7 at 16x16x32 and 0.75 at 8x8x64 with 4x4 blocks (MASK=block4 bench/masked_crossover.ts, fwd s vs d).
+struct DenseFractions {
+  double forward, forwardWinograd, backpropInput, backpropFilter;
+};
+
+DenseFractions denseFractions(const ConvGeometry& g) {
+  const int64_t channels = std::max(g.inC, g.outC);
+  if (!useAvx512()) return {0.85, 0.85, 0.7, channels <= 16 ? 0.85 : kNever};
+  if (channels <= 16) return {0.5, 0.5, 0.5, 0.5};
+  if (channels <= 32) return {0.6, 0.7, 0.6, 0.65};
+  return {0.35, 0.75, 0.35, 0.7};
+}
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {
   return {g.batch,   g.inH,     g.inW,   g.inC,         g.outH,   g.outW,      g.outC,      g.kH,      g.kW,
@@ -888,12 +860,16 @@ constexpr int64_t kWinogradForwardMinChannels = 32;
 
 // The Winograd split of the `active` active positions when the sparse path should use it (`forward`: for the
 // forward convolution, else the filter gradient).
+bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, bool forward) {
+  if (algo == MaskedAlgo::kSparseDirect || active == 0 || !winograd::applies(g)) return false;
+  if (forward && std::min(g.inC, g.outC) < kWinogradForwardMinChannels) return false;
+  const int64_t tiles = winograd::countTiles(g, mask);
+  return 4.0 * static_cast<double>(tiles) >= kWinogradMinShare * static_cast<double>(active);
+}
+
 std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
                                              MaskedAlgo algo, bool forward) {
-  if (algo == MaskedAlgo::kSparseDirect || active == 0 || !winograd::applies(g)) return std::nullopt;
-  if (forward && std::min(g.inC, g.outC) < kWinogradForwardMinChannels) return std::nullopt;
-  const int64_t tiles = winograd::countTiles(g, mask);
-  if (4.0 * static_cast<double>(tiles) < kWinogradMinShare * static_cast<double>(active)) return std::nullopt;
+  if (!winogradWorth(g, mask, active, algo, forward)) return std::nullopt;
   return winograd::split(g, mask, active);
 }
 
@@ -903,7 +879,11 @@ void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* fil
                          MaskedAlgo algo, bool outputZeroed) {
   const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, active, algo, kForwardDenseFraction)) return denseForward(g, x, filter, mask, y);
+  const DenseFractions fractions = denseFractions(g);
+  const bool winogradTiles = winogradWorth(g, mask, active, algo, /*forward=*/true);
+  if (useDense(g, active, algo, winogradTiles ? fractions.forwardWinograd : fractions.forward)) {
+    return denseForward(g, x, filter, mask, y);
+  }
 #endif
   if (const auto s = winogradSplit(g, mask, active, algo, /*forward=*/true)) {
     winograd::forward(g, x, filter, s->tiles, outputZeroed ? nullptr : mask, y);
@@ -916,7 +896,7 @@ void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const flo
                                float* dx, MaskedAlgo algo, bool outputZeroed) {
   const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, active, algo, kBackpropInputDenseFraction)) {
+  if (useDense(g, active, algo, denseFractions(g).backpropInput)) {
     return denseBackpropInput(g, dy, filter, mask, dx);
   }
 #else
@@ -929,9 +909,7 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
                                 float* dfilter, MaskedAlgo algo) {
   const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
-  // The automatic choice takes oneDNN's only where it wins (see kBackpropFilterDenseFraction).
-  const bool narrow = std::max(g.inC, g.outC) <= kBackpropFilterDenseMaxChannels;
-  if (useDense(g, active, algo, narrow ? kBackpropFilterDenseFraction : kNever)) {
+  if (useDense(g, active, algo, denseFractions(g).backpropFilter)) {
     return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
 #endif

@@ -22,6 +22,10 @@ export interface BuildInfo {
   sanitizer: string;
   /** Whether the addon set glibc's allocator to keep large blocks in the heap (PACT_MALLOC_TUNING=0: not). */
   mallocTuning: boolean;
+  /** Whether this CPU runs the AVX-512 versions of our own kernels (native/cpu/isa.h). */
+  avx512: boolean;
+  /** The vector instructions our own kernels use now: 'avx512' where supported unless PACT_CPU_ISA=avx2. */
+  isa: 'avx512' | 'avx2';
 }
 
 /** Activations that the dense primitives fuse (oneDNN post-ops). */

@@ -187,12 +187,26 @@ function viaAddon(c: Case, algo: number, outputZeroed = false): Float32Array[] {
   return [y, dx, df];
 }
 
+/** `run` with our own kernels on AVX2 (PACT_CPU_ISA=avx2: the AVX-512 ones stay off on a CPU that has them). */
+function onAvx2<T>(run: () => T): T {
+  const previous = process.env.PACT_CPU_ISA;
+  process.env.PACT_CPU_ISA = 'avx2';
+  try {
+    return run();
+  } finally {
+    if (previous === undefined) delete process.env.PACT_CPU_ISA;
+    else process.env.PACT_CPU_ISA = previous;
+  }
+}
+
 const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {
   'composite (cpu)': (c) => viaOp(REFERENCE, c),
   'op (pact-cpu)': (c) => viaOp(NATIVE, c),
   'native sparse': (c) => viaAddon(c, SPARSE),
   'native sparse, zeroed outputs': (c) => viaAddon(c, SPARSE, true),
   'native sparse, no Winograd': (c) => viaAddon(c, SPARSE_DIRECT),
+  // On a CPU with AVX-512 the lines above run its kernels (widths a multiple of 16); this one the AVX2 ones.
+  'native sparse, no Winograd, AVX2': (c) => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
   'native dense': (c) => viaAddon(c, DENSE),
 };
 
@@ -250,6 +264,31 @@ describe('maskedConv2d', () => {
       const [h, w, cin, o] = [16, 16, 8, 8];
       const mask = randomMask(rng, b, h, w, 0.6, 'block2');
       checkCase(sameCase(rng, [b, h, w, cin], o, mask, `seed ${rng.seed} large, batch ${b}`));
+    }
+  });
+
+  it('runs the AVX-512 direct kernels where the CPU has them, as the AVX2 ones (widths a multiple of 16)', () => {
+    // native/cpu/masked_direct.inc, compiled for 8 floats a vector and, where the CPU has AVX-512, for 16: every
+    // width with an AVX-512 kernel (1 to 4 vectors), inC != outC, stride 1 and 2, groups of 6 or 8 interior
+    // positions and border ones. buildInfo says which runs; PACT_CPU_ISA=avx2 forces the AVX2 kernels.
+    const rng = freshRng();
+    const info = nativeAddon()!.buildInfo();
+    assert.equal(info.isa, info.avx512 ? 'avx512' : 'avx2');
+    assert.equal(
+      onAvx2(() => nativeAddon()!.buildInfo().isa),
+      'avx2',
+    );
+    for (const [cin, cout, stride, kind] of [
+      [16, 16, 1, 'block4'],
+      [32, 32, 1, 'pixel'],
+      [48, 48, 2, 'block2'],
+      [64, 64, 1, 'block2'],
+      [16, 32, 2, 'pixel'],
+      [64, 16, 1, 'block4'],
+      [32, 48, 1, 'pixel'],
+    ] as const) {
+      const c = makeCase(rng, 0.7, kind, stride, 'same', 3, [cin, cout]);
+      checkCase(c, ['native sparse, no Winograd', 'native sparse, no Winograd, AVX2', 'native sparse, zeroed outputs']);
     }
   });
 
@@ -316,12 +355,13 @@ describe('maskedConv2d', () => {
   });
 
   it('automatic choice: the dense backprops read dy as it is only where it is exactly 0 outside the mask', () => {
-    // native/cpu/masked_conv2d.cc: from an active fraction of 0.6 (backprop-input) or 0.85 (backprop-filter, 16
-    // channels) the automatic choice runs oneDNN on dy itself when dy is 0 (or -0) at every inactive position, and
-    // on a masked copy otherwise. Exact fractions on both sides of those thresholds, with dy left as drawn (non-zero
-    // everywhere), zeroed outside the mask, zeroed but for one value (a tiny one, or NaN) at an inactive position.
+    // native/cpu/masked_conv2d.cc (denseFractions): from an active fraction of 0.7 (backprop-input) or 0.85
+    // (backprop-filter) at 16 channels on AVX2, 0.5 for both on AVX-512, the automatic choice runs oneDNN on dy
+    // itself when dy is 0 (or -0) at every inactive position, and on a masked copy otherwise. Exact fractions on both
+    // sides of those thresholds, with dy left as drawn (non-zero everywhere), zeroed outside the mask, zeroed but for
+    // one value (a tiny one, or NaN) at an inactive position.
     const rng = freshRng();
-    for (const fraction of [0.5, 0.65, 0.75, 0.9]) {
+    for (const fraction of [0.3, 0.5, 0.65, 0.75, 0.9]) {
       // 2,048 to 5,760 positions: the native scan of dy works in blocks of 1,024 per thread, so with 2 threads the
       // last inactive row (spoiled below) lies past a thread's first block.
       const b = rng.int(32, 40),
@@ -420,7 +460,7 @@ describe('maskedConv2d', () => {
       const [y, dx] = viaOp(backend, { ...c, x, mask, dy });
       expectClose(y, ref.y, TOL, `${backend} y, ${c.label}`);
       // dx at the positions no active window reads is 0 too (dy's NaN at inactive outputs must not leak). dfilter
-      // is not compared: the dense paths (the composite, and pact-cpu from 0.85 of the positions active) multiply
+      // is not compared: the dense paths (the composite, and pact-cpu from 0.35-0.85 of the positions active) multiply
       // every window by dy, so x's NaN gives NaN there as in tfjs' conv2d.
       expectClose(dx, ref.dx, TOL, `${backend} dx, ${c.label}`);
     }

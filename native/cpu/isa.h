@@ -1,0 +1,15 @@
+// Which vector width our own kernels use. The addon is compiled for x86-64-v3 (AVX2 + FMA), the portable baseline;
+// kernels that also have AVX-512 versions (compiled for it inside `#pragma GCC target` regions) take them where the
+// CPU has AVX-512, as oneDNN does for its primitives. PACT_CPU_ISA=avx2 keeps them on AVX2 (read at each call, so
+// that tests and benchmarks run both paths in one process).
+#pragma once
+
+namespace pact {
+
+// Whether this CPU runs the AVX-512 kernels (F, VL, DQ, BW; checked once).
+bool avx512Supported();
+
+// Whether the AVX-512 kernels run now: supported, and PACT_CPU_ISA is not "avx2".
+bool useAvx512();
+
+}  // namespace pact
