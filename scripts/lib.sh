@@ -4,6 +4,12 @@
 passed=${passed:-0}
 failed=${failed:-0}
 status=${status:-0}
+# What failed (mocha's failure reports, or a crashed suite's last lines), kept by run_counted so that .ci/run can
+# print it again at its end, where a log cut to its tail still shows it. Shared with the nested suites.
+if [ -z "${PACT_FAILURES_FILE:-}" ]; then
+  PACT_FAILURES_FILE=$(mktemp)
+  export PACT_FAILURES_FILE
+fi
 
 # run_counted <label> <command...>: runs the command, tees its output, adds its counts.
 run_counted() {
@@ -21,6 +27,19 @@ run_counted() {
     f=$(grep -Eo '^ +[0-9]+ failing' "${log}" | awk '{s+=$1} END {print s+0}')
   fi
   if [ "${rc}" -ne 0 ] && [ "${f}" -eq 0 ]; then f=1; fi
+  if [ "${f}" -gt 0 ]; then
+    {
+      echo "== ${label}: ${f} failed (exit ${rc})"
+      # A nested suite (its own "N passed, M failed" line) has recorded its failures itself.
+      if ! grep -Eq '^[0-9]+ passed, [0-9]+ failed$' "${log}"; then
+        if grep -Eq '^ +[0-9]+ failing' "${log}"; then
+          sed -n '/^ \+[0-9]\+ failing/,$p' "${log}" | head -n 150
+        else
+          tail -n 40 "${log}"
+        fi
+      fi
+    } >>"${PACT_FAILURES_FILE}"
+  fi
   [ "${rc}" -ne 0 ] && status=1
   passed=$((passed + p))
   failed=$((failed + f))
@@ -40,4 +59,11 @@ build_addon() {
     status=1
     return 1
   fi
+}
+
+# print_failures: what run_counted recorded, once more (nothing when every suite passed).
+print_failures() {
+  [ -s "${PACT_FAILURES_FILE}" ] || return 0
+  echo "== what failed (repeated from above)"
+  head -n 300 "${PACT_FAILURES_FILE}"
 }
