@@ -57,19 +57,21 @@ describe('pact-cpu registration', () => {
     assert.match(status.reason, /PACT_BUFFER_POOL_MB must be a number of MiB >= 0, got lots/);
   });
 
-  it('stays unregistered, saying why, when PACT_NARROW_CONV is not a channel count', () => {
+  it('stays unregistered, saying why, when PACT_NARROW_CONV or PACT_CPU_ISA has a value it cannot take', () => {
     const src = require.resolve('../../src');
     const script = `const s = require(${JSON.stringify(src)}).pactCpuStatus; console.log(JSON.stringify(s));`;
-    for (const bad of ['two', '-1', '1.5']) {
+    for (const [name, bad, message] of [
+      ['PACT_NARROW_CONV', 'two', 'PACT_NARROW_CONV must be a whole number of output channels >= 0, got two'],
+      ['PACT_NARROW_CONV', '-1', 'PACT_NARROW_CONV must be a whole number of output channels >= 0, got -1'],
+      ['PACT_NARROW_CONV', '1.5', 'PACT_NARROW_CONV must be a whole number of output channels >= 0, got 1.5'],
+      ['PACT_CPU_ISA', 'avx512f', 'PACT_CPU_ISA must be auto or avx2, got avx512f'],
+    ]) {
       const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
-        env: { ...process.env, PACT_NARROW_CONV: bad },
+        env: { ...process.env, [name]: bad },
       });
       const status = JSON.parse(String(out).trim().split('\n').pop() as string);
-      assert.equal(status.registered, false, bad);
-      assert.match(
-        status.reason,
-        new RegExp(`PACT_NARROW_CONV must be a whole number of output channels >= 0, got ${bad}`),
-      );
+      assert.equal(status.registered, false, `${name}=${bad}`);
+      assert.ok(status.reason.includes(message), `${name}=${bad}: ${status.reason}`);
     }
   });
 

@@ -33,14 +33,20 @@ export function poolLimitBytes(): number {
 }
 
 /**
- * Checks PACT_NARROW_CONV, the most output channels for which the native dense convolution takes its own loops
- * instead of oneDNN's (native/cpu/narrow_conv.h; unset: 2, 0: oneDNN always). The addon reads it at each call (a
- * value it cannot parse there means the default); registration checks it first, like PACT_BUFFER_POOL_MB.
+ * Checks the settings that the addon reads at each call, where a value it cannot parse means the default:
+ * PACT_NARROW_CONV, the most output channels for which the native dense convolution takes its own loops instead of
+ * oneDNN's (native/cpu/narrow_conv.h; unset: 2, 0: oneDNN always), and PACT_CPU_ISA, `avx2` to keep our own kernels
+ * on AVX2 on a CPU with AVX-512 (native/cpu/isa.h; unset or `auto`: AVX-512 where the CPU has it). Registration
+ * checks them first, like PACT_BUFFER_POOL_MB.
  */
-export function checkNarrowConvSetting(): void {
-  const env = process.env.PACT_NARROW_CONV;
-  if (env !== undefined && env !== '' && !/^\d+$/.test(env)) {
-    throw new Error(`PACT_NARROW_CONV must be a whole number of output channels >= 0, got ${env}`);
+export function checkNativeSettings(): void {
+  const narrow = process.env.PACT_NARROW_CONV;
+  if (narrow !== undefined && narrow !== '' && !/^\d+$/.test(narrow)) {
+    throw new Error(`PACT_NARROW_CONV must be a whole number of output channels >= 0, got ${narrow}`);
+  }
+  const isa = process.env.PACT_CPU_ISA;
+  if (isa !== undefined && !['', 'auto', 'avx2'].includes(isa)) {
+    throw new Error(`PACT_CPU_ISA must be auto or avx2, got ${isa}`);
   }
 }
 

@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, nativeLoadError } from '../../native/binding';
-import { checkNarrowConvSetting, PACT_CPU, PactCpuBackend, poolLimitBytes } from './backend';
+import { checkNativeSettings, PACT_CPU, PactCpuBackend, poolLimitBytes } from './backend';
 import { guardedCpuKernel } from './kernel_util';
 import { pactCpuKernels } from './register_all_kernels';
 
@@ -29,7 +29,7 @@ export function registerPactCpu(): PactCpuStatus {
   }
   try {
     poolLimitBytes();
-    checkNarrowConvSetting();
+    checkNativeSettings();
   } catch (e) {
     status = { registered: false, reason: (e as Error).message };
     return status;
