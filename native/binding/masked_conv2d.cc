@@ -10,6 +10,7 @@
 #include "binding/args.h"
 #include "binding/conv_args.h"
 #include "binding/registry.h"
+#include "cpu/mask_rows.h"
 #include "cpu/masked_conv2d.h"
 
 namespace {
@@ -108,9 +109,22 @@ Napi::Value dilateMask(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// zeroActiveRows(mask, rowLength, data): data [mask.length, rowLength] set to 0 at the rows where mask > 0.
+Napi::Value zeroActiveRows(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "zeroActiveRows";
+  const pact::FloatView mask = pact::floatArg(info, 0, fn, "mask");
+  const int64_t rowLength = pact::intArg(info, 1, fn, "rowLength", 1, int64_t{1} << 32);
+  const size_t n = elementCount(info, fn, {static_cast<int64_t>(mask.length), rowLength});
+  const pact::FloatView data = pact::floatArgOfLength(info, 2, fn, "data", n);
+  pact::checkDisjoint(info, fn, {pact::span("data", data)}, {pact::span("mask", mask)});
+  pact::masked::zeroActiveRows(mask.data, static_cast<int64_t>(mask.length), rowLength, data.data);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 PACT_EXPORT("dilateMask", dilateMask);
+PACT_EXPORT("zeroActiveRows", zeroActiveRows);
 PACT_EXPORT("maskedConv2d", maskedConv2d);
 PACT_EXPORT("maskedConv2dBackpropInput", maskedConv2dBackpropInput);
 PACT_EXPORT("maskedConv2dBackpropFilter", maskedConv2dBackpropFilter);

@@ -2,13 +2,15 @@
  * pact-cpu's output-array pool (src/backends/pact_cpu/backend.ts): disposed outputs of native kernels are reused;
  * an array that was read (dataSync) or that a tfjs-backend-cpu kernel's output shares (Slice's views) is never
  * reused; every native kernel writes all of a reused (dirty) array, so a training step gives bit-identical results
- * with the pool full of stale arrays and with the pool off; a repeated step allocates nothing new.
+ * with the pool full of stale arrays and with the pool off; a repeated step allocates nothing new. A disposed
+ * masked-convolution output comes back all zeros (its active rows cleared) for the next masked convolution.
  */
 import { strict as assert } from 'assert';
 
 import * as tf from '@tensorflow/tfjs';
 
 import { AdaptiveResNet, PACT_CPU, PactCpuBackend, PreActResNet, softmaxCrossEntropy } from '../../src';
+import { maskedConv2d } from '../../src/ops/masked_conv2d';
 import { requirePactCpu } from '../helpers/backends';
 import { freshRng } from '../helpers/random';
 
@@ -82,6 +84,49 @@ describe('pact-cpu buffer pool', () => {
     tf.dispose([x, s, ...others]);
   });
 
+  it('serves a disposed masked output, its active rows cleared, as the zeros of the next masked convolution', () => {
+    // Each round a new mask: the previous output's active rows (stale values) must be cleared where the new mask is
+    // inactive, and the result equals the one computed into a fresh array. A kernel that writes every element may
+    // take such an array too.
+    const rng = freshRng();
+    const [b, h, w, c] = [2, rng.int(5, 9), rng.int(5, 9), 8];
+    const x = tf.tensor4d(rng.normal(b * h * w * c), [b, h, w, c]);
+    const filter = tf.tensor4d(rng.normal(9 * c * c), [3, 3, c, c]);
+    const masks = Array.from({ length: 4 }, () => {
+      const density = rng.pick([0.1, 0.4, 0.8]);
+      return Float32Array.from({ length: b * h * w }, () => (rng.next() < density ? 1 : rng.next() < 0.2 ? NaN : 0));
+    });
+    const conv = (m: Float32Array, input = x) => maskedConv2d(input, filter, tf.tensor3d(m, [b, h, w]), 1, 'same');
+    backend.resetBufferPool(0);
+    const expected = masks.map((m) => conv(m).dataSync());
+    backend.resetBufferPool(POOL_BYTES);
+    let previous = conv(masks[masks.length - 1]);
+    for (const [i, m] of masks.entries()) {
+      previous.dispose();
+      // The input gradient (same length as y here) is not zero outside the mask: it must not join the zero pool.
+      tf.grad((t: tf.Tensor) => conv(m, t as tf.Tensor4D))(x).dispose();
+      const zeroHits = backend.bufferPoolStats().zeroHits;
+      const y = conv(m);
+      assert.equal(backend.bufferPoolStats().zeroHits, zeroHits + 1, `round ${i}: served from the zero pool`);
+      // Read a copy through a kernel, so that y's own array stays reusable.
+      const copy = tf.mul(y, 1);
+      assert.deepEqual(copy.dataSync(), expected[i], `seed ${rng.seed} round ${i}`);
+      copy.dispose();
+      previous = y;
+    }
+    previous.dispose();
+    backend.resetBufferPool(POOL_BYTES); // only the zero pool holds arrays of y's length after this
+    const y = conv(masks[0]);
+    const values = tf.mul(y, 1);
+    y.dispose();
+    const negated = tf.neg(values);
+    assert.deepEqual(
+      negated.dataSync(),
+      Float32Array.from(values.dataSync(), (v) => -v),
+    );
+    tf.dispose([x, filter, values, negated]);
+  });
+
   it('gives bit-identical training steps with stale arrays in the pool and with the pool off', () => {
     const rng = freshRng();
     const seed = rng.int(1, 1000);
@@ -115,6 +160,7 @@ describe('pact-cpu buffer pool', () => {
       // Poison the pool: stale values that a kernel not writing every element would leak.
       const poisoned = step(adaptive);
       assert.ok(backend.bufferPoolStats().hits > 0, 'the pool served outputs');
+      if (adaptive) assert.ok(backend.bufferPoolStats().zeroHits > 0, 'masked outputs came back as zeros');
       poisoned.forEach((v, i) => assert.deepEqual(v, reference[i], `${adaptive ? 'PSACT' : 'ResNet'} output ${i}`));
     }
   });

@@ -260,6 +260,11 @@ describe('addon argument checks: overflowing sizes and overlapping buffers', () 
         /^Error: dilateMask: out must not overlap mask/,
       ],
       [
+        'zeroActiveRows',
+        () => n.zeroActiveRows(shared.subarray(0, 4), 2, shared.subarray(2, 10)),
+        /^Error: zeroActiveRows: data must not overlap mask/,
+      ],
+      [
         'binaryOp',
         () => n.binaryOp('add', shared.subarray(0, 3), [3], F(2), [2, 1], shared.subarray(0, 6)),
         /^Error: binaryOp: out must not overlap a/,

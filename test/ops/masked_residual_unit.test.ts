@@ -199,6 +199,24 @@ describe('dilateMask', () => {
       /dilateMask: maskShape must have 3 entries/,
     );
   });
+
+  it("zeroActiveRows (the buffer pool's clearing of a masked output) clears exactly the rows where mask > 0", () => {
+    const rng = freshRng();
+    const [rows, length] = [rng.int(1, 5000), rng.int(1, 40)];
+    const mask = Float32Array.from({ length: rows }, () => rng.pick([1, 0.5, 0, -1, NaN]));
+    const data = rng.normal(rows * length);
+    const expected = data.map((v, i) => (mask[Math.floor(i / length)] > 0 ? 0 : v));
+    nativeAddon()!.zeroActiveRows(mask, length, data);
+    assert.deepEqual(data, expected, `seed ${rng.seed}`);
+    assert.throws(
+      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 3, new Float32Array(11)),
+      /zeroActiveRows: data must have 12 elements, got 11/,
+    );
+    assert.throws(
+      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 0, new Float32Array(0)),
+      /zeroActiveRows: rowLength must be/,
+    );
+  });
 });
 
 describe('maskedResidualUnit', () => {

@@ -46,8 +46,11 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
   return config(MASKED_CONV_KERNELS[which], ({ inputs, backend, attrs }) => {
     const o = maskedConvOperands(which, inputs as Record<string, tf.TensorInfo>, attrs as unknown as MaskedConv2DAttrs);
     const g = o.geometry;
-    // A fresh array is all zeros: the sparse forward and backprop-input then skip their clearing pass.
-    const { values: out, zeroed } = backend.allocFloats(tf.util.sizeFromShape(o.outShape));
+    // A fresh array is all zeros, and so is a disposed forward output once its active rows are cleared (the
+    // forward's only: it is zero outside the mask): the sparse forward and backprop-input then skip their clearing.
+    const n = tf.util.sizeFromShape(o.outShape);
+    const { values: out, zeroed } = which === 0 ? backend.zeroOutputFloats(n) : backend.allocFloats(n);
+    const mask = backend.floats(o.mask, 'mask');
     backend.native[run[which]](
       g.xShape,
       g.filterShape,
@@ -55,11 +58,12 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
       g.pads,
       backend.floats(o.a, o.names[0]),
       backend.floats(o.b, o.names[1]),
-      backend.floats(o.mask, 'mask'),
+      mask,
       out,
       ALGO_AUTO,
       zeroed,
     );
+    if (which === 0) backend.markZeroOutside(out, mask, o.outShape[3]);
     return backend.floatOutput(out, o.outShape);
   });
 }
