@@ -93,7 +93,7 @@ describe('pact-cpu buffer pool', () => {
     const x = tf.tensor4d(rng.normal(b * h * w * c), [b, h, w, c]);
     const filter = tf.tensor4d(rng.normal(9 * c * c), [3, 3, c, c]);
     const masks = Array.from({ length: 4 }, () => {
-      const density = rng.pick([0.1, 0.4, 0.8]);
+      const density = rng.pick([0.05, 0.15, 0.8]);
       return Float32Array.from({ length: b * h * w }, () => (rng.next() < density ? 1 : rng.next() < 0.2 ? NaN : 0));
     });
     const conv = (m: Float32Array, input = x) => maskedConv2d(input, filter, tf.tensor3d(m, [b, h, w]), 1, 'same');
@@ -102,12 +102,16 @@ describe('pact-cpu buffer pool', () => {
     backend.resetBufferPool(POOL_BYTES);
     let previous = conv(masks[masks.length - 1]);
     for (const [i, m] of masks.entries()) {
+      const previousMask = masks[(i + masks.length - 1) % masks.length];
       previous.dispose();
       // The input gradient (same length as y here) is not zero outside the mask: it must not join the zero pool.
-      tf.grad((t: tf.Tensor) => conv(m, t as tf.Tensor4D))(x).dispose();
+      tf.grad((t: tf.Tensor) => conv(previousMask, t as tf.Tensor4D))(x).dispose();
       const zeroHits = backend.bufferPoolStats().zeroHits;
       const y = conv(m);
-      assert.equal(backend.bufferPoolStats().zeroHits, zeroHits + 1, `round ${i}: served from the zero pool`);
+      // The gradient's forward output (the previous mask) is the array y gets: cleared only when at most 30% of its
+      // rows are active (else the kernel zeroes the inactive rows itself).
+      const cleared = previousMask.filter((v) => v > 0).length <= 0.3 * previousMask.length;
+      assert.equal(backend.bufferPoolStats().zeroHits, zeroHits + (cleared ? 1 : 0), `round ${i}: zero pool`);
       // Read a copy through a kernel, so that y's own array stays reusable.
       const copy = tf.mul(y, 1);
       assert.deepEqual(copy.dataSync(), expected[i], `seed ${rng.seed} round ${i}`);
@@ -160,7 +164,6 @@ describe('pact-cpu buffer pool', () => {
       // Poison the pool: stale values that a kernel not writing every element would leak.
       const poisoned = step(adaptive);
       assert.ok(backend.bufferPoolStats().hits > 0, 'the pool served outputs');
-      if (adaptive) assert.ok(backend.bufferPoolStats().zeroHits > 0, 'masked outputs came back as zeros');
       poisoned.forEach((v, i) => assert.deepEqual(v, reference[i], `${adaptive ? 'PSACT' : 'ResNet'} output ${i}`));
     }
   });

@@ -206,15 +206,24 @@ describe('dilateMask', () => {
     const mask = Float32Array.from({ length: rows }, () => rng.pick([1, 0.5, 0, -1, NaN]));
     const data = rng.normal(rows * length);
     const expected = data.map((v, i) => (mask[Math.floor(i / length)] > 0 ? 0 : v));
-    nativeAddon()!.zeroActiveRows(mask, length, data);
+    const active = mask.filter((m) => m > 0).length / rows;
+    // Above maxFraction of the rows active it leaves data as it is.
+    const before = data.slice();
+    assert.equal(nativeAddon()!.zeroActiveRows(mask, length, data, active - 0.01), active === 0, `seed ${rng.seed}`);
+    if (active > 0) assert.deepEqual(data, before, `seed ${rng.seed}: untouched`);
+    assert.equal(nativeAddon()!.zeroActiveRows(mask, length, data, active), true);
     assert.deepEqual(data, expected, `seed ${rng.seed}`);
     assert.throws(
-      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 3, new Float32Array(11)),
+      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 3, new Float32Array(11), 1),
       /zeroActiveRows: data must have 12 elements, got 11/,
     );
     assert.throws(
-      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 0, new Float32Array(0)),
+      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 0, new Float32Array(0), 1),
       /zeroActiveRows: rowLength must be/,
+    );
+    assert.throws(
+      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 1, new Float32Array(4), 1.5),
+      /zeroActiveRows: maxFraction must be in \[0, 1\]/,
     );
   });
 });
