@@ -55,7 +55,7 @@ bool outputZeroedArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   return i < info.Length() && !info[i].IsUndefined() && pact::boolArg(info, i, fn, "outputZeroed");
 }
 
-// maskedConv2d(xShape, filterShape, strides, pads, x, filter, mask, y, algo, outputZeroed?)
+// maskedConv2d(xShape, filterShape, strides, pads, x, filter, mask, y, algo, outputZeroed?): the active count
 Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedConv2d";
   const ConvGeometry g = geometryArgs(info, fn);
@@ -64,9 +64,9 @@ Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
   const float* mask = maskArg(info, 6, fn, g);
   const pact::FloatView y = pact::floatArgOfLength(info, 7, fn, "y", yCount(info, fn, g));
   pact::checkNoOverlap(info, fn, y, "y", {{x.data, x.length}, {filter.data, filter.length}, {mask, maskCount(g)}});
-  pact::masked::maskedConv2dForward(g, x.data, filter.data, mask, y.data, algoArg(info, 8, fn),
-                                    outputZeroedArg(info, 9, fn));
-  return info.Env().Undefined();
+  const int64_t active = pact::masked::maskedConv2dForward(g, x.data, filter.data, mask, y.data, algoArg(info, 8, fn),
+                                                           outputZeroedArg(info, 9, fn));
+  return Napi::Number::New(info.Env(), static_cast<double>(active));
 }
 
 // maskedConv2dBackpropInput(xShape, filterShape, strides, pads, dy, filter, mask, dx, algo, outputZeroed?)

@@ -875,21 +875,24 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float*
 
 }  // namespace
 
-void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
-                         MaskedAlgo algo, bool outputZeroed) {
+int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
+                            MaskedAlgo algo, bool outputZeroed) {
   const int64_t active = countActive(mask, outPositions(g));
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);
   const bool winogradTiles = winogradWorth(g, mask, active, algo, /*forward=*/true);
   if (useDense(g, active, algo, winogradTiles ? fractions.forwardWinograd : fractions.forward)) {
-    return denseForward(g, x, filter, mask, y);
+    denseForward(g, x, filter, mask, y);
+    return active;
   }
 #endif
   if (const auto s = winogradSplit(g, mask, active, algo, /*forward=*/true)) {
     winograd::forward(g, x, filter, s->tiles, outputZeroed ? nullptr : mask, y);
-    return sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
+    sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
+    return active;
   }
   sparseForward(g, x, filter, mask, activeList(g, mask, active), y, outputZeroed);
+  return active;
 }
 
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,

@@ -50,8 +50,8 @@ enum class MaskedAlgo { kAuto = 0, kSparse = 1, kDense = 2, kSparseDirect = 3 };
 
 // y = conv2d(x, filter) where mask > 0, 0 elsewhere. Writes every element of y, except with `outputZeroed` (the
 // caller's promise that y is all zeros already, e.g. a fresh array): then the sparse path writes the active rows
-// only and skips a pass over the whole output.
-void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
+// only and skips a pass over the whole output. Returns the number of active positions.
+int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                          MaskedAlgo algo = MaskedAlgo::kAuto, bool outputZeroed = false);
 
 // dx = conv2d's input gradient of dy * [mask > 0]. Writes every element of dx (`outputZeroed`: as above).

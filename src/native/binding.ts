@@ -188,8 +188,9 @@ export interface PactOpsAddon {
  * filterShape [kH,kW,C,outC], strides [sH,sW], pads [top,bottom,left,right]), its inputs, the output to fill
  * (NHWC / HWIO, mask [B,outH,outW], active where > 0) and `algo`: 0 automatic, 1 sparse (Winograd F(2x2, 3x3) on
  * fully active 2x2 tiles where they hold most active positions, native/cpu/masked_winograd.h), 2 dense oneDNN +
- * masking (sparse in a build without oneDNN), 3 sparse without Winograd. `outputZeroed` (forward and backprop-input): the caller promises the output
- * array is all zeros (a fresh array), so the sparse path writes the active rows only.
+ * masking (sparse in a build without oneDNN), 3 sparse without Winograd. `outputZeroed` (forward and
+ * backprop-input): the caller promises the output array is all zeros (a fresh array), so the sparse path writes the
+ * active rows only. The forward returns the number of active positions.
  */
 export interface MaskedConvAddon {
   maskedConv2d(
@@ -203,7 +204,7 @@ export interface MaskedConvAddon {
     y: Float32Array,
     algo: number,
     outputZeroed?: boolean,
-  ): void;
+  ): number;
   maskedConv2dBackpropInput(
     xShape: number[],
     filterShape: number[],

@@ -87,6 +87,8 @@ export class PactCpuBackend extends MathBackendCPU {
    */
   private readonly zeroOutside = new WeakMap<Float32Array, { mask: Float32Array; rowLength: number }>();
   private readonly zeroPool = new Map<number, Float32Array[]>();
+  /** The masks' copies once their arrays left the zero pool, by length: a fresh one per output cost 0.3 ms. */
+  private readonly maskCopies = new Map<number, Float32Array[]>();
   private readonly poolStats: BufferPoolStats = {
     hits: 0,
     misses: 0,
@@ -128,7 +130,7 @@ export class PactCpuBackend extends MathBackendCPU {
   allocFloats(n: number): { values: Float32Array; zeroed: boolean } {
     const reused = this.pool.get(n)?.pop() ?? this.zeroPool.get(n)?.pop();
     if (reused !== undefined) {
-      this.zeroOutside.delete(reused);
+      this.dropZeroOutside(reused);
       this.poolStats.hits++;
       this.poolStats.pooledBytes -= reused.byteLength;
       return { values: reused, zeroed: false };
@@ -153,8 +155,8 @@ export class PactCpuBackend extends MathBackendCPU {
     const reused = this.zeroPool.get(n)?.pop();
     if (reused === undefined) return this.allocFloats(n);
     const { mask, rowLength } = this.zeroOutside.get(reused)!;
-    this.zeroOutside.delete(reused);
     const zeroed = this.native.zeroActiveRows(mask, rowLength, reused, ZERO_POOL_MAX_FRACTION);
+    this.dropZeroOutside(reused);
     this.poolStats.hits++;
     if (zeroed) this.poolStats.zeroHits++;
     this.poolStats.pooledBytes -= reused.byteLength;
@@ -162,13 +164,26 @@ export class PactCpuBackend extends MathBackendCPU {
   }
 
   /**
-   * Records that `values` (an output of this backend) is zero except at the rows where `mask` > 0, rows of
-   * `rowLength` values. The mask is copied (1/rowLength of the output): a tensor's array can be its creator's, which
-   * may change it later.
+   * Records that `values` (an output of this backend) is zero except at the `active` rows where `mask` > 0, rows of
+   * `rowLength` values, when those are few enough to be worth clearing (ZERO_POOL_MAX_FRACTION). The mask is copied
+   * (1/rowLength of the output): a tensor's array can be its creator's, which may change it later.
    */
-  markZeroOutside(values: Float32Array, mask: Float32Array, rowLength: number): void {
+  markZeroOutside(values: Float32Array, mask: Float32Array, rowLength: number, active: number): void {
     if (!this.reusable.has(values) || mask.length * rowLength !== values.length) return;
-    this.zeroOutside.set(values, { mask: mask.slice(), rowLength });
+    if (active > ZERO_POOL_MAX_FRACTION * mask.length) return;
+    const copy = this.maskCopies.get(mask.length)?.pop() ?? new Float32Array(mask.length);
+    copy.set(mask);
+    this.zeroOutside.set(values, { mask: copy, rowLength });
+  }
+
+  /** Forgets that `values` is zero outside some rows (it is about to be written), keeping the mask's copy. */
+  private dropZeroOutside(values: Float32Array): void {
+    const entry = this.zeroOutside.get(values);
+    if (entry === undefined) return;
+    this.zeroOutside.delete(values);
+    const list = this.maskCopies.get(entry.mask.length) ?? [];
+    list.push(entry.mask);
+    this.maskCopies.set(entry.mask.length, list);
   }
 
   /** An output array of zeros (a reused one is cleared). */
@@ -185,6 +200,7 @@ export class PactCpuBackend extends MathBackendCPU {
   resetBufferPool(limitBytes = this.poolStats.limitBytes): void {
     this.pool.clear();
     this.zeroPool.clear();
+    this.maskCopies.clear();
     Object.assign(this.poolStats, { hits: 0, misses: 0, zeroHits: 0, pooledBytes: 0, limitBytes });
   }
 
@@ -215,7 +231,7 @@ export class PactCpuBackend extends MathBackendCPU {
     const values = super.readSync(dataId);
     if (values instanceof Float32Array) {
       this.reusable.delete(values);
-      this.zeroOutside.delete(values);
+      this.dropZeroOutside(values);
     }
     return values;
   }
@@ -233,7 +249,7 @@ export class PactCpuBackend extends MathBackendCPU {
         this.poolStats.pooledBytes += values.byteLength;
         this.reusable.add(values);
       } else {
-        this.zeroOutside.delete(values);
+        this.dropZeroOutside(values);
       }
     }
     return disposed;
@@ -242,6 +258,7 @@ export class PactCpuBackend extends MathBackendCPU {
   override dispose(): void {
     this.pool.clear();
     this.zeroPool.clear();
+    this.maskCopies.clear();
     super.dispose();
   }
 

@@ -51,7 +51,7 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
     const n = tf.util.sizeFromShape(o.outShape);
     const { values: out, zeroed } = which === 0 ? backend.zeroOutputFloats(n) : backend.allocFloats(n);
     const mask = backend.floats(o.mask, 'mask');
-    backend.native[run[which]](
+    const active = backend.native[run[which]](
       g.xShape,
       g.filterShape,
       g.strides,
@@ -63,7 +63,7 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
       ALGO_AUTO,
       zeroed,
     );
-    if (which === 0) backend.markZeroOutside(out, mask, o.outShape[3]);
+    if (which === 0) backend.markZeroOutside(out, mask, o.outShape[3], active as number);
     return backend.floatOutput(out, o.outShape);
   });
 }
