@@ -27,8 +27,8 @@ const DEFAULT_POOL_MB = 2048;
 
 /**
  * The largest share of active rows for which a disposed masked output is cleared for reuse as zeros: clearing costs
- * those rows, the kernel's own zeroing the inactive ones of the next mask, and a dense path (high density) writes
- * every row anyway (at d = 1, clearing every row made the masked forward 1.2x the dense one).
+ * those rows, the kernel's own zeroing the inactive ones of the next mask (masks of one layer have similar
+ * densities), and a dense path (high density) writes every row anyway.
  */
 const ZERO_POOL_MAX_FRACTION = 0.3;
 
