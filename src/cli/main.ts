@@ -471,6 +471,13 @@ export async function selectBackend(name: string | undefined): Promise<void> {
   const known = Object.keys(tf.engine().registryFactory);
   if (!known.includes(name)) throw new Error(`--backend must be one of ${known.join(', ')}, got ${name}`);
   if (!(await tf.setBackend(name))) throw new Error(`--backend ${name}: the backend failed to initialise`);
+  if (name === 'cpu') {
+    // tfjs-backend-cpu's first write advises installing tfjs-node (which this package replaces): say what is true.
+    (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+    process.stderr.write(
+      "tfjs-pact: --backend cpu runs tfjs-backend-cpu's JavaScript kernels, far slower than pact-cpu (the default)\n",
+    );
+  }
 }
 
 export function cli(): Command {

@@ -152,8 +152,11 @@ describe('pact CLI with PSACT', function () {
     const args = ['eval', '--run', run, '--eval-limit', '3'];
     try {
       const onPactCpu = JSON.parse(await pact(args));
-      const onCpu = JSON.parse(await pact(['--backend', 'cpu', ...args]));
+      const stderr: string[] = [];
+      const onCpu = JSON.parse(await pact(['--backend', 'cpu', ...args], stderr));
       assert.equal(tf.getBackend(), 'cpu');
+      assert.match(stderr.join(''), /--backend cpu runs tfjs-backend-cpu's JavaScript kernels/);
+      assert.doesNotMatch(stderr.join(''), /install our node backend/);
       for (const mode of ['relaxed', 'discrete', 'thresholded']) {
         expectClose([onCpu[`${mode}.loss`]], [onPactCpu[`${mode}.loss`]], { atol: 1e-4, rtol: 1e-4 }, mode);
       }
