@@ -109,23 +109,16 @@ Napi::Value dilateMask(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// zeroActiveRows(mask, rowLength, data, maxFraction): data [mask.length, rowLength] set to 0 at the rows where
-// mask > 0, when those rows are at most maxFraction of them (returns true); else data is left as it is (false).
+// zeroActiveRows(mask, rowLength, data): data [mask.length, rowLength] set to 0 at the rows where mask > 0.
 Napi::Value zeroActiveRows(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "zeroActiveRows";
   const pact::FloatView mask = pact::floatArg(info, 0, fn, "mask");
   const int64_t rowLength = pact::intArg(info, 1, fn, "rowLength", 1, int64_t{1} << 32);
   const size_t n = elementCount(info, fn, {static_cast<int64_t>(mask.length), rowLength});
   const pact::FloatView data = pact::floatArgOfLength(info, 2, fn, "data", n);
-  const double maxFraction = pact::numberArg(info, 3, fn, "maxFraction");
-  if (!(maxFraction >= 0 && maxFraction <= 1)) pact::throwArg(info.Env(), fn, "maxFraction must be in [0, 1]");
   pact::checkDisjoint(info, fn, {pact::span("data", data)}, {pact::span("mask", mask)});
-  const auto rows = static_cast<int64_t>(mask.length);
-  if (static_cast<double>(pact::masked::countActive(mask.data, rows)) > maxFraction * static_cast<double>(rows)) {
-    return Napi::Boolean::New(info.Env(), false);
-  }
-  pact::masked::zeroActiveRows(mask.data, rows, rowLength, data.data);
-  return Napi::Boolean::New(info.Env(), true);
+  pact::masked::zeroActiveRows(mask.data, static_cast<int64_t>(mask.length), rowLength, data.data);
+  return info.Env().Undefined();
 }
 
 }  // namespace

@@ -230,11 +230,8 @@ export interface MaskedConvAddon {
   ): void;
   /** out[b,y,x] = 1 where mask > 0 within `radius` (Chebyshev distance) of (y, x), else 0; shape [B,H,W]. */
   dilateMask(maskShape: number[], mask: Float32Array, radius: number, out: Float32Array): void;
-  /**
-   * data [mask.length, rowLength] set to 0 at the rows where mask > 0 (the others untouched) when those are at most
-   * `maxFraction` of the rows (true); else data is left as it is (false).
-   */
-  zeroActiveRows(mask: Float32Array, rowLength: number, data: Float32Array, maxFraction: number): boolean;
+  /** data [mask.length, rowLength] set to 0 at the rows where mask > 0 (the others untouched). */
+  zeroActiveRows(mask: Float32Array, rowLength: number, data: Float32Array): void;
   /** relu(batch norm) over the rows where mask > 0 (statistics from those rows), 0 elsewhere; x [rows, channels]. */
   maskedBatchNormRelu(
     rows: number,

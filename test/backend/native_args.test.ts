@@ -261,7 +261,7 @@ describe('addon argument checks: overflowing sizes and overlapping buffers', () 
       ],
       [
         'zeroActiveRows',
-        () => n.zeroActiveRows(shared.subarray(0, 4), 2, shared.subarray(2, 10), 1),
+        () => n.zeroActiveRows(shared.subarray(0, 4), 2, shared.subarray(2, 10)),
         /^Error: zeroActiveRows: data must not overlap mask/,
       ],
       [

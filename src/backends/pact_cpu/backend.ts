@@ -26,9 +26,9 @@ export const PACT_CPU = 'pact-cpu';
 const DEFAULT_POOL_MB = 2048;
 
 /**
- * The largest share of active rows for which a disposed masked output is cleared for reuse as zeros: clearing costs
+ * The largest share of active rows for which a masked output is kept to be cleared for reuse as zeros: clearing costs
  * those rows, the kernel's own zeroing the inactive ones of the next mask (masks of one layer have similar
- * densities), and a dense path (high density) writes every row anyway.
+ * densities), and a dense path (high density) writes every row anyway. Denser outputs go to the ordinary pool.
  */
 const ZERO_POOL_MAX_FRACTION = 0.3;
 
@@ -148,19 +148,19 @@ export class PactCpuBackend extends MathBackendCPU {
 
   /**
    * An output array for a kernel that can skip the zeros of a zeroed one (`zeroed` true): a disposed masked output
-   * with its active rows cleared where there is one and they are at most ZERO_POOL_MAX_FRACTION of its rows, else as
-   * `allocFloats` (a kernel zeroes the rows it does not compute itself, which is then no more work than clearing).
+   * with its active rows cleared where there is one (markZeroOutside keeps only those with few), else as
+   * `allocFloats`.
    */
   zeroOutputFloats(n: number): { values: Float32Array; zeroed: boolean } {
     const reused = this.zeroPool.get(n)?.pop();
     if (reused === undefined) return this.allocFloats(n);
     const { mask, rowLength } = this.zeroOutside.get(reused)!;
-    const zeroed = this.native.zeroActiveRows(mask, rowLength, reused, ZERO_POOL_MAX_FRACTION);
+    this.native.zeroActiveRows(mask, rowLength, reused);
     this.dropZeroOutside(reused);
     this.poolStats.hits++;
-    if (zeroed) this.poolStats.zeroHits++;
+    this.poolStats.zeroHits++;
     this.poolStats.pooledBytes -= reused.byteLength;
-    return { values: reused, zeroed };
+    return { values: reused, zeroed: true };
   }
 
   /**
