@@ -68,34 +68,56 @@ int64_t tileRows(const ConvGeometry& g) {
   return std::clamp<int64_t>((96 * 1024 / 4) / std::max<int64_t>(kSize(g), 1), 16, 512);
 }
 
-// Copies the im2col patch rows of `count` active positions into `patches` [count, K] (zeros where the window
-// leaves the image). Row k of the patch is (ky*kW + kx)*inC + ci, the row of the HWIO filter it multiplies.
+// Copies the window of output position (b, oy, ox) into `dst` [kH, kW, inC] (zeros where it leaves the image): row
+// k = (ky*kW + kx)*inC + ci of an im2col patch, the row of the HWIO filter it multiplies.
+void packWindow(const ConvGeometry& g, const float* x, int64_t b, int64_t oy, int64_t ox, float* dst) {
+  const int64_t rowLen = g.kW * g.inC, ix0 = ox * g.strideW - g.padLeft;
+  for (int64_t ky = 0; ky < g.kH; ++ky, dst += rowLen) {
+    const int64_t iy = oy * g.strideH - g.padTop + ky;
+    if (iy < 0 || iy >= g.inH) {
+      std::memset(dst, 0, sizeof(float) * rowLen);
+      continue;
+    }
+    const float* src = x + ((b * g.inH + iy) * g.inW) * g.inC;
+    if (ix0 >= 0 && ix0 + g.kW <= g.inW) {
+      std::memcpy(dst, src + ix0 * g.inC, sizeof(float) * rowLen);
+      continue;
+    }
+    for (int64_t kx = 0; kx < g.kW; ++kx) {
+      const int64_t ix = ix0 + kx;
+      float* d = dst + kx * g.inC;
+      if (ix < 0 || ix >= g.inW) {
+        std::memset(d, 0, sizeof(float) * g.inC);
+      } else {
+        std::memcpy(d, src + ix * g.inC, sizeof(float) * g.inC);
+      }
+    }
+  }
+}
+
+// Copies the im2col patch rows of `count` active positions into `patches` [count, K] (packWindow).
 void gatherPatches(const ConvGeometry& g, const float* x, const int64_t* positions, int64_t count, float* patches) {
-  const int64_t K = kSize(g), rowLen = g.kW * g.inC, plane = g.outH * g.outW;
+  const int64_t K = kSize(g), plane = g.outH * g.outW;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i], b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
-    float* dst = patches + i * K;
-    const int64_t ix0 = ox * g.strideW - g.padLeft;
-    for (int64_t ky = 0; ky < g.kH; ++ky, dst += rowLen) {
-      const int64_t iy = oy * g.strideH - g.padTop + ky;
-      if (iy < 0 || iy >= g.inH) {
-        std::memset(dst, 0, sizeof(float) * rowLen);
-        continue;
-      }
-      const float* src = x + ((b * g.inH + iy) * g.inW) * g.inC;
-      if (ix0 >= 0 && ix0 + g.kW <= g.inW) {
-        std::memcpy(dst, src + ix0 * g.inC, sizeof(float) * rowLen);
-        continue;
-      }
-      for (int64_t kx = 0; kx < g.kW; ++kx) {
-        const int64_t ix = ix0 + kx;
-        float* d = dst + kx * g.inC;
-        if (ix < 0 || ix >= g.inW) {
-          std::memset(d, 0, sizeof(float) * g.inC);
-        } else {
-          std::memcpy(d, src + ix * g.inC, sizeof(float) * g.inC);
-        }
-      }
+    packWindow(g, x, b, oy, ox, patches + i * K);
+  }
+}
+
+// Adds the in-image taps of the window gradient `src` [kH, kW, inC] of output position (b, oy, ox) into dx (the
+// transpose of packWindow).
+void unpackWindowAdd(const ConvGeometry& g, const float* src, int64_t b, int64_t oy, int64_t ox, float* dx) {
+  const int64_t C = g.inC;
+  for (int64_t ky = 0; ky < g.kH; ++ky) {
+    const int64_t iy = oy * g.strideH - g.padTop + ky;
+    if (iy < 0 || iy >= g.inH) continue;
+    float* row = dx + ((b * g.inH + iy) * g.inW) * C;
+    for (int64_t kx = 0; kx < g.kW; ++kx) {
+      const int64_t ix = ox * g.strideW - g.padLeft + kx;
+      if (ix < 0 || ix >= g.inW) continue;
+      float* d = row + ix * C;
+      const float* s = src + (ky * g.kW + kx) * C;
+      for (int64_t c = 0; c < C; ++c) d[c] += s[c];
     }
   }
 }
@@ -103,22 +125,10 @@ void gatherPatches(const ConvGeometry& g, const float* x, const int64_t* positio
 // Adds the patch gradients [count, K] into dx (the transpose of gatherPatches).
 void scatterAddPatches(const ConvGeometry& g, const float* dpatches, const int64_t* positions, int64_t count,
                        float* dx) {
-  const int64_t K = kSize(g), plane = g.outH * g.outW, C = g.inC;
+  const int64_t K = kSize(g), plane = g.outH * g.outW;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i], b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
-    const float* src = dpatches + i * K;
-    for (int64_t ky = 0; ky < g.kH; ++ky) {
-      const int64_t iy = oy * g.strideH - g.padTop + ky;
-      if (iy < 0 || iy >= g.inH) continue;
-      float* row = dx + ((b * g.inH + iy) * g.inW) * C;
-      for (int64_t kx = 0; kx < g.kW; ++kx) {
-        const int64_t ix = ox * g.strideW - g.padLeft + kx;
-        if (ix < 0 || ix >= g.inW) continue;
-        float* d = row + ix * C;
-        const float* s = src + (ky * g.kW + kx) * C;
-        for (int64_t c = 0; c < C; ++c) d[c] += s[c];
-      }
-    }
+    unpackWindowAdd(g, dpatches + i * K, b, oy, ox, dx);
   }
 }
 
@@ -270,7 +280,7 @@ void directBackpropInputOne(const ConvGeometry& g, const float* dy, const float*
 
 #if defined(__AVX2__) && defined(__FMA__)
 // Whether every tap of output position (oy, ox)'s window lies inside the image.
-inline bool interior(const ConvGeometry& g, int64_t oy, int64_t ox) {
+inline __attribute__((always_inline)) bool interior(const ConvGeometry& g, int64_t oy, int64_t ox) {
   const int64_t iy = oy * g.strideH - g.padTop, ix = ox * g.strideW - g.padLeft;
   return iy >= 0 && ix >= 0 && iy + g.kH <= g.inH && ix + g.kW <= g.inW;
 }
@@ -300,16 +310,22 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t b, 
 // lines that the positions up to R output rows ahead use (a run of positions asks for each window column once): for
 // the backprop-input, whose dx rows are already cached (zeroed just before), 0.81-0.96x kRows' time at 32x32x16
 // and 16x16x32, d = 0.05-0.5; the forward with pixel masks at d = 0.1-0.25 took 1.12-1.17x kRows' (same-process A/B).
-enum class Prefetch { kRows, kFootprint };
+// kNone: no prefetch (the forward on AVX-512 CPUs: on the Intel Xeon of 2026-11-26 kRows took 1.12-1.28x the time
+// of none at 32x32x16, 16x16x32 and 8x8x64 with pixel and 4x4-block masks at d = 0.05-1, same-process A/B; the
+// backprop-input's kFootprint still paid there, 0.95-0.97x).
+enum class Prefetch { kRows, kFootprint, kNone };
 
 // Decodes ascending output positions p = (b*outH + oy)*outW + ox one after another: the next column of the same row
 // costs an increment, a jump one division (two more when the row changes). 64-bit divisions take 10-20+ cycles each
 // and the positions' bookkeeping had about nine per position, next to a 16-channel window's 72 cycles of FMAs.
+// (Its methods are forced inline: called per position in forEachBlock, GCC stopped inlining them when that grew,
+// and the calls cost 5% of a 16-channel forward.)
+#define PACT_HOT inline __attribute__((always_inline))
 struct PositionDecoder {
   const ConvGeometry& g;
   int64_t prev = -2, row = -1, b = 0, oy = 0, ox = 0;
 
-  void next(int64_t p) {
+  PACT_HOT void next(int64_t p) {
     if (p == prev + 1 && ox + 1 < g.outW) {
       ++ox;
     } else {
@@ -323,32 +339,44 @@ struct PositionDecoder {
     }
     prev = p;
   }
-  bool interior() const { return pact::masked::interior(g, oy, ox); }
+  PACT_HOT bool interior() const { return pact::masked::interior(g, oy, ox); }
   // Offset in x (or dx) of the window's top-left input row (for an interior position).
-  int64_t windowOffset() const {
+  PACT_HOT int64_t windowOffset() const {
     return ((b * g.inH + oy * g.strideH - g.padTop) * g.inW + ox * g.strideW - g.padLeft) * g.inC;
   }
 };
 
-// Calls block(positions, offsets) for groups of PB interior positions of positions[0, count) (offsets: of their
-// windows in `windows`, see PositionDecoder::windowOffset) and one(p) for every other position (the border ones and
-// the last < PB interior ones), and gap(i, p) before position i (p = positions[i]). The interior positions need not
-// be adjacent: each has its own window, so the partition keeps every group full (in a random mask most runs of PB
-// consecutive entries hold a border position).
-template <int PB, Prefetch mode, typename Block, typename One, typename Gap>
-void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count, const float* windows,
-                  const float* rows, int64_t rowLength, Block&& block, One&& one, Gap&& gap) {
+// How forEachBlock treats border positions: packed with their padding into slots of `packed` [PB, kH*kW*inC] and
+// blocked like the interior ones, a short last group padded with copies of its last position (kPacked: the
+// forward, which may compute a position twice), or one at a time (kOneByOne: the backprop-input, whose block adds
+// into dx; packed, with the slots' sums then added into dx, it took 1.05-1.2x the time at d = 0.1-0.25 at the three
+// stage shapes, and only at d = 1 on 8x8x64 less, 0.66x; same-process A/B).
+enum class Borders { kOneByOne, kPacked };
+
+// Calls block(base, rowStride, positions, offsets) for groups of PB positions of positions[0, count) whose windows
+// lie at base + offsets[k], rowStride floats a window row (see directForwardBlock), one(p) for the others, and
+// gap(i, p) before position i (p = positions[i]). Interior positions go in groups read in place in `windows`
+// (base = windows, rowStride = inW * inC): they need not be adjacent, so the partition keeps every group full (in a
+// random mask most runs of PB consecutive entries hold a border position). Border positions go in packed groups of
+// their own (base = packed, rowStride = kW * inC) when `borders` is kPacked. One position at a time took 2.5x a
+// blocked one's time on AVX-512, and a 32x32 map has 12% border positions, an 8x8 one 44% (packed, the forward at
+// 128x8x8x64 took 0.59-0.64x the time at d = 0.1-0.5, 16x16x32 0.90-0.96x, 32x32x16 the same; same-process A/B).
+template <int PB, Prefetch mode, Borders borders, typename Window, typename Block, typename One, typename Gap>
+void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count, Window* windows, const float* rows,
+                  int64_t rowLength, float* packed, Block&& block, One&& one, Gap&& gap) {
   constexpr int64_t kAhead = 8, R = 2;
   const bool byRows = mode == Prefetch::kRows && count > 0 &&
                       static_cast<double>(count) >= 0.04 * static_cast<double>(positions[count - 1] - positions[0] + 1);
   int64_t ahead = 0;  // positions[0, ahead) have been prefetched
   PositionDecoder at{g}, next{g};  // positions[i], positions[ahead]
-  int64_t group[PB], offsets[PB];
-  int n = 0;
+  const int64_t K = kSize(g), inPlace = g.inW * g.inC, packedRow = g.kW * g.inC;
+  int64_t group[PB], offsets[PB], border[PB], borderOffsets[PB];
+  int n = 0, nb = 0;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i];
     at.next(p);
-    if (byRows) {
+    if constexpr (mode == Prefetch::kNone) {
+    } else if (byRows) {
       // Each output row up to R ahead: its active positions' column span, in the input rows its windows read and
       // (when `rows`) in its own row.
       const int64_t limit = (at.row + R + 1) * g.outW;
@@ -381,17 +409,40 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
     }
     gap(i, p);
     if (!at.interior()) {
-      one(p);
+      if constexpr (borders == Borders::kOneByOne) {
+        one(p);
+      } else {
+        packWindow(g, windows, at.b, at.oy, at.ox, packed + nb * K);
+        border[nb] = p;
+        borderOffsets[nb] = nb * K;
+        if (++nb == PB) {
+          block(static_cast<Window*>(packed), packedRow, static_cast<const int64_t*>(border),
+                static_cast<const int64_t*>(borderOffsets));
+          nb = 0;
+        }
+      }
       continue;
     }
     group[n] = p;
     offsets[n++] = at.windowOffset();
     if (n == PB) {
-      block(static_cast<const int64_t*>(group), static_cast<const int64_t*>(offsets));
+      block(windows, inPlace, static_cast<const int64_t*>(group), static_cast<const int64_t*>(offsets));
       n = 0;
     }
   }
-  for (int k = 0; k < n; ++k) one(group[k]);
+  const auto finish = [&](Window* base, int64_t rowStride, int64_t* last, int64_t* lastOffsets, int size) {
+    if (borders == Borders::kPacked && 2 * size >= PB) {
+      for (int k = size; k < PB; ++k) {
+        last[k] = last[size - 1];
+        lastOffsets[k] = lastOffsets[size - 1];
+      }
+      block(base, rowStride, static_cast<const int64_t*>(last), static_cast<const int64_t*>(lastOffsets));
+      return;
+    }
+    for (int k = 0; k < size; ++k) one(last[k]);
+  };
+  finish(windows, inPlace, group, offsets, n);
+  if constexpr (borders == Borders::kPacked) finish(packed, packedRow, border, borderOffsets, nb);
 }
 
 // The direct kernels for 8 floats a vector, and for 16 where the CPU has AVX-512 (see masked_direct.inc).
@@ -433,8 +484,24 @@ using Vec = Avx512Vec;
 #pragma GCC pop_options
 #endif
 
-// The direct forward over `count` active positions: register-blocked over interior positions where AVX2 is
-// compiled in, one position at a time at the borders (and everywhere without AVX2). When `zeroTo` >= 0 it also
+#if defined(__AVX2__) && defined(__FMA__)
+// forEachBlock over the forward kernels of one instruction set (masked_direct.inc's directForwardBlock and
+// directForwardOne).
+template <int PB, Prefetch mode, typename BlockKernel, typename OneKernel, typename Gap>
+void blockedForward(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
+                    int64_t count, float* y, BlockKernel blockKernel, OneKernel oneKernel, const Gap& gap) {
+  std::vector<float> packed(static_cast<size_t>(PB * kSize(g)));
+  forEachBlock<PB, mode, Borders::kPacked>(
+      g, positions, count, x, y, g.outC, packed.data(),
+      [&](const float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
+        blockKernel(g, base, rowStride, filter, block, offsets, y);
+      },
+      [&](int64_t p) { oneKernel(g, x, filter, p, y); }, gap);
+}
+#endif
+
+// The direct forward over `count` active positions: register-blocked where AVX2 is compiled in (border windows
+// packed with their padding, see forEachBlock), one position at a time without AVX2. When `zeroTo` >= 0 it also
 // zeroes the inactive rows of y in [zeroFrom, zeroTo) (the positions around the active ones, which must lie in that
 // range), streamed, each run just before the active position that ends it: the zeros' stores drain while the
 // active windows are computed, instead of in a pass of their own (same-process A/B against that pass, caches cold,
@@ -451,22 +518,16 @@ void directForward(const ConvGeometry& g, const float* x, const float* filter, c
   bool done = false;
   if constexpr (OC % Avx512Vec::W == 0) {
     if (useAvx512()) {
-      forEachBlock<avx512::Blocking<OC>::PB, Prefetch::kRows>(
-          g, positions, count, x, y, OC,
-          [&](const int64_t* block, const int64_t* offsets) {
-            avx512::directForwardBlock<OC>(g, x, filter, block, offsets, y);
-          },
-          [&](int64_t p) { avx512::directForwardOne<OC>(g, x, filter, p, y); }, gap);
+      blockedForward<avx512::Blocking<OC>::PB, Prefetch::kNone>(g, x, filter, positions, count, y,
+                                                                avx512::directForwardBlock<OC>,
+                                                                avx512::directForwardOne<OC>, gap);
       done = true;
     }
   }
   if (!done) {
-    forEachBlock<avx2::Blocking<OC>::PB, Prefetch::kRows>(
-        g, positions, count, x, y, OC,
-        [&](const int64_t* block, const int64_t* offsets) {
-          avx2::directForwardBlock<OC>(g, x, filter, block, offsets, y);
-        },
-        [&](int64_t p) { avx2::directForwardOne<OC>(g, x, filter, p, y); }, gap);
+    blockedForward<avx2::Blocking<OC>::PB, Prefetch::kRows>(g, x, filter, positions, count, y,
+                                                            avx2::directForwardBlock<OC>, avx2::directForwardOne<OC>,
+                                                            gap);
   }
 #else
   for (int64_t i = 0; i < count; ++i) {
@@ -562,18 +623,18 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
 #if defined(__AVX2__) && defined(__FMA__)
   if constexpr (IC % Avx512Vec::W == 0) {
     if (useAvx512()) {
-      return forEachBlock<avx512::Blocking<IC>::PB, Prefetch::kFootprint>(
-          g, positions, count, dx, dy, g.outC,
-          [&](const int64_t* block, const int64_t* offsets) {
-            avx512::directBackpropInputBlock<IC>(g, dy, wt, block, offsets, dx);
+      return forEachBlock<avx512::Blocking<IC>::PB, Prefetch::kFootprint, Borders::kOneByOne>(
+          g, positions, count, dx, dy, g.outC, nullptr,
+          [&](float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
+            avx512::directBackpropInputBlock<IC>(g, dy, wt, block, base, rowStride, offsets);
           },
           [&](int64_t p) { avx512::directBackpropInputOne<IC>(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
     }
   }
-  forEachBlock<avx2::Blocking<IC>::PB, Prefetch::kFootprint>(
-      g, positions, count, dx, dy, g.outC,
-      [&](const int64_t* block, const int64_t* offsets) {
-        avx2::directBackpropInputBlock<IC>(g, dy, wt, block, offsets, dx);
+  forEachBlock<avx2::Blocking<IC>::PB, Prefetch::kFootprint, Borders::kOneByOne>(
+      g, positions, count, dx, dy, g.outC, nullptr,
+      [&](float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
+        avx2::directBackpropInputBlock<IC>(g, dy, wt, block, base, rowStride, offsets);
       },
       [&](int64_t p) { avx2::directBackpropInputOne<IC>(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
 #else
@@ -739,12 +800,11 @@ constexpr double kNever = 2.0;  // above any active fraction
 //     (dy read as it is when it already vanishes outside the mask, else a one-pass masked copy, see maskedDy);
 //   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85; at 32 and 64
 //     channels it is slower at every density.
-// AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, our direct
-// kernels (masked_direct.inc on 16 floats) 1.2-1.3x, so the dense path takes over far earlier: forward and
-// backprop-input at about 0.5 (16 channels), 0.6 (32) and 0.35 (64); backprop-filter at about 0.5 (16), 0.65 (32),
-// 0.7 (64).
-// Where the forward takes Winograd tiles (block masks, from 32 channels) the sparse path wins longer on AVX-512: up to
-// about 0.7 at 16x16x32 and 0.75 at 8x8x64 with 4x4 blocks (MASK=block4 bench/masked_crossover.ts, fwd s vs d).
+// AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, so the dense
+// path takes over earlier: backprop-input at about 0.5 (16 channels), 0.6 (32) and 0.35 (64); backprop-filter at
+// about 0.5 (16), 0.65 (32), 0.7 (64); the forward (border windows packed into blocks, no prefetch, two accumulator
+// sets at 16 channels: 0.75-0.85x the earlier kernels' time) at about 0.55 (16), 0.7 (32) and 0.65 (64), and where
+// it takes Winograd tiles (block masks, from 32 channels) at about 0.8 (32) and 0.75 (64) (MASK=block4).
 struct DenseFractions {
   double forward, forwardWinograd, backpropInput, backpropFilter;
 };
@@ -752,9 +812,9 @@ struct DenseFractions {
 DenseFractions denseFractions(const ConvGeometry& g) {
   const int64_t channels = std::max(g.inC, g.outC);
   if (!useAvx512()) return {0.85, 0.85, 0.7, channels <= 16 ? 0.85 : kNever};
-  if (channels <= 16) return {0.5, 0.5, 0.5, 0.5};
-  if (channels <= 32) return {0.6, 0.7, 0.6, 0.65};
-  return {0.35, 0.75, 0.35, 0.7};
+  if (channels <= 16) return {0.55, 0.55, 0.5, 0.5};
+  if (channels <= 32) return {0.7, 0.8, 0.6, 0.65};
+  return {0.65, 0.75, 0.35, 0.7};
 }
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {
