@@ -16,8 +16,9 @@
 //      bands); below, all even bands then all odd bands run in two parallel phases.
 //   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
 //   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
-//   For 8 to 64 channels the forward and backprop-input skip the im2col copy: direct kernels read each window in
-//   place (see directForward). For 3x3 stride-1 convolutions whose active positions lie mostly in fully active 2x2
+//   For 8 to 64 channels (the forward's and backprop-filter's outC, the backprop-input's inC) the kernels skip the
+//   im2col copy: direct kernels read each interior window in place and pack only the border ones (see
+//   directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active positions lie mostly in fully active 2x2
 //   tiles (PSACT's block masks), the forward (from 32 channels) and the backprop-filter compute those tiles with
 //   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above.
 //
@@ -587,6 +588,52 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
   });
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+// Positions per group of the direct backprop-filter: their windows and dy rows are read once per tap and chunk of
+// input channels, and stay cached in between.
+constexpr int64_t kFilterGroup = 64;
+
+// dW += the direct backprop-filter (masked_direct.inc) over `count` active positions: in groups of kFilterGroup,
+// the interior windows read in place, the border ones packed with their padding.
+template <int OC>
+void directBackpropFilterRange(const ConvGeometry& g, const float* x, const float* dy, const int64_t* positions,
+                               int64_t count, float* dW) {
+  const int64_t K = kSize(g);
+  int64_t inner[kFilterGroup], innerOffsets[kFilterGroup], border[kFilterGroup], borderOffsets[kFilterGroup];
+  std::vector<float> packed(static_cast<size_t>(kFilterGroup * K));
+  const auto run = [&](const float* base, int64_t rowStride, const int64_t* offsets, const int64_t* group,
+                       int64_t n) {
+    if (n == 0) return;
+    if constexpr (OC % Avx512Vec::W == 0) {
+      if (useAvx512()) return avx512::directBackpropFilter<OC>(g, base, rowStride, offsets, dy, group, n, dW);
+    }
+    avx2::directBackpropFilter<OC>(g, base, rowStride, offsets, dy, group, n, dW);
+  };
+  PositionDecoder at{g};
+  for (int64_t first = 0; first < count; first += kFilterGroup) {
+    int64_t ni = 0, nb = 0;
+    for (int64_t i = first; i < std::min(count, first + kFilterGroup); ++i) {
+      const int64_t p = positions[i];
+      at.next(p);
+      if (at.interior()) {
+        inner[ni] = p;
+        innerOffsets[ni++] = at.windowOffset();
+      } else {
+        packWindow(g, x, at.b, at.oy, at.ox, packed.data() + nb * K);
+        border[nb] = p;
+        borderOffsets[nb] = nb * K;
+        ++nb;
+      }
+    }
+    run(x, g.inW * g.inC, innerOffsets, inner, ni);
+    run(packed.data(), g.kW * g.inC, borderOffsets, border, nb);
+  }
+}
+#endif
+
+// dfilter = the sum over the active positions of patch^T * dy row: one partial sum per thread's share of the
+// positions, added at the end (a fixed order: deterministic). Direct (directBackpropFilterRange) for the widths that
+// have direct kernels, else im2col tiles and a GEMM.
 void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& active,
                           float* dfilter) {
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g), KN = K * g.outC;
@@ -594,14 +641,24 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), tiles));
   std::vector<float> partial(static_cast<size_t>(chunks * KN), 0.0f);
   parallelFor(static_cast<size_t>(chunks), 1, [&](size_t begin, size_t end) {
-    std::vector<float> patches(static_cast<size_t>(T * K)), dyTile(static_cast<size_t>(T * g.outC));
     for (size_t c = begin; c < end; ++c) {
-      for (int64_t t = tiles * static_cast<int64_t>(c) / chunks; t < tiles * (static_cast<int64_t>(c) + 1) / chunks;
-           ++t) {
+      const int64_t firstTile = tiles * static_cast<int64_t>(c) / chunks;
+      const int64_t endTile = tiles * (static_cast<int64_t>(c) + 1) / chunks;
+      float* sum = partial.data() + c * KN;
+#if defined(__AVX2__) && defined(__FMA__)
+      const int64_t first = firstTile * T, count = std::min(P, endTile * T) - first;
+      if (withDirectWidth(g.outC, [&](auto width) {
+            directBackpropFilterRange<decltype(width)::value>(g, x, dy, active.data() + first, count, sum);
+          })) {
+        continue;
+      }
+#endif
+      std::vector<float> patches(static_cast<size_t>(T * K)), dyTile(static_cast<size_t>(T * g.outC));
+      for (int64_t t = firstTile; t < endTile; ++t) {
         const int64_t first = t * T, count = std::min(T, P - first);
         gatherPatches(g, x, active.data() + first, count, patches.data());
         gatherRows(dy, active.data() + first, count, g.outC, dyTile.data());
-        gemmTNAccumulate(count, g.outC, K, patches.data(), dyTile.data(), partial.data() + c * KN);
+        gemmTNAccumulate(count, g.outC, K, patches.data(), dyTile.data(), sum);
       }
     }
   });
@@ -801,8 +858,9 @@ constexpr double kNever = 2.0;  // above any active fraction
 //   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85; at 32 and 64
 //     channels it is slower at every density.
 // AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, so the dense
-// path takes over earlier: backprop-input at about 0.5 (16 channels), 0.6 (32) and 0.35 (64); backprop-filter at
-// about 0.5 (16), 0.65 (32), 0.7 (64); the forward (border windows packed into blocks, no prefetch, two accumulator
+// path takes over earlier: backprop-input at about 0.5 (16 channels), 0.6 (32) and 0.35 (64); backprop-filter (direct
+// kernels, 0.73-0.85x the im2col + GEMM path's time at 16 channels, 0.86-0.99x at 32, 0.96-1.01x at 64) at about 0.55
+// (16), 0.6 (32), 0.65 (64) against oneDNN's on a dy that vanishes outside the mask; the forward (border windows packed into blocks, no prefetch, two accumulator
 // sets at 16 channels: 0.75-0.85x the earlier kernels' time) at about 0.55 (16), 0.7 (32) and 0.65 (64), and where
 // it takes Winograd tiles (block masks, from 32 channels) at about 0.8 (32) and 0.75 (64) (MASK=block4).
 struct DenseFractions {
@@ -812,9 +870,9 @@ struct DenseFractions {
 DenseFractions denseFractions(const ConvGeometry& g) {
   const int64_t channels = std::max(g.inC, g.outC);
   if (!useAvx512()) return {0.85, 0.85, 0.7, channels <= 16 ? 0.85 : kNever};
-  if (channels <= 16) return {0.55, 0.55, 0.5, 0.5};
-  if (channels <= 32) return {0.7, 0.8, 0.6, 0.65};
-  return {0.65, 0.75, 0.35, 0.7};
+  if (channels <= 16) return {0.55, 0.55, 0.5, 0.55};
+  if (channels <= 32) return {0.7, 0.8, 0.6, 0.6};
+  return {0.65, 0.75, 0.35, 0.65};
 }
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {
