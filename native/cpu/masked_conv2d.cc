@@ -349,10 +349,9 @@ struct PositionDecoder {
 
 // How forEachBlock treats border positions: packed with their padding into slots of `packed` [PB, kH*kW*inC] and
 // blocked like the interior ones, a short last group padded with copies of its last position (kPacked: the
-// forward, which may compute a position twice), or one at a time (kOneByOne: the backprop-input, whose block adds
-// into dx; packed, with the slots' sums then added into dx, it took 1.05-1.2x the time at d = 0.1-0.25 at the three
-// stage shapes, and only at d = 1 on 8x8x64 less, 0.66x; same-process A/B).
-enum class Borders { kOneByOne, kPacked };
+// forward, which may compute a position twice); packed as zeros that the block adds into, the slots then added into
+// `windows` (kPackedAdd: the backprop-input, into dx); or one at a time (kOneByOne).
+enum class Borders { kOneByOne, kPacked, kPackedAdd };
 
 // Calls block(base, rowStride, positions, offsets) for groups of PB positions of positions[0, count) whose windows
 // lie at base + offsets[k], rowStride floats a window row (see directForwardBlock), one(p) for the others, and
@@ -372,6 +371,9 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
   PositionDecoder at{g}, next{g};  // positions[i], positions[ahead]
   const int64_t K = kSize(g), inPlace = g.inW * g.inC, packedRow = g.kW * g.inC;
   int64_t group[PB], offsets[PB], border[PB], borderOffsets[PB];
+  struct Where {
+    int64_t b, oy, ox;
+  } slots[PB] = {};  // kPackedAdd: where each border slot's window lies
   int n = 0, nb = 0;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i];
@@ -413,12 +415,20 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
       if constexpr (borders == Borders::kOneByOne) {
         one(p);
       } else {
-        packWindow(g, windows, at.b, at.oy, at.ox, packed + nb * K);
+        if constexpr (borders == Borders::kPacked) {
+          packWindow(g, windows, at.b, at.oy, at.ox, packed + nb * K);
+        } else {
+          std::memset(packed + nb * K, 0, sizeof(float) * K);
+          slots[nb] = {at.b, at.oy, at.ox};
+        }
         border[nb] = p;
         borderOffsets[nb] = nb * K;
         if (++nb == PB) {
           block(static_cast<Window*>(packed), packedRow, static_cast<const int64_t*>(border),
                 static_cast<const int64_t*>(borderOffsets));
+          if constexpr (borders == Borders::kPackedAdd) {
+            for (int k = 0; k < PB; ++k) unpackWindowAdd(g, packed + k * K, slots[k].b, slots[k].oy, slots[k].ox, windows);
+          }
           nb = 0;
         }
       }
@@ -443,7 +453,7 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
     for (int k = 0; k < size; ++k) one(last[k]);
   };
   finish(windows, inPlace, group, offsets, n);
-  if constexpr (borders == Borders::kPacked) finish(packed, packedRow, border, borderOffsets, nb);
+  if constexpr (borders != Borders::kOneByOne) finish(packed, packedRow, border, borderOffsets, nb);
 }
 
 // The direct kernels for 8 floats a vector, and for 16 where the CPU has AVX-512 (see masked_direct.inc).
@@ -680,8 +690,12 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
 #if defined(__AVX2__) && defined(__FMA__)
   if constexpr (IC % Avx512Vec::W == 0) {
     if (useAvx512()) {
-      return forEachBlock<avx512::Blocking<IC>::PB, Prefetch::kFootprint, Borders::kOneByOne>(
-          g, positions, count, dx, dy, g.outC, nullptr,
+      // Border windows packed from 32 channels (AVX-512, same-process A/B: 0.56-0.67x the time at 8x8x64,
+      // d = 0.25-1; 0.85-1.0x at 16x16x32; 1.05-1.07x at 32x32x16, so not there).
+      constexpr Borders borders = IC >= 32 ? Borders::kPackedAdd : Borders::kOneByOne;
+      std::vector<float> packed(borders == Borders::kOneByOne ? 0 : avx512::Blocking<IC>::PB * kSize(g));
+      return forEachBlock<avx512::Blocking<IC>::PB, Prefetch::kFootprint, borders>(
+          g, positions, count, dx, dy, g.outC, packed.data(),
           [&](float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
             avx512::directBackpropInputBlock<IC>(g, dy, wt, block, base, rowStride, offsets);
           },
@@ -790,16 +804,19 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
       if (work.end > work.first) body(work, scratch);
     };
     if (g.batch >= kImagesPerThreadForImageOrder * static_cast<int64_t>(numThreads())) {
-      // Whole images per thread, each image's even bands then its odd ones: no barrier between the phases, and the
-      // odd bands find the image's dx rows still cached.
+      // Whole images per thread: the thread owns the image's dx, so it zeroes the image's rows (band by band, as
+      // below) and then runs all its positions in one call: the block kernels' groups fill (a band of 8x8x64 holds
+      // about 3 interior positions at d = 0.25, fewer than a group, and the rest ran one by one: 68% of the time
+      // in directBackpropInputOne). No barrier between phases; the rows are still cached when the windows add in.
       parallelFor(static_cast<size_t>(g.batch), 1, [&](size_t begin, size_t end) {
         std::vector<float> scratch;
         for (size_t b = begin; b < end; ++b) {
-          for (int64_t phase = 0; phase < 2; ++phase) {
-            for (int64_t j = phase; j < bandsPerImage; j += 2) {
-              run(static_cast<int64_t>(b) * bandsPerImage + j, scratch);
-            }
+          const int64_t firstBand = static_cast<int64_t>(b) * bandsPerImage, endBand = firstBand + bandsPerImage;
+          if (!outputZeroed) {
+            for (int64_t band = firstBand; band < endBand; ++band) zeroOwnRows(band);
           }
+          const Band work{bands[static_cast<size_t>(firstBand)].first, bands[static_cast<size_t>(endBand - 1)].end};
+          if (work.end > work.first) body(work, scratch);
         }
         if (!outputZeroed) streamFence();
       });
@@ -858,7 +875,8 @@ constexpr double kNever = 2.0;  // above any active fraction
 //   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85; at 32 and 64
 //     channels it is slower at every density.
 // AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, so the dense
-// path takes over earlier: backprop-input at about 0.5 (16 channels), 0.6 (32) and 0.35 (64); backprop-filter (direct
+// path takes over earlier: backprop-input (whole images per call, border windows packed from 32 channels) at about 0.5
+// (16 channels), 0.65 (32) and 0.55 (64); backprop-filter (direct
 // kernels, 0.73-0.85x the im2col + GEMM path's time at 16 channels, 0.86-0.99x at 32, 0.96-1.01x at 64) at about 0.55
 // (16), 0.6 (32), 0.65 (64) against oneDNN's on a dy that vanishes outside the mask; the forward (border windows packed into blocks, no prefetch, two accumulator
 // sets at 16 channels: 0.75-0.85x the earlier kernels' time) at about 0.55 (16), 0.7 (32) and 0.65 (64), and where
@@ -871,8 +889,8 @@ DenseFractions denseFractions(const ConvGeometry& g) {
   const int64_t channels = std::max(g.inC, g.outC);
   if (!useAvx512()) return {0.85, 0.85, 0.7, channels <= 16 ? 0.85 : kNever};
   if (channels <= 16) return {0.55, 0.55, 0.5, 0.55};
-  if (channels <= 32) return {0.7, 0.8, 0.6, 0.6};
-  return {0.65, 0.75, 0.35, 0.65};
+  if (channels <= 32) return {0.7, 0.8, 0.65, 0.6};
+  return {0.65, 0.75, 0.55, 0.65};
 }
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {
