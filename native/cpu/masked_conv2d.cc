@@ -373,8 +373,32 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
   int64_t group[PB], offsets[PB], border[PB], borderOffsets[PB];
   struct Where {
     int64_t b, oy, ox;
-  } slots[PB] = {};  // kPackedAdd: where each border slot's window lies
+  } slots[PB] = {};  // the packed modes: where each slot's window lies
   int n = 0, nb = 0;
+  // The packed group, its first `real` slots real positions (kPackedAdd: added into `windows` after the block).
+  const auto runSlots = [&](int real) {
+    block(static_cast<Window*>(packed), packedRow, static_cast<const int64_t*>(border),
+          static_cast<const int64_t*>(borderOffsets));
+    if constexpr (borders == Borders::kPackedAdd) {
+      for (int k = 0; k < real; ++k) unpackWindowAdd(g, packed + k * K, slots[k].b, slots[k].oy, slots[k].ox, windows);
+    }
+  };
+  // Position p's window into the next packed slot (kPacked: copied; kPackedAdd: zeros to add into), the group run
+  // when full.
+  const auto toSlot = [&](int64_t p, const Where& where) {
+    if constexpr (borders == Borders::kPacked) {
+      packWindow(g, windows, where.b, where.oy, where.ox, packed + nb * K);
+    } else {
+      std::memset(packed + nb * K, 0, sizeof(float) * K);
+    }
+    slots[nb] = where;
+    border[nb] = p;
+    borderOffsets[nb] = nb * K;
+    if (++nb == PB) {
+      runSlots(PB);
+      nb = 0;
+    }
+  };
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i];
     at.next(p);
@@ -415,22 +439,7 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
       if constexpr (borders == Borders::kOneByOne) {
         one(p);
       } else {
-        if constexpr (borders == Borders::kPacked) {
-          packWindow(g, windows, at.b, at.oy, at.ox, packed + nb * K);
-        } else {
-          std::memset(packed + nb * K, 0, sizeof(float) * K);
-          slots[nb] = {at.b, at.oy, at.ox};
-        }
-        border[nb] = p;
-        borderOffsets[nb] = nb * K;
-        if (++nb == PB) {
-          block(static_cast<Window*>(packed), packedRow, static_cast<const int64_t*>(border),
-                static_cast<const int64_t*>(borderOffsets));
-          if constexpr (borders == Borders::kPackedAdd) {
-            for (int k = 0; k < PB; ++k) unpackWindowAdd(g, packed + k * K, slots[k].b, slots[k].oy, slots[k].ox, windows);
-          }
-          nb = 0;
-        }
+        toSlot(p, {at.b, at.oy, at.ox});
       }
       continue;
     }
@@ -441,19 +450,25 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
       n = 0;
     }
   }
-  const auto finish = [&](Window* base, int64_t rowStride, int64_t* last, int64_t* lastOffsets, int size) {
-    if (borders == Borders::kPacked && 2 * size >= PB) {
-      for (int k = size; k < PB; ++k) {
-        last[k] = last[size - 1];
-        lastOffsets[k] = lastOffsets[size - 1];
+  if constexpr (borders == Borders::kOneByOne) {
+    for (int k = 0; k < n; ++k) one(group[k]);
+  } else {
+    // The last interior positions join the border ones in packed slots; a last group at least half full is padded
+    // (kPacked: copies of its last position; kPackedAdd: positions -1, which the block reads as a dy row of zeros,
+    // their slots not added anywhere), a shorter one runs one by one.
+    const int64_t plane = g.outH * g.outW;
+    for (int k = 0; k < n; ++k) toSlot(group[k], {group[k] / plane, group[k] % plane / g.outW, group[k] % g.outW});
+    if (2 * nb >= PB) {
+      for (int k = nb; k < PB; ++k) {
+        border[k] = borders == Borders::kPacked ? border[nb - 1] : -1;
+        borderOffsets[k] = borders == Borders::kPacked ? borderOffsets[nb - 1] : k * K;
+        if constexpr (borders == Borders::kPackedAdd) std::memset(packed + k * K, 0, sizeof(float) * K);
       }
-      block(base, rowStride, static_cast<const int64_t*>(last), static_cast<const int64_t*>(lastOffsets));
-      return;
+      runSlots(nb);
+    } else {
+      for (int k = 0; k < nb; ++k) one(border[k]);
     }
-    for (int k = 0; k < size; ++k) one(last[k]);
-  };
-  finish(windows, inPlace, group, offsets, n);
-  if constexpr (borders != Borders::kOneByOne) finish(packed, packedRow, border, borderOffsets, nb);
+  }
 }
 
 // The direct kernels for 8 floats a vector, and for 16 where the CPU has AVX-512 (see masked_direct.inc).
@@ -688,26 +703,33 @@ template <int IC>
 void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
                          int64_t count, float* dx) {
 #if defined(__AVX2__) && defined(__FMA__)
+  // The block kernels read dy through row pointers: position -1 (forEachBlock's padding) reads a row of zeros.
+  const std::vector<float> zeros(static_cast<size_t>(g.outC), 0.0f);
+  const auto blocked = [&](auto pb, auto bordersTag, auto blockKernel, auto oneKernel) {
+    constexpr int PB = decltype(pb)::value;
+    constexpr Borders borders = decltype(bordersTag)::value;
+    std::vector<float> packed(borders == Borders::kOneByOne ? 0 : static_cast<size_t>(PB * kSize(g)));
+    forEachBlock<PB, Prefetch::kFootprint, borders>(
+        g, positions, count, dx, dy, g.outC, packed.data(),
+        [&](float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
+          const float* rows[PB];
+          for (int k = 0; k < PB; ++k) rows[k] = block[k] < 0 ? zeros.data() : dy + block[k] * g.outC;
+          blockKernel(g, static_cast<const float* const*>(rows), wt, base, rowStride, offsets);
+        },
+        [&](int64_t p) { oneKernel(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
+  };
   if constexpr (IC % Avx512Vec::W == 0) {
     if (useAvx512()) {
       // Border windows packed from 32 channels (AVX-512, same-process A/B: 0.56-0.67x the time at 8x8x64,
       // d = 0.25-1; 0.85-1.0x at 16x16x32; 1.05-1.07x at 32x32x16, so not there).
-      constexpr Borders borders = IC >= 32 ? Borders::kPackedAdd : Borders::kOneByOne;
-      std::vector<float> packed(borders == Borders::kOneByOne ? 0 : avx512::Blocking<IC>::PB * kSize(g));
-      return forEachBlock<avx512::Blocking<IC>::PB, Prefetch::kFootprint, borders>(
-          g, positions, count, dx, dy, g.outC, packed.data(),
-          [&](float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
-            avx512::directBackpropInputBlock<IC>(g, dy, wt, block, base, rowStride, offsets);
-          },
-          [&](int64_t p) { avx512::directBackpropInputOne<IC>(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
+      return blocked(std::integral_constant<int, avx512::Blocking<IC>::PB>{},
+                     std::integral_constant<Borders, IC >= 32 ? Borders::kPackedAdd : Borders::kOneByOne>{},
+                     avx512::directBackpropInputBlock<IC>, avx512::directBackpropInputOne<IC>);
     }
   }
-  forEachBlock<avx2::Blocking<IC>::PB, Prefetch::kFootprint, Borders::kOneByOne>(
-      g, positions, count, dx, dy, g.outC, nullptr,
-      [&](float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
-        avx2::directBackpropInputBlock<IC>(g, dy, wt, block, base, rowStride, offsets);
-      },
-      [&](int64_t p) { avx2::directBackpropInputOne<IC>(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
+  blocked(std::integral_constant<int, avx2::Blocking<IC>::PB>{},
+          std::integral_constant<Borders, Borders::kOneByOne>{}, avx2::directBackpropInputBlock<IC>,
+          avx2::directBackpropInputOne<IC>);
 #else
   for (int64_t i = 0; i < count; ++i) directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);
 #endif
@@ -749,7 +771,7 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
   const int64_t plane = g.outH * g.outW, bandsPerImage = (g.outH + rows - 1) / rows;
   // The bands tile the positions in order (band j of image b: [b*plane + j*bandSize, min(.. + bandSize, (b+1)*plane)),
   // so one walk over the sorted active list splits it, without a division per position.
-  std::vector<Band> bands(static_cast<size_t>(g.batch * bandsPerImage), Band{0, 0});
+  std::vector<Band> bands(static_cast<size_t>(g.batch * bandsPerImage), Band{P, P});  // those past the last: empty, at P
   for (int64_t band = 0, i = 0; band < g.batch * bandsPerImage && i < P; ++band) {
     const int64_t b = band / bandsPerImage, end = b * plane + std::min(plane, (band % bandsPerImage + 1) * bandSize);
     const int64_t first = i;

@@ -270,6 +270,15 @@ describe('maskedConv2d', () => {
       const mask = randomMask(rng, b, h, w, 0.6, 'block2');
       checkCase(sameCase(rng, [b, h, w, cin], o, mask, `seed ${rng.seed} large, batch ${b}, ${cin} channels`));
     }
+    // Whole images per thread, the last active position in the top band of an image and none after it: that
+    // image's positions end before its last band (an image once ran none of them when its later bands were left
+    // unset).
+    for (const cin of [16, 32]) {
+      const [b, h, w] = [4 * threads + 1, 12, 12];
+      const mask = new Float32Array(b * h * w);
+      for (let i = 0; i < 2 * w; ++i) mask[h * w + i] = rng.next() < 0.5 ? 1 : 0;
+      checkCase(sameCase(rng, [b, h, w, cin], cin, mask, `seed ${rng.seed} active rows only at the top of image 1`));
+    }
   });
 
   it('runs the AVX-512 direct kernels where the CPU has them, as the AVX2 ones (widths a multiple of 16)', () => {
