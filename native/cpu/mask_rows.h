@@ -41,6 +41,52 @@ inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
   return activeIndices(mask, rows, countActive(mask, rows));
 }
 
+// A mask's active rows counted in shares, one a thread above kParallelMaskRows rows (the mask's scans ran on one
+// thread while the other waited: 15% of a sparse 16-channel forward at d = 0.1), for activeIndices to list them in
+// parallel at the shares' offsets.
+constexpr int64_t kParallelMaskRows = 1 << 14;
+
+struct ActiveCounts {
+  const float* mask;
+  int64_t rows;
+  std::vector<int64_t> first;  // [shares + 1]: the active rows before each share's first row; back() the total
+
+  int64_t shares() const { return static_cast<int64_t>(first.size()) - 1; }
+  int64_t total() const { return first.back(); }
+  int64_t bound(int64_t k) const { return rows * k / shares(); }
+};
+
+inline ActiveCounts countActiveShares(const float* mask, int64_t rows) {
+  const int64_t shares = rows >= kParallelMaskRows ? std::max(1, numThreads()) : 1;
+  ActiveCounts counts{mask, rows, std::vector<int64_t>(static_cast<size_t>(shares) + 1, 0)};
+  parallelFor(static_cast<size_t>(shares), 1, [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) {
+      const int64_t lo = counts.bound(static_cast<int64_t>(k)), hi = counts.bound(static_cast<int64_t>(k) + 1);
+      counts.first[k + 1] = countActive(mask + lo, hi - lo);
+    }
+  });
+  for (int64_t k = 0; k < shares; ++k) counts.first[k + 1] += counts.first[k];
+  return counts;
+}
+
+// activeIndices from countActiveShares: each share listed by its own thread, at its offset.
+inline std::vector<int64_t> activeIndices(const ActiveCounts& counts) {
+  std::vector<int64_t> active(static_cast<size_t>(counts.total()));
+  parallelFor(static_cast<size_t>(counts.shares()), 1, [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) {
+      // Branch-free, as above, stopping when the share's range of the list is full (no write lands past it).
+      size_t next = static_cast<size_t>(counts.first[k]);
+      const size_t limit = static_cast<size_t>(counts.first[k + 1]);
+      const int64_t hi = counts.bound(static_cast<int64_t>(k) + 1);
+      for (int64_t i = counts.bound(static_cast<int64_t>(k)); i < hi && next < limit; ++i) {
+        active[next] = i;
+        next += isActive(counts.mask[i]) ? 1 : 0;
+      }
+    }
+  });
+  return active;
+}
+
 // Asks for the `length` floats at `row` to be brought into the cache (a no-op without SSE2).
 inline void prefetchRow(const float* row, int64_t length) {
 #if defined(__SSE2__)

@@ -59,11 +59,6 @@ namespace {
 int64_t kSize(const ConvGeometry& g) { return g.kH * g.kW * g.inC; }
 int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
 
-// The linear indices b*outH*outW + oy*outW + ox of the `count` active outputs, ascending.
-std::vector<int64_t> activeList(const ConvGeometry& g, const float* mask, int64_t count) {
-  return activeIndices(mask, outPositions(g), count);
-}
-
 // Rows per tile: about 96 KiB of patches, between 16 and 512 rows.
 int64_t tileRows(const ConvGeometry& g) {
   return std::clamp<int64_t>((96 * 1024 / 4) / std::max<int64_t>(kSize(g), 1), 16, 512);
@@ -1035,7 +1030,8 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float*
 
 int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                             MaskedAlgo algo, bool outputZeroed) {
-  const int64_t active = countActive(mask, outPositions(g));
+  const ActiveCounts counts = countActiveShares(mask, outPositions(g));
+  const int64_t active = counts.total();
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);
   const bool winogradTiles = winogradWorth(g, mask, active, algo, /*forward=*/true);
@@ -1049,13 +1045,14 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
     sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
     return active;
   }
-  sparseForward(g, x, filter, mask, activeList(g, mask, active), y, outputZeroed);
+  sparseForward(g, x, filter, mask, activeIndices(counts), y, outputZeroed);
   return active;
 }
 
 void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                                float* dx, MaskedAlgo algo, bool outputZeroed) {
-  const int64_t active = countActive(mask, outPositions(g));
+  const ActiveCounts counts = countActiveShares(mask, outPositions(g));
+  const int64_t active = counts.total();
 #ifdef PACT_HAVE_DNNL
   if (useDense(g, active, algo, denseFractions(g).backpropInput)) {
     return denseBackpropInput(g, dy, filter, mask, dx);
@@ -1063,12 +1060,13 @@ void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const flo
 #else
   (void)algo;  // only the sparse path exists without oneDNN, and it has no Winograd variant
 #endif
-  sparseBackpropInput(g, dy, filter, activeList(g, mask, active), dx, outputZeroed);
+  sparseBackpropInput(g, dy, filter, activeIndices(counts), dx, outputZeroed);
 }
 
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
                                 float* dfilter, MaskedAlgo algo) {
-  const int64_t active = countActive(mask, outPositions(g));
+  const ActiveCounts counts = countActiveShares(mask, outPositions(g));
+  const int64_t active = counts.total();
 #ifdef PACT_HAVE_DNNL
   if (useDense(g, active, algo, denseFractions(g).backpropFilter)) {
     return denseBackpropFilter(g, x, dy, mask, dfilter);
@@ -1078,7 +1076,7 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
     sparseBackpropFilter(g, x, dy, s->rest, dfilter);
     return winograd::addBackpropFilter(g, x, dy, s->tiles, dfilter);
   }
-  sparseBackpropFilter(g, x, dy, activeList(g, mask, active), dfilter);
+  sparseBackpropFilter(g, x, dy, activeIndices(counts), dfilter);
 }
 
 // Radii up to which dilateMask takes the maximum over the window directly.
