@@ -18,9 +18,10 @@
 //   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
 //   For 8 to 64 channels (the forward's and backprop-filter's outC, the backprop-input's inC) the kernels skip the
 //   im2col copy: direct kernels read each interior window in place and pack only the border ones (see
-//   directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active positions lie mostly in fully active 2x2
-//   tiles (PSACT's block masks), the forward (from 32 channels) and the backprop-filter compute those tiles with
-//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above.
+//   directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active positions lie mostly in
+//   fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels, AVX2 kernels only) and the
+//   backprop-filter (AVX-512: from 64 channels) compute those tiles with Winograd F(2x2, 3x3) (masked_winograd.h:
+//   2.25x fewer multiply-adds) and the other positions as above (see winogradWorth).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -766,7 +767,8 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
   const int64_t plane = g.outH * g.outW, bandsPerImage = (g.outH + rows - 1) / rows;
   // The bands tile the positions in order (band j of image b: [b*plane + j*bandSize, min(.. + bandSize, (b+1)*plane)),
   // so one walk over the sorted active list splits it, without a division per position.
-  std::vector<Band> bands(static_cast<size_t>(g.batch * bandsPerImage), Band{P, P});  // those past the last: empty, at P
+  // (Bands past the last active position stay empty, at P.)
+  std::vector<Band> bands(static_cast<size_t>(g.batch * bandsPerImage), Band{P, P});
   for (int64_t band = 0, i = 0; band < g.batch * bandsPerImage && i < P; ++band) {
     const int64_t b = band / bandsPerImage, end = b * plane + std::min(plane, (band % bandsPerImage + 1) * bandSize);
     const int64_t first = i;
@@ -891,22 +893,24 @@ constexpr double kNever = 2.0;  // above any active fraction
 //     (dy read as it is when it already vanishes outside the mask, else a one-pass masked copy, see maskedDy);
 //   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85; at 32 and 64
 //     channels it is slower at every density.
-// AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, so the dense
-// path takes over earlier: backprop-input (whole images per call, border windows packed from 32 channels) at about 0.5
-// (16 channels), 0.65 (32) and 0.55 (64); backprop-filter (direct
-// kernels, 0.73-0.85x the im2col + GEMM path's time at 16 channels, 0.86-0.99x at 32, 0.96-1.01x at 64) at about 0.55
-// (16), 0.6 (32), 0.65 (64) against oneDNN's on a dy that vanishes outside the mask; the forward (border windows packed into blocks, no prefetch, two accumulator
-// sets at 16 channels: 0.75-0.85x the earlier kernels' time) at about 0.55 (16), 0.7 (32) and 0.65 (64), and where
-// it takes Winograd tiles (block masks, from 32 channels) at about 0.8 (32) and 0.75 (64) (MASK=block4).
+// AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, so the
+// dense path takes over earlier:
+//   - forward (border windows packed into blocks, no prefetch, two accumulator sets at 16 channels: 0.75-0.85x the
+//     earlier kernels' time): about 0.55 (16 channels), 0.7 (32) and 0.65 (64); on tiled masks (4x4 blocks, no
+//     Winograd on AVX-512) about 0.6, 0.75 and 0.75;
+//   - backprop-input (whole images per call, border windows packed from 32 channels): about 0.5, 0.65 and 0.55;
+//   - backprop-filter (direct kernels: 0.73-0.85x the im2col + GEMM path's time at 16 channels, 0.86-0.99x at 32,
+//     0.96-1.01x at 64): about 0.55, 0.6 and 0.65 against oneDNN's on a dy that vanishes outside the mask.
+// AVX2 forward on tiled masks: where Winograd takes the tiles (from 32 channels), as above.
 struct DenseFractions {
-  double forward, forwardWinograd, backpropInput, backpropFilter;
+  double forward, forwardTiled, backpropInput, backpropFilter;
 };
 
 DenseFractions denseFractions(const ConvGeometry& g) {
   const int64_t channels = std::max(g.inC, g.outC);
   if (!useAvx512()) return {0.85, 0.85, 0.7, channels <= 16 ? 0.85 : kNever};
-  if (channels <= 16) return {0.55, 0.55, 0.5, 0.55};
-  if (channels <= 32) return {0.7, 0.8, 0.65, 0.6};
+  if (channels <= 16) return {0.55, 0.6, 0.5, 0.55};
+  if (channels <= 32) return {0.7, 0.75, 0.65, 0.6};
   return {0.65, 0.75, 0.55, 0.65};
 }
 
@@ -1008,16 +1012,27 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // 0.57-0.63x at 8x8x64, but 1.03-1.09x at 32x32x16 (there the direct forward's prefetching and interleaved zeros win
 // from memory; in cache Winograd is 0.71x), hence kWinogradForwardMinChannels; filter gradient 0.82-0.87x at
 // 32x32x16, 0.70-0.98x at 16x16x32, 0.85-0.97x at 8x8x64. Pixel masks below d = 0.8 hold too few full tiles.
+// Those were AVX2 figures (AMD EPYC). The Winograd kernels are AVX2 only; on AVX-512 (Intel Xeon, 2026-11-26) the
+// direct kernels beat them: forward without Winograd 0.85-0.95x the time at 16x16x32 and 0.73-0.95x at 8x8x64 (4x4
+// blocks, d = 0.1-0.75, same process); filter gradient 0.61-0.89x at 32x32x16, 0.85-1.01x at 16x16x32, but
+// 0.96-1.16x at 8x8x64. Hence on AVX-512 no Winograd forward, and the filter gradient's from 64 channels.
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradForwardMinChannels = 32;
+constexpr int64_t kWinogradFilterMinChannelsAvx512 = 64;
+
+// Whether at least kWinogradMinShare of the `active` active positions lie in full 2x2 tiles (where Winograd applies).
+bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
+  if (active == 0 || !winograd::applies(g)) return false;
+  return 4.0 * static_cast<double>(winograd::countTiles(g, mask)) >= kWinogradMinShare * static_cast<double>(active);
+}
 
 // The Winograd split of the `active` active positions when the sparse path should use it (`forward`: for the
 // forward convolution, else the filter gradient).
 bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, bool forward) {
-  if (algo == MaskedAlgo::kSparseDirect || active == 0 || !winograd::applies(g)) return false;
-  if (forward && std::min(g.inC, g.outC) < kWinogradForwardMinChannels) return false;
-  const int64_t tiles = winograd::countTiles(g, mask);
-  return 4.0 * static_cast<double>(tiles) >= kWinogradMinShare * static_cast<double>(active);
+  if (algo == MaskedAlgo::kSparseDirect) return false;
+  if (forward && (useAvx512() || std::min(g.inC, g.outC) < kWinogradForwardMinChannels)) return false;
+  if (!forward && useAvx512() && std::min(g.inC, g.outC) < kWinogradFilterMinChannelsAvx512) return false;
+  return tiledMask(g, mask, active);
 }
 
 std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
@@ -1034,8 +1049,10 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
   const int64_t active = counts.total();
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);
-  const bool winogradTiles = winogradWorth(g, mask, active, algo, /*forward=*/true);
-  if (useDense(g, active, algo, winogradTiles ? fractions.forwardWinograd : fractions.forward)) {
+  // Tiled masks (most active positions in full 2x2 tiles) keep the sparse path longer: only counted where the
+  // choice depends on it.
+  const bool tiled = useDense(g, active, algo, fractions.forward) && tiledMask(g, mask, active);
+  if (useDense(g, active, algo, tiled ? fractions.forwardTiled : fractions.forward)) {
     denseForward(g, x, filter, mask, y);
     return active;
   }

@@ -207,6 +207,7 @@ const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {
   'native sparse, no Winograd': (c) => viaAddon(c, SPARSE_DIRECT),
   // On a CPU with AVX-512 the lines above run its kernels (widths a multiple of 16); this one the AVX2 ones.
   'native sparse, no Winograd, AVX2': (c) => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
+  'native sparse, AVX2': (c) => onAvx2(() => viaAddon(c, SPARSE)),
   'native dense': (c) => viaAddon(c, DENSE),
 };
 
@@ -341,8 +342,11 @@ describe('maskedConv2d', () => {
     // native/cpu/masked_winograd.cc, on 3x3 stride-1 convolutions with channels a multiple of 8 when at least half
     // the active positions lie in full 2x2 tiles at even coordinates: block masks (every tile full or empty), odd
     // sizes (a last row or column in no tile), pads 0, 1 and 2 (tiles whose windows leave the image), dense pixel
-    // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles.
+    // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. The Winograd
+    // kernels are AVX2 code: with the AVX2 kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the forward takes
+    // them from 32 channels and the filter gradient always; with the AVX-512 ones, the filter gradient from 64.
     const rng = freshRng();
+    const avx512 = nativeAddon()!.buildInfo().avx512;
     for (const [cin, cout, kind, density, pad] of [
       [32, 32, 'block2', 0.6, 'same'],
       [40, 64, 'block4', 0.5, 'valid'],
@@ -351,12 +355,16 @@ describe('maskedConv2d', () => {
       [8, 24, 'block2', 0.8, 1],
       [48, 48, 'pixel', 1, 'same'],
       [32, 40, 'block2', 0.05, 'same'],
+      [64, 64, 'block2', 0.6, 'same'],
     ] as const) {
       const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout]);
-      checkCase(c, ['native sparse', 'native sparse, zeroed outputs', 'native sparse, no Winograd', 'op (pact-cpu)']);
-      // The Winograd kernels ran: their rounding differs from the direct sums' somewhere.
-      const [y, , dfilter] = viaAddon(c, SPARSE);
-      const [yDirect, , dfilterDirect] = viaAddon(c, SPARSE_DIRECT);
+      checkCase(c, [
+        'native sparse',
+        'native sparse, AVX2',
+        'native sparse, zeroed outputs',
+        'native sparse, no Winograd',
+        'op (pact-cpu)',
+      ]);
       const [, oh, ow] = c.outShape;
       let fullTiles = 0;
       for (let b = 0; b < c.xShape[0]; ++b) {
@@ -367,24 +375,41 @@ describe('maskedConv2d', () => {
           }
         }
       }
-      // Winograd runs when there are full tiles and they hold at least half the active positions.
-      if (fullTiles === 0 || 4 * fullTiles < 0.5 * c.mask.filter((m) => m > 0).length) continue;
-      if (Math.min(cin, cout) >= 32) {
-        assert.ok(
+      // Winograd runs when there are full tiles and they hold at least half the active positions; where it ran,
+      // its rounding differs from the direct sums' somewhere, and where it did not the bits are the same.
+      const tiles = fullTiles > 0 && 4 * fullTiles >= 0.5 * c.mask.filter((m) => m > 0).length;
+      const narrow = Math.min(cin, cout);
+      const isas: Array<[string, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
+        [
+          'AVX2',
+          narrow >= 32,
+          true,
+          () => onAvx2(() => viaAddon(c, SPARSE)),
+          () => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
+        ],
+      ];
+      if (avx512)
+        isas.push(['AVX-512', false, narrow >= 64, () => viaAddon(c, SPARSE), () => viaAddon(c, SPARSE_DIRECT)]);
+      for (const [isa, forward, filter, sparse, direct] of isas) {
+        const [y, , dfilter] = sparse();
+        const [yDirect, , dfilterDirect] = direct();
+        assert.equal(
           y.some((v, i) => v !== yDirect[i]),
-          `forward: same bits as without Winograd, ${c.label}`,
+          tiles && forward,
+          `${isa} forward: Winograd expected ${tiles && forward}, ${c.label}`,
+        );
+        assert.equal(
+          dfilter.some((v, i) => v !== dfilterDirect[i]),
+          tiles && filter,
+          `${isa} filter gradient: Winograd expected ${tiles && filter}, ${c.label}`,
         );
       }
-      assert.ok(
-        dfilter.some((v, i) => v !== dfilterDirect[i]),
-        `filter gradient: same bits as without Winograd, ${c.label}`,
-      );
     }
   });
 
   it('automatic choice: the dense backprops read dy as it is only where it is exactly 0 outside the mask', () => {
     // native/cpu/masked_conv2d.cc (denseFractions): from an active fraction of 0.7 (backprop-input) or 0.85
-    // (backprop-filter) at 16 channels on AVX2, 0.5 for both on AVX-512, the automatic choice runs oneDNN on dy
+    // (backprop-filter) at 16 channels on AVX2, 0.5 and 0.55 on AVX-512, the automatic choice runs oneDNN on dy
     // itself when dy is 0 (or -0) at every inactive position, and on a masked copy otherwise. Exact fractions on both
     // sides of those thresholds, with dy left as drawn (non-zero everywhere), zeroed outside the mask, zeroed but for
     // one value (a tiny one, or NaN) at an inactive position.
