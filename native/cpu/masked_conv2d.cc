@@ -16,9 +16,9 @@
 //      bands); below, all even bands then all odd bands run in two parallel phases.
 //   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
 //   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
-//   For 8 to 64 channels (the forward's and backprop-filter's outC, the backprop-input's inC) the kernels skip the
-//   im2col copy: direct kernels read each interior window in place and pack only the border ones (see
-//   directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active positions lie mostly in
+//   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
+//   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each interior window in place and pack
+//   only the border ones (see directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active positions lie mostly in
 //   fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels, AVX2 kernels only) and the
 //   backprop-filter (AVX-512: from 64 channels) compute those tiles with Winograd F(2x2, 3x3) (masked_winograd.h:
 //   2.25x fewer multiply-adds) and the other positions as above (see winogradWorth).
@@ -614,8 +614,11 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
 // input channels, and stay cached in between.
 constexpr int64_t kFilterGroup = 64;
 
-// dW += the direct backprop-filter (masked_direct.inc) over `count` active positions: in groups of kFilterGroup,
-// the interior windows read in place, the border ones packed with their padding.
+// dW += the direct backprop-filter (masked_direct.inc, its AVX-512 copy: OC a multiple of 16) over `count` active
+// positions: in groups of kFilterGroup, the interior windows read in place, the border ones packed with their
+// padding. Not on AVX2: its copy (8 floats, 8-12 accumulators) took 1.1-2.3x the im2col + GEMM path's time at the
+// stage shapes (PACT_CPU_ISA=avx2 on the Intel machine, whose dnnl_sgemm still uses AVX-512, so unmeasured on an
+// AVX2-only CPU).
 template <int OC>
 void directBackpropFilterRange(const ConvGeometry& g, const float* x, const float* dy, const int64_t* positions,
                                int64_t count, float* dW) {
@@ -624,11 +627,7 @@ void directBackpropFilterRange(const ConvGeometry& g, const float* x, const floa
   std::vector<float> packed(static_cast<size_t>(kFilterGroup * K));
   const auto run = [&](const float* base, int64_t rowStride, const int64_t* offsets, const int64_t* group,
                        int64_t n) {
-    if (n == 0) return;
-    if constexpr (OC % Avx512Vec::W == 0) {
-      if (useAvx512()) return avx512::directBackpropFilter<OC>(g, base, rowStride, offsets, dy, group, n, dW);
-    }
-    avx2::directBackpropFilter<OC>(g, base, rowStride, offsets, dy, group, n, dW);
+    if (n > 0) avx512::directBackpropFilter<OC>(g, base, rowStride, offsets, dy, group, n, dW);
   };
   PositionDecoder at{g};
   for (int64_t first = 0; first < count; first += kFilterGroup) {
@@ -654,7 +653,7 @@ void directBackpropFilterRange(const ConvGeometry& g, const float* x, const floa
 
 // dfilter = the sum over the active positions of patch^T * dy row: one partial sum per thread's share of the
 // positions, added at the end (a fixed order: deterministic). Direct (directBackpropFilterRange) for the widths that
-// have direct kernels, else im2col tiles and a GEMM.
+// have AVX-512 direct kernels where the CPU has AVX-512, else im2col tiles and a GEMM.
 void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& active,
                           float* dfilter) {
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g), KN = K * g.outC;
@@ -668,11 +667,12 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
       float* sum = partial.data() + c * KN;
 #if defined(__AVX2__) && defined(__FMA__)
       const int64_t first = firstTile * T, count = std::min(P, endTile * T) - first;
-      if (withDirectWidth(g.outC, [&](auto width) {
-            directBackpropFilterRange<decltype(width)::value>(g, x, dy, active.data() + first, count, sum);
-          })) {
-        continue;
-      }
+      const bool direct = useAvx512() && g.outC % Avx512Vec::W == 0 && withDirectWidth(g.outC, [&](auto width) {
+        if constexpr (decltype(width)::value % Avx512Vec::W == 0) {
+          directBackpropFilterRange<decltype(width)::value>(g, x, dy, active.data() + first, count, sum);
+        }
+      });
+      if (direct) continue;
 #endif
       std::vector<float> patches(static_cast<size_t>(T * K)), dyTile(static_cast<size_t>(T * g.outC));
       for (int64_t t = firstTile; t < endTile; ++t) {
