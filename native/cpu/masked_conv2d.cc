@@ -11,17 +11,17 @@
 //      write the same dx rows only when their output rows are near, so the work is cut into bands of
 //      R >= ceil(kH/strideH) output rows of one image, and each image's even bands run before its odd ones: the
 //      bands of one parity never touch the same dx element, and the sum order is fixed (deterministic). From 4
-//      images per thread each thread takes whole images (0.84-0.88x the time at 32x32x16, 0.93-0.95x at 16x16x32,
-//      same-process A/B: no barrier between the parities, and an image's dx rows are still cached for its odd
-//      bands); below, all even bands then all odd bands run in two parallel phases.
+//      images per thread each thread takes whole images, each in one pass over its positions (0.84-0.88x the time
+//      at 32x32x16, 0.93-0.95x at 16x16x32 as even-then-odd bands, same-process A/B; one pass: 0.72-0.95x that, see
+//      sparseBackpropInput); below, all even bands then all odd bands run in two parallel phases.
 //   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
 //   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
 //   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each interior window in place and pack
-//   only the border ones (see directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active positions lie mostly in
-//   fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels, AVX2 kernels only) and the
-//   backprop-filter (AVX-512: from 64 channels) compute those tiles with Winograd F(2x2, 3x3) (masked_winograd.h:
-//   2.25x fewer multiply-adds) and the other positions as above (see winogradWorth).
+//   only the border ones (see directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
+//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels, AVX2 kernels
+//   only) and the backprop-filter (AVX-512: from 64 channels) compute those tiles with Winograd F(2x2, 3x3)
+//   (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see winogradWorth).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -276,8 +276,12 @@ void directBackpropInputOne(const ConvGeometry& g, const float* dy, const float*
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__)
+// Forced inline: the per-position helpers of forEachBlock (GCC stopped inlining them when it grew, and the calls
+// cost 5% of a 16-channel forward).
+#define PACT_HOT inline __attribute__((always_inline))
+
 // Whether every tap of output position (oy, ox)'s window lies inside the image.
-inline __attribute__((always_inline)) bool interior(const ConvGeometry& g, int64_t oy, int64_t ox) {
+PACT_HOT bool interior(const ConvGeometry& g, int64_t oy, int64_t ox) {
   const int64_t iy = oy * g.strideH - g.padTop, ix = ox * g.strideW - g.padLeft;
   return iy >= 0 && ix >= 0 && iy + g.kH <= g.inH && ix + g.kW <= g.inW;
 }
@@ -315,9 +319,6 @@ enum class Prefetch { kRows, kFootprint, kNone };
 // Decodes ascending output positions p = (b*outH + oy)*outW + ox one after another: the next column of the same row
 // costs an increment, a jump one division (two more when the row changes). 64-bit divisions take 10-20+ cycles each
 // and the positions' bookkeeping had about nine per position, next to a 16-channel window's 72 cycles of FMAs.
-// (Its methods are forced inline: called per position in forEachBlock, GCC stopped inlining them when that grew,
-// and the calls cost 5% of a 16-channel forward.)
-#define PACT_HOT inline __attribute__((always_inline))
 struct PositionDecoder {
   const ConvGeometry& g;
   int64_t prev = -2, row = -1, b = 0, oy = 0, ox = 0;
