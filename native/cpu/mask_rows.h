@@ -22,25 +22,6 @@ inline int64_t countActive(const float* mask, int64_t rows) {
   return count;
 }
 
-// The indices of the active rows, ascending. Branch-free (a random mask's branch mispredicts half the time: 12-15%
-// of a sparse convolution at d = 0.5): a counting pass sizes the list, then every index is written at the current
-// count, which advances only past active ones (so the last write may land one past the end: the list has one spare
-// entry until the resize). `count` is countActive(mask, rows), when the caller has it.
-inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows, int64_t count) {
-  std::vector<int64_t> active(static_cast<size_t>(count) + 1);
-  size_t next = 0;
-  for (int64_t i = 0; i < rows; ++i) {
-    active[next] = i;
-    next += isActive(mask[i]) ? 1 : 0;
-  }
-  active.resize(next);
-  return active;
-}
-
-inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
-  return activeIndices(mask, rows, countActive(mask, rows));
-}
-
 // A mask's active rows counted in shares, one a thread above kParallelMaskRows rows (the mask's scans ran on one
 // thread while the other waited: 15% of a sparse 16-channel forward at d = 0.1), for activeIndices to list them in
 // parallel at the shares' offsets.
@@ -74,7 +55,9 @@ inline std::vector<int64_t> activeIndices(const ActiveCounts& counts) {
   std::vector<int64_t> active(static_cast<size_t>(counts.total()));
   parallelFor(static_cast<size_t>(counts.shares()), 1, [&](size_t begin, size_t end) {
     for (size_t k = begin; k < end; ++k) {
-      // Branch-free, as above, stopping when the share's range of the list is full (no write lands past it).
+      // Branch-free (a random mask's branch mispredicts half the time: 12-15% of a sparse convolution at d = 0.5):
+      // every index is written at the current count, which advances only past active rows, until the share's range
+      // of the list is full (so no write lands past it).
       size_t next = static_cast<size_t>(counts.first[k]);
       const size_t limit = static_cast<size_t>(counts.first[k + 1]);
       const int64_t hi = counts.bound(static_cast<int64_t>(k) + 1);
@@ -85,6 +68,11 @@ inline std::vector<int64_t> activeIndices(const ActiveCounts& counts) {
     }
   });
   return active;
+}
+
+// The indices of the active rows, ascending (counted and listed in parallel above kParallelMaskRows rows).
+inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
+  return activeIndices(countActiveShares(mask, rows));
 }
 
 // Asks for the `length` floats at `row` to be brought into the cache (a no-op without SSE2).

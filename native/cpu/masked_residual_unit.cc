@@ -267,12 +267,12 @@ void maskedBatchNormReluInference(const float* x, const float* mask, int64_t row
     const auto all = [](size_t i) { return static_cast<int64_t>(i); };
     return affineReluRows(x, static_cast<size_t>(rows), all, channels, a.data(), b.data(), y);
   }
-  const int64_t count = countActive(mask, rows);
-  if (static_cast<double>(count) >= kSequentialFraction * static_cast<double>(rows)) {
+  const ActiveCounts counts = countActiveShares(mask, rows);
+  if (static_cast<double>(counts.total()) >= kSequentialFraction * static_cast<double>(rows)) {
     return affineReluMaskedRows(x, mask, rows, channels, a.data(), b.data(), y);
   }
   zeroInactiveRows(mask, rows, channels, y);
-  affineReluRows(x, activeIndices(mask, rows, count), channels, a.data(), b.data(), y);
+  affineReluRows(x, activeIndices(counts), channels, a.data(), b.data(), y);
 }
 
 void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask, const float* y, int64_t rows,

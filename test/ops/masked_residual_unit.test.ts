@@ -502,12 +502,15 @@ describe('maskedResidualUnit', () => {
     // native/cpu/masked_residual_unit.cc gathers the active rows below a quarter of them and runs over every row in
     // order above, masking the inactive ones bitwise: NaN in x, dy and y's inactive rows must still give exact
     // zeros, every output element must be written (NaN-filled), and 19 channels run both the 8-wide AVX2 loop and
-    // the remainder.
+    // the remainder. 20,011 rows: from 16,384 the active rows are counted and listed in one share a thread.
     const rng = freshRng();
     const addon = nativeAddon()!;
-    const rows = 301,
-      ch = 19;
-    for (const density of [0.1, 0.6]) {
+    const ch = 19;
+    for (const [rows, density] of [
+      [301, 0.1],
+      [301, 0.6],
+      [20011, 0.1],
+    ]) {
       const mask = rng.uniform(rows, 0, 1).map((v) => (v < density ? 1 : 0));
       const active = (r: number) => mask[r] > 0;
       const x = rng.normal(rows * ch),
