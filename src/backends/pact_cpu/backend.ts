@@ -131,8 +131,9 @@ export class PactCpuBackend extends MathBackendCPU {
     // The last zero-pool array of a size is kept for the next masked forward: taking it here (a dense convolution
     // of the same shape between two masked ones, as in the benchmark's alternation or a layer's dense shortcut) left
     // the masked forward with no zeroed array every time.
-    const zeroed = this.zeroPool.get(n);
-    const reused = this.pool.get(n)?.pop() ?? (zeroed !== undefined && zeroed.length > 1 ? zeroed.pop() : undefined);
+    const zeroList = this.zeroPool.get(n);
+    const reused =
+      this.pool.get(n)?.pop() ?? (zeroList !== undefined && zeroList.length > 1 ? zeroList.pop() : undefined);
     if (reused !== undefined) {
       this.dropZeroOutside(reused);
       this.poolStats.hits++;
