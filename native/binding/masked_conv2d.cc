@@ -69,7 +69,8 @@ Napi::Value maskedConv2d(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(active));
 }
 
-// maskedConv2dBackpropInput(xShape, filterShape, strides, pads, dy, filter, mask, dx, algo, outputZeroed?)
+// maskedConv2dBackpropInput(xShape, filterShape, strides, pads, dy, filter, mask, dx, algo, outputZeroed?): the
+// active count when the sparse path ran (dx then exactly 0 outside the active windows), -1 after the dense one
 Napi::Value maskedConv2dBackpropInput(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "maskedConv2dBackpropInput";
   const ConvGeometry g = geometryArgs(info, fn);
@@ -78,9 +79,9 @@ Napi::Value maskedConv2dBackpropInput(const Napi::CallbackInfo& info) {
   const float* mask = maskArg(info, 6, fn, g);
   const pact::FloatView dx = pact::floatArgOfLength(info, 7, fn, "dx", xCount(info, fn, g));
   pact::checkNoOverlap(info, fn, dx, "dx", {{dy.data, dy.length}, {filter.data, filter.length}, {mask, maskCount(g)}});
-  pact::masked::maskedConv2dBackpropInput(g, dy.data, filter.data, mask, dx.data, algoArg(info, 8, fn),
-                                          outputZeroedArg(info, 9, fn));
-  return info.Env().Undefined();
+  const int64_t active = pact::masked::maskedConv2dBackpropInput(g, dy.data, filter.data, mask, dx.data,
+                                                                 algoArg(info, 8, fn), outputZeroedArg(info, 9, fn));
+  return Napi::Number::New(info.Env(), static_cast<double>(active));
 }
 
 // maskedConv2dBackpropFilter(xShape, filterShape, strides, pads, x, dy, mask, dfilter, algo)
@@ -96,7 +97,7 @@ Napi::Value maskedConv2dBackpropFilter(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// dilateMask(maskShape [B,H,W], mask, radius, out)
+// dilateMask(maskShape [B,H,W], mask, radius, out): the number of ones in out
 Napi::Value dilateMask(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "dilateMask";
   const auto s = shapeOfRank(info, 0, fn, "maskShape", 3, "[batch, height, width]");
@@ -105,8 +106,8 @@ Napi::Value dilateMask(const Napi::CallbackInfo& info) {
   const int64_t radius = pact::intArg(info, 2, fn, "radius", 0, 1 << 20);
   const pact::FloatView out = pact::floatArgOfLength(info, 3, fn, "out", n);
   pact::checkDisjoint(info, fn, {pact::span("out", out)}, {pact::Span{"mask", mask, n * sizeof(float)}});
-  pact::masked::dilateMask(mask, s[0], s[1], s[2], radius, out.data);
-  return info.Env().Undefined();
+  const int64_t ones = pact::masked::dilateMask(mask, s[0], s[1], s[2], radius, out.data);
+  return Napi::Number::New(info.Env(), static_cast<double>(ones));
 }
 
 // zeroActiveRows(mask, rowLength, data): data [mask.length, rowLength] set to 0 at the rows where mask > 0.

@@ -54,8 +54,10 @@ enum class MaskedAlgo { kAuto = 0, kSparse = 1, kDense = 2, kSparseDirect = 3 };
 int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                          MaskedAlgo algo = MaskedAlgo::kAuto, bool outputZeroed = false);
 
-// dx = conv2d's input gradient of dy * [mask > 0]. Writes every element of dx (`outputZeroed`: as above).
-void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
+// dx = conv2d's input gradient of dy * [mask > 0]. Writes every element of dx (`outputZeroed`: as above). Returns
+// the number of active positions when the sparse path ran (dx is then exactly 0 outside their windows, whatever the
+// values of dy and filter), -1 when the dense one did (0 * inf there is NaN).
+int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                                float* dx, MaskedAlgo algo = MaskedAlgo::kAuto, bool outputZeroed = false);
 
 // dfilter = conv2d's filter gradient of dy * [mask > 0]. Writes every element of dfilter.
@@ -64,7 +66,8 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
 
 // out[b, y, x] = 1 where some mask[b, y', x'] > 0 with |y' - y| <= radius and |x' - x| <= radius, else 0: the
 // outputs of a stride-1 'same' (2*radius+1)^2 convolution that an active set of the next one reads. mask and out are
-// [batch, h, w]. Separable (a row pass, then a column pass): O(batch*h*w) whatever the radius.
-void dilateMask(const float* mask, int64_t batch, int64_t h, int64_t w, int64_t radius, float* out);
+// [batch, h, w]. Separable (a row pass, then a column pass): O(batch*h*w) whatever the radius. Returns the number of
+// ones in out.
+int64_t dilateMask(const float* mask, int64_t batch, int64_t h, int64_t w, int64_t radius, float* out);
 
 }  // namespace pact::masked

@@ -190,7 +190,8 @@ export interface PactOpsAddon {
  * fully active 2x2 tiles where they hold most active positions, native/cpu/masked_winograd.h), 2 dense oneDNN +
  * masking (sparse in a build without oneDNN), 3 sparse without Winograd. `outputZeroed` (forward and
  * backprop-input): the caller promises the output array is all zeros (a fresh array), so the sparse path writes the
- * active rows only. The forward returns the number of active positions.
+ * active rows only. The forward returns the number of active positions, the backprop-input that number when its
+ * sparse path ran (dx is then exactly 0 outside the active positions' windows) and -1 after the dense one.
  */
 export interface MaskedConvAddon {
   maskedConv2d(
@@ -216,7 +217,7 @@ export interface MaskedConvAddon {
     dx: Float32Array,
     algo: number,
     outputZeroed?: boolean,
-  ): void;
+  ): number;
   maskedConv2dBackpropFilter(
     xShape: number[],
     filterShape: number[],
@@ -228,8 +229,11 @@ export interface MaskedConvAddon {
     dfilter: Float32Array,
     algo: number,
   ): void;
-  /** out[b,y,x] = 1 where mask > 0 within `radius` (Chebyshev distance) of (y, x), else 0; shape [B,H,W]. */
-  dilateMask(maskShape: number[], mask: Float32Array, radius: number, out: Float32Array): void;
+  /**
+   * out[b,y,x] = 1 where mask > 0 within `radius` (Chebyshev distance) of (y, x), else 0; shape [B,H,W]. Returns
+   * the number of ones in out.
+   */
+  dilateMask(maskShape: number[], mask: Float32Array, radius: number, out: Float32Array): number;
   /** data [mask.length, rowLength] set to 0 at the rows where mask > 0 (the others untouched). */
   zeroActiveRows(mask: Float32Array, rowLength: number, data: Float32Array): void;
   /** relu(batch norm) over the rows where mask > 0 (statistics from those rows), 0 elsewhere; x [rows, channels]. */

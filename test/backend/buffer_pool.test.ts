@@ -3,7 +3,8 @@
  * an array that was read (dataSync) or that a tfjs-backend-cpu kernel's output shares (Slice's views) is never
  * reused; every native kernel writes all of a reused (dirty) array, so a training step gives bit-identical results
  * with the pool full of stale arrays and with the pool off; a repeated step allocates nothing new. A disposed
- * masked-convolution output comes back all zeros (its active rows cleared) for the next masked convolution.
+ * masked-convolution output or input gradient comes back all zeros (the rows where it may be nonzero cleared) for the
+ * next masked convolution.
  */
 import { strict as assert } from 'assert';
 
@@ -15,6 +16,20 @@ import { requirePactCpu } from '../helpers/backends';
 import { freshRng } from '../helpers/random';
 
 const POOL_BYTES = 256 * 1024 * 1024;
+
+/** [mask > 0] dilated by 1 (3x3 windows) in each image of shape [b, h, w]. */
+function dilated(mask: Float32Array, [b, h, w]: number[]): Float32Array {
+  const out = new Float32Array(mask.length);
+  for (let i = 0; i < b; ++i)
+    for (let y = 0; y < h; ++y)
+      for (let x = 0; x < w; ++x)
+        for (let dy = -1; dy <= 1; ++dy)
+          for (let dx = -1; dx <= 1; ++dx) {
+            const [yy, xx] = [y + dy, x + dx];
+            if (yy >= 0 && yy < h && xx >= 0 && xx < w && mask[(i * h + yy) * w + xx] > 0) out[(i * h + y) * w + x] = 1;
+          }
+  return out;
+}
 
 describe('pact-cpu buffer pool', () => {
   let backend: PactCpuBackend;
@@ -104,13 +119,15 @@ describe('pact-cpu buffer pool', () => {
     for (const [i, m] of masks.entries()) {
       const previousMask = masks[(i + masks.length - 1) % masks.length];
       previous.dispose();
-      // The input gradient (same length as y here) is not zero outside the mask: it must not join the zero pool.
+      // The input gradient (same length as y here) is not zero outside the mask, only outside its dilation by the
+      // filter's radius: it joins the zero pool only when that holds at most 30% of the rows.
       tf.grad((t: tf.Tensor) => conv(previousMask, t as tf.Tensor4D))(x).dispose();
       const zeroHits = backend.bufferPoolStats().zeroHits;
       const y = conv(m);
-      // The gradient's forward output (the previous mask) is the array y gets: cleared only when at most 30% of its
-      // rows are active (else the kernel zeroes the inactive rows itself).
-      const cleared = previousMask.filter((v) => v > 0).length <= 0.3 * previousMask.length;
+      // The gradient's forward output (the previous mask) or its input gradient is the array y gets: cleared only
+      // when at most 30% of its rows may be nonzero (else the kernel zeroes the inactive rows itself).
+      const sparse = (v: Float32Array) => v.filter((a) => a > 0).length <= 0.3 * v.length;
+      const cleared = sparse(previousMask) || sparse(dilated(previousMask, [b, h, w]));
       assert.equal(backend.bufferPoolStats().zeroHits, zeroHits + (cleared ? 1 : 0), `round ${i}: zero pool`);
       // Read a copy through a kernel, so that y's own array stays reusable.
       const copy = tf.mul(y, 1);
@@ -119,22 +136,27 @@ describe('pact-cpu buffer pool', () => {
       previous = y;
     }
     previous.dispose();
-    // A plain output of y's length leaves the zero pool's last array to the next masked convolution (a dense
-    // convolution between two masked ones must not take it every time); with two there, it may take one, and
-    // being a kernel that writes every element, it gives exact values on the stale array.
+    // A plain output of y's length leaves the zero pool's arrays to the next masked convolution (a dense
+    // convolution between two masked ones must not take them every time) while the pool holds less than half its
+    // bound; above that it takes them, and being a kernel that writes every element, it gives exact values on the
+    // stale array.
+    const bytes = b * h * w * c * 4;
     backend.resetBufferPool(POOL_BYTES); // only the zero pool holds arrays of y's length after this
     const [first, second] = [conv(masks[0]), conv(masks[3])];
     const values = tf.mul(first, 1);
     first.dispose();
     const plain = backend.bufferPoolStats();
     const doubled = tf.add(values, values);
-    assert.equal(backend.bufferPoolStats().misses, plain.misses + 1, 'the last zero-pool array was taken');
+    assert.equal(backend.bufferPoolStats().misses, plain.misses + 1, 'the zero-pool array was taken');
     const zeroHits = backend.bufferPoolStats().zeroHits;
     const again = conv(masks[0]);
     assert.equal(backend.bufferPoolStats().zeroHits, zeroHits + 1, 'the masked convolution found no zeroed array');
     second.dispose();
+    backend.resetBufferPool(1.5 * bytes); // one pooled array fills more than half of it
     again.dispose();
+    const missesCrowded = backend.bufferPoolStats().misses;
     const negated = tf.neg(values);
+    assert.equal(backend.bufferPoolStats().misses, missesCrowded, 'a crowded pool kept its zero-pool array');
     assert.deepEqual(
       negated.dataSync(),
       Float32Array.from(values.dataSync(), (v) => -v),
@@ -144,6 +166,48 @@ describe('pact-cpu buffer pool', () => {
       Float32Array.from(values.dataSync(), (v) => 2 * v),
     );
     tf.dispose([x, filter, values, negated, doubled]);
+  });
+
+  it("serves a disposed masked input gradient, its mask's dilation cleared, as the zeros of the next masked convolution", () => {
+    // Rounds of forward + backward with sparse masks (their dilations under 30% of the rows): each round's forward
+    // and backprop-input take the previous round's disposed outputs, cleared at the rows they may be nonzero, and
+    // must give the values of a fresh array bit for bit (dx's stale values lie in the whole 3x3 footprint).
+    const rng = freshRng();
+    const [b, h, w, c] = [2, rng.int(10, 14), rng.int(10, 14), 8];
+    const x = tf.tensor4d(rng.normal(b * h * w * c), [b, h, w, c]);
+    const filter = tf.tensor4d(rng.normal(9 * c * c), [3, 3, c, c]);
+    const dy = tf.tensor4d(rng.normal(b * h * w * c), [b, h, w, c]);
+    const masks = Array.from({ length: 4 }, () => {
+      for (;;) {
+        const m = Float32Array.from({ length: b * h * w }, () => (rng.next() < 0.03 ? 1 : 0));
+        const ones = dilated(m, [b, h, w]).filter((v) => v > 0).length;
+        if (ones > 0 && ones <= 0.3 * m.length) return m;
+      }
+    });
+    const step = (m: Float32Array) => {
+      const mask = tf.tensor3d(m, [b, h, w]);
+      const [dx, df] = tf.grads((a, f) => maskedConv2d(a as tf.Tensor4D, f as tf.Tensor4D, mask, 1, 'same'))(
+        [x, filter],
+        dy,
+      );
+      mask.dispose();
+      return [dx, df];
+    };
+    backend.resetBufferPool(0);
+    const expected = masks.map((m) => tf.tidy(() => step(m).map((t) => t.dataSync())));
+    backend.resetBufferPool(POOL_BYTES);
+    step(masks[masks.length - 1]).forEach((t) => t.dispose());
+    for (const [i, m] of masks.entries()) {
+      const zeroHits = backend.bufferPoolStats().zeroHits;
+      const [dx, df] = step(m);
+      assert.equal(backend.bufferPoolStats().zeroHits, zeroHits + 2, `round ${i}: forward and backprop-input`);
+      // Read copies through a kernel, so that the outputs' arrays stay reusable.
+      const copies = [tf.mul(dx, 1), tf.mul(df, 1)];
+      assert.deepEqual(copies[0].dataSync(), expected[i][0], `dx, seed ${rng.seed} round ${i}`);
+      assert.deepEqual(copies[1].dataSync(), expected[i][1], `dfilter, seed ${rng.seed} round ${i}`);
+      tf.dispose([dx, df, ...copies]);
+    }
+    tf.dispose([x, filter, dy]);
   });
 
   it('gives bit-identical training steps with stale arrays in the pool and with the pool off', () => {

@@ -155,10 +155,10 @@ function unitGrads(backend: string, c: UnitCase, g: Float32Array): Float32Array[
 describe('dilateMask', () => {
   before(requirePactCpu);
 
-  it('matches max-pooling of [mask > 0] (NaN inactive; pact-cpu kernel vs composite on cpu) for k = 1, 3, 5, 7 (window maximum) and 9, 13 (scans)', () => {
+  it('matches max-pooling of [mask > 0] (NaN inactive; pact-cpu kernel vs composite on cpu) for k = 1, 3, 5, 7 (window maximum) and 9, 13 (scans), up to 64 wide (bit rows) and wider, and counts its ones', () => {
     const rng = freshRng();
-    for (const k of [1, 3, 5, 7, 9, 13]) {
-      const shape: [number, number, number] = [rng.int(1, 3), rng.int(1, 20), rng.int(1, 20)];
+    for (const [k, wide] of [1, 3, 5, 7, 9, 13].flatMap((k) => [[k, false] as const, [k, true] as const])) {
+      const shape: [number, number, number] = [rng.int(1, 3), rng.int(1, 20), wide ? rng.int(65, 80) : rng.int(1, 64)];
       // About 5% NaN entries: inactive, like 0 (not > 0) on every backend.
       const m = rng.uniform(shape[0] * shape[1] * shape[2]).map((v) => (v > 0.85 ? v : v < 0.05 ? NaN : -v));
       const expected = onBackend(REFERENCE, () =>
@@ -176,6 +176,9 @@ describe('dilateMask', () => {
         );
         expectClose(got, expected, { atol: 0, rtol: 0 }, `${backend} k=${k} seed ${rng.seed} shape [${shape}]`);
       }
+      const out = new Float32Array(m.length);
+      const ones = nativeAddon()!.dilateMask(shape, m, (k - 1) / 2, out);
+      assert.equal(ones, expected.filter((v) => v === 1).length, `ones, k=${k} seed ${rng.seed} shape [${shape}]`);
     }
   });
 
@@ -183,10 +186,14 @@ describe('dilateMask', () => {
     assert.deepEqual(dilateMask(tf.zeros([2, 4, 4, 1]), 3).shape, [2, 4, 4, 1]);
     // A window wider than the image (here beyond the addon's radius limit, 2^20) covers all of it.
     for (const backend of [NATIVE, REFERENCE]) {
-      const wide = onBackend(backend, () =>
-        tf.tidy(() => Array.from(dilateMask(tf.tensor3d([0, 0, 0, 1, 0, 0], [2, 1, 3]), 2 ** 21 + 3).dataSync())),
-      );
-      assert.deepEqual(wide, [0, 0, 0, 1, 1, 1], backend);
+      for (const w of [3, 70]) {
+        const m = new Float32Array(2 * w);
+        m[w + 1] = 1;
+        const wide = onBackend(backend, () =>
+          tf.tidy(() => Array.from(dilateMask(tf.tensor3d(m, [2, 1, w]), 2 ** 21 + 3).dataSync())),
+        );
+        assert.deepEqual(wide, [...new Array(w).fill(0), ...new Array(w).fill(1)], `${backend} width ${w}`);
+      }
     }
     assert.throws(() => dilateMask(tf.zeros([2, 4, 4]), 2), /dilateMask: k must be an odd positive integer, got 2/);
     assert.throws(() => dilateMask(tf.zeros([4, 4]), 3), /dilateMask: mask must have shape \[batch, height, width\]/);

@@ -7,7 +7,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { MASKED_CONV_KERNELS, MaskedConv2DAttrs, maskedConvOperands } from '../../../ops/masked_conv2d';
+import {
+  MASKED_CONV_KERNELS,
+  MaskedConv2DAttrs,
+  MaskedConvGeometry,
+  maskedConvOperands,
+} from '../../../ops/masked_conv2d';
 import { PACT_BATCH_NORM_RELU_INFERENCE } from '../../../ops/batch_norm_relu_inference';
 import { DilateMaskAttrs, PACT_DILATE_MASK } from '../../../ops/dilate_mask';
 import {
@@ -46,10 +51,10 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
   return config(MASKED_CONV_KERNELS[which], ({ inputs, backend, attrs }) => {
     const o = maskedConvOperands(which, inputs as Record<string, tf.TensorInfo>, attrs as unknown as MaskedConv2DAttrs);
     const g = o.geometry;
-    // A fresh array is all zeros, and so is a disposed forward output once its active rows are cleared (the
-    // forward's only: it is zero outside the mask): the sparse forward and backprop-input then skip their clearing.
+    // A fresh array is all zeros, and so is a disposed forward output or input gradient once the rows where it may
+    // be nonzero are cleared: the sparse forward and backprop-input then skip their clearing.
     const n = tf.util.sizeFromShape(o.outShape);
-    const { values: out, zeroed } = which === 0 ? backend.zeroOutputFloats(n) : backend.allocFloats(n);
+    const { values: out, zeroed } = which === 2 ? backend.allocFloats(n) : backend.zeroOutputFloats(n);
     const mask = backend.floats(o.mask, 'mask');
     const active = backend.native[run[which]](
       g.xShape,
@@ -64,8 +69,24 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
       zeroed,
     );
     if (which === 0) backend.markZeroOutside(out, mask, o.outShape[3], active as number);
+    const radius = footprintRadius(g);
+    if (which === 1 && (active as number) >= 0 && radius !== undefined) {
+      // The sparse backprop-input's dx is 0 outside the active windows: the mask dilated by the filter's radius.
+      backend.markZeroOutsideDilated(out, mask, [g.xShape[0], g.xShape[1], g.xShape[2]], radius, g.xShape[3]);
+    }
     return backend.floatOutput(out, o.outShape);
   });
+}
+
+/**
+ * The radius r when the input positions that a masked convolution's active windows reach are its mask dilated by r
+ * (a stride-1 'same' convolution with a square (2r+1)^2 filter), else undefined.
+ */
+function footprintRadius(g: MaskedConvGeometry): number | undefined {
+  const [kH, kW] = g.filterShape;
+  const r = (kH - 1) / 2;
+  const same = g.pads.every((p) => p === r);
+  return kH === kW && kH % 2 === 1 && g.strides[0] === 1 && g.strides[1] === 1 && same ? r : undefined;
 }
 
 const dilate = config(PACT_DILATE_MASK, ({ inputs, backend, attrs }) => {
