@@ -11,10 +11,11 @@
  * its array out of reuse for good, and so does any tfjs-backend-cpu kernel output that shares its buffer (Slice's
  * subarray views). PACT_BUFFER_POOL_MB bounds the MiB kept for reuse (default 2048: a PSACT ResNet-32 step at
  * batch 128 settles at 1.2 GiB, with the process's RSS the same as with a 1 GiB bound; 0 turns the pool off).
- * An output of the masked convolution is zero outside its mask's rows: disposed, it waits in a pool of its own with
- * that mask, and the next masked convolution of its size gets it back all zeros after clearing those rows only
- * (`zeroOutputFloats`), instead of writing the zeros of every inactive output again (a tenth of a dense convolution's
- * time at 128x32x32x16 on AVX-512).
+ * An output of the masked convolution is zero outside its mask's rows (its input gradient outside the mask dilated
+ * by the filter's radius): disposed, it waits in a pool of its own with those rows, and the next masked convolution
+ * of its size gets it back all zeros after clearing those rows only (`zeroOutputFloats`), instead of writing the
+ * zeros of every inactive output again (a tenth of a dense convolution's time at 128x32x32x16 on AVX-512). Plain
+ * outputs leave that pool alone unless the pool holds more than half its bound.
  */
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
