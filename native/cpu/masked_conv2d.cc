@@ -317,6 +317,12 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t b, 
 // backprop-input's kFootprint still paid there, 0.95-0.97x).
 enum class Prefetch { kRows, kFootprint, kNone };
 
+// The taps of a window that lie in the image: filter rows [ky0, ky0 + nky), columns [kx0, kx0 + nkx).
+struct TapRect {
+  int64_t ky0, kx0, nky, nkx;
+  bool operator==(const TapRect& o) const { return ky0 == o.ky0 && kx0 == o.kx0 && nky == o.nky && nkx == o.nkx; }
+};
+
 // Decodes ascending output positions p = (b*outH + oy)*outW + ox one after another: the next column of the same row
 // costs an increment, a jump one division (two more when the row changes). 64-bit divisions take 10-20+ cycles each
 // and the positions' bookkeeping had about nine per position, next to a 16-channel window's 72 cycles of FMAs.
@@ -339,63 +345,56 @@ struct PositionDecoder {
     prev = p;
   }
   PACT_HOT bool interior() const { return pact::masked::interior(g, oy, ox); }
+  // The taps of the window that lie in the image.
+  PACT_HOT TapRect taps() const {
+    const int64_t top = oy * g.strideH - g.padTop, left = ox * g.strideW - g.padLeft;
+    const int64_t ky0 = std::max<int64_t>(0, -top), kx0 = std::max<int64_t>(0, -left);
+    return {ky0, kx0, std::min(g.kH, g.inH - top) - ky0, std::min(g.kW, g.inW - left) - kx0};
+  }
+  // Offset in x (or dx) of the row that the window's tap (taps.ky0, taps.kx0) reads.
+  PACT_HOT int64_t tapOffset(const TapRect& taps) const {
+    return ((b * g.inH + oy * g.strideH - g.padTop + taps.ky0) * g.inW + ox * g.strideW - g.padLeft + taps.kx0) *
+           g.inC;
+  }
   // Offset in x (or dx) of the window's top-left input row (for an interior position).
   PACT_HOT int64_t windowOffset() const {
     return ((b * g.inH + oy * g.strideH - g.padTop) * g.inW + ox * g.strideW - g.padLeft) * g.inC;
   }
 };
 
-// How forEachBlock treats border positions: packed with their padding into slots of `packed` [PB, kH*kW*inC] and
-// blocked like the interior ones, a short last group padded with copies of its last position (kPacked: the
-// forward, which may compute a position twice); packed as zeros that the block adds into, the slots then added into
-// `windows` (kPackedAdd: the backprop-input, into dx); or one at a time (kOneByOne).
-enum class Borders { kOneByOne, kPacked, kPackedAdd };
+// Groups of forEachBlock: positions whose windows have the same in-image taps, at most this many kinds pending at
+// once (a 3x3 'same' convolution has 9: the interior, 4 edges, 4 corners; further kinds run one by one).
+constexpr int kTapKinds = 16;
 
-// Calls block(base, rowStride, positions, offsets) for groups of PB positions of positions[0, count) whose windows
-// lie at base + offsets[k], rowStride floats a window row (see directForwardBlock), one(p) for the others, and
-// gap(i, p) before position i (p = positions[i]). Interior positions go in groups read in place in `windows`
-// (base = windows, rowStride = inW * inC): they need not be adjacent, so the partition keeps every group full (in a
-// random mask most runs of PB consecutive entries hold a border position). Border positions go in packed groups of
-// their own (base = packed, rowStride = kW * inC) when `borders` is kPacked. One position at a time took 2.5x a
-// blocked one's time on AVX-512, and a 32x32 map has 12% border positions, an 8x8 one 44% (packed, the forward at
-// 128x8x8x64 took 0.59-0.64x the time at d = 0.1-0.5, 16x16x32 0.90-0.96x, 32x32x16 the same; same-process A/B).
-template <int PB, Prefetch mode, Borders borders, typename Window, typename Block, typename One, typename Gap>
+// Calls block(group, origins, taps) for groups of PB positions of positions[0, count) whose windows have the same
+// in-image taps `taps` (TapRect), origins[k] the row of `windows` (x, or dx) of group[k]'s first such tap, read or
+// written in place (rows inW * inC floats apart); one(p) for the others; and gap(i, p) before position i
+// (p = positions[i]). Border windows thus skip their padding taps instead of multiplying zeros: at 8x8 (44% border
+// positions) those were 16% of a 3x3 convolution's multiply-adds, at 16x16 8%. The positions of a kind need not be
+// adjacent, so each kind's groups are full but the last. A last group at least half full is padded (with copies of
+// its last position when `padding` is null: the forward, which may compute a position twice; else with positions
+// -1 whose windows are at `padding`, rows of scratch that nothing reads: the backprop-input's block reads position
+// -1's dy as a row of zeros), a shorter one runs one by one.
+template <int PB, Prefetch mode, typename Window, typename Block, typename One, typename Gap>
 void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count, Window* windows, const float* rows,
-                  int64_t rowLength, float* packed, Block&& block, One&& one, Gap&& gap) {
+                  int64_t rowLength, Window* padding, Block&& block, One&& one, Gap&& gap) {
   constexpr int64_t kAhead = 8, R = 2;
   const bool byRows = mode == Prefetch::kRows && count > 0 &&
                       static_cast<double>(count) >= 0.04 * static_cast<double>(positions[count - 1] - positions[0] + 1);
   int64_t ahead = 0;  // positions[0, ahead) have been prefetched
   PositionDecoder at{g}, next{g};  // positions[i], positions[ahead]
-  const int64_t K = kSize(g), inPlace = g.inW * g.inC, packedRow = g.kW * g.inC;
-  int64_t group[PB], offsets[PB], border[PB], borderOffsets[PB];
-  struct Where {
-    int64_t b, oy, ox;
-  } slots[PB] = {};  // the packed modes: where each slot's window lies
-  int n = 0, nb = 0;
-  // The packed group, its first `real` slots real positions (kPackedAdd: added into `windows` after the block).
-  const auto runSlots = [&](int real) {
-    block(static_cast<Window*>(packed), packedRow, static_cast<const int64_t*>(border),
-          static_cast<const int64_t*>(borderOffsets));
-    if constexpr (borders == Borders::kPackedAdd) {
-      for (int k = 0; k < real; ++k) unpackWindowAdd(g, packed + k * K, slots[k].b, slots[k].oy, slots[k].ox, windows);
-    }
+  struct Group {
+    TapRect taps;
+    int n;
+    int64_t positions[PB];
+    Window* origins[PB];
   };
-  // Position p's window into the next packed slot (kPacked: copied; kPackedAdd: zeros to add into), the group run
-  // when full.
-  const auto toSlot = [&](int64_t p, const Where& where) {
-    if constexpr (borders == Borders::kPacked) {
-      packWindow(g, windows, where.b, where.oy, where.ox, packed + nb * K);
-    } else {
-      std::memset(packed + nb * K, 0, sizeof(float) * K);
-    }
-    slots[nb] = where;
-    border[nb] = p;
-    borderOffsets[nb] = nb * K;
-    if (++nb == PB) {
-      runSlots(PB);
-      nb = 0;
-    }
+  Group groups[kTapKinds];
+  groups[0].taps = TapRect{0, 0, g.kH, g.kW};  // the interior kind
+  groups[0].n = 0;
+  int kinds = 1;
+  const auto run = [&](const Group& group) {
+    block(static_cast<const int64_t*>(group.positions), static_cast<Window* const*>(group.origins), group.taps);
   };
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i];
@@ -433,39 +432,42 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
       }
     }
     gap(i, p);
+    int kind = 0;
     if (!at.interior()) {
-      if constexpr (borders == Borders::kOneByOne) {
+      const TapRect taps = at.taps();
+      if (taps.nky <= 0 || taps.nkx <= 0) {  // a window in the padding only
         one(p);
-      } else {
-        toSlot(p, {at.b, at.oy, at.ox});
+        continue;
       }
-      continue;
+      kind = 1;
+      while (kind < kinds && !(groups[kind].taps == taps)) ++kind;
+      if (kind == kinds) {
+        if (kinds == kTapKinds) {
+          one(p);
+          continue;
+        }
+        groups[kinds++] = Group{taps, 0, {}, {}};
+      }
     }
-    group[n] = p;
-    offsets[n++] = at.windowOffset();
-    if (n == PB) {
-      block(windows, inPlace, static_cast<const int64_t*>(group), static_cast<const int64_t*>(offsets));
-      n = 0;
+    Group& group = groups[kind];
+    group.positions[group.n] = p;
+    group.origins[group.n] = windows + at.tapOffset(group.taps);
+    if (++group.n == PB) {
+      run(group);
+      group.n = 0;
     }
   }
-  if constexpr (borders == Borders::kOneByOne) {
-    for (int k = 0; k < n; ++k) one(group[k]);
-  } else {
-    // The last interior positions join the border ones in packed slots; a last group at least half full is padded
-    // (kPacked: copies of its last position; kPackedAdd: positions -1, which the block reads as a dy row of zeros,
-    // their slots not added anywhere), a shorter one runs one by one.
-    const int64_t plane = g.outH * g.outW;
-    for (int k = 0; k < n; ++k) toSlot(group[k], {group[k] / plane, group[k] % plane / g.outW, group[k] % g.outW});
-    if (2 * nb >= PB) {
-      for (int k = nb; k < PB; ++k) {
-        border[k] = borders == Borders::kPacked ? border[nb - 1] : -1;
-        borderOffsets[k] = borders == Borders::kPacked ? borderOffsets[nb - 1] : k * K;
-        if constexpr (borders == Borders::kPackedAdd) std::memset(packed + k * K, 0, sizeof(float) * K);
-      }
-      runSlots(nb);
-    } else {
-      for (int k = 0; k < nb; ++k) one(border[k]);
+  for (int k = 0; k < kinds; ++k) {
+    Group& group = groups[k];
+    if (2 * group.n < PB) {
+      for (int j = 0; j < group.n; ++j) one(group.positions[j]);
+      continue;
     }
+    for (int j = group.n; j < PB; ++j) {
+      group.positions[j] = padding == nullptr ? group.positions[group.n - 1] : -1;
+      group.origins[j] = padding == nullptr ? group.origins[group.n - 1] : padding;
+    }
+    run(group);
   }
 }
 
@@ -514,11 +516,10 @@ using Vec = Avx512Vec;
 template <int PB, Prefetch mode, typename BlockKernel, typename OneKernel, typename Gap>
 void blockedForward(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
                     int64_t count, float* y, BlockKernel blockKernel, OneKernel oneKernel, const Gap& gap) {
-  std::vector<float> packed(static_cast<size_t>(PB * kSize(g)));
-  forEachBlock<PB, mode, Borders::kPacked>(
-      g, positions, count, x, y, g.outC, packed.data(),
-      [&](const float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
-        blockKernel(g, base, rowStride, filter, block, offsets, y);
+  forEachBlock<PB, mode>(
+      g, positions, count, x, y, g.outC, static_cast<const float*>(nullptr),
+      [&](const int64_t* block, const float* const* origins, const TapRect& taps) {
+        blockKernel(g, origins, g.inW * g.inC, taps, filter, block, y);
       },
       [&](int64_t p) { oneKernel(g, x, filter, p, y); }, gap);
 }
@@ -579,6 +580,9 @@ bool withDirectWidth(int64_t n, F&& f) {
   }
 }
 
+// Most positions per tile of the direct forward.
+constexpr int64_t kDirectTileRows = 1024;
+
 void sparseForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask,
                    const std::vector<int64_t>& active, float* y, bool outputZeroed) {
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
@@ -587,11 +591,14 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
     return;
   }
   // The active rows are all written below; the direct kernels zero the inactive ones as they go (tile t those
-  // before each of its positions, the last tile those after its last one too).
+  // before each of its positions, the last tile those after its last one too). Their tiles hold no patches: large
+  // enough that each kind of window (forEachBlock) fills its groups, two or more a thread.
+  const int64_t threads = numThreads();
+  const int64_t directT = std::max(T, std::min(kDirectTileRows, (P + 2 * threads - 1) / (2 * threads)));
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
-    parallelFor(static_cast<size_t>(tileCount(P, T)), 1, [&](size_t begin, size_t end) {
+    parallelFor(static_cast<size_t>(tileCount(P, directT)), 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
-        const int64_t first = static_cast<int64_t>(t) * T, count = std::min(T, P - first);
+        const int64_t first = static_cast<int64_t>(t) * directT, count = std::min(directT, P - first);
         const int64_t zeroFrom = first == 0 ? 0 : active[first - 1] + 1;
         const int64_t zeroTo = outputZeroed ? -1 : first + count == P ? outPositions(g) : active[first + count - 1];
         directForward<decltype(width)::value>(g, x, filter, active.data() + first, count, y, zeroFrom, zeroTo);
@@ -617,47 +624,64 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
 constexpr int64_t kFilterGroup = 64;
 
 // dW += the direct backprop-filter (masked_direct.inc, its AVX-512 copy: OC a multiple of 16) over `count` active
-// positions: in groups of kFilterGroup, the interior windows read in place, the border ones packed with their
-// padding. Not on AVX2: its copy (8 floats, 8-12 accumulators) took 1.1-2.3x the im2col + GEMM path's time at the
+// positions: in groups of kFilterGroup positions with the same in-image taps, read in place. Not on AVX2: its copy (8 floats, 8-12 accumulators) took 1.1-2.3x the im2col + GEMM path's time at the
 // stage shapes (PACT_CPU_ISA=avx2 on the Intel machine, whose dnnl_sgemm still uses AVX-512, so unmeasured on an
 // AVX2-only CPU).
 template <int OC>
 void directBackpropFilterRange(const ConvGeometry& g, const float* x, const float* dy, const int64_t* positions,
                                int64_t count, float* dW) {
-  const int64_t K = kSize(g);
-  int64_t inner[kFilterGroup], innerOffsets[kFilterGroup], border[kFilterGroup], borderOffsets[kFilterGroup];
-  std::vector<float> packed(static_cast<size_t>(kFilterGroup * K));
-  const auto run = [&](const float* base, int64_t rowStride, const int64_t* offsets, const int64_t* group,
-                       int64_t n) {
-    if (n > 0) avx512::directBackpropFilter<OC>(g, base, rowStride, offsets, dy, group, n, dW);
+  const int64_t K = kSize(g), inPlace = g.inW * g.inC;
+  // A group of positions per kind of window (their in-image taps, as in forEachBlock: border windows skip their
+  // padding taps), read in place; kinds beyond kTapKinds are packed with their padding into one more group.
+  struct Group {
+    TapRect taps;
+    int64_t n, positions[kFilterGroup], offsets[kFilterGroup];
   };
-  // Interior and border positions fill groups of their own, so that every run but the last two is full (a run's
-  // accumulators are loaded and stored once per tap and chunk: splitting each 64 consecutive positions into the two
+  std::vector<Group> groups(kTapKinds + 1);
+  groups[0].taps = TapRect{0, 0, g.kH, g.kW};  // the interior kind
+  groups[0].n = 0;
+  Group& packedGroup = groups[kTapKinds];
+  packedGroup.taps = groups[0].taps;
+  packedGroup.n = 0;
+  std::vector<float> packed;
+  int kinds = 1;
+  const auto run = [&](Group& group) {
+    if (group.n == 0) return;
+    const bool isPacked = &group == &packedGroup;
+    avx512::directBackpropFilter<OC>(g, isPacked ? packed.data() : x, isPacked ? g.kW * g.inC : inPlace, group.taps,
+                                     group.offsets, dy, group.positions, group.n, dW);
+    group.n = 0;
+  };
+  // Each kind fills groups of its own, so that every run but the last of each kind is full (a run's accumulators
+  // are loaded and stored once per tap and chunk: splitting each 64 consecutive positions into interior and border
   // ran half-empty groups at 8x8; full ones took 0.86-0.97x the time at the three stage shapes).
   PositionDecoder at{g};
-  int64_t ni = 0, nb = 0;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i];
     at.next(p);
-    if (at.interior()) {
-      inner[ni] = p;
-      innerOffsets[ni++] = at.windowOffset();
-      if (ni == kFilterGroup) {
-        run(x, g.inW * g.inC, innerOffsets, inner, ni);
-        ni = 0;
-      }
-    } else {
-      packWindow(g, x, at.b, at.oy, at.ox, packed.data() + nb * K);
-      border[nb] = p;
-      borderOffsets[nb] = nb * K;
-      if (++nb == kFilterGroup) {
-        run(packed.data(), g.kW * g.inC, borderOffsets, border, nb);
-        nb = 0;
+    int kind = 0;
+    if (!at.interior()) {
+      const TapRect taps = at.taps();
+      if (taps.nky <= 0 || taps.nkx <= 0) continue;  // a window in the padding only: no gradient
+      kind = 1;
+      while (kind < kinds && !(groups[static_cast<size_t>(kind)].taps == taps)) ++kind;
+      if (kind == kinds && kinds < kTapKinds) {
+        groups[static_cast<size_t>(kinds++)].taps = taps;
+        groups[static_cast<size_t>(kind)].n = 0;
       }
     }
+    Group& group = groups[static_cast<size_t>(kind)];
+    if (&group == &packedGroup) {
+      packed.resize(static_cast<size_t>(kFilterGroup * K));
+      packWindow(g, x, at.b, at.oy, at.ox, packed.data() + group.n * K);
+      group.offsets[group.n] = group.n * K;
+    } else {
+      group.offsets[group.n] = at.tapOffset(group.taps);
+    }
+    group.positions[group.n] = p;
+    if (++group.n == kFilterGroup) run(group);
   }
-  run(x, g.inW * g.inC, innerOffsets, inner, ni);
-  run(packed.data(), g.kW * g.inC, borderOffsets, border, nb);
+  for (Group& group : groups) run(group);
 }
 #endif
 
@@ -705,39 +729,38 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
 
 // The direct backprop-input over `count` active positions: blocked over interior positions with AVX2, one at a
 // time otherwise. Callers keep concurrent calls on disjoint dx rows (the bands below).
-template <int IC>
+template <int IC, typename Gap>
 void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
-                         int64_t count, float* dx) {
+                         int64_t count, float* dx, const Gap& gap) {
 #if defined(__AVX2__) && defined(__FMA__)
-  // The block kernels read dy through row pointers: position -1 (forEachBlock's padding) reads a row of zeros.
+  // The block kernels read dy through row pointers: position -1 (forEachBlock's padding) reads a row of zeros, and
+  // adds them into rows of scratch (any window's taps fit in kH image rows).
   const std::vector<float> zeros(static_cast<size_t>(g.outC), 0.0f);
-  const auto blocked = [&](auto pb, auto bordersTag, auto blockKernel, auto oneKernel) {
+  std::vector<float> scratch(static_cast<size_t>(g.kH * g.inW * g.inC));
+  const auto blocked = [&](auto pb, auto blockKernel, auto oneKernel) {
     constexpr int PB = decltype(pb)::value;
-    constexpr Borders borders = decltype(bordersTag)::value;
-    std::vector<float> packed(borders == Borders::kOneByOne ? 0 : static_cast<size_t>(PB * kSize(g)));
-    forEachBlock<PB, Prefetch::kFootprint, borders>(
-        g, positions, count, dx, dy, g.outC, packed.data(),
-        [&](float* base, int64_t rowStride, const int64_t* block, const int64_t* offsets) {
+    forEachBlock<PB, Prefetch::kFootprint>(
+        g, positions, count, dx, dy, g.outC, scratch.data(),
+        [&](const int64_t* block, float* const* origins, const TapRect& taps) {
           const float* rows[PB];
           for (int k = 0; k < PB; ++k) rows[k] = block[k] < 0 ? zeros.data() : dy + block[k] * g.outC;
-          blockKernel(g, static_cast<const float* const*>(rows), wt, base, rowStride, offsets);
+          blockKernel(g, static_cast<const float* const*>(rows), wt, origins, g.inW * g.inC, taps);
         },
-        [&](int64_t p) { oneKernel(g, dy, wt, p, dx); }, [](int64_t, int64_t) {});
+        [&](int64_t p) { oneKernel(g, dy, wt, p, dx); }, gap);
   };
   if constexpr (IC % Avx512Vec::W == 0) {
     if (useAvx512()) {
-      // Border windows packed from 32 channels (AVX-512, same-process A/B: 0.56-0.67x the time at 8x8x64,
-      // d = 0.25-1; 0.85-1.0x at 16x16x32; 1.05-1.07x at 32x32x16, so not there).
-      return blocked(std::integral_constant<int, avx512::Blocking<IC>::PB>{},
-                     std::integral_constant<Borders, IC >= 32 ? Borders::kPackedAdd : Borders::kOneByOne>{},
-                     avx512::directBackpropInputBlock<IC>, avx512::directBackpropInputOne<IC>);
+      return blocked(std::integral_constant<int, avx512::Blocking<IC>::PB>{}, avx512::directBackpropInputBlock<IC>,
+                     avx512::directBackpropInputOne<IC>);
     }
   }
-  blocked(std::integral_constant<int, avx2::Blocking<IC>::PB>{},
-          std::integral_constant<Borders, Borders::kOneByOne>{}, avx2::directBackpropInputBlock<IC>,
+  blocked(std::integral_constant<int, avx2::Blocking<IC>::PB>{}, avx2::directBackpropInputBlock<IC>,
           avx2::directBackpropInputOne<IC>);
 #else
-  for (int64_t i = 0; i < count; ++i) directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);
+  for (int64_t i = 0; i < count; ++i) {
+    gap(i, positions[i]);
+    directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);
+  }
 #endif
 }
 
@@ -824,30 +847,41 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
       });
     }
   }
-  // Runs body(work, scratch) over the bands of both phases that have active positions, zeroing each band's own
-  // rows first; scratch is a vector per thread's share of the bands.
+  // Runs body(work, scratch, zeroBefore) over the bands of both phases that have active positions, zeroing each
+  // band's own rows first, or over each thread's share of whole images; scratch is a vector per thread's share.
+  // body calls zeroBefore(p) before it writes the windows of position p (whole images: the images up to p's are
+  // zeroed then).
   const auto forEachBand = [&](auto&& body) {
+    const auto zeroed = [](int64_t) {};
     const auto run = [&](int64_t band, std::vector<float>& scratch) {
       if (!outputZeroed) zeroOwnRows(band);
       const Band& work = bands[static_cast<size_t>(band)];
-      if (work.end > work.first) body(work, scratch);
+      if (work.end > work.first) body(work, scratch, zeroed);
     };
     if (g.batch >= kImagesPerThreadForImageOrder * static_cast<int64_t>(numThreads())) {
-      // Whole images per thread: the thread owns the image's dx, so it zeroes the image's rows (band by band, as
-      // below) and then runs all its positions in one call: the block kernels' groups fill (a band of 8x8x64 holds
-      // about 3 interior positions at d = 0.25, fewer than a group, and the rest ran one by one: 68% of the time
-      // in directBackpropInputOne). No barrier between phases; the rows are still cached when the windows add in.
+      // Whole images per thread: the thread owns their dx, so it runs all their positions in one call (the block
+      // kernels' groups of each kind of window fill: a band of 8x8x64 holds about 3 interior positions at d = 0.25,
+      // fewer than a group, and the rest ran one by one: 68% of the time in directBackpropInputOne), zeroing each
+      // image's rows (band by band, as below) just before its first position. No barrier between phases; the rows
+      // are still cached when the windows add in.
       parallelFor(static_cast<size_t>(g.batch), 1, [&](size_t begin, size_t end) {
         std::vector<float> scratch;
-        for (size_t b = begin; b < end; ++b) {
-          const int64_t firstBand = static_cast<int64_t>(b) * bandsPerImage, endBand = firstBand + bandsPerImage;
-          if (!outputZeroed) {
-            for (int64_t band = firstBand; band < endBand; ++band) zeroOwnRows(band);
+        int64_t next = static_cast<int64_t>(begin);  // images [begin, next) are zeroed
+        const auto zeroImagesTo = [&](int64_t last) {
+          for (; next <= last; ++next) {
+            for (int64_t band = next * bandsPerImage; band < (next + 1) * bandsPerImage; ++band) zeroOwnRows(band);
           }
-          const Band work{bands[static_cast<size_t>(firstBand)].first, bands[static_cast<size_t>(endBand - 1)].end};
-          if (work.end > work.first) body(work, scratch);
+        };
+        const auto zeroBefore = [&](int64_t p) {
+          if (!outputZeroed) zeroImagesTo(p / plane);
+        };
+        const Band work{bands[begin * static_cast<size_t>(bandsPerImage)].first,
+                        bands[end * static_cast<size_t>(bandsPerImage) - 1].end};
+        if (work.end > work.first) body(work, scratch, zeroBefore);
+        if (!outputZeroed) {
+          zeroImagesTo(static_cast<int64_t>(end) - 1);
+          streamFence();
         }
-        if (!outputZeroed) streamFence();
       });
       return;
     }
@@ -872,20 +906,22 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
       }
     }
     withDirectWidth(g.inC, [&](auto width) {
-      forEachBand([&](const Band& work, std::vector<float>&) {
+      forEachBand([&](const Band& work, std::vector<float>&, auto&& zeroBefore) {
         directBackpropInput<decltype(width)::value>(g, dy, wt.data(), active.data() + work.first,
-                                                    work.end - work.first, dx);
+                                                    work.end - work.first, dx,
+                                                    [&](int64_t, int64_t p) { zeroBefore(p); });
       });
     });
     return;
   }
-  forEachBand([&](const Band& work, std::vector<float>& scratch) {
+  forEachBand([&](const Band& work, std::vector<float>& scratch, auto&& zeroBefore) {
     scratch.resize(static_cast<size_t>(T * (K + g.outC)));
     float *dpatches = scratch.data(), *dyTile = dpatches + T * K;
     for (int64_t first = work.first; first < work.end; first += T) {
       const int64_t count = std::min(T, work.end - first);
       gatherRows(dy, active.data() + first, count, g.outC, dyTile);
       gemmNT(count, g.outC, K, dyTile, filter, dpatches);
+      zeroBefore(active[first + count - 1]);
       scatterAddPatches(g, dpatches, active.data() + first, count, dx);
     }
   });

@@ -257,7 +257,7 @@ describe('maskedConv2d', () => {
     }
   }
 
-  it('handles 1x1 and 5x5 filters, explicit pads and an all-active batch of 1', () => {
+  it('handles 1x1, 5x5 and 7x7 filters, explicit pads and an all-active batch of 1', () => {
     const rng = freshRng();
     checkCase(makeCase(rng, 0.5, 'pixel', 1, 'same', 1));
     checkCase(makeCase(rng, 0.5, 'block2', 2, 'valid', 5));
@@ -270,6 +270,12 @@ describe('maskedConv2d', () => {
     checkCase(makeCase(rng, 0.6, 'pixel', [2, 3], 'same', [5, 3]));
     const single = makeCase(rng, 1, 'pixel', 1, 'same');
     checkCase({ ...single, label: single.label });
+    // Direct widths, where the block kernels group positions by the taps of their windows that lie in the image: a
+    // 7x7 'same' filter has up to 49 kinds (beyond the 16 pending at once, the rest run one by one), and pads of 4
+    // around a 3x3 filter leave some windows with no tap in the image.
+    checkCase(makeCase(rng, 0.6, 'pixel', 1, 'same', 7, [16, 16]));
+    checkCase(makeCase(rng, 0.7, 'block2', 1, 'same', 5, [32, 64]));
+    checkCase(makeCase(rng, 0.6, 'pixel', 1, 4, 3, [16, 32]));
   });
 
   it('uses the whole thread pool without changing the result (large case, sparse vs dense vs reference)', () => {
