@@ -940,13 +940,13 @@ constexpr double kNever = 2.0;  // above any active fraction
 //   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85; at 32 and 64
 //     channels it is slower at every density.
 // AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, so the
-// dense path takes over earlier:
-//   - forward (border windows packed into blocks, no prefetch, two accumulator sets at 16 channels: 0.75-0.85x the
-//     earlier kernels' time): about 0.55 (16 channels), 0.7 (32) and 0.65 (64); on tiled masks (4x4 blocks, no
-//     Winograd on AVX-512) about 0.6, 0.75 and 0.75;
-//   - backprop-input (whole images per call, border windows packed from 32 channels): about 0.5, 0.65 and 0.55;
-//   - backprop-filter (direct kernels: 0.73-0.85x the im2col + GEMM path's time at 16 channels, 0.86-0.99x at 32,
-//     0.96-1.01x at 64): about 0.55, 0.6 and 0.65 against oneDNN's on a dy that vanishes outside the mask.
+// dense path takes over earlier. With the border windows grouped by their in-image taps (forEachBlock: 0.65-0.92x
+// the time of packing them at 16x16x32 and 8x8x64):
+//   - forward (no prefetch, two accumulator sets at 16 channels): about 0.65 (16 channels), 0.85 (32) and 0.85
+//     (64); on tiled masks (4x4 blocks, no Winograd on AVX-512) about 0.7, 0.85 and 0.8;
+//   - backprop-input (each thread's images in one call): about 0.5, 0.8 and 0.9;
+//   - backprop-filter (direct kernels): about 0.65, 0.85 and 0.75 against oneDNN's on a dy that vanishes outside
+//     the mask.
 // AVX2 forward on tiled masks: where Winograd takes the tiles (from 32 channels), as above.
 struct DenseFractions {
   double forward, forwardTiled, backpropInput, backpropFilter;
@@ -955,9 +955,9 @@ struct DenseFractions {
 DenseFractions denseFractions(const ConvGeometry& g) {
   const int64_t channels = std::max(g.inC, g.outC);
   if (!useAvx512()) return {0.85, 0.85, 0.7, channels <= 16 ? 0.85 : kNever};
-  if (channels <= 16) return {0.55, 0.6, 0.5, 0.55};
-  if (channels <= 32) return {0.7, 0.75, 0.65, 0.6};
-  return {0.65, 0.75, 0.55, 0.65};
+  if (channels <= 16) return {0.65, 0.7, 0.5, 0.65};
+  if (channels <= 32) return {0.85, 0.85, 0.8, 0.85};
+  return {0.85, 0.8, 0.9, 0.75};
 }
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {
