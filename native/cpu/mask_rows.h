@@ -151,10 +151,30 @@ inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, 
   });
 }
 
-// Zeroes the rows whose mask value is > 0 (memset: a kernel writes them again soon), parallel over blocks of rows:
-// an output of a masked kernel, zero elsewhere, made all zeros for reuse at a cost proportional to its active rows.
+// Zeroes the rows whose mask value is > 0 (plain stores: a kernel writes them again soon), parallel over blocks of
+// rows: an output of a masked kernel, zero elsewhere, made all zeros for reuse at a cost proportional to its active
+// rows. Rows of 8 to 64 floats (a multiple of 8): the active rows of each 8 found by one comparison and stored as
+// zero vectors, instead of a branch and a memset call per run (at 128x32x32x16, pixel masks at d = 0.1-0.25, those
+// cost 0.13-0.21 ms, about a tenth of a dense convolution).
 inline void zeroActiveRows(const float* mask, int64_t rows, int64_t channels, float* data) {
   parallelFor(static_cast<size_t>(rows), 4096, [&](size_t begin, size_t end) {
+#if defined(__AVX2__)
+    if (channels % 8 == 0 && channels <= 64) {
+      const __m256 zero = _mm256_setzero_ps();
+      size_t i = begin;
+      for (; i + 8 <= end; i += 8) {
+        auto bits = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mask + i), zero,
+                                                                           _CMP_GT_OQ)));
+        while (bits != 0) {
+          float* row = data + (i + static_cast<size_t>(__builtin_ctz(bits))) * static_cast<size_t>(channels);
+          for (int64_t k = 0; k < channels; k += 8) _mm256_storeu_ps(row + k, zero);
+          bits &= bits - 1;
+        }
+      }
+      zeroInactiveRange(mask, i, end, channels, data, /*stream=*/false, /*active=*/true);
+      return;
+    }
+#endif
     zeroInactiveRange(mask, begin, end, channels, data, /*stream=*/false, /*active=*/true);
   });
 }

@@ -209,12 +209,20 @@ describe('dilateMask', () => {
 
   it("zeroActiveRows (the buffer pool's clearing of a masked output) clears exactly the rows where mask > 0", () => {
     const rng = freshRng();
-    const [rows, length] = [rng.int(1, 5000), rng.int(1, 40)];
-    const mask = Float32Array.from({ length: rows }, () => rng.pick([1, 0.5, 0, -1, NaN]));
-    const data = rng.normal(rows * length);
-    const expected = data.map((v, i) => (mask[Math.floor(i / length)] > 0 ? 0 : v));
-    nativeAddon()!.zeroActiveRows(mask, length, data);
-    assert.deepEqual(data, expected, `seed ${rng.seed}`);
+    // Any row length (a memset per run), and rows of 8 to 64 floats (vector stores, 8 rows a comparison), over
+    // fewer rows than a thread's share and over two shares (from 8,192 rows; odd sizes leave a share's last rows
+    // to the scalar loop).
+    for (const [rows, length] of [
+      [rng.int(1, 5000), rng.int(1, 40)],
+      [rng.int(1, 5000), rng.pick([8, 16, 24, 32, 64])],
+      [rng.int(8192, 12000), rng.pick([8, 16, 24, 32, 64])],
+    ]) {
+      const mask = Float32Array.from({ length: rows }, () => rng.pick([1, 0.5, 0, -1, NaN]));
+      const data = rng.normal(rows * length);
+      const expected = data.map((v, i) => (mask[Math.floor(i / length)] > 0 ? 0 : v));
+      nativeAddon()!.zeroActiveRows(mask, length, data);
+      assert.deepEqual(data, expected, `seed ${rng.seed}, ${rows} rows of ${length}`);
+    }
     assert.throws(
       () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 3, new Float32Array(11)),
       /zeroActiveRows: data must have 12 elements, got 11/,
