@@ -17,8 +17,8 @@
 //   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
 //   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
 //   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
-//   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each interior window in place and pack
-//   only the border ones (see directForward, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
+//   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
+//   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
 //   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels, AVX2 kernels
 //   only) and the backprop-filter (AVX-512: from 64 channels) compute those tiles with Winograd F(2x2, 3x3)
 //   (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see winogradWorth).
@@ -537,8 +537,8 @@ void blockedForward(const ConvGeometry& g, const float* x, const float* filter, 
 }
 #endif
 
-// The direct forward over `count` active positions: register-blocked where AVX2 is compiled in (border windows
-// packed with their padding, see forEachBlock), one position at a time without AVX2. When `zeroTo` >= 0 it also
+// The direct forward over `count` active positions: register-blocked where AVX2 is compiled in (groups of windows
+// with the same in-image taps, see forEachBlock), one position at a time without AVX2. When `zeroTo` >= 0 it also
 // zeroes the inactive rows of y in [zeroFrom, zeroTo) (the positions around the active ones, which must lie in that
 // range), streamed, each run just before the active position that ends it: the zeros' stores drain while the
 // active windows are computed, instead of in a pass of their own (same-process A/B against that pass, caches cold,
@@ -737,10 +737,11 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
 }
 
 // Direct backprop-input for the narrow layers (inC a multiple of 8 up to 64), the forward's transpose
-// (masked_direct.inc: directBackpropInputOne and, for interior positions, directBackpropInputBlock).
+// (masked_direct.inc: directBackpropInputBlock for groups of windows with the same in-image taps, see forEachBlock,
+// and directBackpropInputOne for the rest).
 
-// The direct backprop-input over `count` active positions: blocked over interior positions with AVX2, one at a
-// time otherwise. Callers keep concurrent calls on disjoint dx rows (the bands below).
+// The direct backprop-input over `count` active positions: blocked with AVX2, one at a time otherwise; gap(i, p)
+// before position i's windows are written. Callers keep concurrent calls on disjoint dx rows (the bands below).
 template <int IC, typename Gap>
 void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
                          int64_t count, float* dx, const Gap& gap) {
