@@ -19,8 +19,8 @@
 //   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
-//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels, AVX2 kernels
-//   only) and the backprop-filter (AVX-512: from 64 channels) compute those tiles with Winograd F(2x2, 3x3)
+//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels) and the
+//   backprop-filter, with the AVX2 kernels only, compute those tiles with Winograd F(2x2, 3x3)
 //   (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see winogradWorth).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
@@ -1074,10 +1074,10 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // Those were AVX2 figures (AMD EPYC). The Winograd kernels are AVX2 only; on AVX-512 (Intel Xeon, 2026-11-26) the
 // direct kernels beat them: forward without Winograd 0.85-0.95x the time at 16x16x32 and 0.73-0.95x at 8x8x64 (4x4
 // blocks, d = 0.1-0.75, same process); filter gradient 0.61-0.89x at 32x32x16, 0.85-1.01x at 16x16x32, but
-// 0.96-1.16x at 8x8x64. Hence on AVX-512 no Winograd forward, and the filter gradient's from 64 channels.
+// 0.96-1.16x at 8x8x64; once border windows skipped their padding taps (forEachBlock), 0.86-0.93x at 8x8x64 too
+// (16x16x64: 0.97-1.05x). Hence no Winograd on AVX-512.
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradForwardMinChannels = 32;
-constexpr int64_t kWinogradFilterMinChannelsAvx512 = 64;
 
 // Whether at least kWinogradMinShare of the `active` active positions lie in full 2x2 tiles (where Winograd applies).
 bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
@@ -1089,8 +1089,7 @@ bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
 // forward convolution, else the filter gradient).
 bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, bool forward) {
   if (algo == MaskedAlgo::kSparseDirect) return false;
-  if (forward && (useAvx512() || std::min(g.inC, g.outC) < kWinogradForwardMinChannels)) return false;
-  if (!forward && useAvx512() && std::min(g.inC, g.outC) < kWinogradFilterMinChannelsAvx512) return false;
+  if (useAvx512() || (forward && std::min(g.inC, g.outC) < kWinogradForwardMinChannels)) return false;
   return tiledMask(g, mask, active);
 }
 
