@@ -368,10 +368,6 @@ struct PositionDecoder {
     return ((b * g.inH + oy * g.strideH - g.padTop + taps.ky0) * g.inW + ox * g.strideW - g.padLeft + taps.kx0) *
            g.inC;
   }
-  // Offset in x (or dx) of the window's top-left input row (for an interior position).
-  PACT_HOT int64_t windowOffset() const {
-    return ((b * g.inH + oy * g.strideH - g.padTop) * g.inW + ox * g.strideW - g.padLeft) * g.inC;
-  }
 };
 
 // Groups of forEachBlock: positions whose windows have the same in-image taps, at most this many kinds pending at
@@ -636,9 +632,9 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
 constexpr int64_t kFilterGroup = 64;
 
 // dW += the direct backprop-filter (masked_direct.inc, its AVX-512 copy: OC a multiple of 16) over `count` active
-// positions: in groups of kFilterGroup positions with the same in-image taps, read in place. Not on AVX2: its copy (8 floats, 8-12 accumulators) took 1.1-2.3x the im2col + GEMM path's time at the
-// stage shapes (PACT_CPU_ISA=avx2 on the Intel machine, whose dnnl_sgemm still uses AVX-512, so unmeasured on an
-// AVX2-only CPU).
+// positions: in groups of kFilterGroup positions with the same in-image taps, read in place. Not on AVX2: its copy
+// (8 floats, 8-12 accumulators) took 1.1-2.3x the im2col + GEMM path's time at the stage shapes (PACT_CPU_ISA=avx2
+// on the Intel machine, whose dnnl_sgemm still uses AVX-512, so unmeasured on an AVX2-only CPU).
 template <int OC>
 void directBackpropFilterRange(const ConvGeometry& g, const float* x, const float* dy, const int64_t* positions,
                                int64_t count, float* dW) {
