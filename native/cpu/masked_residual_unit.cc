@@ -184,6 +184,83 @@ inline void momentsRowMasked(const float* __restrict row, const float* __restric
   }
 }
 
+#if defined(__AVX2__)
+// The sequential passes' sums with the accumulators in registers (the row-at-a-time form above keeps them in memory:
+// every row's adds wait on the previous row's stores): rows in chunks of kRegisterRows per thread share, channels in
+// groups of VC vectors of 8, each group's float sums added into acc (double [2 * channels]) after each chunk.
+// body(r, c, sum, second) adds row r's contributions of the 8 * VC channels from c into sum[VC] and second[VC].
+constexpr size_t kRegisterRows = 64;
+
+template <int VC, typename Body>
+std::vector<double> sumSequential(int64_t rows, int64_t channels, Body&& body) {
+  const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
+  std::vector<double> partial(chunks * 2 * channels, 0.0);
+  parallelFor(chunks, 1, [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      double* acc = partial.data() + t * 2 * channels;
+      const size_t first = static_cast<size_t>(rows) * t / chunks, last = static_cast<size_t>(rows) * (t + 1) / chunks;
+      for (size_t i = first; i < last; i += kRegisterRows) {
+        const size_t stop = std::min(last, i + kRegisterRows);
+        for (int64_t c = 0; c < channels; c += 8 * VC) {
+          __m256 sum[VC], second[VC];
+          for (int j = 0; j < VC; ++j) sum[j] = second[j] = _mm256_setzero_ps();
+          for (size_t r = i; r < stop; ++r) body(r, c, sum, second);
+          alignas(32) float out[2][8 * VC];
+          for (int j = 0; j < VC; ++j) {
+            _mm256_store_ps(out[0] + 8 * j, sum[j]);
+            _mm256_store_ps(out[1] + 8 * j, second[j]);
+          }
+          for (int k = 0; k < 8 * VC; ++k) {
+            acc[c + k] += out[0][k];
+            acc[channels + c + k] += out[1][k];
+          }
+        }
+      }
+    }
+  });
+  std::vector<double> total(2 * channels, 0.0);
+  for (size_t t = 0; t < chunks; ++t) {
+    for (int64_t k = 0; k < 2 * channels; ++k) total[k] += partial[t * 2 * channels + k];
+  }
+  return total;
+}
+
+// The forward's moments over every row in order (momentsRowMasked's sums), channels a multiple of 8 * VC.
+template <int VC>
+std::vector<double> momentsSequential(const float* x, const float* mask, const float* shift, int64_t rows,
+                                     int64_t channels) {
+  return sumSequential<VC>(rows, channels, [&](size_t r, int64_t c, __m256* sum, __m256* second) {
+    const __m256 keep = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keepBits(mask[r]))));
+    const float* row = x + r * channels + c;
+    for (int j = 0; j < VC; ++j) {
+      const __m256 v = _mm256_and_ps(_mm256_sub_ps(_mm256_loadu_ps(row + 8 * j), _mm256_loadu_ps(shift + c + 8 * j)),
+                                     keep);
+      sum[j] = _mm256_add_ps(sum[j], v);
+      second[j] = _mm256_fmadd_ps(v, v, second[j]);
+    }
+  });
+}
+
+// The gradient's sums over every row in order (gradientSumsRowMasked's), channels a multiple of 8 * VC.
+template <int VC>
+std::vector<double> gradientSumsSequential(const float* dy, const float* x, const float* y, const float* mask,
+                                           const float* mean, const float* rstd, int64_t rows, int64_t channels) {
+  return sumSequential<VC>(rows, channels, [&](size_t r, int64_t c, __m256* sum, __m256* second) {
+    const __m256 keep = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(keepBits(mask[r]))));
+    const size_t at = r * static_cast<size_t>(channels) + static_cast<size_t>(c);
+    for (int j = 0; j < VC; ++j) {
+      const __m256 pass =
+          _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(y + at + 8 * j), _mm256_setzero_ps(), _CMP_GT_OQ), keep);
+      const __m256 g = _mm256_and_ps(_mm256_loadu_ps(dy + at + 8 * j), pass);
+      const __m256 centred = _mm256_sub_ps(_mm256_loadu_ps(x + at + 8 * j), _mm256_loadu_ps(mean + c + 8 * j));
+      const __m256 xhat = _mm256_mul_ps(centred, _mm256_loadu_ps(rstd + c + 8 * j));
+      sum[j] = _mm256_add_ps(sum[j], g);
+      second[j] = _mm256_add_ps(second[j], _mm256_and_ps(_mm256_mul_ps(g, xhat), pass));
+    }
+  });
+}
+#endif
+
 // y = relu(a * x + b) at the rows where mask > 0 and exactly 0 at the others, in one sequential pass over every row
 // (branch-free: the inactive rows' results are masked off bitwise, so a NaN in x there still gives 0).
 void affineReluMaskedRows(const float* x, const float* mask, int64_t rows, int64_t channels, const float* a,
@@ -211,25 +288,36 @@ void affineReluMaskedRows(const float* x, const float* mask, int64_t rows, int64
 
 void maskedBatchNormRelu(const float* x, const float* mask, int64_t rows, int64_t channels, const float* scale,
                          const float* offset, float epsilon, float* y, float* mean, float* variance) {
-  const std::vector<int64_t> active = activeIndices(mask, rows);
-  const double n = static_cast<double>(active.size());
-  if (active.empty()) {
+  const ActiveCounts counts = countActiveShares(mask, rows);
+  const double n = static_cast<double>(counts.total());
+  if (counts.total() == 0) {
     zeroInactiveRows(mask, rows, channels, y);
     std::fill(mean, mean + channels, 0.0f);
     std::fill(variance, variance + channels, 0.0f);
     return;
   }
+  // Where at least kSequentialFraction of the rows are active, the passes run over every row in order (see there),
+  // and need no list of the active rows.
+  const bool sequential = n >= kSequentialFraction * static_cast<double>(rows);
+  const std::vector<int64_t> active = sequential ? std::vector<int64_t>{} : activeIndices(counts);
+  int64_t firstActive = sequential ? 0 : active[0];
+  while (!isActive(mask[firstActive])) ++firstActive;
   // One pass for both moments: sums of x and x^2 in double (E[x^2] - mean^2 loses nothing that matters in double
   // at batch-norm scales), in two halves of one accumulator.
   // Shifted by the first active row (a per-channel constant), so that E[(x-s)^2] - E[x-s]^2 cancels little.
-  const float* shift = x + active[0] * channels;
-  // Where at least kSequentialFraction of the rows are active, the passes run over every row in order (see there).
-  const bool sequential = n >= kSequentialFraction * static_cast<double>(rows);
+  const float* shift = x + firstActive * channels;
+  const auto sequentialSums = [&] {
+#if defined(__AVX2__)
+    if (channels % 32 == 0) return momentsSequential<4>(x, mask, shift, rows, channels);
+    if (channels % 16 == 0) return momentsSequential<2>(x, mask, shift, rows, channels);
+    if (channels % 8 == 0) return momentsSequential<1>(x, mask, shift, rows, channels);
+#endif
+    return sumOver(static_cast<size_t>(rows), 2 * channels, [&](size_t r, float* acc) {
+      momentsRowMasked(x + r * channels, shift, mask[r], channels, acc);
+    });
+  };
   const std::vector<double> sums =
-      sequential ? sumOver(static_cast<size_t>(rows), 2 * channels,
-                           [&](size_t r, float* acc) {
-                             momentsRowMasked(x + r * channels, shift, mask[r], channels, acc);
-                           })
+      sequential ? sequentialSums()
                  : sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
                      const float* row = x + r * channels;
                      for (int64_t k = 0; k < channels; ++k) {
@@ -278,21 +366,29 @@ void maskedBatchNormReluInference(const float* x, const float* mask, int64_t row
 void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask, const float* y, int64_t rows,
                              int64_t channels, const float* scale, const float* mean, const float* variance,
                              float epsilon, float* dx, float* dscale, float* doffset) {
-  const std::vector<int64_t> active = activeIndices(mask, rows);
-  const double n = static_cast<double>(active.size());
+  const ActiveCounts counts = countActiveShares(mask, rows);
+  const double n = static_cast<double>(counts.total());
   // Over every row in order where at least kSequentialFraction of them are active (as in the forward).
   const bool sequential = n >= kSequentialFraction * static_cast<double>(rows);
+  const std::vector<int64_t> active = sequential ? std::vector<int64_t>{} : activeIndices(counts);
   if (!sequential) zeroInactiveRows(mask, rows, channels, dx);
   std::vector<float> rstd(channels);
   for (int64_t k = 0; k < channels; ++k) rstd[k] = 1.0f / std::sqrt(variance[k] + epsilon);
   // g = dy where the ReLU passed; sums of g and g * xhat over the active rows, in two halves of one accumulator.
+  const auto sequentialSums = [&] {
+#if defined(__AVX2__)
+    if (channels % 32 == 0) return gradientSumsSequential<4>(dy, x, y, mask, mean, rstd.data(), rows, channels);
+    if (channels % 16 == 0) return gradientSumsSequential<2>(dy, x, y, mask, mean, rstd.data(), rows, channels);
+    if (channels % 8 == 0) return gradientSumsSequential<1>(dy, x, y, mask, mean, rstd.data(), rows, channels);
+#endif
+    return sumOver(static_cast<size_t>(rows), 2 * channels, [&](size_t r, float* acc) {
+      const size_t at = r * static_cast<size_t>(channels);
+      gradientSumsRowMasked(dy + at, x + at, y + at, mean, rstd.data(), mask[r], channels, acc);
+    });
+  };
   const std::vector<double> sums =
       sequential
-          ? sumOver(static_cast<size_t>(rows), 2 * channels,
-                    [&](size_t r, float* acc) {
-                      const size_t at = r * static_cast<size_t>(channels);
-                      gradientSumsRowMasked(dy + at, x + at, y + at, mean, rstd.data(), mask[r], channels, acc);
-                    })
+          ? sequentialSums()
           : sumOverRows(active, 2 * channels, [&](int64_t r, float* acc) {
               gradientSumsRow(dy + r * channels, x + r * channels, y + r * channels, mean, rstd.data(), channels,
                               acc);
@@ -301,8 +397,8 @@ void maskedBatchNormReluGrad(const float* dy, const float* x, const float* mask,
   for (int64_t k = 0; k < channels; ++k) {
     doffset[k] = static_cast<float>(sums[k]);
     dscale[k] = static_cast<float>(sums[channels + k]);
-    meanG[k] = active.empty() ? 0.0f : static_cast<float>(sums[k] / n);
-    meanGx[k] = active.empty() ? 0.0f : static_cast<float>(sums[channels + k] / n);
+    meanG[k] = n == 0 ? 0.0f : static_cast<float>(sums[k] / n);
+    meanGx[k] = n == 0 ? 0.0f : static_cast<float>(sums[channels + k] / n);
   }
   // dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)) at the active rows, as u * g + v * (x - mean) + w.
   std::vector<float> u(channels), v(channels), w(channels);

@@ -517,15 +517,20 @@ describe('maskedResidualUnit', () => {
     // native/cpu/masked_residual_unit.cc gathers the active rows below a quarter of them and runs over every row in
     // order above, masking the inactive ones bitwise: NaN in x, dy and y's inactive rows must still give exact
     // zeros, every output element must be written (NaN-filled), and 19 channels run both the 8-wide AVX2 loop and
-    // the remainder. 20,011 rows: from 16,384 the active rows are counted and listed in one share a thread.
+    // the remainder; multiples of 8 run the sequential sums with register accumulators (8, 16 or 32 channels a
+    // group). 20,011 rows: from 16,384 the active rows are counted and listed in one share a thread, and the
+    // sequential sums run in two shares of 64-row chunks.
     const rng = freshRng();
     const addon = nativeAddon()!;
-    const ch = 19;
-    for (const [rows, density] of [
-      [301, 0.1],
-      [301, 0.6],
-      [20011, 0.1],
-    ]) {
+    const cases: Array<[number, number, number]> = [
+      [19, 301, 0.1],
+      [19, 301, 0.6],
+      [19, 20011, 0.1],
+      [rng.pick([8, 24]), 20011, 0.6],
+      [16, rng.int(200, 400), 0.6],
+      [rng.pick([32, 64]), 20011, 0.6],
+    ];
+    for (const [ch, rows, density] of cases) {
       const mask = rng.uniform(rows, 0, 1).map((v) => (v < density ? 1 : 0));
       const active = (r: number) => mask[r] > 0;
       const x = rng.normal(rows * ch),
@@ -568,7 +573,7 @@ describe('maskedResidualUnit', () => {
         if (!active(Math.floor(i / ch))) return 0;
         return (scale[k] / Math.sqrt(v64[k] + EPS)) * (g(i) - sumG[k] / n - (xhat(i) * sumGx[k]) / n);
       });
-      const label = `density ${density}, seed ${rng.seed}`;
+      const label = `${rows} rows of ${ch}, density ${density}, seed ${rng.seed}`;
       const tol = { atol: 1e-4, rtol: 1e-4 };
       expectClose(mean, Array.from(m64), tol, `mean, ${label}`);
       expectClose(variance, Array.from(v64), tol, `variance, ${label}`);
