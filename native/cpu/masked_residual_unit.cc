@@ -17,31 +17,39 @@ namespace pact::masked {
 
 namespace {
 
-// Sums fn(j, acc) over j in [0, count) into `channels` accumulators, one partial per chunk, summed in chunk order
-// so the result does not depend on timing. fn adds into float accumulators (so its loop vectorises), which are
-// flushed into double every kBlockRows terms: float rounding over at most 64 terms, double beyond.
+// Sums over j in [0, count) into `width` double accumulators: one share of [0, count) per thread,
+// share(first, last, acc) adding its terms into its own partial, the partials summed in share order so that the
+// result does not depend on timing.
+template <typename Share>
+std::vector<double> sumShares(size_t count, int64_t width, Share&& share) {
+  const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
+  std::vector<double> partial(chunks * width, 0.0);
+  parallelFor(chunks, 1, [&](size_t begin, size_t end) {
+    for (size_t c = begin; c < end; ++c) {
+      share(count * c / chunks, count * (c + 1) / chunks, partial.data() + c * width);
+    }
+  });
+  std::vector<double> total(width, 0.0);
+  for (size_t c = 0; c < chunks; ++c) {
+    for (int64_t k = 0; k < width; ++k) total[k] += partial[c * width + k];
+  }
+  return total;
+}
+
+// Sums fn(j, acc) over j in [0, count) into `channels` accumulators (sumShares). fn adds into float accumulators (so
+// its loop vectorises), which are flushed into double every kBlockRows terms: float rounding over at most 64 terms,
+// double beyond.
 template <typename F>
 std::vector<double> sumOver(size_t count, int64_t channels, F&& fn) {
   constexpr size_t kBlockRows = 64;
-  const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
-  std::vector<double> partial(chunks * channels, 0.0);
-  parallelFor(chunks, 1, [&](size_t begin, size_t end) {
+  return sumShares(count, channels, [&](size_t first, size_t last, double* acc) {
     std::vector<float> block(static_cast<size_t>(channels));
-    for (size_t c = begin; c < end; ++c) {
-      double* acc = partial.data() + c * channels;
-      const size_t first = count * c / chunks, last = count * (c + 1) / chunks;
-      for (size_t i = first; i < last; i += kBlockRows) {
-        std::fill(block.begin(), block.end(), 0.0f);
-        for (size_t j = i; j < std::min(last, i + kBlockRows); ++j) fn(j, block.data());
-        for (int64_t k = 0; k < channels; ++k) acc[k] += block[k];
-      }
+    for (size_t i = first; i < last; i += kBlockRows) {
+      std::fill(block.begin(), block.end(), 0.0f);
+      for (size_t j = i; j < std::min(last, i + kBlockRows); ++j) fn(j, block.data());
+      for (int64_t k = 0; k < channels; ++k) acc[k] += block[k];
     }
   });
-  std::vector<double> total(channels, 0.0);
-  for (size_t c = 0; c < chunks; ++c) {
-    for (int64_t k = 0; k < channels; ++k) total[k] += partial[c * channels + k];
-  }
-  return total;
 }
 
 // sumOver the active rows: fn(row, acc).
@@ -186,43 +194,33 @@ inline void momentsRowMasked(const float* __restrict row, const float* __restric
 
 #if defined(__AVX2__)
 // The sequential passes' sums with the accumulators in registers (the row-at-a-time form above keeps them in memory:
-// every row's adds wait on the previous row's stores): rows in chunks of kRegisterRows per thread share, channels in
-// groups of VC vectors of 8, each group's float sums added into acc (double [2 * channels]) after each chunk.
+// every row's adds wait on the previous row's stores): rows in chunks of kRegisterRows per share (sumShares),
+// channels in groups of VC vectors of 8, each group's float sums added into acc (double [2 * channels]) after each
+// chunk.
 // body(r, c, sum, second) adds row r's contributions of the 8 * VC channels from c into sum[VC] and second[VC].
 constexpr size_t kRegisterRows = 64;
 
 template <int VC, typename Body>
 std::vector<double> sumSequential(int64_t rows, int64_t channels, Body&& body) {
-  const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
-  std::vector<double> partial(chunks * 2 * channels, 0.0);
-  parallelFor(chunks, 1, [&](size_t begin, size_t end) {
-    for (size_t t = begin; t < end; ++t) {
-      double* acc = partial.data() + t * 2 * channels;
-      const size_t first = static_cast<size_t>(rows) * t / chunks, last = static_cast<size_t>(rows) * (t + 1) / chunks;
-      for (size_t i = first; i < last; i += kRegisterRows) {
-        const size_t stop = std::min(last, i + kRegisterRows);
-        for (int64_t c = 0; c < channels; c += 8 * VC) {
-          __m256 sum[VC], second[VC];
-          for (int j = 0; j < VC; ++j) sum[j] = second[j] = _mm256_setzero_ps();
-          for (size_t r = i; r < stop; ++r) body(r, c, sum, second);
-          alignas(32) float out[2][8 * VC];
-          for (int j = 0; j < VC; ++j) {
-            _mm256_store_ps(out[0] + 8 * j, sum[j]);
-            _mm256_store_ps(out[1] + 8 * j, second[j]);
-          }
-          for (int k = 0; k < 8 * VC; ++k) {
-            acc[c + k] += out[0][k];
-            acc[channels + c + k] += out[1][k];
-          }
+  return sumShares(static_cast<size_t>(rows), 2 * channels, [&](size_t first, size_t last, double* acc) {
+    for (size_t i = first; i < last; i += kRegisterRows) {
+      const size_t stop = std::min(last, i + kRegisterRows);
+      for (int64_t c = 0; c < channels; c += 8 * VC) {
+        __m256 sum[VC], second[VC];
+        for (int j = 0; j < VC; ++j) sum[j] = second[j] = _mm256_setzero_ps();
+        for (size_t r = i; r < stop; ++r) body(r, c, sum, second);
+        alignas(32) float out[2][8 * VC];
+        for (int j = 0; j < VC; ++j) {
+          _mm256_store_ps(out[0] + 8 * j, sum[j]);
+          _mm256_store_ps(out[1] + 8 * j, second[j]);
+        }
+        for (int k = 0; k < 8 * VC; ++k) {
+          acc[c + k] += out[0][k];
+          acc[channels + c + k] += out[1][k];
         }
       }
     }
   });
-  std::vector<double> total(2 * channels, 0.0);
-  for (size_t t = 0; t < chunks; ++t) {
-    for (int64_t k = 0; k < 2 * channels; ++k) total[k] += partial[t * 2 * channels + k];
-  }
-  return total;
 }
 
 // The forward's moments over every row in order (momentsRowMasked's sums), channels a multiple of 8 * VC.
