@@ -17,8 +17,15 @@ inline bool isActive(float m) { return m > 0.0f; }
 
 // The number of active rows.
 inline int64_t countActive(const float* mask, int64_t rows) {
-  int64_t count = 0;
-  for (int64_t i = 0; i < rows; ++i) count += isActive(mask[i]) ? 1 : 0;
+  int64_t count = 0, i = 0;
+#if defined(__AVX2__)
+  const __m256 zero = _mm256_setzero_ps();
+  for (; i + 8 <= rows; i += 8) {
+    count += _mm_popcnt_u32(
+        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mask + i), zero, _CMP_GT_OQ))));
+  }
+#endif
+  for (; i < rows; ++i) count += isActive(mask[i]) ? 1 : 0;
   return count;
 }
 
@@ -50,21 +57,45 @@ inline ActiveCounts countActiveShares(const float* mask, int64_t rows) {
   return counts;
 }
 
-// activeIndices from countActiveShares: each share listed by its own thread, at its offset.
+// Writes the indices of the active rows among mask[i, hi) to out[next, limit), ascending, and no further.
+// Branch-free where it can be (a random mask's branch mispredicts half the time: 12-15% of a sparse convolution at
+// d = 0.5). With AVX2 and BMI2, 8 rows at a time: their active lanes' offsets packed by pext, written as 8 indices of
+// which the count of active ones are kept (the next group writes over the rest), while 8 entries fit before `limit`;
+// one by one after that. Without, every index is written at the current count, which advances only past active
+// rows.
+inline void listActive(const float* mask, int64_t i, int64_t hi, int64_t* out, int64_t next, int64_t limit) {
+#if defined(__AVX2__) && defined(__BMI2__)
+  const __m256 zero = _mm256_setzero_ps();
+  for (; i + 8 <= hi && next < limit; i += 8) {
+    auto bits = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mask + i), zero, _CMP_GT_OQ)));
+    if (next + 8 <= limit) {
+      // Byte k of `lanes`: the lane of the k-th active row (pdep spreads the 8 bits to bytes, pext packs their lanes).
+      const uint64_t lanes = _pext_u64(0x0706050403020100ull, _pdep_u64(bits, 0x0101010101010101ull) * 0xff);
+      const __m256i base = _mm256_set1_epi64x(i);
+      const __m128i packed = _mm_cvtsi64_si128(static_cast<int64_t>(lanes));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + next), _mm256_add_epi64(base, _mm256_cvtepu8_epi64(packed)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + next + 4),
+                          _mm256_add_epi64(base, _mm256_cvtepu8_epi64(_mm_srli_si128(packed, 4))));
+      next += _mm_popcnt_u32(bits);
+      continue;
+    }
+    for (; bits != 0 && next < limit; bits &= bits - 1) out[next++] = i + _tzcnt_u32(bits);
+  }
+#endif
+  for (; i < hi && next < limit; ++i) {
+    out[next] = i;
+    next += isActive(mask[i]) ? 1 : 0;
+  }
+}
+
+// activeIndices from countActiveShares: each share listed by its own thread, at its offset (listActive).
 inline std::vector<int64_t> activeIndices(const ActiveCounts& counts) {
   std::vector<int64_t> active(static_cast<size_t>(counts.total()));
   parallelFor(static_cast<size_t>(counts.shares()), 1, [&](size_t begin, size_t end) {
     for (size_t k = begin; k < end; ++k) {
-      // Branch-free (a random mask's branch mispredicts half the time: 12-15% of a sparse convolution at d = 0.5):
-      // every index is written at the current count, which advances only past active rows, until the share's range
-      // of the list is full (so no write lands past it).
-      size_t next = static_cast<size_t>(counts.first[k]);
-      const size_t limit = static_cast<size_t>(counts.first[k + 1]);
-      const int64_t hi = counts.bound(static_cast<int64_t>(k) + 1);
-      for (int64_t i = counts.bound(static_cast<int64_t>(k)); i < hi && next < limit; ++i) {
-        active[next] = i;
-        next += isActive(counts.mask[i]) ? 1 : 0;
-      }
+      const auto share = static_cast<int64_t>(k);
+      listActive(counts.mask, counts.bound(share), counts.bound(share + 1), active.data(), counts.first[k],
+                 counts.first[k + 1]);
     }
   });
   return active;
