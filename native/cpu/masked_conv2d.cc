@@ -276,16 +276,73 @@ void directBackpropInputOne(const ConvGeometry& g, const float* dy, const float*
 }
 #endif
 
-#if defined(__AVX2__) && defined(__FMA__)
 // Forced inline: the per-position helpers of forEachBlock (GCC stopped inlining them when it grew, and the calls
 // cost 5% of a 16-channel forward).
 #define PACT_HOT inline __attribute__((always_inline))
 
-// Whether every tap of output position (oy, ox)'s window lies inside the image.
-PACT_HOT bool interior(const ConvGeometry& g, int64_t oy, int64_t ox) {
-  const int64_t iy = oy * g.strideH - g.padTop, ix = ox * g.strideW - g.padLeft;
-  return iy >= 0 && ix >= 0 && iy + g.kH <= g.inH && ix + g.kW <= g.inW;
-}
+// The taps of a window that lie in the image: filter rows [ky0, ky0 + nky), columns [kx0, kx0 + nkx).
+struct TapRect {
+  int64_t ky0, kx0, nky, nkx;
+  bool operator==(const TapRect& o) const { return ky0 == o.ky0 && kx0 == o.kx0 && nky == o.nky && nkx == o.nkx; }
+};
+
+// Groups of forEachBlock: positions whose windows have the same in-image taps, at most this many kinds (a 3x3 'same'
+// convolution has 9: the interior, 4 edges, 4 corners; further kinds run one by one).
+constexpr int kTapKinds = 16;
+
+// Each output position's kind of window within its image, at q = oy * outW + ox: the taps that lie in the image
+// (taps[kind]; kind 0 the whole filter, the interior), where the first of them lies in the image (`offset` floats
+// from the image's start in x or dx), and oy. Built once a call (outH * outW entries), so that the per-position
+// loops (forEachBlock, directBackpropFilterRange) look a position up instead of decoding it and comparing its taps
+// with each kind's: that bookkeeping took 18% of a 16-channel forward's time at d = 0.5 (perf), one window's FMAs
+// about 100 cycles.
+struct WindowKinds {
+  // Not a kind: windows in the padding only, and windows of the kinds past kTapKinds.
+  static constexpr uint8_t kPaddingOnly = 254, kOverflow = 255;
+  struct Entry {
+    int64_t offset;
+    int32_t oy;
+    uint8_t kind;
+  };
+  std::vector<Entry> entries;
+  std::vector<TapRect> taps;
+  int64_t plane, imageStride;  // output positions and x (or dx) floats per image
+
+  explicit WindowKinds(const ConvGeometry& g)
+      : entries(static_cast<size_t>(g.outH * g.outW)), taps{{0, 0, g.kH, g.kW}}, plane(g.outH * g.outW),
+        imageStride(g.inH * g.inW * g.inC) {
+    for (int64_t oy = 0; oy < g.outH; ++oy) {
+      for (int64_t ox = 0; ox < g.outW; ++ox) {
+        const int64_t top = oy * g.strideH - g.padTop, left = ox * g.strideW - g.padLeft;
+        const int64_t ky0 = std::max<int64_t>(0, -top), kx0 = std::max<int64_t>(0, -left);
+        const TapRect rect{ky0, kx0, std::min(g.kH, g.inH - top) - ky0, std::min(g.kW, g.inW - left) - kx0};
+        size_t kind = 0;
+        const bool paddingOnly = rect.nky <= 0 || rect.nkx <= 0;
+        while (!paddingOnly && kind < taps.size() && !(taps[kind] == rect)) ++kind;
+        if (!paddingOnly && kind == taps.size() && taps.size() < kTapKinds) taps.push_back(rect);
+        const uint8_t code = paddingOnly ? kPaddingOnly : kind == taps.size() ? kOverflow : static_cast<uint8_t>(kind);
+        entries[static_cast<size_t>(oy * g.outW + ox)] = {((top + ky0) * g.inW + left + kx0) * g.inC,
+                                                          static_cast<int32_t>(oy), code};
+      }
+    }
+  }
+};
+
+// Walks ascending output positions image by image: image(p) advances to p's image (a step per image passed, no
+// division) and returns p's index q within it.
+struct ImageWalk {
+  int64_t plane, start = 0, b = 0;
+
+  PACT_HOT int64_t image(int64_t p) {
+    while (p - start >= plane) {
+      start += plane;
+      ++b;
+    }
+    return p - start;
+  }
+};
+
+#if defined(__AVX2__) && defined(__FMA__)
 
 // Asks for the window of output position (b, oy, ox) in `base` (x, or dx: [batch, inH, inW, inC]) to be brought
 // into the cache, or when `continuing` (it follows an active position in its row) only the columns that the previous
@@ -317,17 +374,9 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t b, 
 // backprop-input's kFootprint still paid there, 0.95-0.97x).
 enum class Prefetch { kRows, kFootprint, kNone };
 
-// The taps of a window that lie in the image: filter rows [ky0, ky0 + nky), columns [kx0, kx0 + nkx).
-struct TapRect {
-  int64_t ky0, kx0, nky, nkx;
-  bool operator==(const TapRect& o) const { return ky0 == o.ky0 && kx0 == o.kx0 && nky == o.nky && nkx == o.nkx; }
-};
-
-// Decodes ascending output positions p = (b*outH + oy)*outW + ox one after another: a step of up to two rows costs an
-// addition and a wrap or two, a longer jump one division (two more when the row changes). 64-bit divisions take
-// 10-20+ cycles each and the positions' bookkeeping had about nine per position, next to a 16-channel window's 72
-// cycles of FMAs; dividing at every step that was not to the next column still took 15-20% of the forward's
-// bookkeeping at 128x32x32x16 with pixel masks (perf, d = 0.5).
+// Decodes ascending output positions p = (b*outH + oy)*outW + ox one after another (forEachBlock's prefetches): a
+// step of up to two rows costs an addition and a wrap or two, a longer jump one division (two more when the row
+// changes). 64-bit divisions take 10-20+ cycles each, next to a 16-channel window's 72 cycles of FMAs.
 struct PositionDecoder {
   const ConvGeometry& g;
   int64_t prev = -2, row = -1, b = 0, oy = 0, ox = 0;
@@ -356,116 +405,92 @@ struct PositionDecoder {
     }
     prev = p;
   }
-  PACT_HOT bool interior() const { return pact::masked::interior(g, oy, ox); }
-  // The taps of the window that lie in the image.
-  PACT_HOT TapRect taps() const {
-    const int64_t top = oy * g.strideH - g.padTop, left = ox * g.strideW - g.padLeft;
-    const int64_t ky0 = std::max<int64_t>(0, -top), kx0 = std::max<int64_t>(0, -left);
-    return {ky0, kx0, std::min(g.kH, g.inH - top) - ky0, std::min(g.kW, g.inW - left) - kx0};
-  }
-  // Offset in x (or dx) of the row that the window's tap (taps.ky0, taps.kx0) reads.
-  PACT_HOT int64_t tapOffset(const TapRect& taps) const {
-    return ((b * g.inH + oy * g.strideH - g.padTop + taps.ky0) * g.inW + ox * g.strideW - g.padLeft + taps.kx0) *
-           g.inC;
-  }
 };
 
-// Groups of forEachBlock: positions whose windows have the same in-image taps, at most this many kinds pending at
-// once (a 3x3 'same' convolution has 9: the interior, 4 edges, 4 corners; further kinds run one by one).
-constexpr int kTapKinds = 16;
-
 // Calls block(group, origins, taps) for groups of PB positions of positions[0, count) whose windows have the same
-// in-image taps `taps` (TapRect), origins[k] the row of `windows` (x, or dx) of group[k]'s first such tap, read or
-// written in place (rows inW * inC floats apart); one(p) for the others; and gap(i, p) before position i
-// (p = positions[i]). Border windows thus skip their padding taps instead of multiplying zeros: at 8x8 (44% border
+// in-image taps `taps` (TapRect, from `kinds`), origins[k] the row of `windows` (x, or dx) of group[k]'s first such
+// tap, read or written in place (rows inW * inC floats apart); one(p) for the others; and gap(i, p) before position
+// i (p = positions[i]). Border windows thus skip their padding taps instead of multiplying zeros: at 8x8 (44% border
 // positions) those were 16% of a 3x3 convolution's multiply-adds, at 16x16 8%. The positions of a kind need not be
 // adjacent, so each kind's groups are full but the last. A last group at least half full is padded (with copies of
 // its last position when `padding` is null: the forward, which may compute a position twice; else with positions
 // -1 whose windows are at `padding`, rows of scratch that nothing reads: the backprop-input's block reads position
 // -1's dy as a row of zeros), a shorter one runs one by one.
 template <int PB, Prefetch mode, typename Window, typename Block, typename One, typename Gap>
-void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count, Window* windows, const float* rows,
-                  int64_t rowLength, Window* padding, Block&& block, One&& one, Gap&& gap) {
+void forEachBlock(const ConvGeometry& g, const WindowKinds& kinds, const int64_t* positions, int64_t count,
+                  Window* windows, const float* rows, int64_t rowLength, Window* padding, Block&& block, One&& one,
+                  Gap&& gap) {
   constexpr int64_t kAhead = 8, R = 2;
   const bool byRows = mode == Prefetch::kRows && count > 0 &&
                       static_cast<double>(count) >= 0.04 * static_cast<double>(positions[count - 1] - positions[0] + 1);
   int64_t ahead = 0;  // positions[0, ahead) have been prefetched
-  PositionDecoder at{g}, next{g};  // positions[i], positions[ahead]
+  PositionDecoder next{g};  // positions[ahead]
+  ImageWalk walk{kinds.plane};
+  Window* image = windows;  // image walk.b's
   struct Group {
-    TapRect taps;
     int n;
     int64_t positions[PB];
     Window* origins[PB];
   };
   Group groups[kTapKinds];
-  groups[0].taps = TapRect{0, 0, g.kH, g.kW};  // the interior kind
-  groups[0].n = 0;
-  int kinds = 1;
-  const auto run = [&](const Group& group) {
-    block(static_cast<const int64_t*>(group.positions), static_cast<Window* const*>(group.origins), group.taps);
+  const int numKinds = static_cast<int>(kinds.taps.size());
+  for (int k = 0; k < numKinds; ++k) groups[k].n = 0;
+  const auto run = [&](const Group& group, int kind) {
+    block(static_cast<const int64_t*>(group.positions), static_cast<Window* const*>(group.origins),
+          kinds.taps[static_cast<size_t>(kind)]);
   };
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t p = positions[i];
-    at.next(p);
+    const int64_t p = positions[i], b = walk.b;
+    const int64_t q = walk.image(p);
+    image += (walk.b - b) * kinds.imageStride;
+    const WindowKinds::Entry& entry = kinds.entries[static_cast<size_t>(q)];
     if constexpr (mode == Prefetch::kNone) {
     } else if (byRows) {
       // Each output row up to R ahead: its active positions' column span, in the input rows its windows read and
       // (when `rows`) in its own row.
-      const int64_t limit = (at.row + R + 1) * g.outW;
+      const int64_t limit = (walk.b * g.outH + entry.oy + R + 1) * g.outW;
       while (ahead < count && positions[ahead] < limit) {
         const int64_t outRow = positions[ahead] / g.outW, x0 = positions[ahead] - outRow * g.outW;
         const int64_t rowEnd = (outRow + 1) * g.outW;
         int64_t end = ahead + 1;
         while (end < count && positions[end] < rowEnd) ++end;
         const int64_t x1 = positions[end - 1] - outRow * g.outW;
-        const int64_t b = outRow / g.outH, oy = outRow % g.outH;
+        const int64_t rb = outRow / g.outH, oy = outRow % g.outH;
         const int64_t ix0 = std::max<int64_t>(0, x0 * g.strideW - g.padLeft);
         const int64_t ix1 = std::min(g.inW, x1 * g.strideW - g.padLeft + g.kW);
         for (int64_t ky = 0; ky < g.kH; ++ky) {
           const int64_t iy = oy * g.strideH - g.padTop + ky;
           if (iy < 0 || iy >= g.inH) continue;
-          prefetchRow(windows + ((b * g.inH + iy) * g.inW + ix0) * g.inC, (ix1 - ix0) * g.inC);
+          prefetchRow(windows + ((rb * g.inH + iy) * g.inW + ix0) * g.inC, (ix1 - ix0) * g.inC);
         }
         if (rows != nullptr) prefetchRow(rows + positions[ahead] * rowLength, (x1 - x0 + 1) * rowLength);
         ahead = end;
       }
     } else {
-      const int64_t limit = mode == Prefetch::kRows ? i + kAhead : (at.row + R) * g.outW;
+      const int64_t limit = mode == Prefetch::kRows ? i + kAhead : (walk.b * g.outH + entry.oy + R) * g.outW;
       for (; ahead < count && (mode == Prefetch::kRows ? ahead <= limit : positions[ahead] < limit); ++ahead) {
-        const int64_t q = positions[ahead];
-        const bool continuing = mode == Prefetch::kFootprint && next.prev == q - 1 && next.ox + 1 < g.outW;
-        next.next(q);
+        const int64_t p2 = positions[ahead];
+        const bool continuing = mode == Prefetch::kFootprint && next.prev == p2 - 1 && next.ox + 1 < g.outW;
+        next.next(p2);
         prefetchWindow(g, windows, next.b, next.oy, next.ox, continuing);
-        if (rows != nullptr) prefetchRow(rows + q * rowLength, rowLength);
+        if (rows != nullptr) prefetchRow(rows + p2 * rowLength, rowLength);
       }
     }
     gap(i, p);
-    int kind = 0;
-    if (!at.interior()) {
-      const TapRect taps = at.taps();
-      if (taps.nky <= 0 || taps.nkx <= 0) {  // a window in the padding only
-        one(p);
-        continue;
-      }
-      kind = 1;
-      while (kind < kinds && !(groups[kind].taps == taps)) ++kind;
-      if (kind == kinds) {
-        if (kinds == kTapKinds) {
-          one(p);
-          continue;
-        }
-        groups[kinds++] = Group{taps, 0, {}, {}};
-      }
+    const int kind = entry.kind;
+    if (kind >= kTapKinds) {  // kPaddingOnly or kOverflow
+      one(p);
+      continue;
     }
     Group& group = groups[kind];
     group.positions[group.n] = p;
-    group.origins[group.n] = windows + at.tapOffset(group.taps);
+    group.origins[group.n] = image + entry.offset;
     if (++group.n == PB) {
-      run(group);
+      run(group, kind);
       group.n = 0;
     }
   }
-  for (int k = 0; k < kinds; ++k) {
+  for (int k = 0; k < numKinds; ++k) {
     Group& group = groups[k];
     if (2 * group.n < PB) {
       for (int j = 0; j < group.n; ++j) one(group.positions[j]);
@@ -475,7 +500,7 @@ void forEachBlock(const ConvGeometry& g, const int64_t* positions, int64_t count
       group.positions[j] = padding == nullptr ? group.positions[group.n - 1] : -1;
       group.origins[j] = padding == nullptr ? group.origins[group.n - 1] : padding;
     }
-    run(group);
+    run(group, k);
   }
 }
 
@@ -522,10 +547,11 @@ using Vec = Avx512Vec;
 // forEachBlock over the forward kernels of one instruction set (masked_direct.inc's directForwardBlock and
 // directForwardOne).
 template <int PB, Prefetch mode, typename BlockKernel, typename OneKernel, typename Gap>
-void blockedForward(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
-                    int64_t count, float* y, BlockKernel blockKernel, OneKernel oneKernel, const Gap& gap) {
+void blockedForward(const ConvGeometry& g, const WindowKinds& kinds, const float* x, const float* filter,
+                    const int64_t* positions, int64_t count, float* y, BlockKernel blockKernel, OneKernel oneKernel,
+                    const Gap& gap) {
   forEachBlock<PB, mode>(
-      g, positions, count, x, y, g.outC, static_cast<const float*>(nullptr),
+      g, kinds, positions, count, x, y, g.outC, static_cast<const float*>(nullptr),
       [&](const int64_t* block, const float* const* origins, const TapRect& taps) {
         blockKernel(g, origins, g.inW * g.inC, taps, filter, block, y);
       },
@@ -541,8 +567,8 @@ void blockedForward(const ConvGeometry& g, const float* x, const float* filter, 
 // 128x32x32x16: 0.76-0.79x the time with pixel masks at d = 0.05-0.25, 0.90-0.93x with 4x4 blocks, 0.89-0.98x at
 // d = 0.5-0.75; 128x16x16x32, pixel: 0.84-0.88x). Prefetching only x's rows, not y's, was no faster.
 template <int OC>
-void directForward(const ConvGeometry& g, const float* x, const float* filter, const int64_t* positions,
-                   int64_t count, float* y, int64_t zeroFrom, int64_t zeroTo) {
+void directForward(const ConvGeometry& g, const WindowKinds& kinds, const float* x, const float* filter,
+                   const int64_t* positions, int64_t count, float* y, int64_t zeroFrom, int64_t zeroTo) {
   const auto gap = [&](int64_t i, int64_t p) {
     const int64_t from = i == 0 ? zeroFrom : positions[i - 1] + 1;
     if (zeroTo >= 0 && p > from) streamZero(y + from * OC, static_cast<size_t>((p - from) * OC));
@@ -551,18 +577,19 @@ void directForward(const ConvGeometry& g, const float* x, const float* filter, c
   bool done = false;
   if constexpr (OC % Avx512Vec::W == 0) {
     if (useAvx512()) {
-      blockedForward<avx512::Blocking<OC>::PB, Prefetch::kNone>(g, x, filter, positions, count, y,
+      blockedForward<avx512::Blocking<OC>::PB, Prefetch::kNone>(g, kinds, x, filter, positions, count, y,
                                                                 avx512::directForwardBlock<OC>,
                                                                 avx512::directForwardOne<OC>, gap);
       done = true;
     }
   }
   if (!done) {
-    blockedForward<avx2::Blocking<OC>::PB, Prefetch::kRows>(g, x, filter, positions, count, y,
+    blockedForward<avx2::Blocking<OC>::PB, Prefetch::kRows>(g, kinds, x, filter, positions, count, y,
                                                             avx2::directForwardBlock<OC>, avx2::directForwardOne<OC>,
                                                             gap);
   }
 #else
+  (void)kinds;  // the grouping needs AVX2's block kernels
   for (int64_t i = 0; i < count; ++i) {
     gap(i, positions[i]);
     directForwardOne<OC>(g, x, filter, positions[i], y);
@@ -602,6 +629,7 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
   // before each of its positions, the last tile those after its last one too). Their tiles hold no patches: large
   // enough that each kind of window (forEachBlock) fills its groups, two or more a thread.
   const int64_t threads = numThreads();
+  const WindowKinds kinds(g);
   const int64_t directT = std::max(T, std::min(kDirectTileRows, (P + 2 * threads - 1) / (2 * threads)));
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
     parallelFor(static_cast<size_t>(tileCount(P, directT)), 1, [&](size_t begin, size_t end) {
@@ -609,7 +637,7 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
         const int64_t first = static_cast<int64_t>(t) * directT, count = std::min(directT, P - first);
         const int64_t zeroFrom = first == 0 ? 0 : active[first - 1] + 1;
         const int64_t zeroTo = outputZeroed ? -1 : first + count == P ? outPositions(g) : active[first + count - 1];
-        directForward<decltype(width)::value>(g, x, filter, active.data() + first, count, y, zeroFrom, zeroTo);
+        directForward<decltype(width)::value>(g, kinds, x, filter, active.data() + first, count, y, zeroFrom, zeroTo);
       }
     });
   });
@@ -636,8 +664,8 @@ constexpr int64_t kFilterGroup = 64;
 // (8 floats, 8-12 accumulators) took 1.1-2.3x the im2col + GEMM path's time at the stage shapes (PACT_CPU_ISA=avx2
 // on the Intel machine, whose dnnl_sgemm still uses AVX-512, so unmeasured on an AVX2-only CPU).
 template <int OC>
-void directBackpropFilterRange(const ConvGeometry& g, const float* x, const float* dy, const int64_t* positions,
-                               int64_t count, float* dW) {
+void directBackpropFilterRange(const ConvGeometry& g, const WindowKinds& kinds, const float* x, const float* dy,
+                               const int64_t* positions, int64_t count, float* dW) {
   const int64_t K = kSize(g), inPlace = g.inW * g.inC;
   // A group of positions per kind of window (their in-image taps, as in forEachBlock: border windows skip their
   // padding taps), read in place; kinds beyond kTapKinds are packed with their padding into one more group.
@@ -646,13 +674,10 @@ void directBackpropFilterRange(const ConvGeometry& g, const float* x, const floa
     int64_t n, positions[kFilterGroup], offsets[kFilterGroup];
   };
   std::vector<Group> groups(kTapKinds + 1);
-  groups[0].taps = TapRect{0, 0, g.kH, g.kW};  // the interior kind
-  groups[0].n = 0;
+  for (size_t k = 0; k < kinds.taps.size(); ++k) groups[k].taps = kinds.taps[k];
   Group& packedGroup = groups[kTapKinds];
-  packedGroup.taps = groups[0].taps;
-  packedGroup.n = 0;
+  packedGroup.taps = kinds.taps[0];  // the whole filter
   std::vector<float> packed;
-  int kinds = 1;
   const auto run = [&](Group& group) {
     if (group.n == 0) return;
     const bool isPacked = &group == &packedGroup;
@@ -663,28 +688,18 @@ void directBackpropFilterRange(const ConvGeometry& g, const float* x, const floa
   // Each kind fills groups of its own, so that every run but the last of each kind is full (a run's accumulators
   // are loaded and stored once per tap and chunk: splitting each 64 consecutive positions into interior and border
   // ran half-empty groups at 8x8; full ones took 0.86-0.97x the time at the three stage shapes).
-  PositionDecoder at{g};
+  ImageWalk walk{kinds.plane};
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t p = positions[i];
-    at.next(p);
-    int kind = 0;
-    if (!at.interior()) {
-      const TapRect taps = at.taps();
-      if (taps.nky <= 0 || taps.nkx <= 0) continue;  // a window in the padding only: no gradient
-      kind = 1;
-      while (kind < kinds && !(groups[static_cast<size_t>(kind)].taps == taps)) ++kind;
-      if (kind == kinds && kinds < kTapKinds) {
-        groups[static_cast<size_t>(kinds++)].taps = taps;
-        groups[static_cast<size_t>(kind)].n = 0;
-      }
-    }
-    Group& group = groups[static_cast<size_t>(kind)];
+    const int64_t p = positions[i], q = walk.image(p);
+    const WindowKinds::Entry& entry = kinds.entries[static_cast<size_t>(q)];
+    if (entry.kind == WindowKinds::kPaddingOnly) continue;  // no gradient
+    Group& group = groups[std::min<size_t>(entry.kind, kTapKinds)];
     if (&group == &packedGroup) {
       packed.resize(static_cast<size_t>(kFilterGroup * K));
-      packWindow(g, x, at.b, at.oy, at.ox, packed.data() + group.n * K);
+      packWindow(g, x, walk.b, entry.oy, q - entry.oy * g.outW, packed.data() + group.n * K);
       group.offsets[group.n] = group.n * K;
     } else {
-      group.offsets[group.n] = at.tapOffset(group.taps);
+      group.offsets[group.n] = walk.b * kinds.imageStride + entry.offset;
     }
     group.positions[group.n] = p;
     if (++group.n == kFilterGroup) run(group);
@@ -702,6 +717,10 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
   const int64_t tiles = tileCount(P, T);
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), tiles));
   std::vector<float> partial(static_cast<size_t>(chunks * KN), 0.0f);
+#if defined(__AVX2__) && defined(__FMA__)
+  const std::optional<WindowKinds> kinds =
+      useAvx512() && g.outC % Avx512Vec::W == 0 ? std::optional<WindowKinds>(g) : std::nullopt;
+#endif
   parallelFor(static_cast<size_t>(chunks), 1, [&](size_t begin, size_t end) {
     for (size_t c = begin; c < end; ++c) {
       const int64_t firstTile = tiles * static_cast<int64_t>(c) / chunks;
@@ -709,9 +728,9 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
       float* sum = partial.data() + c * KN;
 #if defined(__AVX2__) && defined(__FMA__)
       const int64_t first = firstTile * T, count = std::min(P, endTile * T) - first;
-      const bool direct = useAvx512() && g.outC % Avx512Vec::W == 0 && withDirectWidth(g.outC, [&](auto width) {
+      const bool direct = kinds && withDirectWidth(g.outC, [&](auto width) {
         if constexpr (decltype(width)::value % Avx512Vec::W == 0) {
-          directBackpropFilterRange<decltype(width)::value>(g, x, dy, active.data() + first, count, sum);
+          directBackpropFilterRange<decltype(width)::value>(g, *kinds, x, dy, active.data() + first, count, sum);
         }
       });
       if (direct) continue;
@@ -739,8 +758,8 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
 // The direct backprop-input over `count` active positions: blocked with AVX2, one at a time otherwise; gap(i, p)
 // before position i's windows are written. Callers keep concurrent calls on disjoint dx rows (the bands below).
 template <int IC, typename Gap>
-void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt, const int64_t* positions,
-                         int64_t count, float* dx, const Gap& gap) {
+void directBackpropInput(const ConvGeometry& g, const WindowKinds& kinds, const float* dy, const float* wt,
+                         const int64_t* positions, int64_t count, float* dx, const Gap& gap) {
 #if defined(__AVX2__) && defined(__FMA__)
   // The block kernels read dy through row pointers: position -1 (forEachBlock's padding) reads a row of zeros, and
   // adds them into rows of scratch (any window's taps fit in kH image rows).
@@ -749,7 +768,7 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
   const auto blocked = [&](auto pb, auto blockKernel, auto oneKernel) {
     constexpr int PB = decltype(pb)::value;
     forEachBlock<PB, Prefetch::kFootprint>(
-        g, positions, count, dx, dy, g.outC, scratch.data(),
+        g, kinds, positions, count, dx, dy, g.outC, scratch.data(),
         [&](const int64_t* block, float* const* origins, const TapRect& taps) {
           const float* rows[PB];
           for (int k = 0; k < PB; ++k) rows[k] = block[k] < 0 ? zeros.data() : dy + block[k] * g.outC;
@@ -766,6 +785,7 @@ void directBackpropInput(const ConvGeometry& g, const float* dy, const float* wt
   blocked(std::integral_constant<int, avx2::Blocking<IC>::PB>{}, avx2::directBackpropInputBlock<IC>,
           avx2::directBackpropInputOne<IC>);
 #else
+  (void)kinds;  // the grouping needs AVX2's block kernels
   for (int64_t i = 0; i < count; ++i) {
     gap(i, positions[i]);
     directBackpropInputOne<IC>(g, dy, wt, positions[i], dx);
@@ -914,9 +934,10 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
         for (int64_t o = 0; o < g.outC; ++o) wt[(k * g.outC + o) * g.inC + c] = filter[(k * g.inC + c) * g.outC + o];
       }
     }
+    const WindowKinds kinds(g);
     withDirectWidth(g.inC, [&](auto width) {
       forEachBand([&](const Band& work, std::vector<float>&, auto&& zeroBefore) {
-        directBackpropInput<decltype(width)::value>(g, dy, wt.data(), active.data() + work.first,
+        directBackpropInput<decltype(width)::value>(g, kinds, dy, wt.data(), active.data() + work.first,
                                                     work.end - work.first, dx,
                                                     [&](int64_t, int64_t p) { zeroBefore(p); });
       });
