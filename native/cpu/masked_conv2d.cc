@@ -627,10 +627,13 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
   }
   // The active rows are all written below; the direct kernels zero the inactive ones as they go (tile t those
   // before each of its positions, the last tile those after its last one too). Their tiles hold no patches: large
-  // enough that each kind of window (forEachBlock) fills its groups, two or more a thread.
+  // enough that each kind of window (forEachBlock) fills its groups, and as many a thread, of equal sizes (the
+  // threads' static shares of up to kDirectTileRows-position tiles differed by up to a tile: at 128x32x32x16 with
+  // 4x4 blocks at d = 0.1, 6,144 and 6,963 positions).
   const int64_t threads = numThreads();
   const WindowKinds kinds(g);
-  const int64_t directT = std::max(T, std::min(kDirectTileRows, (P + 2 * threads - 1) / (2 * threads)));
+  const int64_t tilesPerThread = (P + threads * kDirectTileRows - 1) / (threads * kDirectTileRows);
+  const int64_t directT = std::max(T, (P + threads * tilesPerThread - 1) / (threads * tilesPerThread));
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
     parallelFor(static_cast<size_t>(tileCount(P, directT)), 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
@@ -902,7 +905,8 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
           }
         };
         const auto zeroBefore = [&](int64_t p) {
-          if (!outputZeroed) zeroImagesTo(p / plane);
+          // (Divides only when p lies past the zeroed images: a division per position took 2% of the time.)
+          if (!outputZeroed && p >= next * plane) zeroImagesTo(p / plane);
         };
         const Band work{bands[begin * static_cast<size_t>(bandsPerImage)].first,
                         bands[end * static_cast<size_t>(bandsPerImage) - 1].end};
