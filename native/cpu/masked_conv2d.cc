@@ -615,8 +615,6 @@ bool withDirectWidth(int64_t n, F&& f) {
   }
 }
 
-// Most positions per tile of the direct forward.
-constexpr int64_t kDirectTileRows = 1024;
 
 void sparseForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask,
                    const std::vector<int64_t>& active, float* y, bool outputZeroed) {
@@ -626,14 +624,14 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
     return;
   }
   // The active rows are all written below; the direct kernels zero the inactive ones as they go (tile t those
-  // before each of its positions, the last tile those after its last one too). Their tiles hold no patches: large
-  // enough that each kind of window (forEachBlock) fills its groups, and as many a thread, of equal sizes (the
-  // threads' static shares of up to kDirectTileRows-position tiles differed by up to a tile: at 128x32x32x16 with
-  // 4x4 blocks at d = 0.1, 6,144 and 6,963 positions).
+  // before each of its positions, the last tile those after its last one too). Their tiles hold no patches: one a
+  // thread, of equal sizes, so that each kind of window (forEachBlock) fills its groups (each tile's last group of
+  // each kind is padded or runs one by one). Before, tiles of up to 1,024 positions took 1.01-1.03x the time at the
+  // stage shapes, and the threads' static shares of them differed by up to a tile (at 128x32x32x16 with 4x4 blocks
+  // at d = 0.1, 6,144 and 6,963 positions: 1.01-1.07x).
   const int64_t threads = numThreads();
   const WindowKinds kinds(g);
-  const int64_t tilesPerThread = (P + threads * kDirectTileRows - 1) / (threads * kDirectTileRows);
-  const int64_t directT = std::max(T, (P + threads * tilesPerThread - 1) / (threads * tilesPerThread));
+  const int64_t directT = std::max(T, (P + threads - 1) / threads);
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
     parallelFor(static_cast<size_t>(tileCount(P, directT)), 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
