@@ -633,12 +633,15 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
   const WindowKinds kinds(g);
   const int64_t directT = std::max(T, (P + threads - 1) / threads);
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
+    LineAlignedFloats w(static_cast<size_t>(K * g.outC));
+    std::memcpy(w.data(), filter, sizeof(float) * static_cast<size_t>(K * g.outC));
     parallelFor(static_cast<size_t>(tileCount(P, directT)), 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
         const int64_t first = static_cast<int64_t>(t) * directT, count = std::min(directT, P - first);
         const int64_t zeroFrom = first == 0 ? 0 : active[first - 1] + 1;
         const int64_t zeroTo = outputZeroed ? -1 : first + count == P ? outPositions(g) : active[first + count - 1];
-        directForward<decltype(width)::value>(g, kinds, x, filter, active.data() + first, count, y, zeroFrom, zeroTo);
+        directForward<decltype(width)::value>(g, kinds, x, w.data(), active.data() + first, count, y, zeroFrom,
+                                              zeroTo);
       }
     });
   });
@@ -779,11 +782,11 @@ void directBackpropInput(const ConvGeometry& g, const WindowKinds& kinds, const 
   };
   if constexpr (IC % Avx512Vec::W == 0) {
     if (useAvx512()) {
-      return blocked(std::integral_constant<int, avx512::Blocking<IC>::PB>{}, avx512::directBackpropInputBlock<IC>,
-                     avx512::directBackpropInputOne<IC>);
+      return blocked(std::integral_constant<int, avx512::Blocking<IC, true>::PB>{},
+                     avx512::directBackpropInputBlock<IC>, avx512::directBackpropInputOne<IC>);
     }
   }
-  blocked(std::integral_constant<int, avx2::Blocking<IC>::PB>{}, avx2::directBackpropInputBlock<IC>,
+  blocked(std::integral_constant<int, avx2::Blocking<IC, true>::PB>{}, avx2::directBackpropInputBlock<IC>,
           avx2::directBackpropInputOne<IC>);
 #else
   (void)kinds;  // the grouping needs AVX2's block kernels
@@ -930,10 +933,12 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
   };
   if (withDirectWidth(g.inC, [](auto) {})) {
     // The filter as [kH, kW, outC, inC].
-    std::vector<float> wt(static_cast<size_t>(K * g.outC));
+    LineAlignedFloats wt(static_cast<size_t>(K * g.outC));
     for (int64_t k = 0; k < g.kH * g.kW; ++k) {
       for (int64_t c = 0; c < g.inC; ++c) {
-        for (int64_t o = 0; o < g.outC; ++o) wt[(k * g.outC + o) * g.inC + c] = filter[(k * g.inC + c) * g.outC + o];
+        for (int64_t o = 0; o < g.outC; ++o) {
+          wt.data()[(k * g.outC + o) * g.inC + c] = filter[(k * g.inC + c) * g.outC + o];
+        }
       }
     }
     const WindowKinds kinds(g);
