@@ -976,14 +976,15 @@ constexpr double kNever = 2.0;  // above any active fraction
 //     (dy read as it is when it already vanishes outside the mask, else a one-pass masked copy, see maskedDy);
 //   - backprop-filter: oneDNN's beats the im2col + GEMM path only at 16 channels, from about 0.85; at 32 and 64
 //     channels it is slower at every density.
-// AVX-512 (Intel Xeon, 2026-11-26): oneDNN's dense primitives run twice as fast per position as on AVX2, so the
-// dense path takes over earlier. With the border windows grouped by their in-image taps (forEachBlock: 0.65-0.92x
-// the time of packing them at 16x16x32 and 8x8x64):
-//   - forward (no prefetch, two accumulator sets at 16 channels): about 0.65 (16 channels), 0.85 (32) and 0.85
-//     (64); on tiled masks (4x4 blocks, no Winograd on AVX-512) about 0.7, 0.85 and 0.8;
-//   - backprop-input (each thread's images in one call): about 0.5, 0.8 and 0.9;
-//   - backprop-filter (direct kernels): about 0.65, 0.85 and 0.75 against oneDNN's on a dy that vanishes outside
-//     the mask.
+// AVX-512 (Intel Xeon, 2026-11-27): oneDNN's dense primitives run twice as fast per position as on AVX2, so the
+// dense path takes over earlier. With the windows' kinds looked up (WindowKinds), the filters line-aligned and the
+// 16-channel backprop-input in blocks of 4 (the crossovers of 2026-11-26, in brackets, were 0.05-0.2 lower):
+//   - forward (no prefetch, two accumulator sets at 16 channels): about 0.7 (16 channels), 0.95 (32) and 0.95
+//     (64) [0.65, 0.85, 0.85]; on tiled masks (4x4 blocks, no Winograd on AVX-512) about 0.8, 0.95 and 0.95+
+//     [0.7, 0.85, 0.8];
+//   - backprop-input (each thread's images in one call): about 0.6, 0.85 and 0.95+ [0.5, 0.8, 0.9];
+//   - backprop-filter (direct kernels): about 0.75, 0.9 and 0.9 [0.65, 0.85, 0.75] against oneDNN's on a dy that
+//     vanishes outside the mask.
 // AVX2 forward on tiled masks: where Winograd takes the tiles (from 32 channels), as above.
 struct DenseFractions {
   double forward, forwardTiled, backpropInput, backpropFilter;
@@ -992,9 +993,9 @@ struct DenseFractions {
 DenseFractions denseFractions(const ConvGeometry& g) {
   const int64_t channels = std::max(g.inC, g.outC);
   if (!useAvx512()) return {0.85, 0.85, 0.7, channels <= 16 ? 0.85 : kNever};
-  if (channels <= 16) return {0.65, 0.7, 0.5, 0.65};
-  if (channels <= 32) return {0.85, 0.85, 0.8, 0.85};
-  return {0.85, 0.8, 0.9, 0.75};
+  if (channels <= 16) return {0.7, 0.8, 0.6, 0.75};
+  if (channels <= 32) return {0.95, 0.95, 0.85, 0.9};
+  return {0.95, 0.95, 0.95, 0.9};
 }
 
 Conv2DGeometry denseGeometry(const ConvGeometry& g) {

@@ -439,7 +439,7 @@ describe('maskedConv2d', () => {
 
   it('automatic choice: the dense backprops read dy as it is only where it is exactly 0 outside the mask', () => {
     // native/cpu/masked_conv2d.cc (denseFractions): from an active fraction of 0.7 (backprop-input) or 0.85
-    // (backprop-filter) at 16 channels on AVX2, 0.5 and 0.65 on AVX-512, the automatic choice runs oneDNN on dy
+    // (backprop-filter) at 16 channels on AVX2, 0.6 and 0.75 on AVX-512, the automatic choice runs oneDNN on dy
     // itself when dy is 0 (or -0) at every inactive position, and on a masked copy otherwise. Exact fractions on both
     // sides of those thresholds, with dy left as drawn (non-zero everywhere), zeroed outside the mask, zeroed but for
     // one value (a tiny one, or NaN) at an inactive position.
