@@ -324,6 +324,50 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
     expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
   });
 
+  it('3x3 convolutions to 1 channel (AVX-512 kernels where the CPU has them) match at the stage widths', () => {
+    // native/cpu/narrow_conv.cc's single-channel path: 16-64 input channels, stride 1, 'same' rows of 4, 8 or a
+    // multiple of 16 outputs in whole-row blocks (edge blocks skip their padding taps), other widths and pads in
+    // inside blocks and border outputs; the backprop-filter's registers over each image. Each case also on AVX2
+    // (PACT_CPU_ISA=avx2: the 8-lane loops), and without a CPU with AVX-512 both runs take those.
+    const rng = freshRng();
+    const cases: Array<[number, number, number, 'same' | 'valid' | number]> = [
+      [32, 32, 16, 'same'],
+      [16, 16, 32, 'same'],
+      [8, 8, 64, 'same'],
+      [4, 6, 48, 'same'],
+      [3, 4, 32, 'same'],
+      [6, 48, 16, 'same'],
+      [7, 12, 32, 'same'],
+      [5, 5, 16, 'same'],
+      [9, 20, 64, 'valid'],
+      [8, 16, 16, 2],
+    ];
+    for (const [h, w, c, pad] of cases) {
+      const xShape: Shape4D = [rng.int(1, 3), h, w, c];
+      const filterShape: Shape4D = [3, 3, c, 1];
+      const x = rng.uniform(tf.util.sizeFromShape(xShape));
+      const filter = rng.uniform(tf.util.sizeFromShape(filterShape));
+      const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, 1, 1, pad);
+      const dy = rng.uniform(tf.util.sizeFromShape(info.outShape));
+      for (const isa of ['auto', 'avx2']) {
+        const previous = process.env.PACT_CPU_ISA;
+        process.env.PACT_CPU_ISA = isa;
+        try {
+          compareBackends(() => {
+            const [xt, ft] = [tf.tensor4d(x, xShape), tf.tensor4d(filter, filterShape)];
+            const loss = (a: tf.Tensor, b: tf.Tensor) =>
+              tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, pad), tf.tensor(dy, info.outShape)));
+            return [tf.conv2d(xt, ft, 1, pad), ...tf.grads(loss)([xt, ft])];
+          }, `x [${xShape}] pad ${pad} ${isa} (seed ${rng.seed})`);
+        } finally {
+          if (previous === undefined) delete process.env.PACT_CPU_ISA;
+          else process.env.PACT_CPU_ISA = previous;
+        }
+      }
+    }
+    expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropFilter]);
+  });
+
   it('conv2d gradients through tf.grads match tfjs-backend-cpu on 15 random convolutions and a small convnet', () => {
     const rng = freshRng();
     for (let i = 0; i < 15; ++i) {
