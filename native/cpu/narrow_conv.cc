@@ -67,6 +67,29 @@ void validRange(int64_t k, int64_t stride, int64_t dilation, int64_t padLow, int
   lo = std::min(lo, hi);
 }
 
+// The sums over the batch of what body(b, partial) adds into partial[0, size) for image b: one partial a chunk of
+// images (a thread's), added in chunk order (results do not depend on timing).
+template <typename Body>
+std::vector<float> imageChunkSums(int64_t batch, int64_t size, Body&& body) {
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), batch));
+  std::vector<float> partial(static_cast<size_t>(chunks * size), 0.0f);
+  parallelFor(static_cast<size_t>(chunks), 1, [&](size_t begin, size_t end) {
+    for (size_t chunk = begin; chunk < end; ++chunk) {
+      const int64_t first = batch * static_cast<int64_t>(chunk) / chunks;
+      const int64_t last = batch * (static_cast<int64_t>(chunk) + 1) / chunks;
+      for (int64_t b = first; b < last; ++b) body(b, partial.data() + chunk * size);
+    }
+  });
+  std::vector<float> total(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) {
+    float s = 0.0f;
+    for (int64_t k = 0; k < chunks; ++k) s += partial[k * size + i];
+    total[i] = s;
+  }
+  return total;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
 // One output channel, a 3x3 filter, strides and dilations 1, 16 to 64 input channels in steps of 16, on AVX-512
 // (PSACT's halting logits): the forward and backprop-filter below. The loops above compute each window's dot products
 // in 8-float lanes and reduce each output on its own (forward), or sweep the image once per tap and 8 channels with
@@ -289,36 +312,24 @@ void backpropFilterImage(const Conv2DGeometry& g, const float* image, const floa
   }
 }
 
-// dfilter [3, 3, C, 1] from one partial a chunk of images (each image's channels in passes of 32, 16 for the last
-// when C is an odd multiple of 16), summed in chunk order.
+// dfilter [3, 3, C, 1]: each image's channels in passes of 32 (16 for the last when C is an odd multiple of 16).
 template <int C>
 void backpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
-  const int64_t size = 9 * C, inImage = g.inHeight * g.inWidth * C;
-  const int64_t outPlane = g.outHeight * g.outWidth;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), g.batch));
-  std::vector<float> partial(static_cast<size_t>(chunks * size), 0.0f);
-  parallelFor(static_cast<size_t>(chunks), 1, [&](size_t begin, size_t end) {
-    for (size_t chunk = begin; chunk < end; ++chunk) {
-      float* sum = partial.data() + chunk * size;
-      const int64_t first = g.batch * static_cast<int64_t>(chunk) / chunks;
-      const int64_t last = g.batch * (static_cast<int64_t>(chunk) + 1) / chunks;
-      for (int64_t b = first; b < last; ++b) {
-        int64_t c0 = 0;
-        for (; c0 + 32 <= C; c0 += 32) backpropFilterImage<C, 2>(g, x + b * inImage, dy + b * outPlane, c0, sum);
-        if (c0 < C) backpropFilterImage<C, 1>(g, x + b * inImage, dy + b * outPlane, c0, sum);
-      }
-    }
+  const int64_t inImage = g.inHeight * g.inWidth * C, outPlane = g.outHeight * g.outWidth;
+  const std::vector<float> total = imageChunkSums(g.batch, 9 * C, [&](int64_t b, float* sum) {
+    int64_t c0 = 0;
+    for (; c0 + 32 <= C; c0 += 32) backpropFilterImage<C, 2>(g, x + b * inImage, dy + b * outPlane, c0, sum);
+    if (c0 < C) backpropFilterImage<C, 1>(g, x + b * inImage, dy + b * outPlane, c0, sum);
   });
-  for (int64_t i = 0; i < size; ++i) {
-    float s = 0.0f;
-    for (int64_t k = 0; k < chunks; ++k) s += partial[k * size + i];
-    dfilter[i] = s;
-  }
+  std::copy(total.begin(), total.end(), dfilter);
 }
 
 }  // namespace avx512
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
+#else
+bool singleChannel3x3(const Conv2DGeometry&) { return false; }
+#endif
 
 }  // namespace
 
@@ -419,71 +430,58 @@ void narrowConv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const f
   // channels), over the positions whose tap lies inside the image (a rectangle), in kChains independent
   // accumulators. One partial [O, taps, C] per chunk of images, summed in chunk order.
   constexpr int64_t kChains = 4;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), g.batch));
-  std::vector<float> partial(static_cast<size_t>(chunks * size), 0.0f);
-  parallelFor(static_cast<size_t>(chunks), 1, [&](size_t begin, size_t end) {
-    for (size_t chunk = begin; chunk < end; ++chunk) {
-      float* acc = partial.data() + chunk * size;
-      const int64_t first = g.batch * static_cast<int64_t>(chunk) / chunks;
-      const int64_t last = g.batch * (static_cast<int64_t>(chunk) + 1) / chunks;
-      for (int64_t b = first; b < last; ++b) {
-        const float* image = x + b * inImage;
-        const float* grad = dy + b * outPlane * O;
-        for (int64_t tap = 0; tap < taps; ++tap) {
-          const int64_t ky = tap / g.filterWidth, kx = tap % g.filterWidth;
-          int64_t yLo, yHi, xLo, xHi;
-          validRange(ky, g.strideHeight, g.dilationHeight, g.padTop, g.inHeight, g.outHeight, yLo, yHi);
-          validRange(kx, g.strideWidth, g.dilationWidth, g.padLeft, g.inWidth, g.outWidth, xLo, xHi);
-          const int64_t step = g.strideWidth * C;
-          for (int64_t o = 0; o < O; ++o) {
-            float* target = acc + (o * taps + tap) * C;
-            int64_t c = 0;
+  const std::vector<float> total = imageChunkSums(g.batch, size, [&](int64_t b, float* acc) {
+    const float* image = x + b * inImage;
+    const float* grad = dy + b * outPlane * O;
+    for (int64_t tap = 0; tap < taps; ++tap) {
+      const int64_t ky = tap / g.filterWidth, kx = tap % g.filterWidth;
+      int64_t yLo, yHi, xLo, xHi;
+      validRange(ky, g.strideHeight, g.dilationHeight, g.padTop, g.inHeight, g.outHeight, yLo, yHi);
+      validRange(kx, g.strideWidth, g.dilationWidth, g.padLeft, g.inWidth, g.outWidth, xLo, xHi);
+      const int64_t step = g.strideWidth * C;
+      for (int64_t o = 0; o < O; ++o) {
+        float* target = acc + (o * taps + tap) * C;
+        int64_t c = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-            for (; c + 8 <= C; c += 8) {
-              __m256 sum[kChains];
-              for (int64_t j = 0; j < kChains; ++j) sum[j] = _mm256_setzero_ps();
-              for (int64_t oy = yLo; oy < yHi; ++oy) {
-                const int64_t iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight;
-                const int64_t ix = xLo * g.strideWidth - g.padLeft + kx * g.dilationWidth;
-                const float* in = image + (iy * g.inWidth + ix) * C + c;
-                const float* d = grad + (oy * g.outWidth + xLo) * O + o;
-                int64_t ox = xLo;
-                for (; ox + kChains <= xHi; ox += kChains, in += kChains * step, d += kChains * O) {
-                  for (int64_t j = 0; j < kChains; ++j) {
-                    sum[j] = _mm256_fmadd_ps(_mm256_set1_ps(d[j * O]), _mm256_loadu_ps(in + j * step), sum[j]);
-                  }
-                }
-                for (; ox < xHi; ++ox, in += step, d += O) {
-                  sum[0] = _mm256_fmadd_ps(_mm256_set1_ps(d[0]), _mm256_loadu_ps(in), sum[0]);
-                }
+        for (; c + 8 <= C; c += 8) {
+          __m256 sum[kChains];
+          for (int64_t j = 0; j < kChains; ++j) sum[j] = _mm256_setzero_ps();
+          for (int64_t oy = yLo; oy < yHi; ++oy) {
+            const int64_t iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight;
+            const int64_t ix = xLo * g.strideWidth - g.padLeft + kx * g.dilationWidth;
+            const float* in = image + (iy * g.inWidth + ix) * C + c;
+            const float* d = grad + (oy * g.outWidth + xLo) * O + o;
+            int64_t ox = xLo;
+            for (; ox + kChains <= xHi; ox += kChains, in += kChains * step, d += kChains * O) {
+              for (int64_t j = 0; j < kChains; ++j) {
+                sum[j] = _mm256_fmadd_ps(_mm256_set1_ps(d[j * O]), _mm256_loadu_ps(in + j * step), sum[j]);
               }
-              __m256 total = _mm256_add_ps(_mm256_add_ps(sum[0], sum[1]), _mm256_add_ps(sum[2], sum[3]));
-              _mm256_storeu_ps(target + c, _mm256_add_ps(_mm256_loadu_ps(target + c), total));
             }
-#endif
-            for (; c < C; ++c) {
-              float total = 0.0f;
-              for (int64_t oy = yLo; oy < yHi; ++oy) {
-                const int64_t iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight;
-                for (int64_t ox = xLo; ox < xHi; ++ox) {
-                  const int64_t ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth;
-                  total += grad[(oy * g.outWidth + ox) * O + o] * image[(iy * g.inWidth + ix) * C + c];
-                }
-              }
-              target[c] += total;
+            for (; ox < xHi; ++ox, in += step, d += O) {
+              sum[0] = _mm256_fmadd_ps(_mm256_set1_ps(d[0]), _mm256_loadu_ps(in), sum[0]);
             }
           }
+          const __m256 chains = _mm256_add_ps(_mm256_add_ps(sum[0], sum[1]), _mm256_add_ps(sum[2], sum[3]));
+          _mm256_storeu_ps(target + c, _mm256_add_ps(_mm256_loadu_ps(target + c), chains));
+        }
+#endif
+        for (; c < C; ++c) {
+          float sum = 0.0f;
+          for (int64_t oy = yLo; oy < yHi; ++oy) {
+            const int64_t iy = oy * g.strideHeight - g.padTop + ky * g.dilationHeight;
+            for (int64_t ox = xLo; ox < xHi; ++ox) {
+              const int64_t ix = ox * g.strideWidth - g.padLeft + kx * g.dilationWidth;
+              sum += grad[(oy * g.outWidth + ox) * O + o] * image[(iy * g.inWidth + ix) * C + c];
+            }
+          }
+          target[c] += sum;
         }
       }
     }
   });
   for (int64_t t = 0; t < taps; ++t) {
     for (int64_t c = 0; c < C; ++c) {
-      for (int64_t o = 0; o < O; ++o) {
-        float s = 0.0f;
-        for (int64_t k = 0; k < chunks; ++k) s += partial[k * size + (o * taps + t) * C + c];
-        dfilter[(t * C + c) * O + o] = s;
-      }
+      for (int64_t o = 0; o < O; ++o) dfilter[(t * C + c) * O + o] = total[(o * taps + t) * C + c];
     }
   }
 }
