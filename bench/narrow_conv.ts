@@ -5,20 +5,21 @@
  * caches (as in a training step). Median of --reps runs (default 9), wall ms, at ResNet-32's stage shapes (batch
  * 128) and 1-4 output channels. kNarrowConvMaxOutChannels comes from this.
  *
- *   npx tsx bench/narrow_conv.ts [--reps 9]
+ *   npx tsx bench/narrow_conv.ts [--reps 9] [--out dir]
  *
- * Prints a Markdown table and writes bench/results/narrow_conv.md.
+ * Prints a Markdown table and writes narrow_conv.md to --out (default bench/results).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 
 import { nativeAddon } from '../src';
-import { argValue, gitCommit, machine, median } from './util';
+import { argText, argValue, gitCommit, machine, median } from './util';
 
 const addon = nativeAddon();
 if (addon === null || !('conv2dForward' in addon)) throw new Error('narrow_conv needs the addon built with oneDNN');
 const A = addon;
 const reps = argValue('reps', 9);
+const out = argText('out', path.join(__dirname, 'results'));
 const shapes = [
   [128, 32, 32, 16],
   [128, 16, 16, 32],
@@ -70,7 +71,8 @@ const table = [
   '',
   `${new Date().toISOString()}, commit ${gitCommit()}, ${m.cpu} x${m.cores}, load average ` +
     `${(m.loadAverage as number[]).map((v) => v.toFixed(1)).join(' ')}; median of ${reps} alternating runs, wall ` +
-    'ms, caches cold. Command: `npx tsx bench/narrow_conv.ts`. 3x3 filter, stride 1, same padding. pact-cpu uses ' +
+    `ms, caches cold. Command: \`npx tsx bench/narrow_conv.ts ${process.argv.slice(2).join(' ')}\``.trim() +
+    '. 3x3 filter, stride 1, same padding. pact-cpu uses ' +
     'the loops up to kNarrowConvMaxOutChannels = 2 output channels (native/cpu/narrow_conv.h).',
   '',
   '| x | out channels | forward oneDNN | forward loops | speedup | backprop-filter oneDNN | backprop-filter loops | speedup |',
@@ -78,4 +80,5 @@ const table = [
   ...rows,
   '',
 ];
-fs.writeFileSync(path.join(__dirname, 'results', 'narrow_conv.md'), table.join('\n'));
+fs.mkdirSync(out, { recursive: true });
+fs.writeFileSync(path.join(out, 'narrow_conv.md'), table.join('\n'));
