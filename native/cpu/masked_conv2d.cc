@@ -630,9 +630,9 @@ void sparseForward(const ConvGeometry& g, const float* x, const float* filter, c
   // stage shapes, and the threads' static shares of them differed by up to a tile (at 128x32x32x16 with 4x4 blocks
   // at d = 0.1, 6,144 and 6,963 positions: 1.01-1.07x).
   const int64_t threads = numThreads();
-  const WindowKinds kinds(g);
   const int64_t directT = std::max(T, (P + threads - 1) / threads);
   const bool direct = withDirectWidth(g.outC, [&](auto width) {
+    const WindowKinds kinds(g);
     LineAlignedFloats w(static_cast<size_t>(K * g.outC));
     std::memcpy(w.data(), filter, sizeof(float) * static_cast<size_t>(K * g.outC));
     parallelFor(static_cast<size_t>(tileCount(P, directT)), 1, [&](size_t begin, size_t end) {
