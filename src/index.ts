@@ -39,6 +39,7 @@ export { truncatedGeometricLogProb, expectedLogPrior } from './ops/priors';
 export { haltingStep, haltingStepComposite, initialHaltingState, PACT_HALTING_STEP } from './ops/halting_step';
 export type { HaltingState, HaltingStepOptions, HaltingStepResult } from './ops/halting_step';
 export type { HaltingMode } from './ops/halting_util';
+export { uniformNoise, PACT_UNIFORM_NOISE } from './ops/halting_util';
 export { adaptiveBlock } from './ops/adaptive_block';
 export type { AdaptiveBlockOptions, AdaptiveBlockResult, AdaptiveMode, HaltFn, IterateFn } from './ops/adaptive_block';
 export { relaxedLoss, actLoss, ReinforceBaseline } from './ops/objectives';

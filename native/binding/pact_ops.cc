@@ -1,4 +1,4 @@
-// N-API bindings of PACT's own kernels (cpu/halting_step.h). The caller allocates every output; every length, the
+// N-API bindings of PACT's own kernels (cpu/halting_step.h, cpu/random.h). The caller allocates every output; every length, the
 // mode and the scalar attributes are checked here again before a kernel runs, and so are the values a kernel
 // cannot meaningfully take (NaN halting logits, noise outside [0, 1]).
 #include <napi.h>
@@ -10,6 +10,7 @@
 #include "binding/halting_args.h"
 #include "binding/registry.h"
 #include "cpu/halting_step.h"
+#include "cpu/random.h"
 
 namespace {
 
@@ -130,7 +131,22 @@ Napi::Value haltingStepGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// uniformNoise(seedHigh, seedLow, out): out (a Float32Array) <- U(0, 1) draws of the 64-bit seed
+// seedHigh * 2^32 + seedLow, each 32-bit half a whole number in [0, 2^32).
+Napi::Value uniformNoise(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "uniformNoise";
+  constexpr int64_t kHalf = (int64_t{1} << 32) - 1;
+  const auto high = static_cast<uint64_t>(pact::intArg(info, 0, fn, "seedHigh", 0, kHalf));
+  const auto low = static_cast<uint64_t>(pact::intArg(info, 1, fn, "seedLow", 0, kHalf));
+  const FloatView out = pact::floatArg(info, 2, fn, "out");
+  if (out.length > (size_t{1} << 32)) pact::throwArg(info.Env(), fn, "out must have at most 2^32 elements");
+  pact::uniformNoise(static_cast<uint32_t>(high), static_cast<uint32_t>(low), static_cast<int64_t>(out.length),
+                     out.data);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 PACT_EXPORT("haltingStep", haltingStep);
 PACT_EXPORT("haltingStepGrad", haltingStepGrad);
+PACT_EXPORT("uniformNoise", uniformNoise);

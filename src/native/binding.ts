@@ -136,6 +136,11 @@ export interface NormAddon {
  * a block without an output accumulator.
  */
 export interface PactOpsAddon {
+  /**
+   * out <- U(0, 1) draws of the 64-bit seed seedHigh * 2^32 + seedLow (native/cpu/random.h: counter-based, strictly
+   * inside (0, 1), the same for any number of threads); each half a whole number in [0, 2^32).
+   */
+  uniformNoise(seedHigh: number, seedLow: number, out: Float32Array): void;
   haltingStep(
     sXi: Float32Array,
     sH: Float32Array,

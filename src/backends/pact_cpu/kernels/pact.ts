@@ -1,6 +1,7 @@
 /**
  * PACT's own kernels on pact-cpu: the fused halting step and its gradient (native/cpu/halting_step.cc), which
- * exist on no other backend (src/ops/halting_step.ts runs its composite there). The op checked the arguments; the
+ * exist on no other backend (src/ops/halting_step.ts runs its composite there), and the halting units' U(0, 1)
+ * noise (native/cpu/random.h; elsewhere tfjs' randomUniform). The op checked the arguments; the
  * addon checks every length and value again and throws, so these never fall back.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -14,6 +15,7 @@ import {
   PACT_HALTING_STEP,
   PACT_HALTING_STEP_GRAD,
 } from '../../../ops/halting_step_kernel';
+import { PACT_UNIFORM_NOISE, UniformNoiseAttrs } from '../../../ops/halting_util';
 import type { PactCpuBackend } from '../backend';
 import { nativeKernel } from '../kernel_util';
 
@@ -83,4 +85,11 @@ const haltingStepGradConfig = nativeKernel(PACT_HALTING_STEP_GRAD, ({ inputs, at
   return outs;
 });
 
-export const pactKernels: tf.KernelConfig[] = [haltingStepConfig, haltingStepGradConfig];
+const uniformNoiseConfig = nativeKernel(PACT_UNIFORM_NOISE, ({ attrs, backend }) => {
+  const { shape, seedHigh, seedLow } = attrs as unknown as UniformNoiseAttrs;
+  const out = backend.outputFloats(tf.util.sizeFromShape(shape));
+  backend.native.uniformNoise(seedHigh, seedLow, out);
+  return backend.floatOutput(out, shape);
+});
+
+export const pactKernels: tf.KernelConfig[] = [haltingStepConfig, haltingStepGradConfig, uniformNoiseConfig];
