@@ -21,7 +21,7 @@ export interface HaltingDistributionOptions {
   mode: HaltingMode;
   /** λ > 0, relaxed mode only. */
   temperature?: number;
-  /** U(0,1) draws ε of shape [..., L-1] (relaxed and discrete modes); drawn with tfjs' RNG and `seed` if absent. */
+  /** U(0,1) draws ε of shape [..., L-1] (relaxed and discrete modes); `uniformNoise` with `seed` if absent. */
   noise?: tf.Tensor;
   seed?: number;
 }

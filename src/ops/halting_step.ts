@@ -56,7 +56,7 @@ export interface HaltingStepOptions {
   temperature?: number;
   /** δ ∈ [0, 1) of â = r·[r > δ] (eq. 27); default 0. */
   delta?: number;
-  /** U(0,1) draws ε with the positions' shape (relaxed and discrete); drawn with tfjs' RNG and `seed` if absent. */
+  /** U(0,1) draws ε with the positions' shape (relaxed and discrete); `uniformNoise` with `seed` if absent. */
   noise?: tf.Tensor;
   seed?: number;
 }

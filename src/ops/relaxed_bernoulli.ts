@@ -12,7 +12,7 @@ import { checkFloat32, checkNoNaN, checkTemperature, logit, noiseFor } from './h
  *
  * @param logits logit(γ), any shape, float32, no NaN (±∞ allowed: γ = 0 or 1).
  * @param temperature λ > 0.
- * @param noise the U(0,1) draws ε, same shape as `logits`; drawn with `tf.randomUniform` (and `seed`) if absent.
+ * @param noise the U(0,1) draws ε, same shape as `logits`; drawn with `uniformNoise` (and `seed`) if absent.
  * @param seed seed of that draw, for reproducible runs.
  * @returns v̂, shape of `logits`; differentiable with respect to `logits` (and `noise`).
  */

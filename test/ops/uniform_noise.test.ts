@@ -78,7 +78,7 @@ describe('uniformNoise (the halting units’ U(0, 1) draws: counter-based, nativ
     }
   });
 
-  it('gives the same draws on a backend without the kernel (its JavaScript loop) as natively; refuses bad input', () => {
+  it('gives the same draws without the kernel (its JavaScript loop) as natively; refuses bad input', () => {
     const rng = freshRng();
     for (const seed of [rng.int(0, 2 ** 52), -rng.int(1, 2 ** 52), 0, 2 ** 32 + 5]) {
       const n = rng.int(1, 70_000);

@@ -1,8 +1,8 @@
 /**
  * PACT's own kernels on pact-cpu: the fused halting step and its gradient (native/cpu/halting_step.cc), which
  * exist on no other backend (src/ops/halting_step.ts runs its composite there), and the halting units' U(0, 1)
- * noise (native/cpu/random.h; elsewhere tfjs' randomUniform). The op checked the arguments; the
- * addon checks every length and value again and throws, so these never fall back.
+ * noise (native/cpu/random.h; elsewhere the same draws from a JavaScript loop, src/ops/halting_util.ts). The op
+ * checked the arguments; the addon checks every length and value again and throws, so these never fall back.
  */
 import * as tf from '@tensorflow/tfjs';
 
