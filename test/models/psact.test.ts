@@ -331,13 +331,15 @@ describe('PSACT / SACT ResNet', function () {
     };
     // ρ jumps where some position's Σ h crosses 1 − ε (its N changes): a step whose ± evaluations change any stage's
     // iterations is skipped for a smaller one, and so is one across a ReLU kink (one-sided differences disagreeing).
+    // (Seed 982528735 left 3 of 8 derivatives with no usable step down to 1e-3; 3e-4 is still far above float32's
+    // noise in ρ.)
     const check = (bias: tf.Variable, objective: Objective, what: string): boolean => {
       const { value: g, grads } = tf.variableGrads(() => objective(model.forward(x, options)).tensor, [bias]);
       const analytic = grads[bias.name].dataSync()[0];
       tf.dispose([g, grads]);
       const b0 = bias.dataSync()[0];
       const base = evaluate(objective);
-      for (const eps of [1e-2, 3e-3, 1e-3]) {
+      for (const eps of [1e-2, 3e-3, 1e-3, 3e-4]) {
         bias.assign(tf.tensor1d([b0 + eps]));
         const plus = evaluate(objective);
         bias.assign(tf.tensor1d([b0 - eps]));
