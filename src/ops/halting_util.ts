@@ -103,6 +103,9 @@ function mix32(x: number): number {
  */
 export function uniformNoise(shape: readonly number[], seed?: number): tf.Tensor {
   if (seed !== undefined && !Number.isFinite(seed)) throw new Error(`uniformNoise: seed must be finite, got ${seed}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new Error(`uniformNoise: shape must be an array of whole numbers >= 0, got ${String(shape)}`);
+  }
   const n = tf.util.sizeFromShape(shape as number[]);
   if (n > 2 ** 32) throw new Error(`uniformNoise: at most 2^32 draws, got shape [${shape}]`);
   const whole = seed === undefined ? Math.floor(Math.random() * 2 ** 53) : Math.floor(seed);

@@ -93,6 +93,8 @@ describe('uniformNoise (the halting units’ U(0, 1) draws: counter-based, nativ
       }
     }
     assert.throws(() => uniformNoise([3], NaN), /uniformNoise: seed must be finite, got NaN/);
+    assert.throws(() => uniformNoise([3, -1]), /uniformNoise: shape must be an array of whole numbers >= 0, got 3,-1/);
+    assert.throws(() => uniformNoise([2.5]), /uniformNoise: shape must be an array of whole numbers >= 0/);
     const addon = nativeAddon()!;
     const out = new Float32Array(4);
     assert.throws(
