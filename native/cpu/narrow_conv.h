@@ -8,7 +8,10 @@
 // and 8 input channels, the products of the input pixels and the dy values that see them over a whole image, in 4
 // independent accumulators. Layouts as in dense_conv.h (x NHWC, filter/dfilter HWIO, y/dy NHWC), any strides,
 // dilations and pads that checkConv2DGeometry accepts. Parallel over output rows (forward) and chunks of images
-// (backprop-filter, partials summed in chunk order: results do not depend on timing).
+// (backprop-filter, partials summed in chunk order: results do not depend on timing). On AVX-512, one output
+// channel with a 3x3 filter, stride 1 and 16-64 input channels (the halting logits) take kernels of their own:
+// blocks of 16 outputs of a row summed together, the filter gradient's sums in registers over each image (4.5-5.7x
+// and 3.3-3.8x oneDNN's speed at the stage shapes, bench/results/avx512/narrow_conv.md).
 #pragma once
 #include <cstdint>
 
