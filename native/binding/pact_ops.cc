@@ -1,6 +1,6 @@
-// N-API bindings of PACT's own kernels (cpu/halting_step.h, cpu/random.h). The caller allocates every output; every length, the
-// mode and the scalar attributes are checked here again before a kernel runs, and so are the values a kernel
-// cannot meaningfully take (NaN halting logits, noise outside [0, 1]).
+// N-API bindings of PACT's own kernels (cpu/halting_step.h, cpu/random.h). The caller allocates every output; every
+// length, the mode and the scalar attributes are checked here again before a kernel runs, and so are the values a
+// kernel cannot meaningfully take (NaN halting logits, noise outside [0, 1]).
 #include <napi.h>
 
 #include <cmath>

@@ -15,15 +15,19 @@ namespace pact::masked {
 
 inline bool isActive(float m) { return m > 0.0f; }
 
+#if defined(__AVX2__)
+// Bit k set where mask[k] > 0, for k in [0, 8) (isActive on 8 values: one comparison, NaN and -0 inactive).
+inline uint32_t activeLanes8(const float* mask) {
+  return static_cast<uint32_t>(
+      _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mask), _mm256_setzero_ps(), _CMP_GT_OQ)));
+}
+#endif
+
 // The number of active rows.
 inline int64_t countActive(const float* mask, int64_t rows) {
   int64_t count = 0, i = 0;
 #if defined(__AVX2__)
-  const __m256 zero = _mm256_setzero_ps();
-  for (; i + 8 <= rows; i += 8) {
-    count += _mm_popcnt_u32(
-        static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mask + i), zero, _CMP_GT_OQ))));
-  }
+  for (; i + 8 <= rows; i += 8) count += _mm_popcnt_u32(activeLanes8(mask + i));
 #endif
   for (; i < rows; ++i) count += isActive(mask[i]) ? 1 : 0;
   return count;
@@ -65,9 +69,8 @@ inline ActiveCounts countActiveShares(const float* mask, int64_t rows) {
 // rows.
 inline void listActive(const float* mask, int64_t i, int64_t hi, int64_t* out, int64_t next, int64_t limit) {
 #if defined(__AVX2__) && defined(__BMI2__)
-  const __m256 zero = _mm256_setzero_ps();
   for (; i + 8 <= hi && next < limit; i += 8) {
-    auto bits = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mask + i), zero, _CMP_GT_OQ)));
+    uint32_t bits = activeLanes8(mask + i);
     if (next + 8 <= limit) {
       // Byte k of `lanes`: the lane of the k-th active row (pdep spreads the 8 bits to bytes, pext packs their lanes).
       const uint64_t lanes = _pext_u64(0x0706050403020100ull, _pdep_u64(bits, 0x0101010101010101ull) * 0xff);
@@ -212,8 +215,7 @@ inline void zeroActiveRows(const float* mask, int64_t rows, int64_t channels, fl
       const __m256 zero = _mm256_setzero_ps();
       size_t i = begin;
       for (; i + 8 <= end; i += 8) {
-        auto bits = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mask + i), zero,
-                                                                           _CMP_GT_OQ)));
+        uint32_t bits = activeLanes8(mask + i);
         while (bits != 0) {
           float* row = data + (i + static_cast<size_t>(__builtin_ctz(bits))) * static_cast<size_t>(channels);
           for (int64_t k = 0; k < channels; k += 8) _mm256_storeu_ps(row + k, zero);

@@ -1191,11 +1191,7 @@ uint64_t activeBits(const float* row, int64_t w) {
   uint64_t bits = 0;
   int64_t x = 0;
 #if defined(__AVX2__)
-  const __m256 zero = _mm256_setzero_ps();
-  for (; x + 8 <= w; x += 8) {
-    const auto lanes = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + x), zero, _CMP_GT_OQ));
-    bits |= static_cast<uint64_t>(static_cast<uint32_t>(lanes)) << x;
-  }
+  for (; x + 8 <= w; x += 8) bits |= static_cast<uint64_t>(activeLanes8(row + x)) << x;
 #endif
   for (; x < w; ++x) bits |= static_cast<uint64_t>(isActive(row[x]) ? 1 : 0) << x;
   return bits;
