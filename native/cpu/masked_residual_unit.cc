@@ -17,32 +17,13 @@ namespace pact::masked {
 
 namespace {
 
-// Sums over j in [0, count) into `width` double accumulators: one share of [0, count) per thread,
-// share(first, last, acc) adding its terms into its own partial, the partials summed in share order so that the
-// result does not depend on timing.
-template <typename Share>
-std::vector<double> sumShares(size_t count, int64_t width, Share&& share) {
-  const size_t chunks = static_cast<size_t>(std::max(1, numThreads()));
-  std::vector<double> partial(chunks * width, 0.0);
-  parallelFor(chunks, 1, [&](size_t begin, size_t end) {
-    for (size_t c = begin; c < end; ++c) {
-      share(count * c / chunks, count * (c + 1) / chunks, partial.data() + c * width);
-    }
-  });
-  std::vector<double> total(width, 0.0);
-  for (size_t c = 0; c < chunks; ++c) {
-    for (int64_t k = 0; k < width; ++k) total[k] += partial[c * width + k];
-  }
-  return total;
-}
-
 // Sums fn(j, acc) over j in [0, count) into `channels` accumulators (sumShares). fn adds into float accumulators (so
 // its loop vectorises), which are flushed into double every kBlockRows terms: float rounding over at most 64 terms,
 // double beyond.
 template <typename F>
 std::vector<double> sumOver(size_t count, int64_t channels, F&& fn) {
   constexpr size_t kBlockRows = 64;
-  return sumShares(count, channels, [&](size_t first, size_t last, double* acc) {
+  return sumShares<double>(count, channels, [&](size_t first, size_t last, double* acc) {
     std::vector<float> block(static_cast<size_t>(channels));
     for (size_t i = first; i < last; i += kBlockRows) {
       std::fill(block.begin(), block.end(), 0.0f);
@@ -202,7 +183,8 @@ constexpr size_t kRegisterRows = 64;
 
 template <int VC, typename Body>
 std::vector<double> sumSequential(int64_t rows, int64_t channels, Body&& body) {
-  return sumShares(static_cast<size_t>(rows), 2 * channels, [&](size_t first, size_t last, double* acc) {
+  const auto rowCount = static_cast<size_t>(rows);
+  return sumShares<double>(rowCount, 2 * channels, [&](size_t first, size_t last, double* acc) {
     for (size_t i = first; i < last; i += kRegisterRows) {
       const size_t stop = std::min(last, i + kRegisterRows);
       for (int64_t c = 0; c < channels; c += 8 * VC) {

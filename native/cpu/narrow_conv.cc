@@ -67,26 +67,13 @@ void validRange(int64_t k, int64_t stride, int64_t dilation, int64_t padLow, int
   lo = std::min(lo, hi);
 }
 
-// The sums over the batch of what body(b, partial) adds into partial[0, size) for image b: one partial a chunk of
-// images (a thread's), added in chunk order (results do not depend on timing).
+// The sums over the batch of what body(b, partial) adds into partial[0, size) for image b (sumShares: one share of
+// the images a thread, added in share order).
 template <typename Body>
-std::vector<float> imageChunkSums(int64_t batch, int64_t size, Body&& body) {
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), batch));
-  std::vector<float> partial(static_cast<size_t>(chunks * size), 0.0f);
-  parallelFor(static_cast<size_t>(chunks), 1, [&](size_t begin, size_t end) {
-    for (size_t chunk = begin; chunk < end; ++chunk) {
-      const int64_t first = batch * static_cast<int64_t>(chunk) / chunks;
-      const int64_t last = batch * (static_cast<int64_t>(chunk) + 1) / chunks;
-      for (int64_t b = first; b < last; ++b) body(b, partial.data() + chunk * size);
-    }
+std::vector<float> imageSums(int64_t batch, int64_t size, Body&& body) {
+  return sumShares<float>(static_cast<size_t>(batch), size, [&](size_t first, size_t last, float* partial) {
+    for (size_t b = first; b < last; ++b) body(static_cast<int64_t>(b), partial);
   });
-  std::vector<float> total(static_cast<size_t>(size));
-  for (int64_t i = 0; i < size; ++i) {
-    float s = 0.0f;
-    for (int64_t k = 0; k < chunks; ++k) s += partial[k * size + i];
-    total[i] = s;
-  }
-  return total;
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -316,7 +303,7 @@ void backpropFilterImage(const Conv2DGeometry& g, const float* image, const floa
 template <int C>
 void backpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
   const int64_t inImage = g.inHeight * g.inWidth * C, outPlane = g.outHeight * g.outWidth;
-  const std::vector<float> total = imageChunkSums(g.batch, 9 * C, [&](int64_t b, float* sum) {
+  const std::vector<float> total = imageSums(g.batch, 9 * C, [&](int64_t b, float* sum) {
     int64_t c0 = 0;
     for (; c0 + 32 <= C; c0 += 32) backpropFilterImage<C, 2>(g, x + b * inImage, dy + b * outPlane, c0, sum);
     if (c0 < C) backpropFilterImage<C, 1>(g, x + b * inImage, dy + b * outPlane, c0, sum);
@@ -430,7 +417,7 @@ void narrowConv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const f
   // channels), over the positions whose tap lies inside the image (a rectangle), in kChains independent
   // accumulators. One partial [O, taps, C] per chunk of images, summed in chunk order.
   constexpr int64_t kChains = 4;
-  const std::vector<float> total = imageChunkSums(g.batch, size, [&](int64_t b, float* acc) {
+  const std::vector<float> total = imageSums(g.batch, size, [&](int64_t b, float* acc) {
     const float* image = x + b * inImage;
     const float* grad = dy + b * outPlane * O;
     for (int64_t tap = 0; tap < taps; ++tap) {
