@@ -19,9 +19,10 @@
 //   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
-//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the forward (from 32 channels) and the
-//   backprop-filter, with the AVX2 kernels only, compute those tiles with Winograd F(2x2, 3x3)
-//   (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see winogradWorth).
+//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the backprop-filter (AVX2: from 8
+//   channels; AVX-512: from 32) and with the AVX2 kernels the forward (from 32 channels) compute those tiles with
+//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see
+//   winogradWorth).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -52,6 +53,7 @@
 #include "cpu/isa.h"
 #include "cpu/mask_rows.h"
 #include "cpu/masked_winograd.h"
+#include "cpu/simd_vec.h"
 #include "cpu/threads.h"
 
 namespace pact::masked {
@@ -505,17 +507,8 @@ void forEachBlock(const ConvGeometry& g, const WindowKinds& kinds, const int64_t
 }
 
 // The direct kernels for 8 floats a vector, and for 16 where the CPU has AVX-512 (see masked_direct.inc).
-struct Avx2Vec {
-  using T = __m256;
-  static constexpr int W = 8;
-  static T zero() { return _mm256_setzero_ps(); }
-  static T load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
-  static T set1(float v) { return _mm256_set1_ps(v); }
-  static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
-  static T add(T a, T b) { return _mm256_add_ps(a, b); }
-};
+using simd::Avx2Vec;
+using simd::Avx512Vec;
 
 namespace avx2 {
 using Vec = Avx2Vec;
@@ -524,18 +517,6 @@ using Vec = Avx2Vec;
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw")
-struct Avx512Vec {
-  using T = __m512;
-  static constexpr int W = 16;
-  static T zero() { return _mm512_setzero_ps(); }
-  static T load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
-  static T set1(float v) { return _mm512_set1_ps(v); }
-  static T broadcast(const float* p) { return _mm512_set1_ps(*p); }
-  static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
-  static T add(T a, T b) { return _mm512_add_ps(a, b); }
-};
-
 namespace avx512 {
 using Vec = Avx512Vec;
 #include "cpu/masked_direct.inc"
@@ -1100,9 +1081,14 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // direct kernels beat them: forward without Winograd 0.85-0.95x the time at 16x16x32 and 0.73-0.95x at 8x8x64 (4x4
 // blocks, d = 0.1-0.75, same process); filter gradient 0.61-0.89x at 32x32x16, 0.85-1.01x at 16x16x32, but
 // 0.96-1.16x at 8x8x64; once border windows skipped their padding taps (forEachBlock), 0.86-0.93x at 8x8x64 too
-// (16x16x64: 0.97-1.05x). Hence no Winograd on AVX-512.
+// (16x16x64: 0.97-1.05x). With the 16-float Winograd kernels (masked_winograd.inc compiled for AVX-512, 2026-11-27,
+// same process, 4x4 blocks, d = 0.1-0.75) the filter gradient takes 0.79-1.02x the direct kernels' time at 16x16x32
+// and 0.80-1.0x at 8x8x64, but 1.2-2.0x at 32x32x16; the forward 0.92-1.17x at 16x16x32, 0.95-1.26x at 8x8x64 and
+// 1.2-1.6x at 32x32x16 (at 16 channels the transforms cost as much as the products they save). Hence on AVX-512
+// Winograd for the filter gradient from 32 channels only, never for the forward.
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradForwardMinChannels = 32;
+constexpr int64_t kWinogradAvx512MinChannels = 32;
 
 // Whether at least kWinogradMinShare of the `active` active positions lie in full 2x2 tiles (where Winograd applies).
 bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
@@ -1114,7 +1100,12 @@ bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
 // forward convolution, else the filter gradient).
 bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, bool forward) {
   if (algo == MaskedAlgo::kSparseDirect) return false;
-  if (useAvx512() || (forward && std::min(g.inC, g.outC) < kWinogradForwardMinChannels)) return false;
+  const int64_t narrow = std::min(g.inC, g.outC);
+  if (useAvx512()) {
+    if (forward || narrow < kWinogradAvx512MinChannels || !winograd::hasAvx512Kernels(g)) return false;
+  } else if (forward && narrow < kWinogradForwardMinChannels) {
+    return false;
+  }
   return tiledMask(g, mask, active);
 }
 

@@ -5,8 +5,10 @@
 //   filter U [16][inC][outC] (computed once per call), then the output transform of M [16][tiles][outC] into y;
 //   filter gradient: the input transform into V as above, the output-gradient transform into E [16][tiles][outC],
 //   and 16 GEMMs S_k += V_k^T * E_k into a per-thread sum S [16][inC][outC], transformed back to [3][3][inC][outC]
-//   once per call (in double).
-// The transforms run over the channels with one vector of 8 channels at a time (inC and outC are multiples of 8).
+//   once per call.
+// The transforms run over the channels one vector at a time (masked_winograd.inc): 16 channels a vector where the
+// CPU has AVX-512 and inC and outC are multiples of 16 (see hasAvx512Kernels), else 8 (inC and outC are multiples of
+// 8).
 #include "cpu/masked_winograd.h"
 
 #include <algorithm>
@@ -14,11 +16,10 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
+#include "cpu/isa.h"
 #include "cpu/mask_rows.h"
+#include "cpu/simd_vec.h"
 #include "cpu/threads.h"
 
 namespace pact::masked::winograd {
@@ -27,39 +28,7 @@ namespace {
 
 constexpr int kPoints = 16;  // the 4x4 transformed tile
 
-// Eight floats: AVX2 registers where compiled for them, a plain array otherwise (the same code either way).
-#if defined(__AVX2__) && defined(__FMA__)
-using Vec = __m256;
-inline Vec load(const float* p) { return _mm256_loadu_ps(p); }
-inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
-inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
-inline Vec neg(Vec a) { return _mm256_sub_ps(_mm256_setzero_ps(), a); }
-inline Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-inline Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-#else
-struct Vec {
-  float v[8];
-};
-inline Vec load(const float* p) {
-  Vec r;
-  std::memcpy(r.v, p, sizeof(r.v));
-  return r;
-}
-inline void store(float* p, Vec a) { std::memcpy(p, a.v, sizeof(a.v)); }
-template <typename F>
-inline Vec lanes(F&& f) {
-  Vec r;
-  for (int i = 0; i < 8; ++i) r.v[i] = f(i);
-  return r;
-}
-inline Vec add(Vec a, Vec b) { return lanes([&](int i) { return a.v[i] + b.v[i]; }); }
-inline Vec sub(Vec a, Vec b) { return lanes([&](int i) { return a.v[i] - b.v[i]; }); }
-inline Vec neg(Vec a) { return lanes([&](int i) { return -a.v[i]; }); }
-inline Vec broadcast(const float* p) { return lanes([&](int) { return *p; }); }
-inline Vec fma(Vec a, Vec b, Vec c) { return lanes([&](int i) { return a.v[i] * b.v[i] + c.v[i]; }); }
-#endif
-constexpr int64_t kLanes = 8;
+constexpr int64_t kLanes = 8;  // the narrowest vector: inC and outC are multiples of it
 
 // Tiles per chunk: the chunk's V and M (or E) take about 64 KiB each; a multiple of 12, the GEMMs' row blocks.
 int64_t chunkTiles(const ConvGeometry& g) {
@@ -70,88 +39,49 @@ int64_t chunkTiles(const ConvGeometry& g) {
 // so that a tile's 16 values of one channel do not map to one L1 set (plain planes are multiples of 4 KiB apart).
 int64_t pointStride(int64_t chunk, int64_t C) { return chunk * C + 16; }
 
+// Output position p = (b*outH + oy)*outW + ox as (b, oy, ox); in 32-bit arithmetic where p fits (64-bit divisions
+// took ~11% of a 16-channel forward).
+struct Position {
+  int64_t b, oy, ox;
+};
+inline Position decode(const ConvGeometry& g, int64_t p) {
+  const int64_t plane = g.outH * g.outW;
+  if (p <= INT32_MAX && plane <= INT32_MAX) {
+    const uint32_t q = static_cast<uint32_t>(p), pl = static_cast<uint32_t>(plane), w = static_cast<uint32_t>(g.outW);
+    const uint32_t b = q / pl, r = q - b * pl, oy = r / w;
+    return {b, oy, r - oy * w};
+  }
+  return {p / plane, (p % plane) / g.outW, p % g.outW};
+}
+
 // The 16 input rows [inC] that tile p's outputs read (rows[4*i + j]: input row oy - padTop + i, column
 // ox - padLeft + j), `zero` where that lies outside the image.
 void tileInputRows(const ConvGeometry& g, const float* x, int64_t p, const float* zero, const float* rows[kPoints]) {
-  const int64_t plane = g.outH * g.outW, b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
+  const Position t = decode(g, p);
+  const int64_t iy0 = t.oy - g.padTop, ix0 = t.ox - g.padLeft, C = g.inC;
+  if (iy0 >= 0 && iy0 + 4 <= g.inH && ix0 >= 0 && ix0 + 4 <= g.inW) {  // inside the image: no checks per row
+    const float* origin = x + ((t.b * g.inH + iy0) * g.inW + ix0) * C;
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) rows[4 * i + j] = origin + (i * g.inW + j) * C;
+    return;
+  }
   for (int i = 0; i < 4; ++i) {
-    const int64_t iy = oy - g.padTop + i;
+    const int64_t iy = iy0 + i;
     for (int j = 0; j < 4; ++j) {
-      const int64_t ix = ox - g.padLeft + j;
+      const int64_t ix = ix0 + j;
       const bool inside = iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW;
-      rows[4 * i + j] = inside ? x + ((b * g.inH + iy) * g.inW + ix) * g.inC : zero;
+      rows[4 * i + j] = inside ? x + ((t.b * g.inH + iy) * g.inW + ix) * C : zero;
     }
   }
 }
 
 // Asks for tile p's input rows to be brought into the cache (the tiles are scattered over x).
 void prefetchTile(const ConvGeometry& g, const float* x, int64_t p) {
-  const int64_t plane = g.outH * g.outW, b = p / plane, oy = (p % plane) / g.outW, ox = p % g.outW;
-  const int64_t ix0 = std::max<int64_t>(0, ox - g.padLeft), ix1 = std::min(g.inW, ox - g.padLeft + 4);
+  const Position t = decode(g, p);
+  const int64_t ix0 = std::max<int64_t>(0, t.ox - g.padLeft), ix1 = std::min(g.inW, t.ox - g.padLeft + 4);
   if (ix0 >= ix1) return;
-  for (int64_t iy = std::max<int64_t>(0, oy - g.padTop); iy < std::min(g.inH, oy - g.padTop + 4); ++iy) {
-    prefetchRow(x + ((b * g.inH + iy) * g.inW + ix0) * g.inC, (ix1 - ix0) * g.inC);
-  }
-}
-
-// out[k * pointStride + c] = (B^T d B)_k for the channels c of the 16 rows, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
-// 0 1 0 -1].
-void inputTransform(const float* const rows[kPoints], int64_t C, float* out, int64_t pointStride) {
-  for (int64_t c = 0; c < C; c += kLanes) {
-    Vec t[4][4];
-    for (int j = 0; j < 4; ++j) {
-      const Vec d0 = load(rows[j] + c), d1 = load(rows[4 + j] + c), d2 = load(rows[8 + j] + c),
-                d3 = load(rows[12 + j] + c);
-      t[0][j] = sub(d0, d2);
-      t[1][j] = add(d1, d2);
-      t[2][j] = sub(d2, d1);
-      t[3][j] = sub(d1, d3);
-    }
-    for (int i = 0; i < 4; ++i) {
-      float* o = out + 4 * i * pointStride + c;
-      store(o, sub(t[i][0], t[i][2]));
-      store(o + pointStride, add(t[i][1], t[i][2]));
-      store(o + 2 * pointStride, sub(t[i][2], t[i][1]));
-      store(o + 3 * pointStride, sub(t[i][1], t[i][3]));
-    }
-  }
-}
-
-// The 2x2 outputs A^T m A of m[k * pointStride + c], A^T = [1 1 1 0; 0 1 -1 -1], into rows[2*i + j].
-void outputTransform(const float* m, int64_t pointStride, int64_t C, float* const rows[4]) {
-  for (int64_t c = 0; c < C; c += kLanes) {
-    Vec s[2][4];
-    for (int j = 0; j < 4; ++j) {
-      const Vec m0 = load(m + j * pointStride + c), m1 = load(m + (4 + j) * pointStride + c),
-                m2 = load(m + (8 + j) * pointStride + c), m3 = load(m + (12 + j) * pointStride + c);
-      s[0][j] = add(add(m0, m1), m2);
-      s[1][j] = sub(sub(m1, m2), m3);
-    }
-    for (int i = 0; i < 2; ++i) {
-      store(rows[2 * i] + c, add(add(s[i][0], s[i][1]), s[i][2]));
-      store(rows[2 * i + 1] + c, sub(sub(s[i][1], s[i][2]), s[i][3]));
-    }
-  }
-}
-
-// out[k * pointStride + c] = (A e A^T)_k for the 2x2 output gradient rows e[2*i + j], A = [1 0; 1 1; 1 -1; 0 -1].
-void gradientTransform(const float* const e[4], int64_t C, float* out, int64_t pointStride) {
-  for (int64_t c = 0; c < C; c += kLanes) {
-    Vec t[4][2];
-    for (int j = 0; j < 2; ++j) {
-      const Vec e0 = load(e[j] + c), e1 = load(e[2 + j] + c);
-      t[0][j] = e0;
-      t[1][j] = add(e0, e1);
-      t[2][j] = sub(e0, e1);
-      t[3][j] = neg(e1);
-    }
-    for (int i = 0; i < 4; ++i) {
-      float* o = out + 4 * i * pointStride + c;
-      store(o, t[i][0]);
-      store(o + pointStride, add(t[i][0], t[i][1]));
-      store(o + 2 * pointStride, sub(t[i][0], t[i][1]));
-      store(o + 3 * pointStride, neg(t[i][1]));
-    }
+  for (int64_t iy = std::max<int64_t>(0, t.oy - g.padTop); iy < std::min(g.inH, t.oy - g.padTop + 4); ++iy) {
+    prefetchRow(x + ((t.b * g.inH + iy) * g.inW + ix0) * g.inC, (ix1 - ix0) * g.inC);
   }
 }
 
@@ -177,73 +107,6 @@ std::vector<float> filterTransform(const ConvGeometry& g, const float* filter) {
   return u;
 }
 
-// C[rows][N] = A[rows][K] * B[K][N] (row-major, N a multiple of 8): PB rows and VB vectors of columns at a time in
-// registers, so that each B vector loaded feeds PB FMAs.
-template <int PB, int VB>
-void gemmRows(int64_t rows, int64_t K, int64_t N, const float* A, const float* B, float* C) {
-  for (int64_t r = 0; r + PB <= rows; r += PB) {
-    for (int64_t n = 0; n < N; n += VB * kLanes) {
-      Vec acc[PB][VB];
-      for (int p = 0; p < PB; ++p) {
-        const Vec a = broadcast(A + (r + p) * K);
-        for (int j = 0; j < VB; ++j) acc[p][j] = fma(a, load(B + n + j * kLanes), Vec{});
-      }
-      for (int64_t k = 1; k < K; ++k) {
-        Vec b[VB];
-        for (int j = 0; j < VB; ++j) b[j] = load(B + k * N + n + j * kLanes);
-        for (int p = 0; p < PB; ++p) {
-          const Vec a = broadcast(A + (r + p) * K + k);
-          for (int j = 0; j < VB; ++j) acc[p][j] = fma(a, b[j], acc[p][j]);
-        }
-      }
-      for (int p = 0; p < PB; ++p)
-        for (int j = 0; j < VB; ++j) store(C + (r + p) * N + n + j * kLanes, acc[p][j]);
-    }
-  }
-}
-
-// C[M][N] = A[M][K] * B[K][N], N a multiple of 8.
-void gemm(int64_t M, int64_t K, int64_t N, const float* A, const float* B, float* C) {
-  const int64_t full = N % 16 == 0 ? M / 6 * 6 : M / 12 * 12;
-  if (N % 16 == 0) {
-    gemmRows<6, 2>(full, K, N, A, B, C);
-  } else {
-    gemmRows<12, 1>(full, K, N, A, B, C);
-  }
-  gemmRows<1, 1>(M - full, K, N, A + full * K, B, C + full * N);
-}
-
-// S[K][N] += A[rows][K]^T * B[rows][N] (K a multiple of 8, N of 8): PB rows of S and VB vectors of its columns in
-// registers across all the rows of A and B.
-template <int PB, int VB>
-void gemmTransposedAccumulate(int64_t rows, int64_t K, int64_t N, const float* A, const float* B, float* S) {
-  for (int64_t k = 0; k < K; k += PB) {
-    for (int64_t n = 0; n < N; n += VB * kLanes) {
-      Vec acc[PB][VB];
-      for (int p = 0; p < PB; ++p)
-        for (int j = 0; j < VB; ++j) acc[p][j] = load(S + (k + p) * N + n + j * kLanes);
-      for (int64_t r = 0; r < rows; ++r) {
-        Vec b[VB];
-        for (int j = 0; j < VB; ++j) b[j] = load(B + r * N + n + j * kLanes);
-        for (int p = 0; p < PB; ++p) {
-          const Vec a = broadcast(A + r * K + k + p);
-          for (int j = 0; j < VB; ++j) acc[p][j] = fma(a, b[j], acc[p][j]);
-        }
-      }
-      for (int p = 0; p < PB; ++p)
-        for (int j = 0; j < VB; ++j) store(S + (k + p) * N + n + j * kLanes, acc[p][j]);
-    }
-  }
-}
-
-void gemmTransposedAccumulate(int64_t rows, int64_t K, int64_t N, const float* A, const float* B, float* S) {
-  if (N % 16 == 0) {
-    gemmTransposedAccumulate<4, 2>(rows, K, N, A, B, S);
-  } else {
-    gemmTransposedAccumulate<8, 1>(rows, K, N, A, B, S);
-  }
-}
-
 // Whether the 2x2 tile at columns 2j, 2j + 1 of the mask rows m and m + W is fully active (branch-free).
 inline uint8_t fullTile(const float* m, int64_t W, int64_t j) {
   return isActive(m[2 * j]) & isActive(m[2 * j + 1]) & isActive(m[W + 2 * j]) & isActive(m[W + 2 * j + 1]);
@@ -251,20 +114,37 @@ inline uint8_t fullTile(const float* m, int64_t W, int64_t j) {
 
 int64_t chunkCount(int64_t n, int64_t size) { return (n + size - 1) / size; }
 
-// Transforms the inputs of tiles[first, first + count) into v [16][chunk][inC], prefetching a few tiles ahead.
-void transformInputs(const ConvGeometry& g, const float* x, const std::vector<int64_t>& tiles, int64_t first,
-                     int64_t count, int64_t stride, const float* zero, float* v) {
-  constexpr int64_t kAhead = 4;
-  const int64_t n = static_cast<int64_t>(tiles.size());
-  for (int64_t t = 0; t < count; ++t) {
-    if (first + t + kAhead < n) prefetchTile(g, x, tiles[static_cast<size_t>(first + t + kAhead)]);
-    const float* rows[kPoints];
-    tileInputRows(g, x, tiles[static_cast<size_t>(first + t)], zero, rows);
-    inputTransform(rows, g.inC, v + t * g.inC, stride);
-  }
-}
+#if defined(__AVX2__) && defined(__FMA__)
+namespace avx2 {
+using Vec = simd::Avx2Vec;
+#include "cpu/masked_winograd.inc"
+}  // namespace avx2
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw")
+namespace avx512 {
+using Vec = simd::Avx512Vec;
+#include "cpu/masked_winograd.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+#else
+namespace avx2 {
+using Vec = simd::PortableVec;
+#include "cpu/masked_winograd.inc"
+}  // namespace avx2
+namespace avx512 = avx2;  // never run: hasAvx512Kernels is false
+#endif
 
 }  // namespace
+
+bool hasAvx512Kernels(const ConvGeometry& g) {
+#if defined(__AVX2__) && defined(__FMA__)
+  return useAvx512() && g.inC % 16 == 0 && g.outC % 16 == 0;
+#else
+  (void)g;
+  return false;
+#endif
+}
 
 bool applies(const ConvGeometry& g) {
   return g.kH == 3 && g.kW == 3 && g.strideH == 1 && g.strideW == 1 && g.inC % kLanes == 0 &&
@@ -326,66 +206,26 @@ void forward(const ConvGeometry& g, const float* x, const float* filter, const s
     return;
   }
   const std::vector<float> u = filterTransform(g, filter);
-  const int64_t IC = g.inC, OC = g.outC, chunk = chunkTiles(g), W = g.outW;
-  const std::vector<float> zero(static_cast<size_t>(IC), 0.0f);
-  parallelFor(static_cast<size_t>(chunkCount(n, chunk)), 1, [&](size_t begin, size_t end) {
-    const int64_t vStride = pointStride(chunk, IC), mStride = pointStride(chunk, OC);
-    std::vector<float> v(static_cast<size_t>(kPoints * vStride)), m(static_cast<size_t>(kPoints * mStride));
-    for (size_t c = begin; c < end; ++c) {
-      const int64_t first = static_cast<int64_t>(c) * chunk, count = std::min(chunk, n - first);
-      if (zeroMask != nullptr) {
-        // This chunk's share of the inactive rows: from the start of its first tile's row (0 for the first chunk)
-        // to that of the next chunk's first tile (the end for the last one).
-        const auto rowStart = [&](int64_t i) { return tiles[static_cast<size_t>(i)] / W * W; };
-        const int64_t from = c == 0 ? 0 : rowStart(first);
-        const int64_t to = first + count == n ? g.batch * g.outH * W : rowStart(first + count);
-        zeroInactiveRange(zeroMask, static_cast<size_t>(from), static_cast<size_t>(to), OC, y, /*stream=*/true);
-      }
-      transformInputs(g, x, tiles, first, count, vStride, zero.data(), v.data());
-      for (int k = 0; k < kPoints; ++k) {
-        gemm(count, IC, OC, v.data() + k * vStride, u.data() + k * IC * OC, m.data() + k * mStride);
-      }
-      for (int64_t t = 0; t < count; ++t) {
-        const int64_t p = tiles[static_cast<size_t>(first + t)];
-        float* const rows[4] = {y + p * OC, y + (p + 1) * OC, y + (p + W) * OC, y + (p + W + 1) * OC};
-        outputTransform(m.data() + t * OC, mStride, OC, rows);
-      }
-    }
-    if (zeroMask != nullptr) streamFence();
-  });
+  if (hasAvx512Kernels(g)) {
+    avx512::forwardTiles(g, x, u.data(), tiles, zeroMask, y);
+  } else {
+    avx2::forwardTiles(g, x, u.data(), tiles, zeroMask, y);
+  }
 }
 
 void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& tiles,
                        float* dfilter) {
   const int64_t n = static_cast<int64_t>(tiles.size());
   if (n == 0) return;
-  const int64_t IC = g.inC, OC = g.outC, IO = IC * OC, chunk = chunkTiles(g), W = g.outW;
-  const int64_t chunks = chunkCount(n, chunk);
+  const int64_t IO = g.inC * g.outC, chunks = chunkCount(n, chunkTiles(g));
   // One sum per part of the tiles (as many parts as threads, fixed for a thread count), added in order below.
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(numThreads(), chunks));
   std::vector<float> sums(static_cast<size_t>(parts * kPoints * IO), 0.0f);
-  const std::vector<float> zero(static_cast<size_t>(IC), 0.0f);
-  parallelFor(static_cast<size_t>(parts), 1, [&](size_t begin, size_t end) {
-    const int64_t vStride = pointStride(chunk, IC), eStride = pointStride(chunk, OC);
-    std::vector<float> v(static_cast<size_t>(kPoints * vStride)), e(static_cast<size_t>(kPoints * eStride));
-    for (size_t part = begin; part < end; ++part) {
-      float* s = sums.data() + part * kPoints * IO;
-      const int64_t from = chunks * static_cast<int64_t>(part) / parts;
-      const int64_t to = chunks * (static_cast<int64_t>(part) + 1) / parts;
-      for (int64_t c = from; c < to; ++c) {
-        const int64_t first = c * chunk, count = std::min(chunk, n - first);
-        transformInputs(g, x, tiles, first, count, vStride, zero.data(), v.data());
-        for (int64_t t = 0; t < count; ++t) {
-          const int64_t p = tiles[static_cast<size_t>(first + t)];
-          const float* const rows[4] = {dy + p * OC, dy + (p + 1) * OC, dy + (p + W) * OC, dy + (p + W + 1) * OC};
-          gradientTransform(rows, OC, e.data() + t * OC, eStride);
-        }
-        for (int k = 0; k < kPoints; ++k) {
-          gemmTransposedAccumulate(count, IC, OC, v.data() + k * vStride, e.data() + k * eStride, s + k * IO);
-        }
-      }
-    }
-  });
+  if (hasAvx512Kernels(g)) {
+    avx512::sumTileGradients(g, x, dy, tiles, parts, sums.data());
+  } else {
+    avx2::sumTileGradients(g, x, dy, tiles, parts, sums.data());
+  }
   // dfilter[ky][kx] += G^T S G with G^T w = (w0 + (w1 + w2) / 2, (w1 - w2) / 2, (w1 + w2) / 2 + w3), on the
   // columns then the rows, each step over all the channel pairs at once (as in filterTransform).
   float* sum = sums.data();

@@ -22,6 +22,10 @@ namespace pact::masked::winograd {
 // multiples of 8 (the vector width).
 bool applies(const ConvGeometry& g);
 
+// Whether the kernels run 16 floats a vector here (AVX-512, see pact::useAvx512; inC and outC multiples of 16)
+// rather than 8.
+bool hasAvx512Kernels(const ConvGeometry& g);
+
 // The number of fully active 2x2 tiles at even (oy, ox) of mask [batch, outH, outW].
 int64_t countTiles(const ConvGeometry& g, const float* mask);
 

@@ -373,9 +373,10 @@ describe('maskedConv2d', () => {
     // native/cpu/masked_winograd.cc, on 3x3 stride-1 convolutions with channels a multiple of 8 when at least half
     // the active positions lie in full 2x2 tiles at even coordinates: block masks (every tile full or empty), odd
     // sizes (a last row or column in no tile), pads 0, 1 and 2 (tiles whose windows leave the image), dense pixel
-    // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. The Winograd
-    // kernels are AVX2 code: with the AVX2 kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the forward takes
-    // them from 32 channels and the filter gradient always; with the AVX-512 ones, never (the direct kernels win).
+    // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. With the AVX2
+    // kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the forward takes Winograd from 32 channels and the
+    // filter gradient always; with the AVX-512 ones, only the filter gradient, from 32 channels that are multiples
+    // of 16 (16 floats a vector).
     const rng = freshRng();
     const avx512 = nativeAddon()!.buildInfo().isa === 'avx512'; // the kernels that run (PACT_CPU_ISA may force AVX2)
     for (const [cin, cout, kind, density, pad] of [
@@ -419,7 +420,8 @@ describe('maskedConv2d', () => {
           () => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
         ],
       ];
-      if (avx512) isas.push(['AVX-512', false, false, () => viaAddon(c, SPARSE), () => viaAddon(c, SPARSE_DIRECT)]);
+      const wide = narrow >= 32 && cin % 16 === 0 && cout % 16 === 0;
+      if (avx512) isas.push(['AVX-512', false, wide, () => viaAddon(c, SPARSE), () => viaAddon(c, SPARSE_DIRECT)]);
       for (const [isa, forward, filter, sparse, direct] of isas) {
         const [y, , dfilter] = sparse();
         const [yDirect, , dfilterDirect] = direct();
