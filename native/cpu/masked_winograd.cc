@@ -14,6 +14,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 
@@ -153,29 +156,29 @@ bool applies(const ConvGeometry& g) {
 
 int64_t countTiles(const ConvGeometry& g, const float* mask) {
   const int64_t W = g.outW, pairs = W / 2;
-  int64_t count = 0;
-  for (int64_t b = 0; b < g.batch; ++b) {
-    for (int64_t oy = 0; oy + 1 < g.outH; oy += 2) {
-      const float* m = mask + (b * g.outH + oy) * W;
-      for (int64_t j = 0; j < pairs; ++j) {
-        count += fullTile(m, W, j);
+  // Images split among the threads (a serial scan kept one thread waiting).
+  return sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1, int64_t* count) {
+    for (auto b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
+      for (int64_t oy = 0; oy + 1 < g.outH; oy += 2) {
+        const float* m = mask + (b * g.outH + oy) * W;
+        for (int64_t j = 0; j < pairs; ++j) *count += fullTile(m, W, j);
       }
     }
-  }
-  return count;
+  })[0];
 }
 
-Split split(const ConvGeometry& g, const float* mask, int64_t activeCount) {
-  const int64_t W = g.outW, pairs = W / 2, positions = g.batch * g.outH * W;
-  Split s;
-  // Written unconditionally at the next free slot, which advances by 0 or 1 (no branch on the mask: random masks
-  // would mispredict every other position), then trimmed.
-  s.tiles.resize(static_cast<size_t>(positions / 4 + 1));
-  s.rest.resize(static_cast<size_t>(activeCount + 1));
-  size_t tiles = 0, rest = 0;
+namespace {
+
+// split's lists for images [b0, b1) into tiles and rest, which have room for every position of those images
+// (written unconditionally at the next free slot, which advances by 0 or 1: no branch on the mask, where random
+// masks would mispredict every other position); returns the lengths written.
+std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1,
+                                        int64_t* tiles, int64_t* rest) {
+  const int64_t W = g.outW, pairs = W / 2;
+  int64_t nTiles = 0, nRest = 0;
   std::vector<uint8_t> full(static_cast<size_t>(W + 1), 0);  // per column: its tile in the current row pair is full
   // Row pairs in order: their tiles, then each row's active positions outside them (both lists stay ascending).
-  for (int64_t row = 0; row < g.batch * g.outH; ++row) {
+  for (int64_t row = b0 * g.outH; row < b1 * g.outH; ++row) {
     const int64_t oy = row % g.outH, first = row * W;
     const float* m = mask + first;
     if (oy % 2 == 0 && oy + 1 == g.outH) {
@@ -184,17 +187,43 @@ Split split(const ConvGeometry& g, const float* mask, int64_t activeCount) {
       for (int64_t j = 0; j < pairs; ++j) {
         const uint8_t f = fullTile(m, W, j);
         full[static_cast<size_t>(2 * j)] = full[static_cast<size_t>(2 * j + 1)] = f;
-        s.tiles[tiles] = first + 2 * j;
-        tiles += f;
+        tiles[nTiles] = first + 2 * j;
+        nTiles += f;
       }
     }
     for (int64_t ox = 0; ox < W; ++ox) {
-      s.rest[rest] = first + ox;
-      rest += static_cast<size_t>(isActive(m[ox]) & !full[static_cast<size_t>(ox)]);
+      rest[nRest] = first + ox;
+      nRest += isActive(m[ox]) & !full[static_cast<size_t>(ox)];
     }
   }
-  s.tiles.resize(tiles);
-  s.rest.resize(rest);
+  return {nTiles, nRest};
+}
+
+}  // namespace
+
+Split split(const ConvGeometry& g, const float* mask, int64_t activeCount) {
+  // Images split among the threads, each listing its share into a scratch list; the shares joined in order.
+  const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(numThreads(), g.batch));
+  const int64_t plane = g.outH * g.outW;
+  std::vector<int64_t> tileCounts(static_cast<size_t>(shares)), restCounts(static_cast<size_t>(shares));
+  std::vector<std::unique_ptr<int64_t[]>> tiles(static_cast<size_t>(shares)), rest(static_cast<size_t>(shares));
+  const auto bound = [&](int64_t k) { return g.batch * k / shares; };
+  parallelFor(static_cast<size_t>(shares), 1, [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) {
+      const int64_t b0 = bound(static_cast<int64_t>(k)), b1 = bound(static_cast<int64_t>(k) + 1);
+      const auto room = static_cast<size_t>((b1 - b0) * plane + 1);
+      tiles[k].reset(new int64_t[room / 4 + 1]);
+      rest[k].reset(new int64_t[room]);
+      std::tie(tileCounts[k], restCounts[k]) = splitImages(g, mask, b0, b1, tiles[k].get(), rest[k].get());
+    }
+  });
+  Split s;
+  s.tiles.reserve(static_cast<size_t>(activeCount / 4 + 1));
+  s.rest.reserve(static_cast<size_t>(activeCount));
+  for (size_t k = 0; k < static_cast<size_t>(shares); ++k) {
+    s.tiles.insert(s.tiles.end(), tiles[k].get(), tiles[k].get() + tileCounts[k]);
+    s.rest.insert(s.rest.end(), rest[k].get(), rest[k].get() + restCounts[k]);
+  }
   return s;
 }
 
