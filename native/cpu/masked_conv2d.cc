@@ -20,9 +20,9 @@
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
 //   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the backprop-filter (AVX2: from 8
-//   channels; AVX-512: from 32) and with the AVX2 kernels the forward (from 32 channels) compute those tiles with
-//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see
-//   winogradWorth).
+//   channels; AVX-512: from 32) and with the AVX2 kernels the forward and the backprop-input (from 32 channels)
+//   compute those tiles with Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) and the other
+//   positions as above (see winogradWorth, winogradSplitInput).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -799,12 +799,20 @@ RowRange bandFootprint(const ConvGeometry& g, int64_t rows, int64_t j) {
 // even bands and then its odd ones in two parallel phases.
 constexpr int64_t kImagesPerThreadForImageOrder = 4;
 
+// Whether sparseBackpropInput gives each thread whole images.
+bool inImageOrder(const ConvGeometry& g) {
+  return g.batch >= kImagesPerThreadForImageOrder * static_cast<int64_t>(numThreads());
+}
+
+// `active`: the positions that the direct or GEMM kernels take; `tiles` (only where inImageOrder), fully active
+// 2x2 tiles that Winograd takes, each thread those of its images, before their other positions.
 void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter,
-                         const std::vector<int64_t>& active, float* dx, bool outputZeroed) {
+                         const std::vector<int64_t>& active, float* dx, bool outputZeroed,
+                         const std::vector<int64_t>* tiles = nullptr) {
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
   const int64_t rowLength = g.inW * g.inC, imageLength = g.inH * rowLength;
   // With no active position dx is all zeros and nothing reads it here: streamed (1.5x faster at 128x32x32x16).
-  if (P == 0) {
+  if (P == 0 && (tiles == nullptr || tiles->empty())) {
     if (!outputZeroed) fillZero(dx, g.batch * imageLength, /*stream=*/true);
     return;
   }
@@ -861,6 +869,8 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
       });
     }
   }
+  const std::vector<float> ut =
+      tiles != nullptr && !tiles->empty() ? winograd::transposedFilterTransform(g, filter) : std::vector<float>{};
   // Runs body(work, scratch, zeroBefore) over the bands of both phases that have active positions, zeroing each
   // band's own rows first, or over each thread's share of whole images; scratch is a vector per thread's share.
   // body calls zeroBefore(p) before it writes the windows of position p (whole images: the images up to p's are
@@ -872,7 +882,7 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
       const Band& work = bands[static_cast<size_t>(band)];
       if (work.end > work.first) body(work, scratch, zeroed);
     };
-    if (g.batch >= kImagesPerThreadForImageOrder * static_cast<int64_t>(numThreads())) {
+    if (inImageOrder(g)) {
       // Whole images per thread: the thread owns their dx, so it runs all their positions in one call (the block
       // kernels' groups of each kind of window fill: a band of 8x8x64 holds about 3 interior positions at d = 0.25,
       // fewer than a group, and the rest ran one by one: 68% of the time in directBackpropInputOne), zeroing each
@@ -892,6 +902,11 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
         };
         const Band work{bands[begin * static_cast<size_t>(bandsPerImage)].first,
                         bands[end * static_cast<size_t>(bandsPerImage) - 1].end};
+        if (tiles != nullptr) {
+          const auto lo = std::lower_bound(tiles->begin(), tiles->end(), static_cast<int64_t>(begin) * plane);
+          const auto hi = std::lower_bound(lo, tiles->end(), static_cast<int64_t>(end) * plane);
+          if (hi > lo) winograd::addBackpropInput(g, dy, ut, &*lo, hi - lo, dx, zeroBefore);
+        }
         if (work.end > work.first) body(work, scratch, zeroBefore);
         if (!outputZeroed) {
           zeroImagesTo(static_cast<int64_t>(end) - 1);
@@ -1075,7 +1090,7 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // outputs between their tiles' work). Same-process A/B against the sparse path without it (addon calls, batch 128,
 // caches evicted, 4x4-block masks at d = 0.1-0.75, 2026-11-26): forward 0.66-0.75x the time at 16x16x32,
 // 0.57-0.63x at 8x8x64, but 1.03-1.09x at 32x32x16 (there the direct forward's prefetching and interleaved zeros win
-// from memory; in cache Winograd is 0.71x), hence kWinogradForwardMinChannels; filter gradient 0.82-0.87x at
+// from memory; in cache Winograd is 0.71x), hence kWinogradAvx2MinChannels; filter gradient 0.82-0.87x at
 // 32x32x16, 0.70-0.98x at 16x16x32, 0.85-0.97x at 8x8x64. Pixel masks below d = 0.8 hold too few full tiles.
 // Those were AVX2 figures (AMD EPYC). The Winograd kernels are AVX2 only; on AVX-512 (Intel Xeon, 2026-11-26) the
 // direct kernels beat them: forward without Winograd 0.85-0.95x the time at 16x16x32 and 0.73-0.95x at 8x8x64 (4x4
@@ -1087,7 +1102,7 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // 1.2-1.6x at 32x32x16 (at 16 channels the transforms cost as much as the products they save). Hence on AVX-512
 // Winograd for the filter gradient from 32 channels only, never for the forward.
 constexpr double kWinogradMinShare = 0.5;
-constexpr int64_t kWinogradForwardMinChannels = 32;
+constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 constexpr int64_t kWinogradAvx512MinChannels = 32;
 
 // Whether at least kWinogradMinShare of the `active` active positions lie in full 2x2 tiles (where Winograd applies).
@@ -1103,7 +1118,7 @@ bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, Mas
   const int64_t narrow = std::min(g.inC, g.outC);
   if (useAvx512()) {
     if (forward || narrow < kWinogradAvx512MinChannels || !winograd::hasAvx512Kernels(g)) return false;
-  } else if (forward && narrow < kWinogradForwardMinChannels) {
+  } else if (forward && narrow < kWinogradAvx2MinChannels) {
     return false;
   }
   return tiledMask(g, mask, active);
@@ -1112,6 +1127,21 @@ bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, Mas
 std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
                                              MaskedAlgo algo, bool forward) {
   if (!winogradWorth(g, mask, active, algo, forward)) return std::nullopt;
+  return winograd::split(g, mask, active);
+}
+
+// The Winograd split for the sparse backprop-input, which takes it with whole images per thread (each thread adds
+// its tiles' 4x4 input rows into dx, then its other positions' windows). Same-process A/B against the direct kernels
+// (4x4-block masks, batch 128, 2026-11-27): with the AVX2 kernels 0.66-0.86x the time from 32 channels at
+// d = 0.25-0.75 (0.99-1.03x at d = 0.1), but at 32x32x16 1.07-1.15x below d = 0.5; with the AVX-512 ones 0.91-1.44x
+// (the transformed filter, 16/9 the size of the filter, streams from L2 for every chunk of tiles), hence AVX2 only,
+// from 32 channels.
+std::optional<winograd::Split> winogradSplitInput(const ConvGeometry& g, const float* mask, int64_t active,
+                                                  MaskedAlgo algo) {
+  if (algo == MaskedAlgo::kSparseDirect || !inImageOrder(g)) return std::nullopt;
+  if (useAvx512() || std::min(g.inC, g.outC) < kWinogradAvx2MinChannels || !tiledMask(g, mask, active)) {
+    return std::nullopt;
+  }
   return winograd::split(g, mask, active);
 }
 
@@ -1149,9 +1179,11 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
     denseBackpropInput(g, dy, filter, mask, dx);
     return -1;
   }
-#else
-  (void)algo;  // only the sparse path exists without oneDNN, and it has no Winograd variant
 #endif
+  if (const auto s = winogradSplitInput(g, mask, active, algo)) {
+    sparseBackpropInput(g, dy, filter, s->rest, dx, outputZeroed, &s->tiles);
+    return active;
+  }
   sparseBackpropInput(g, dy, filter, activeIndices(counts), dx, outputZeroed);
   return active;
 }

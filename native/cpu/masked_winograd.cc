@@ -78,6 +78,19 @@ void tileInputRows(const ConvGeometry& g, const float* x, int64_t p, const float
   }
 }
 
+// The 16 dx rows [inC] that tile p's outputs reach (as tileInputRows), null where outside the image.
+void tileGradientRows(const ConvGeometry& g, float* dx, int64_t p, float* rows[kPoints]) {
+  const Position t = decode(g, p);
+  for (int i = 0; i < 4; ++i) {
+    const int64_t iy = t.oy - g.padTop + i;
+    for (int j = 0; j < 4; ++j) {
+      const int64_t ix = t.ox - g.padLeft + j;
+      const bool inside = iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW;
+      rows[4 * i + j] = inside ? dx + ((t.b * g.inH + iy) * g.inW + ix) * g.inC : nullptr;
+    }
+  }
+}
+
 // Asks for tile p's input rows to be brought into the cache (the tiles are scattered over x).
 void prefetchTile(const ConvGeometry& g, const float* x, int64_t p) {
   const Position t = decode(g, p);
@@ -239,6 +252,28 @@ void forward(const ConvGeometry& g, const float* x, const float* filter, const s
     avx512::forwardTiles(g, x, u.data(), tiles, zeroMask, y);
   } else {
     avx2::forwardTiles(g, x, u.data(), tiles, zeroMask, y);
+  }
+}
+
+std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter) {
+  const std::vector<float> u = filterTransform(g, filter);
+  const int64_t IC = g.inC, OC = g.outC;
+  std::vector<float> ut(u.size());
+  for (int k = 0; k < kPoints; ++k) {
+    for (int64_t c = 0; c < IC; ++c) {
+      for (int64_t o = 0; o < OC; ++o) ut[static_cast<size_t>((k * OC + o) * IC + c)] = u[static_cast<size_t>((k * IC + c) * OC + o)];
+    }
+  }
+  return ut;
+}
+
+void addBackpropInput(const ConvGeometry& g, const float* dy, const std::vector<float>& ut, const int64_t* tiles,
+                      int64_t n, float* dx, const std::function<void(int64_t)>& before) {
+  if (n == 0) return;
+  if (hasAvx512Kernels(g)) {
+    avx512::addTileInputGradients(g, dy, ut.data(), tiles, n, dx, before);
+  } else {
+    avx2::addTileInputGradients(g, dy, ut.data(), tiles, n, dx, before);
   }
 }
 

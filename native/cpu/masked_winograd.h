@@ -12,6 +12,7 @@
 // to 4 terms; G and its transpose hold 1 and 1/2 only, exact in binary).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "cpu/masked_conv2d.h"
@@ -46,5 +47,15 @@ void forward(const ConvGeometry& g, const float* x, const float* filter, const s
 // [3, 3, inC, outC]. Deterministic: the tiles are summed in a fixed order for a given thread count.
 void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& tiles,
                        float* dfilter);
+
+// The transformed filter with each point's [inC][outC] transposed: [16][outC][inC], for addBackpropInput.
+std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter);
+
+// Adds the input gradient from tiles[0, n) (ascending; dy at their 4 positions) into dx: per tile, the transpose of
+// the forward, B [U^T (A e A^T)] B^T over the 4x4 input rows its windows reach (the rows outside the image skipped).
+// `ut` from transposedFilterTransform. Calls before(p) before the tiles up to p add into dx. Runs on the calling
+// thread, which must own the dx rows the tiles reach (their images, say).
+void addBackpropInput(const ConvGeometry& g, const float* dy, const std::vector<float>& ut, const int64_t* tiles,
+                      int64_t n, float* dx, const std::function<void(int64_t)>& before);
 
 }  // namespace pact::masked::winograd

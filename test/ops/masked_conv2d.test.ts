@@ -61,10 +61,11 @@ function makeCase(
   pad: MaskedConvPad,
   k: number | [number, number] = 3,
   channels?: [number, number],
+  batch?: number,
 ): Case {
   const [kh, kw] = typeof k === 'number' ? [k, k] : k;
   const strides: [number, number] = typeof stride === 'number' ? [stride, stride] : stride;
-  const b = rng.int(1, 3),
+  const b = batch ?? rng.int(1, 3),
     h = rng.int(kh, 14),
     w = rng.int(kw, 14),
     // Odd small widths, and the widths that have direct kernels on pact-cpu (8 to 64, each register blocking of
@@ -369,27 +370,32 @@ describe('maskedConv2d', () => {
     }
   });
 
-  it('Winograd F(2x2, 3x3) on fully active 2x2 tiles: forward (from 32 channels) and filter gradient', () => {
+  it('Winograd F(2x2, 3x3) on fully active 2x2 tiles: forward, input gradient (from 32 channels), filter gradient', () => {
     // native/cpu/masked_winograd.cc, on 3x3 stride-1 convolutions with channels a multiple of 8 when at least half
     // the active positions lie in full 2x2 tiles at even coordinates: block masks (every tile full or empty), odd
     // sizes (a last row or column in no tile), pads 0, 1 and 2 (tiles whose windows leave the image), dense pixel
     // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. With the AVX2
     // kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the forward takes Winograd from 32 channels and the
     // filter gradient always; with the AVX-512 ones, only the filter gradient, from 32 channels that are multiples
-    // of 16 (16 floats a vector).
+    // of 16 (16 floats a vector). The AVX2 input gradient takes Winograd from 32 channels where each thread takes
+    // whole images (from 4 a thread: the batches of 4 * threads + 1 below, tiles reaching across image edges).
     const rng = freshRng();
     const avx512 = nativeAddon()!.buildInfo().isa === 'avx512'; // the kernels that run (PACT_CPU_ISA may force AVX2)
-    for (const [cin, cout, kind, density, pad] of [
-      [32, 32, 'block2', 0.6, 'same'],
-      [40, 64, 'block4', 0.5, 'valid'],
-      [64, 32, 'pixel', 0.95, 2],
-      [16, 16, 'block4', 0.7, 'same'],
-      [8, 24, 'block2', 0.8, 1],
-      [48, 48, 'pixel', 1, 'same'],
-      [32, 40, 'block2', 0.05, 'same'],
-      [64, 64, 'block2', 0.6, 'same'],
+    const images = 4 * nativeAddon()!.buildInfo().threads + 1;
+    for (const [cin, cout, kind, density, pad, batch] of [
+      [32, 32, 'block2', 0.6, 'same', 0],
+      [40, 64, 'block4', 0.5, 'valid', 0],
+      [64, 32, 'pixel', 0.95, 2, 0],
+      [16, 16, 'block4', 0.7, 'same', 0],
+      [8, 24, 'block2', 0.8, 1, 0],
+      [48, 48, 'pixel', 1, 'same', 0],
+      [32, 40, 'block2', 0.05, 'same', 0],
+      [64, 64, 'block2', 0.6, 'same', 0],
+      [32, 48, 'block4', 0.5, 'same', images],
+      [40, 32, 'pixel', 0.9, 2, images],
+      [16, 32, 'block2', 0.6, 'same', images],
     ] as const) {
-      const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout]);
+      const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout], batch || undefined);
       checkCase(c, [
         'native sparse',
         'native sparse, AVX2',
@@ -411,24 +417,33 @@ describe('maskedConv2d', () => {
       // its rounding differs from the direct sums' somewhere, and where it did not the bits are the same.
       const tiles = fullTiles > 0 && 4 * fullTiles >= 0.5 * c.mask.filter((m) => m > 0).length;
       const narrow = Math.min(cin, cout);
-      const isas: Array<[string, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
+      const wholeImages = batch > 0;
+      const isas: Array<[string, boolean, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
         [
           'AVX2',
           narrow >= 32,
+          narrow >= 32 && wholeImages,
           true,
           () => onAvx2(() => viaAddon(c, SPARSE)),
           () => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
         ],
       ];
       const wide = narrow >= 32 && cin % 16 === 0 && cout % 16 === 0;
-      if (avx512) isas.push(['AVX-512', false, wide, () => viaAddon(c, SPARSE), () => viaAddon(c, SPARSE_DIRECT)]);
-      for (const [isa, forward, filter, sparse, direct] of isas) {
-        const [y, , dfilter] = sparse();
-        const [yDirect, , dfilterDirect] = direct();
+      if (avx512) {
+        isas.push(['AVX-512', false, false, wide, () => viaAddon(c, SPARSE), () => viaAddon(c, SPARSE_DIRECT)]);
+      }
+      for (const [isa, forward, input, filter, sparse, direct] of isas) {
+        const [y, dx, dfilter] = sparse();
+        const [yDirect, dxDirect, dfilterDirect] = direct();
         assert.equal(
           y.some((v, i) => v !== yDirect[i]),
           tiles && forward,
           `${isa} forward: Winograd expected ${tiles && forward}, ${c.label}`,
+        );
+        assert.equal(
+          dx.some((v, i) => v !== dxDirect[i]),
+          tiles && input,
+          `${isa} input gradient: Winograd expected ${tiles && input}, ${c.label}`,
         );
         assert.equal(
           dfilter.some((v, i) => v !== dfilterDirect[i]),
