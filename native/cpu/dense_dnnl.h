@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cpu/threads.h"
+
 namespace pact {
 
 // The activations tfjs fuses into FusedConv2D/_FusedMatMul that oneDNN computes as an eltwise post-op (prelu,
@@ -94,12 +96,15 @@ inline void appendEpilogue(Key& key, const Epilogue& e) {
 }
 
 // Entries live as long as the process (a network has a handful of distinct layer shapes); the cap only guards
-// against a caller that sweeps shapes, by starting over.
+// against a caller that sweeps shapes, by starting over. The key gets the thread count: a oneDNN primitive keeps
+// the OpenMP thread count it was created with (one made before setNumThreads(2) ran on one thread ever after:
+// 2x the time).
 template <typename Entry>
 class PrimitiveCache {
  public:
   template <typename Make>
-  Entry& get(const Key& key, Make&& make) {
+  Entry& get(Key key, Make&& make) {
+    key.push_back(numThreads());
     auto it = entries_.find(key);
     if (it != entries_.end()) return *it->second;
     if (entries_.size() >= kMaxEntries) entries_.clear();

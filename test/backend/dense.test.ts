@@ -11,6 +11,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, PACT_CPU, PactCpuBackend } from '../../src';
+import { addonPath } from '../../src/native/binding';
 import { expectClose } from '../helpers/compare';
 import { NATIVE, onBackend, REFERENCE, requirePactCpu } from '../helpers/backends';
 import { freshRng, Rng } from '../helpers/random';
@@ -597,6 +598,28 @@ describe('dense native functions: argument checks', () => {
   describe('with oneDNN', () => {
     before(function () {
       if (!hasDnnl) this.skip();
+    });
+
+    it('makes a new primitive when the thread count changes (oneDNN keeps the count it was created with)', () => {
+      // A convolution at 1 thread, then twice at 2: oneDNN's own log (ONEDNN_VERBOSE=2) must show two creations of
+      // the convolution primitive, one per thread count (a cached 1-thread primitive ran at half speed ever after).
+      const script =
+        `const n = require(${JSON.stringify(addonPath())});` +
+        'const g = [1, 6, 6, 16, 6, 6, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];' +
+        'const x = new Float32Array(576), f = new Float32Array(2304), y = new Float32Array(576);' +
+        "n.setNumThreads(1); n.conv2dForward(g, x, f, null, y, 'linear', 0);" +
+        "n.setNumThreads(2); n.conv2dForward(g, x, f, null, y, 'linear', 0);" +
+        "n.conv2dForward(g, x, f, null, y, 'linear', 0);";
+      const run = spawnSync(process.execPath, ['-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, ONEDNN_VERBOSE: '2' },
+      });
+      assert.equal(run.status, 0, run.stderr);
+      const lines = run.stdout.split('\n');
+      const created = lines.filter((l) => /^onednn_verbose,create:\w+,cpu,convolution,/.test(l)).length;
+      const executed = lines.filter((l) => /^onednn_verbose,exec,cpu,convolution,/.test(l)).length;
+      assert.equal(executed, 3, run.stdout);
+      assert.equal(created, 2, run.stdout);
     });
 
     it('runs a valid call, and rejects buffers whose length does not match the geometry', () => {
