@@ -20,9 +20,10 @@
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
 //   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the backprop-filter (AVX2: from 8
-//   channels; AVX-512: from 32) and with the AVX2 kernels the forward and the backprop-input (from 32 channels)
-//   compute those tiles with Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) and the other
-//   positions as above (see winogradWorth, winogradSplitInput).
+//   channels; AVX-512: from 32), the backprop-input (AVX2: from 32 channels; AVX-512: up to 32, from d = 0.4) and
+//   with the AVX2 kernels the forward (from 32 channels) compute those tiles with Winograd F(2x2, 3x3)
+//   (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see winogradWorth,
+//   winogradSplitInput).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -1143,15 +1144,25 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float*
 // The Winograd split for the sparse backprop-input, which takes it with whole images per thread (each thread adds
 // its tiles' 4x4 input rows into dx, then its other positions' windows). Same-process A/B against the direct kernels
 // (4x4-block masks, batch 128, 2026-11-27): with the AVX2 kernels 0.66-0.86x the time from 32 channels at
-// d = 0.25-0.75 (0.99-1.03x at d = 0.1), but at 32x32x16 1.07-1.15x below d = 0.5; with the AVX-512 ones 0.91-1.44x
-// (the transformed filter, 16/9 the size of the filter, streams from L2 for every chunk of tiles), hence AVX2 only,
-// from 32 channels.
+// d = 0.25-0.75 (0.99-1.03x at d = 0.1), but at 32x32x16 1.07-1.15x below d = 0.5, hence from 32 channels; with the
+// AVX-512 ones (the tiles' rows zeroed in the cache, not streamed) 0.88-0.95x at 32x32x16 and 16x16x32 from d = 0.5
+// (two runs), 1.0 at 0.25, 0.93-1.08 at 0.1, but 0.93-1.10x at 8x8x64 (the transformed filter, 16/9 the size of the
+// filter, streams from L2 for every chunk of tiles), hence up to 32 channels from d = 0.4.
+constexpr int64_t kWinogradInputAvx512MaxChannels = 32;
+constexpr double kWinogradInputAvx512MinFraction = 0.4;
+
 std::optional<winograd::Split> winogradSplitInput(const ConvGeometry& g, const float* mask, int64_t active,
                                                   MaskedAlgo algo) {
   if (algo == MaskedAlgo::kSparseDirect || !inImageOrder(g)) return std::nullopt;
-  if (useAvx512() || std::min(g.inC, g.outC) < kWinogradAvx2MinChannels || !tiledMask(g, mask, active)) {
+  if (useAvx512()) {
+    if (!winograd::hasAvx512Kernels(g) || std::max(g.inC, g.outC) > kWinogradInputAvx512MaxChannels ||
+        static_cast<double>(active) < kWinogradInputAvx512MinFraction * static_cast<double>(outPositions(g))) {
+      return std::nullopt;
+    }
+  } else if (std::min(g.inC, g.outC) < kWinogradAvx2MinChannels) {
     return std::nullopt;
   }
+  if (!tiledMask(g, mask, active)) return std::nullopt;
   return winograd::split(g, mask, active);
 }
 
