@@ -21,7 +21,7 @@
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
 //   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the backprop-filter (AVX2: from 8
 //   channels; AVX-512: from 32), the backprop-input (AVX2: from 32 channels; AVX-512: up to 32, from d = 0.4) and
-//   with the AVX2 kernels the forward (from 32 channels) compute those tiles with Winograd F(2x2, 3x3)
+//   the forward (AVX2: from 32 channels; AVX-512: from 32, d = 0.4) compute those tiles with Winograd F(2x2, 3x3)
 //   (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see winogradWorth,
 //   winogradSplitInput).
 //
@@ -1111,10 +1111,13 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // same process, 4x4 blocks, d = 0.1-0.75) the filter gradient takes 0.79-1.02x the direct kernels' time at 16x16x32
 // and 0.80-1.0x at 8x8x64, but 1.2-2.0x at 32x32x16; the forward 0.92-1.17x at 16x16x32, 0.95-1.26x at 8x8x64 and
 // 1.2-1.6x at 32x32x16 (at 16 channels the transforms cost as much as the products they save). Hence on AVX-512
-// Winograd for the filter gradient from 32 channels only, never for the forward.
+// Winograd for the filter gradient from 32 channels only. Once the GEMMs had K fixed at compile time (their rows one
+// pointer, none spilled), the forward took 0.86-0.95x at 16x16x32 and 0.82-0.96x at 8x8x64 from d = 0.5 (two runs;
+// about 0.95-1.0x at 0.25, 1.04-1.19x at 0.1, 1.17 at 32x32x16, d = 0.5): the forward too from 32 channels, d = 0.4.
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 constexpr int64_t kWinogradAvx512MinChannels = 32;
+constexpr double kWinogradAvx512ForwardMinFraction = 0.4;  // of the output positions active
 
 // Whether at least kWinogradMinShare of the `active` active positions lie in full 2x2 tiles (where Winograd applies).
 bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
@@ -1128,7 +1131,8 @@ bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, Mas
   if (algo == MaskedAlgo::kSparseDirect) return false;
   const int64_t narrow = std::min(g.inC, g.outC);
   if (useAvx512()) {
-    if (forward || narrow < kWinogradAvx512MinChannels || !winograd::hasAvx512Kernels(g)) return false;
+    if (narrow < kWinogradAvx512MinChannels || !winograd::hasAvx512Kernels(g)) return false;
+    if (forward && static_cast<double>(active) < kWinogradAvx512ForwardMinFraction * outPositions(g)) return false;
   } else if (forward && narrow < kWinogradAvx2MinChannels) {
     return false;
   }

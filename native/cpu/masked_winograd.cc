@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -261,7 +262,9 @@ std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float*
   std::vector<float> ut(u.size());
   for (int k = 0; k < kPoints; ++k) {
     for (int64_t c = 0; c < IC; ++c) {
-      for (int64_t o = 0; o < OC; ++o) ut[static_cast<size_t>((k * OC + o) * IC + c)] = u[static_cast<size_t>((k * IC + c) * OC + o)];
+      for (int64_t o = 0; o < OC; ++o) {
+        ut[static_cast<size_t>((k * OC + o) * IC + c)] = u[static_cast<size_t>((k * IC + c) * OC + o)];
+      }
     }
   }
   return ut;

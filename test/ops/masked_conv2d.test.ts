@@ -370,16 +370,17 @@ describe('maskedConv2d', () => {
     }
   });
 
-  it('Winograd F(2x2, 3x3) on fully active 2x2 tiles: forward, input gradient (from 32 channels), filter gradient', () => {
+  it('Winograd F(2x2, 3x3) on fully active 2x2 tiles: forward, input gradient and filter gradient', () => {
     // native/cpu/masked_winograd.cc, on 3x3 stride-1 convolutions with channels a multiple of 8 when at least half
     // the active positions lie in full 2x2 tiles at even coordinates: block masks (every tile full or empty), odd
     // sizes (a last row or column in no tile), pads 0, 1 and 2 (tiles whose windows leave the image), dense pixel
     // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. With the AVX2
     // kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the forward takes Winograd from 32 channels and the
-    // filter gradient always; with the AVX-512 ones, only the filter gradient, from 32 channels that are multiples
-    // of 16 (16 floats a vector). The input gradient takes Winograd where each thread takes whole images (from 4 a
-    // thread: the batches of 4 * threads + 1 below, tiles reaching across image edges): the AVX2 kernels from 32
-    // channels, the AVX-512 ones up to 32 (multiples of 16) when at least 0.4 of the outputs are active.
+    // filter gradient always; with the AVX-512 ones the filter gradient from 32 channels that are multiples of 16
+    // (16 floats a vector), and the forward too when at least 0.4 of the outputs are active. The input gradient
+    // takes Winograd where each thread takes whole images (from 4 a thread: the batches of 4 * threads + 1 below,
+    // tiles reaching across image edges): the AVX2 kernels from 32 channels, the AVX-512 ones up to 32 (multiples
+    // of 16) when at least 0.4 of the outputs are active.
     const rng = freshRng();
     const avx512 = nativeAddon()!.buildInfo().isa === 'avx512'; // the kernels that run (PACT_CPU_ISA may force AVX2)
     const images = 4 * nativeAddon()!.buildInfo().threads + 1;
@@ -435,7 +436,15 @@ describe('maskedConv2d', () => {
       const input512 = wholeImages && sixteens && Math.max(cin, cout) <= 32 && activeShare >= 0.4;
       if (avx512) {
         const filter512 = narrow >= 32 && sixteens;
-        isas.push(['AVX-512', false, input512, filter512, () => viaAddon(c, SPARSE), () => viaAddon(c, SPARSE_DIRECT)]);
+        const forward512 = filter512 && activeShare >= 0.4;
+        isas.push([
+          'AVX-512',
+          forward512,
+          input512,
+          filter512,
+          () => viaAddon(c, SPARSE),
+          () => viaAddon(c, SPARSE_DIRECT),
+        ]);
       }
       for (const [isa, forward, input, filter, sparse, direct] of isas) {
         const [y, dx, dfilter] = sparse();
