@@ -1,11 +1,13 @@
 // Winograd F(2x2, 3x3) on fully active 2x2 tiles; see masked_winograd.h for the algebra.
 //
 // Per chunk of tiles (a few dozen, so that a chunk's transformed data stays in L2):
-//   forward: the input transform of every tile into V [16][tiles][inC], 16 GEMMs M_k = V_k * U_k with the transformed
-//   filter U [16][inC][outC] (computed once per call), then the output transform of M [16][tiles][outC] into y;
-//   filter gradient: the input transform into V as above, the output-gradient transform into E [16][tiles][outC],
+//   forward: the input transform of every tile into V [tiles][16][inC], 16 GEMMs M_k = V_k * U_k with the transformed
+//   filter U [16][inC][outC] (computed once per call), then the output transform of M [tiles][16][outC] into y;
+//   filter gradient: the input transform into V as above, the output-gradient transform into E [tiles][16][outC],
 //   and 16 GEMMs S_k += V_k^T * E_k into a per-thread sum S [16][inC][outC], transformed back to [3][3][inC][outC]
-//   once per call.
+//   once per call;
+//   input gradient: E as above, 16 GEMMs D_k = E_k * U_k^T, and the transpose of the input transform of D added into
+//   each tile's 4x4 input rows of dx.
 // The transforms run over the channels one vector at a time (masked_winograd.inc): 16 channels a vector where the
 // CPU has AVX-512 and inC and outC are multiples of 16 (see hasAvx512Kernels), else 8 (inC and outC are multiples of
 // 8).
@@ -39,9 +41,13 @@ int64_t chunkTiles(const ConvGeometry& g) {
   return std::clamp<int64_t>(1024 / std::max(g.inC, g.outC) / 12 * 12, 12, 60);
 }
 
-// Floats between the 16 points' planes of a chunk's V, M or E [16][chunk][C]: one cache line more than the plane,
-// so that a tile's 16 values of one channel do not map to one L1 set (plain planes are multiples of 4 KiB apart).
-int64_t pointStride(int64_t chunk, int64_t C) { return chunk * C + 16; }
+// Floats from one tile's transformed rows to the next in a chunk's V, M, E or D ([tile][16 points][C]): one cache
+// line more than the 16 rows, so that a GEMM's rows for one point, a tile apart, do not all map to one L1 set (at 64
+// channels the 16 rows are 4 KiB).
+template <typename Ch>
+constexpr int64_t tileStride(Ch C) {
+  return 16 * static_cast<int64_t>(C) + 16;
+}
 
 // Output position p = (b*outH + oy)*outW + ox as (b, oy, ox); in 32-bit arithmetic where p fits (64-bit divisions
 // took ~11% of a 16-channel forward).
