@@ -19,11 +19,10 @@
 //   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
-//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the backprop-filter (AVX2: from 8
-//   channels; AVX-512: from 32), the backprop-input (AVX2: from 32 channels; AVX-512: up to 32, from d = 0.4) and
-//   the forward (AVX2: from 32 channels; AVX-512: from 32, d = 0.4) compute those tiles with Winograd F(2x2, 3x3)
-//   (masked_winograd.h: 2.25x fewer multiply-adds) and the other positions as above (see winogradWorth,
-//   winogradSplitInput).
+//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the three passes compute those tiles with
+//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) where it wins (AVX2: the filter gradient, the
+//   forward and input gradient from 32 channels; AVX-512: from active fractions per pass and width, see
+//   avx512WinogradFrom) and the other positions as above (see winogradWorth).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -1107,17 +1106,9 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // direct kernels beat them: forward without Winograd 0.85-0.95x the time at 16x16x32 and 0.73-0.95x at 8x8x64 (4x4
 // blocks, d = 0.1-0.75, same process); filter gradient 0.61-0.89x at 32x32x16, 0.85-1.01x at 16x16x32, but
 // 0.96-1.16x at 8x8x64; once border windows skipped their padding taps (forEachBlock), 0.86-0.93x at 8x8x64 too
-// (16x16x64: 0.97-1.05x). With the 16-float Winograd kernels (masked_winograd.inc compiled for AVX-512, 2026-11-27,
-// same process, 4x4 blocks, d = 0.1-0.75) the filter gradient takes 0.79-1.02x the direct kernels' time at 16x16x32
-// and 0.80-1.0x at 8x8x64, but 1.2-2.0x at 32x32x16; the forward 0.92-1.17x at 16x16x32, 0.95-1.26x at 8x8x64 and
-// 1.2-1.6x at 32x32x16 (at 16 channels the transforms cost as much as the products they save). Hence on AVX-512
-// Winograd for the filter gradient from 32 channels only. Once the GEMMs had K fixed at compile time (their rows one
-// pointer, none spilled), the forward took 0.86-0.95x at 16x16x32 and 0.82-0.96x at 8x8x64 from d = 0.5 (two runs;
-// about 0.95-1.0x at 0.25, 1.04-1.19x at 0.1, 1.17 at 32x32x16, d = 0.5): the forward too from 32 channels, d = 0.4.
+// (16x16x64: 0.97-1.05x). The AVX-512 rules are in avx512WinogradFrom.
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
-constexpr int64_t kWinogradAvx512MinChannels = 32;
-constexpr double kWinogradAvx512ForwardMinFraction = 0.4;  // of the output positions active
 
 // Whether at least kWinogradMinShare of the `active` active positions lie in full 2x2 tiles (where Winograd applies).
 bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
@@ -1125,48 +1116,53 @@ bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
   return 4.0 * static_cast<double>(winograd::countTiles(g, mask)) >= kWinogradMinShare * static_cast<double>(active);
 }
 
-// The Winograd split of the `active` active positions when the sparse path should use it (`forward`: for the
-// forward convolution, else the filter gradient).
-bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, bool forward) {
+enum class Pass { kForward, kBackpropInput, kBackpropFilter };
+
+// The active fraction of the outputs from which the AVX-512 kernels (16 floats a vector: masked_winograd.inc, its
+// channels multiples of 16) take the tiles, for each pass. Same-process A/B against the direct kernels (addon calls,
+// batch 128, 4x4-block masks, Intel Xeon, 2026-11-27; two runs each), with the tiles stored tile after tile and the
+// channel counts fixed at compile time:
+//   - forward: 0.86-0.96x the time at 16x16x32 and 8x8x64 from d = 0.2 (1.04-1.19x at 0.1); at 32x32x16 1.04-1.16x
+//     below d = 0.5, 0.99x at 0.5, 0.91x at 0.75 (16 channels: the transforms cost about what the 2.25x fewer
+//     multiply-adds save), so from 32 channels, d = 0.2;
+//   - backprop-input (whole images per thread): 0.80-0.88x at 32x32x16 and 16x16x32 from d = 0.2 (0.97-1.0x at
+//     0.1); at 8x8x64 0.82-0.87x from d = 0.5, 1.0-1.09x at 0.2-0.3, 1.2x at 0.1 (the transformed filter, 16/9 the
+//     filter's size, streams from L2 for each chunk of tiles);
+//   - backprop-filter: 0.79-1.0x at 16x16x32 and 8x8x64 at every d; 0.82-0.95x at 32x32x16 from d = 0.25, 1.01-1.12x
+//     below.
+double avx512WinogradFrom(const ConvGeometry& g, Pass pass) {
+  constexpr double kNot = 2.0;  // above any active fraction
+  const int64_t narrow = std::min(g.inC, g.outC), wide = std::max(g.inC, g.outC);
+  switch (pass) {
+    case Pass::kForward: return narrow >= 32 ? 0.2 : kNot;
+    case Pass::kBackpropInput: return wide <= 32 ? 0.2 : 0.4;
+    case Pass::kBackpropFilter: return narrow >= 32 ? 0.0 : 0.25;
+  }
+  return kNot;
+}
+
+// Whether the sparse path of `pass` takes the Winograd tiles of this mask with its `active` positions.
+bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, Pass pass) {
   if (algo == MaskedAlgo::kSparseDirect) return false;
-  const int64_t narrow = std::min(g.inC, g.outC);
+  if (pass == Pass::kBackpropInput && !inImageOrder(g)) return false;  // its tiles go by whole images
   if (useAvx512()) {
-    if (narrow < kWinogradAvx512MinChannels || !winograd::hasAvx512Kernels(g)) return false;
-    if (forward && static_cast<double>(active) < kWinogradAvx512ForwardMinFraction * outPositions(g)) return false;
-  } else if (forward && narrow < kWinogradAvx2MinChannels) {
+    const double from = avx512WinogradFrom(g, pass);
+    if (!winograd::hasAvx512Kernels(g) || static_cast<double>(active) < from * static_cast<double>(outPositions(g))) {
+      return false;
+    }
+  } else if (pass != Pass::kBackpropFilter && std::min(g.inC, g.outC) < kWinogradAvx2MinChannels) {
     return false;
   }
   return tiledMask(g, mask, active);
 }
 
+// The Winograd split of the `active` active positions when the sparse path of `pass` should use it. The
+// backprop-input's (whole images per thread: each thread adds its tiles' 4x4 input rows into dx, then its other
+// positions' windows) took 0.66-0.86x the direct kernels' time with the AVX2 kernels from 32 channels at d = 0.25-0.75
+// (0.99-1.03x at d = 0.1; 1.07-1.15x at 32x32x16 below d = 0.5), hence kWinogradAvx2MinChannels.
 std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
-                                             MaskedAlgo algo, bool forward) {
-  if (!winogradWorth(g, mask, active, algo, forward)) return std::nullopt;
-  return winograd::split(g, mask, active);
-}
-
-// The Winograd split for the sparse backprop-input, which takes it with whole images per thread (each thread adds
-// its tiles' 4x4 input rows into dx, then its other positions' windows). Same-process A/B against the direct kernels
-// (4x4-block masks, batch 128, 2026-11-27): with the AVX2 kernels 0.66-0.86x the time from 32 channels at
-// d = 0.25-0.75 (0.99-1.03x at d = 0.1), but at 32x32x16 1.07-1.15x below d = 0.5, hence from 32 channels; with the
-// AVX-512 ones (the tiles' rows zeroed in the cache, not streamed) 0.88-0.95x at 32x32x16 and 16x16x32 from d = 0.5
-// (two runs), 1.0 at 0.25, 0.93-1.08 at 0.1, but 0.93-1.10x at 8x8x64 (the transformed filter, 16/9 the size of the
-// filter, streams from L2 for every chunk of tiles), hence up to 32 channels from d = 0.4.
-constexpr int64_t kWinogradInputAvx512MaxChannels = 32;
-constexpr double kWinogradInputAvx512MinFraction = 0.4;
-
-std::optional<winograd::Split> winogradSplitInput(const ConvGeometry& g, const float* mask, int64_t active,
-                                                  MaskedAlgo algo) {
-  if (algo == MaskedAlgo::kSparseDirect || !inImageOrder(g)) return std::nullopt;
-  if (useAvx512()) {
-    if (!winograd::hasAvx512Kernels(g) || std::max(g.inC, g.outC) > kWinogradInputAvx512MaxChannels ||
-        static_cast<double>(active) < kWinogradInputAvx512MinFraction * static_cast<double>(outPositions(g))) {
-      return std::nullopt;
-    }
-  } else if (std::min(g.inC, g.outC) < kWinogradAvx2MinChannels) {
-    return std::nullopt;
-  }
-  if (!tiledMask(g, mask, active)) return std::nullopt;
+                                             MaskedAlgo algo, Pass pass) {
+  if (!winogradWorth(g, mask, active, algo, pass)) return std::nullopt;
   return winograd::split(g, mask, active);
 }
 
@@ -1186,7 +1182,7 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
     return active;
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, /*forward=*/true)) {
+  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kForward)) {
     winograd::forward(g, x, filter, s->tiles, outputZeroed ? nullptr : mask, y);
     sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
     return active;
@@ -1205,7 +1201,7 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
     return -1;
   }
 #endif
-  if (const auto s = winogradSplitInput(g, mask, active, algo)) {
+  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropInput)) {
     sparseBackpropInput(g, dy, filter, s->rest, dx, outputZeroed, &s->tiles);
     return active;
   }
@@ -1222,7 +1218,7 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
     return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, /*forward=*/false)) {
+  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropFilter)) {
     sparseBackpropFilter(g, x, dy, s->rest, dfilter);
     return winograd::addBackpropFilter(g, x, dy, s->tiles, dfilter);
   }

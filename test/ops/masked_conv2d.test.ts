@@ -376,11 +376,11 @@ describe('maskedConv2d', () => {
     // sizes (a last row or column in no tile), pads 0, 1 and 2 (tiles whose windows leave the image), dense pixel
     // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. With the AVX2
     // kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the forward takes Winograd from 32 channels and the
-    // filter gradient always; with the AVX-512 ones the filter gradient from 32 channels that are multiples of 16
-    // (16 floats a vector), and the forward too when at least 0.4 of the outputs are active. The input gradient
-    // takes Winograd where each thread takes whole images (from 4 a thread: the batches of 4 * threads + 1 below,
-    // tiles reaching across image edges): the AVX2 kernels from 32 channels, the AVX-512 ones up to 32 (multiples
-    // of 16) when at least 0.4 of the outputs are active.
+    // filter gradient always. The input gradient takes Winograd where each thread takes whole images (from 4 a
+    // thread: the batches of 4 * threads + 1 below, tiles reaching across image edges), with the AVX2 kernels from
+    // 32 channels. The AVX-512 kernels (channels multiples of 16) take it from an active fraction of the outputs
+    // (native/cpu/masked_conv2d.cc, avx512WinogradFrom): the forward from 32 channels at 0.2, the input gradient at
+    // 0.2 up to 32 channels and 0.4 above, the filter gradient from 32 channels at any fraction, at 16 from 0.25.
     const rng = freshRng();
     const avx512 = nativeAddon()!.buildInfo().isa === 'avx512'; // the kernels that run (PACT_CPU_ISA may force AVX2)
     const images = 4 * nativeAddon()!.buildInfo().threads + 1;
@@ -396,7 +396,9 @@ describe('maskedConv2d', () => {
       [32, 48, 'block4', 0.5, 'same', images],
       [40, 32, 'pixel', 0.9, 2, images],
       [16, 32, 'block2', 0.7, 'same', images],
-      [32, 32, 'block4', 0.25, 1, images],
+      [32, 32, 'block4', 0.12, 1, images],
+      [16, 16, 'block2', 0.15, 'same', images],
+      [64, 48, 'block4', 0.3, 'same', images],
     ] as const) {
       const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout], batch || undefined);
       checkCase(c, [
@@ -433,10 +435,10 @@ describe('maskedConv2d', () => {
       ];
       const sixteens = cin % 16 === 0 && cout % 16 === 0;
       const activeShare = c.mask.filter((m) => m > 0).length / c.mask.length;
-      const input512 = wholeImages && sixteens && Math.max(cin, cout) <= 32 && activeShare >= 0.4;
       if (avx512) {
-        const filter512 = narrow >= 32 && sixteens;
-        const forward512 = filter512 && activeShare >= 0.4;
+        const forward512 = sixteens && narrow >= 32 && activeShare >= 0.2;
+        const input512 = wholeImages && sixteens && activeShare >= (Math.max(cin, cout) <= 32 ? 0.2 : 0.4);
+        const filter512 = sixteens && (narrow >= 32 || activeShare >= 0.25);
         isas.push([
           'AVX-512',
           forward512,
