@@ -22,7 +22,6 @@
 #include <utility>
 #include <vector>
 
-
 #include "cpu/isa.h"
 #include "cpu/mask_rows.h"
 #include "cpu/simd_vec.h"
@@ -64,36 +63,18 @@ inline Position decode(const ConvGeometry& g, int64_t p) {
   return {p / plane, (p % plane) / g.outW, p % g.outW};
 }
 
-// The 16 input rows [inC] that tile p's outputs read (rows[4*i + j]: input row oy - padTop + i, column
-// ox - padLeft + j), `zero` where that lies outside the image.
-void tileInputRows(const ConvGeometry& g, const float* x, int64_t p, const float* zero, const float* rows[kPoints]) {
-  const Position t = decode(g, p);
-  const int64_t iy0 = t.oy - g.padTop, ix0 = t.ox - g.padLeft, C = g.inC;
-  if (iy0 >= 0 && iy0 + 4 <= g.inH && ix0 >= 0 && ix0 + 4 <= g.inW) {  // inside the image: no checks per row
-    const float* origin = x + ((t.b * g.inH + iy0) * g.inW + ix0) * C;
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) rows[4 * i + j] = origin + (i * g.inW + j) * C;
-    return;
-  }
-  for (int i = 0; i < 4; ++i) {
-    const int64_t iy = iy0 + i;
-    for (int j = 0; j < 4; ++j) {
-      const int64_t ix = ix0 + j;
-      const bool inside = iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW;
-      rows[4 * i + j] = inside ? x + ((t.b * g.inH + iy) * g.inW + ix) * C : zero;
-    }
-  }
-}
-
-// The 16 dx rows [inC] that tile p's outputs reach (as tileInputRows), null where outside the image.
-void tileGradientRows(const ConvGeometry& g, float* dx, int64_t p, float* rows[kPoints]) {
+// The 16 rows [inC] of `base` (x, or dx) that tile p's windows reach: rows[4*i + j] at input row oy - padTop + i,
+// column ox - padLeft + j, or `outside` where that lies outside the image (tiles at a border; the kernels read and
+// write the rows of a tile inside the image through one pointer instead).
+template <typename T>
+void tileRows(const ConvGeometry& g, T* base, int64_t p, T* outside, T* rows[kPoints]) {
   const Position t = decode(g, p);
   for (int i = 0; i < 4; ++i) {
     const int64_t iy = t.oy - g.padTop + i;
     for (int j = 0; j < 4; ++j) {
       const int64_t ix = t.ox - g.padLeft + j;
       const bool inside = iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW;
-      rows[4 * i + j] = inside ? dx + ((t.b * g.inH + iy) * g.inW + ix) * g.inC : nullptr;
+      rows[4 * i + j] = inside ? base + ((t.b * g.inH + iy) * g.inW + ix) * g.inC : outside;
     }
   }
 }
