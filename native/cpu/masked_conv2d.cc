@@ -20,9 +20,8 @@
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
 //   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the three passes compute those tiles with
-//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) where it wins (AVX2: the filter gradient, the
-//   forward and input gradient from 32 channels; AVX-512: from active fractions per pass and width, see
-//   avx512WinogradFrom) and the other positions as above (see winogradWorth).
+//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) where it wins (from active fractions per pass
+//   and width: avx2WinogradFrom, avx512WinogradFrom) and the other positions as above (see winogradWorth).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
@@ -1130,29 +1129,37 @@ enum class Pass { kForward, kBackpropInput, kBackpropFilter };
 //     filter's size, streams from L2 for each chunk of tiles);
 //   - backprop-filter: 0.79-1.0x at 16x16x32 and 8x8x64 at every d; 0.82-0.95x at 32x32x16 from d = 0.25, 1.01-1.12x
 //     below.
+constexpr double kNotWinograd = 2.0;  // above any active fraction
+
 double avx512WinogradFrom(const ConvGeometry& g, Pass pass) {
-  constexpr double kNot = 2.0;  // above any active fraction
   const int64_t narrow = std::min(g.inC, g.outC), wide = std::max(g.inC, g.outC);
   switch (pass) {
-    case Pass::kForward: return narrow >= 32 ? 0.2 : kNot;
+    case Pass::kForward: return narrow >= 32 ? 0.2 : kNotWinograd;
     case Pass::kBackpropInput: return wide <= 32 ? 0.2 : 0.4;
     case Pass::kBackpropFilter: return narrow >= 32 ? 0.0 : 0.25;
   }
-  return kNot;
+  return kNotWinograd;
+}
+
+// The same for the AVX2 kernels: the filter gradient at any width and d, the forward and backprop-input from 32
+// channels at any d (see kWinogradAvx2MinChannels) and from 16 at d = 0.2. With the tile-major layout, on the Intel
+// Xeon with the AVX2 kernels forced (PACT_CPU_ISA=avx2, 2026-11-27), at 32x32x16: forward 0.75-0.77x the direct
+// kernels' time and input gradient 0.68-0.81x at d = 0.25-0.75, 0.96-1.02x at 0.1. Not measured on an AVX2-only CPU
+// since (the AMD EPYC's forward at 16 channels had lost from memory, 1.03-1.09x, with the point-major layout).
+double avx2WinogradFrom(const ConvGeometry& g, Pass pass) {
+  const int64_t narrow = std::min(g.inC, g.outC);
+  if (pass == Pass::kBackpropFilter || narrow >= kWinogradAvx2MinChannels) return 0.0;
+  return narrow >= 16 ? 0.2 : kNotWinograd;
 }
 
 // Whether the sparse path of `pass` takes the Winograd tiles of this mask with its `active` positions.
 bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, Pass pass) {
   if (algo == MaskedAlgo::kSparseDirect) return false;
   if (pass == Pass::kBackpropInput && !inImageOrder(g)) return false;  // its tiles go by whole images
-  if (useAvx512()) {
-    const double from = avx512WinogradFrom(g, pass);
-    if (!winograd::hasAvx512Kernels(g) || static_cast<double>(active) < from * static_cast<double>(outPositions(g))) {
-      return false;
-    }
-  } else if (pass != Pass::kBackpropFilter && std::min(g.inC, g.outC) < kWinogradAvx2MinChannels) {
-    return false;
-  }
+  const double from = !useAvx512()                      ? avx2WinogradFrom(g, pass)
+                      : winograd::hasAvx512Kernels(g) ? avx512WinogradFrom(g, pass)
+                                                      : kNotWinograd;
+  if (static_cast<double>(active) < from * static_cast<double>(outPositions(g))) return false;
   return tiledMask(g, mask, active);
 }
 

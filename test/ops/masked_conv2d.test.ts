@@ -375,12 +375,13 @@ describe('maskedConv2d', () => {
     // the active positions lie in full 2x2 tiles at even coordinates: block masks (every tile full or empty), odd
     // sizes (a last row or column in no tile), pads 0, 1 and 2 (tiles whose windows leave the image), dense pixel
     // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. With the AVX2
-    // kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the forward takes Winograd from 32 channels and the
-    // filter gradient always. The input gradient takes Winograd where each thread takes whole images (from 4 a
-    // thread: the batches of 4 * threads + 1 below, tiles reaching across image edges), with the AVX2 kernels from
-    // 32 channels. The AVX-512 kernels (channels multiples of 16) take it from an active fraction of the outputs
-    // (native/cpu/masked_conv2d.cc, avx512WinogradFrom): the forward from 32 channels at 0.2, the input gradient at
-    // 0.2 up to 32 channels and 0.4 above, the filter gradient from 32 channels at any fraction, at 16 from 0.25.
+    // kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the filter gradient takes Winograd always, the
+    // forward and input gradient from 32 channels, and from 16 at an active fraction of 0.2 of the outputs; the
+    // input gradient only where each thread takes whole images (from 4 a thread: the batches
+    // of 4 * threads + 1 below, tiles reaching across image edges). The AVX-512 kernels (channels multiples of 16)
+    // take it from an active fraction of the outputs (native/cpu/masked_conv2d.cc, avx512WinogradFrom): the forward
+    // from 32 channels at 0.2, the input gradient at 0.2 up to 32 channels and 0.4 above, the filter gradient from
+    // 32 channels at any fraction, at 16 from 0.25.
     const rng = freshRng();
     const avx512 = nativeAddon()!.buildInfo().isa === 'avx512'; // the kernels that run (PACT_CPU_ISA may force AVX2)
     const images = 4 * nativeAddon()!.buildInfo().threads + 1;
@@ -423,18 +424,19 @@ describe('maskedConv2d', () => {
       const tiles = fullTiles > 0 && 4 * fullTiles >= 0.5 * c.mask.filter((m) => m > 0).length;
       const narrow = Math.min(cin, cout);
       const wholeImages = batch > 0;
+      const sixteens = cin % 16 === 0 && cout % 16 === 0;
+      const activeShare = c.mask.filter((m) => m > 0).length / c.mask.length;
+      const forward2 = narrow >= 32 || (narrow >= 16 && activeShare >= 0.2);
       const isas: Array<[string, boolean, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
         [
           'AVX2',
-          narrow >= 32,
-          narrow >= 32 && wholeImages,
+          forward2,
+          forward2 && wholeImages,
           true,
           () => onAvx2(() => viaAddon(c, SPARSE)),
           () => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
         ],
       ];
-      const sixteens = cin % 16 === 0 && cout % 16 === 0;
-      const activeShare = c.mask.filter((m) => m > 0).length / c.mask.length;
       if (avx512) {
         const forward512 = sixteens && narrow >= 32 && activeShare >= 0.2;
         const input512 = wholeImages && sixteens && activeShare >= (Math.max(cin, cout) <= 32 ? 0.2 : 0.4);
