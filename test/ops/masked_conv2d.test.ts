@@ -377,8 +377,8 @@ describe('maskedConv2d', () => {
     // masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of tiles. With the AVX2
     // kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the filter gradient takes Winograd always, the
     // forward and input gradient from 32 channels, and from 16 at an active fraction of 0.2 of the outputs; the
-    // input gradient only where each thread takes whole images (from 4 a thread: the batches
-    // of 4 * threads + 1 below, tiles reaching across image edges). The AVX-512 kernels (channels multiples of 16)
+    // input gradient only where each thread takes whole images (from 4 a thread: the batches of 4 * threads + 1
+    // below, tiles reaching across image edges). The AVX-512 kernels (channels multiples of 16)
     // take it from an active fraction of the outputs (native/cpu/masked_conv2d.cc, avx512WinogradFrom): the forward
     // from 32 channels at 0.2, the input gradient at 0.2 up to 32 channels and 0.4 above, the filter gradient from
     // 32 channels at any fraction, at 16 from 0.25.
@@ -425,8 +425,10 @@ describe('maskedConv2d', () => {
       const narrow = Math.min(cin, cout);
       const wholeImages = batch > 0;
       const sixteens = cin % 16 === 0 && cout % 16 === 0;
-      const activeShare = c.mask.filter((m) => m > 0).length / c.mask.length;
-      const forward2 = narrow >= 32 || (narrow >= 16 && activeShare >= 0.2);
+      // At least `fraction` of the outputs active, compared as native/cpu/masked_conv2d.cc does (in double).
+      const active = c.mask.filter((m) => m > 0).length;
+      const atLeast = (fraction: number) => active >= fraction * c.mask.length;
+      const forward2 = narrow >= 32 || (narrow >= 16 && atLeast(0.2));
       const isas: Array<[string, boolean, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
         [
           'AVX2',
@@ -438,9 +440,9 @@ describe('maskedConv2d', () => {
         ],
       ];
       if (avx512) {
-        const forward512 = sixteens && narrow >= 32 && activeShare >= 0.2;
-        const input512 = wholeImages && sixteens && activeShare >= (Math.max(cin, cout) <= 32 ? 0.2 : 0.4);
-        const filter512 = sixteens && (narrow >= 32 || activeShare >= 0.25);
+        const forward512 = sixteens && narrow >= 32 && atLeast(0.2);
+        const input512 = wholeImages && sixteens && atLeast(Math.max(cin, cout) <= 32 ? 0.2 : 0.4);
+        const filter512 = sixteens && (narrow >= 32 || atLeast(0.25));
         isas.push([
           'AVX-512',
           forward512,
