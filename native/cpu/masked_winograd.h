@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) for the masked convolution's forward and filter gradient on fully active 2x2 output tiles.
+// Winograd F(2x2, 3x3) for the masked convolution's forward and both gradients on fully active 2x2 output tiles.
 //
 // PSACT's latent grouping makes block masks (n x n blocks aligned to multiples of n), whose 2x2 tiles at even output
 // coordinates are all active or all inactive. On such a tile the forward is y = A^T [(G g G^T) ⊙ (B^T d B)] A
@@ -6,7 +6,9 @@
 // output channel) for 4 outputs instead of 36, i.e. 2.25x fewer multiply-adds, at the cost of an input transform per
 // tile and an output transform per tile, both additions only. By the same trilinear form the filter gradient of a
 // tile is G^T [(A e A^T) ⊙ (B^T d B)] G with e its 2x2 output gradient, so the products are summed over every tile
-// in the transformed domain (16 GEMMs [inC x tiles] x [tiles x outC]) and transformed back once per call.
+// in the transformed domain (16 GEMMs [inC x tiles] x [tiles x outC]) and transformed back once per call. The input
+// gradient of a tile is the forward's transpose, B [(G g G^T)^T (A e A^T)] B^T over its 4x4 input rows, the
+// transpose taken over the channels at each of the 16 points.
 //
 // Arithmetic differs from the direct sum by a few ulps of the terms' magnitude (the transforms add and subtract up
 // to 4 terms; G and its transpose hold 1 and 1/2 only, exact in binary).
