@@ -49,6 +49,7 @@
 #endif
 
 #include "cpu/dense_conv.h"
+#include "cpu/dispatch.h"
 #include "cpu/isa.h"
 #include "cpu/mask_rows.h"
 #include "cpu/masked_winograd.h"
@@ -584,17 +585,8 @@ void directForward(const ConvGeometry& g, const WindowKinds& kinds, const float*
 // ResNets use); returns false, calling nothing, for any other n.
 template <typename F>
 bool withDirectWidth(int64_t n, F&& f) {
-  switch (n) {
-    case 8: f(std::integral_constant<int, 8>{}); return true;
-    case 16: f(std::integral_constant<int, 16>{}); return true;
-    case 24: f(std::integral_constant<int, 24>{}); return true;
-    case 32: f(std::integral_constant<int, 32>{}); return true;
-    case 48: f(std::integral_constant<int, 48>{}); return true;
-    case 64: f(std::integral_constant<int, 64>{}); return true;
-    default: return false;
-  }
+  return withConstant<8, 16, 24, 32, 48, 64>(n, f);
 }
-
 
 void sparseForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask,
                    const std::vector<int64_t>& active, float* y, bool outputZeroed) {

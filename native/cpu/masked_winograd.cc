@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu/dispatch.h"
 #include "cpu/isa.h"
 #include "cpu/mask_rows.h"
 #include "cpu/simd_vec.h"

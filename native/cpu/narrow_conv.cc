@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include "cpu/dispatch.h"
 #include "cpu/isa.h"
 #include "cpu/threads.h"
 
@@ -86,18 +87,6 @@ bool singleChannel3x3(const Conv2DGeometry& g) {
   return g.outChannels == 1 && g.filterHeight == 3 && g.filterWidth == 3 && g.strideHeight == 1 &&
          g.strideWidth == 1 && g.dilationHeight == 1 && g.dilationWidth == 1 &&
          (g.inChannels == 16 || g.inChannels == 32 || g.inChannels == 48 || g.inChannels == 64) && useAvx512();
-}
-
-// f(std::integral_constant<int, C>) for inChannels C in 16, 32, 48, 64 (singleChannel3x3's): constant offsets
-// between the windows' loads, which otherwise took a register each and spilled.
-template <typename F>
-void withChannels(int64_t channels, F&& f) {
-  switch (channels) {
-    case 16: return f(std::integral_constant<int, 16>{});
-    case 32: return f(std::integral_constant<int, 32>{});
-    case 48: return f(std::integral_constant<int, 48>{});
-    default: return f(std::integral_constant<int, 64>{});
-  }
 }
 
 #pragma GCC push_options
@@ -314,8 +303,20 @@ void backpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, fl
 }  // namespace avx512
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
+
+// The AVX-512 single-channel kernels where singleChannel3x3 holds (returning true), else nothing (false).
+bool singleChannelForward(const Conv2DGeometry& g, const float* x, const float* filter, float* y) {
+  const auto run = [&](auto c) { avx512::forward<decltype(c)::value>(g, x, filter, y); };
+  return singleChannel3x3(g) && withConstant<16, 32, 48, 64>(g.inChannels, run);
+}
+
+bool singleChannelBackpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
+  const auto run = [&](auto c) { avx512::backpropFilter<decltype(c)::value>(g, x, dy, dfilter); };
+  return singleChannel3x3(g) && withConstant<16, 32, 48, 64>(g.inChannels, run);
+}
 #else
-bool singleChannel3x3(const Conv2DGeometry&) { return false; }
+bool singleChannelForward(const Conv2DGeometry&, const float*, const float*, float*) { return false; }
+bool singleChannelBackpropFilter(const Conv2DGeometry&, const float*, const float*, float*) { return false; }
 #endif
 
 }  // namespace
@@ -333,9 +334,7 @@ bool useNarrowConv(const Conv2DGeometry& g) {
 }
 
 void narrowConv2dForward(const Conv2DGeometry& g, const float* x, const float* filter, float* y) {
-  if (singleChannel3x3(g)) {
-    return withChannels(g.inChannels, [&](auto c) { avx512::forward<decltype(c)::value>(g, x, filter, y); });
-  }
+  if (singleChannelForward(g, x, filter, y)) return;
   const int64_t taps = g.filterHeight * g.filterWidth, C = g.inChannels, O = g.outChannels;
   const std::vector<float> w = filterByOutput(g, filter);
   const int64_t inImage = g.inHeight * g.inWidth * C;
@@ -408,9 +407,7 @@ void narrowConv2dForward(const Conv2DGeometry& g, const float* x, const float* f
 }
 
 void narrowConv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
-  if (singleChannel3x3(g)) {
-    return withChannels(g.inChannels, [&](auto c) { avx512::backpropFilter<decltype(c)::value>(g, x, dy, dfilter); });
-  }
+  if (singleChannelBackpropFilter(g, x, dy, dfilter)) return;
   const int64_t taps = g.filterHeight * g.filterWidth, C = g.inChannels, O = g.outChannels, size = O * taps * C;
   const int64_t inImage = g.inHeight * g.inWidth * C, outPlane = g.outHeight * g.outWidth;
   // dfilter[tap, c, o] = the sum over output positions p of x[window(p) + tap, c] * dy[p, o]: per (o, tap, 8
