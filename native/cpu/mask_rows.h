@@ -23,6 +23,17 @@ inline uint32_t activeLanes8(const float* mask) {
 }
 #endif
 
+// The active columns of a mask row of w <= 64 values, as bits.
+inline uint64_t activeBits(const float* row, int64_t w) {
+  uint64_t bits = 0;
+  int64_t x = 0;
+#if defined(__AVX2__)
+  for (; x + 8 <= w; x += 8) bits |= static_cast<uint64_t>(activeLanes8(row + x)) << x;
+#endif
+  for (; x < w; ++x) bits |= static_cast<uint64_t>(isActive(row[x]) ? 1 : 0) << x;
+  return bits;
+}
+
 // The number of active rows.
 inline int64_t countActive(const float* mask, int64_t rows) {
   int64_t count = 0, i = 0;

@@ -795,11 +795,12 @@ bool inImageOrder(const ConvGeometry& g) {
   return g.batch >= kImagesPerThreadForImageOrder * static_cast<int64_t>(numThreads());
 }
 
-// `active`: the positions that the direct or GEMM kernels take; `tiles` (only where inImageOrder), fully active
-// 2x2 tiles that Winograd takes, each thread those of its images, before their other positions.
+// `active`: the positions that the direct or GEMM kernels take; `wino` (only where inImageOrder), fully active
+// tiles that Winograd takes, each thread those of its images, before their other positions.
 void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter,
                          const std::vector<int64_t>& active, float* dx, bool outputZeroed,
-                         const std::vector<int64_t>* tiles = nullptr) {
+                         const winograd::Split* wino = nullptr) {
+  const std::vector<int64_t>* tiles = wino != nullptr ? &wino->tiles : nullptr;
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g);
   const int64_t rowLength = g.inW * g.inC, imageLength = g.inH * rowLength;
   // With no active position dx is all zeros and nothing reads it here: streamed (1.5x faster at 128x32x32x16).
@@ -826,12 +827,12 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
   // an even band owns its footprint, an odd one the part of its footprint outside its even neighbours'. Rows no
   // window reaches (strides above the filter size, 'valid' edges) are streamed first. Same-process A/B against a
   // memset of all of dx first, caches cold: 0.88-0.96x the time at 128x32x32x16 and 128x16x16x32, d = 0.05-0.5.
-  // Whether a Winograd tile adds into band's rows (its top row in the band or just above it): those rows are read
-  // next too.
+  // Whether a Winograd tile adds into band's rows (its top row in the band or at most size - 1 rows above it): those
+  // rows are read next too.
   const auto tilesReach = [&](int64_t band) {
     if (tiles == nullptr || tiles->empty()) return false;
     const int64_t b = band / bandsPerImage, j = band % bandsPerImage;
-    const int64_t from = b * plane + std::max<int64_t>(0, j * rows - 1) * g.outW;
+    const int64_t from = b * plane + std::max<int64_t>(0, j * rows - (wino->size - 1)) * g.outW;
     const int64_t to = b * plane + std::min(g.outH, (j + 1) * rows) * g.outW;
     const auto next = std::lower_bound(tiles->begin(), tiles->end(), from);
     return next != tiles->end() && *next < to;
@@ -871,7 +872,8 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
     }
   }
   const std::vector<float> ut =
-      tiles != nullptr && !tiles->empty() ? winograd::transposedFilterTransform(g, filter) : std::vector<float>{};
+      tiles != nullptr && !tiles->empty() ? winograd::transposedFilterTransform(g, filter, wino->size)
+                                          : std::vector<float>{};
   // Runs body(work, scratch, zeroBefore) over the bands of both phases that have active positions, zeroing each
   // band's own rows first, or over each thread's share of whole images; scratch is a vector per thread's share.
   // body calls zeroBefore(p) before it writes the windows of position p (whole images: the images up to p's are
@@ -906,7 +908,7 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
         if (tiles != nullptr) {
           const auto lo = std::lower_bound(tiles->begin(), tiles->end(), static_cast<int64_t>(begin) * plane);
           const auto hi = std::lower_bound(lo, tiles->end(), static_cast<int64_t>(end) * plane);
-          if (hi > lo) winograd::addBackpropInput(g, dy, ut, &*lo, hi - lo, dx, zeroBefore);
+          if (hi > lo) winograd::addBackpropInput(g, dy, wino->size, ut, &*lo, hi - lo, dx, zeroBefore);
         }
         if (work.end > work.first) body(work, scratch, zeroBefore);
         if (!outputZeroed) {
@@ -1101,10 +1103,12 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 
-// Whether at least kWinogradMinShare of the `active` active positions lie in full 2x2 tiles (where Winograd applies).
-bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active) {
+// Whether at least kWinogradMinShare of the `active` active positions lie in full size x size tiles (where
+// Winograd F(size x size, 3 x 3) applies).
+bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active, int size = 2) {
   if (active == 0 || !winograd::applies(g)) return false;
-  return 4.0 * static_cast<double>(winograd::countTiles(g, mask)) >= kWinogradMinShare * static_cast<double>(active);
+  return static_cast<double>(size * size) * static_cast<double>(winograd::countTiles(g, mask, size)) >=
+         kWinogradMinShare * static_cast<double>(active);
 }
 
 enum class Pass { kForward, kBackpropInput, kBackpropFilter };
@@ -1144,25 +1148,64 @@ double avx2WinogradFrom(const ConvGeometry& g, Pass pass) {
   return narrow >= 16 ? 0.2 : kNotWinograd;
 }
 
-// Whether the sparse path of `pass` takes the Winograd tiles of this mask with its `active` positions.
-bool winogradWorth(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, Pass pass) {
-  if (algo == MaskedAlgo::kSparseDirect) return false;
-  if (pass == Pass::kBackpropInput && !inImageOrder(g)) return false;  // its tiles go by whole images
+// The active fraction of the outputs from which F(4x4, 3x3) takes the full 4x4 tiles of a mask (latent groups of
+// 4 or more), for either instruction set. Same-process A/B against the kernels the sparse path took before it
+// (the direct ones, or F(2x2, 3x3) as above; addon calls, batch 128, 4x4-block masks, Intel Xeon, 2026-11-27):
+//   - 16 channels (32x32x16): 0.65-0.91x the time of each pass at d = 0.05-0.75 with the AVX-512 kernels, 0.66-0.94x
+//     with the AVX2 ones;
+//   - 32 channels (16x16x32): 0.66-0.89x from d = 0.1 (AVX-512; AVX2 0.72-1.02x), but up to 1.09x at 0.05;
+//   - 64 channels (8x8x64): forward 0.67-0.89x from 0.25 (1.2-1.6x at 0.05-0.1; AVX2 0.71-0.74x), input gradient
+//     0.82-0.89x from 0.5 (1.0x at 0.25, AVX2 0.92x), filter gradient 0.66-0.78x from 0.25 (0.98x at 0.1, AVX2
+//     0.88x): the transformed filter, 4x the filter's size, streams from L2 for each chunk of tiles.
+double winograd4From(const ConvGeometry& g, Pass pass) {
+  const int64_t wide = std::max(g.inC, g.outC);
+  if (wide <= 16) return 0.0;
+  if (wide <= 32) return 0.1;
+  switch (pass) {
+    case Pass::kForward: return 0.25;
+    case Pass::kBackpropInput: return 0.4;
+    case Pass::kBackpropFilter: return 0.2;
+  }
+  return kNotWinograd;
+}
+
+// The Winograd split of the `active` active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
+// where its rule holds (winograd4From) and at least half the active positions lie in full 4x4 tiles, else
+// F(2x2, 3x3) by the rules above. The backprop-input's (whole images per thread: each thread adds its tiles' input
+// rows into dx, then its other positions' windows) took 0.66-0.86x the direct kernels' time with the AVX2 kernels
+// from 32 channels at d = 0.25-0.75 (0.99-1.03x at d = 0.1; 1.07-1.15x at 32x32x16 below d = 0.5), hence
+// kWinogradAvx2MinChannels.
+// `pass` may take Winograd tiles: not forced dense or direct, and the backprop-input only where each thread takes
+// whole images.
+bool winogradAllowed(const ConvGeometry& g, int64_t active, MaskedAlgo algo, Pass pass) {
+  if (algo == MaskedAlgo::kSparseDirect || algo == MaskedAlgo::kDense) return false;
+  if (pass == Pass::kBackpropInput && !inImageOrder(g)) return false;
+  return active > 0 && winograd::applies(g);
+}
+
+bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
+  return static_cast<double>(active) >= fraction * static_cast<double>(outPositions(g));
+}
+
+// Whether `pass` takes this mask's full 4x4 tiles by F(4x4, 3x3). Then the sparse path beats oneDNN's dense one at
+// every active fraction (4x4-block masks, d = 0.6-1: 0.39-0.81x its forward's time, 0.42-0.93x its backprop-input's,
+// 0.44-0.88x its backprop-filter's, at all three stage shapes, AVX-512), so the automatic choice keeps it.
+bool winograd4Takes(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, Pass pass) {
+  return winogradAllowed(g, active, algo, pass) && atLeastFraction(g, active, winograd4From(g, pass)) &&
+         tiledMask(g, mask, active, 4);
+}
+
+// `tiles4`: winograd4Takes.
+std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
+                                             MaskedAlgo algo, Pass pass, bool tiles4) {
+  if (tiles4) return winograd::split(g, mask, active, 4);
+  if (!winogradAllowed(g, active, algo, pass)) return std::nullopt;
+  const auto atLeast = [&](double fraction) { return atLeastFraction(g, active, fraction); };
   const double from = !useAvx512()                      ? avx2WinogradFrom(g, pass)
                       : winograd::hasAvx512Kernels(g) ? avx512WinogradFrom(g, pass)
                                                       : kNotWinograd;
-  if (static_cast<double>(active) < from * static_cast<double>(outPositions(g))) return false;
-  return tiledMask(g, mask, active);
-}
-
-// The Winograd split of the `active` active positions when the sparse path of `pass` should use it. The
-// backprop-input's (whole images per thread: each thread adds its tiles' 4x4 input rows into dx, then its other
-// positions' windows) took 0.66-0.86x the direct kernels' time with the AVX2 kernels from 32 channels at d = 0.25-0.75
-// (0.99-1.03x at d = 0.1; 1.07-1.15x at 32x32x16 below d = 0.5), hence kWinogradAvx2MinChannels.
-std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
-                                             MaskedAlgo algo, Pass pass) {
-  if (!winogradWorth(g, mask, active, algo, pass)) return std::nullopt;
-  return winograd::split(g, mask, active);
+  if (atLeast(from) && tiledMask(g, mask, active, 2)) return winograd::split(g, mask, active, 2);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -1171,18 +1214,19 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
                             MaskedAlgo algo, bool outputZeroed) {
   const ActiveCounts counts = countActiveShares(mask, outPositions(g));
   const int64_t active = counts.total();
+  const bool tiles4 = winograd4Takes(g, mask, active, algo, Pass::kForward);
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);
   // Tiled masks (most active positions in full 2x2 tiles) keep the sparse path longer: only counted where the
   // choice depends on it.
-  const bool tiled = useDense(g, active, algo, fractions.forward) && tiledMask(g, mask, active);
-  if (useDense(g, active, algo, tiled ? fractions.forwardTiled : fractions.forward)) {
+  const bool tiled = !tiles4 && useDense(g, active, algo, fractions.forward) && tiledMask(g, mask, active);
+  if (!tiles4 && useDense(g, active, algo, tiled ? fractions.forwardTiled : fractions.forward)) {
     denseForward(g, x, filter, mask, y);
     return active;
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kForward)) {
-    winograd::forward(g, x, filter, s->tiles, outputZeroed ? nullptr : mask, y);
+  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kForward, tiles4)) {
+    winograd::forward(g, x, filter, s->size, s->tiles, outputZeroed ? nullptr : mask, y);
     sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
     return active;
   }
@@ -1194,14 +1238,15 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
                                   float* dx, MaskedAlgo algo, bool outputZeroed) {
   const ActiveCounts counts = countActiveShares(mask, outPositions(g));
   const int64_t active = counts.total();
+  const bool tiles4 = winograd4Takes(g, mask, active, algo, Pass::kBackpropInput);
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, active, algo, denseFractions(g).backpropInput)) {
+  if (!tiles4 && useDense(g, active, algo, denseFractions(g).backpropInput)) {
     denseBackpropInput(g, dy, filter, mask, dx);
     return -1;
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropInput)) {
-    sparseBackpropInput(g, dy, filter, s->rest, dx, outputZeroed, &s->tiles);
+  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropInput, tiles4)) {
+    sparseBackpropInput(g, dy, filter, s->rest, dx, outputZeroed, &*s);
     return active;
   }
   sparseBackpropInput(g, dy, filter, activeIndices(counts), dx, outputZeroed);
@@ -1212,14 +1257,15 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
                                 float* dfilter, MaskedAlgo algo) {
   const ActiveCounts counts = countActiveShares(mask, outPositions(g));
   const int64_t active = counts.total();
+  const bool tiles4 = winograd4Takes(g, mask, active, algo, Pass::kBackpropFilter);
 #ifdef PACT_HAVE_DNNL
-  if (useDense(g, active, algo, denseFractions(g).backpropFilter)) {
+  if (!tiles4 && useDense(g, active, algo, denseFractions(g).backpropFilter)) {
     return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropFilter)) {
+  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropFilter, tiles4)) {
     sparseBackpropFilter(g, x, dy, s->rest, dfilter);
-    return winograd::addBackpropFilter(g, x, dy, s->tiles, dfilter);
+    return winograd::addBackpropFilter(g, x, dy, s->size, s->tiles, dfilter);
   }
   sparseBackpropFilter(g, x, dy, activeIndices(counts), dfilter);
 }
@@ -1228,17 +1274,6 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
 constexpr int64_t kDilateWindowMaxRadius = 3;
 
 namespace {
-
-// The active columns of a mask row of w <= 64 values, as bits.
-uint64_t activeBits(const float* row, int64_t w) {
-  uint64_t bits = 0;
-  int64_t x = 0;
-#if defined(__AVX2__)
-  for (; x + 8 <= w; x += 8) bits |= static_cast<uint64_t>(activeLanes8(row + x)) << x;
-#endif
-  for (; x < w; ++x) bits |= static_cast<uint64_t>(isActive(row[x]) ? 1 : 0) << x;
-  return bits;
-}
 
 // Row of w <= 64 values <- 1.0f at the set bits, 0 elsewhere.
 void writeBits(uint64_t bits, int64_t w, float* row) {

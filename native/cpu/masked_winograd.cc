@@ -1,22 +1,24 @@
-// Winograd F(2x2, 3x3) on fully active 2x2 tiles; see masked_winograd.h for the algebra.
-//
-// Per chunk of tiles (a few dozen, so that a chunk's transformed data stays in L2):
-//   forward: the input transform of every tile into V [tiles][16][inC], 16 GEMMs M_k = V_k * U_k with the transformed
-//   filter U [16][inC][outC] (computed once per call), then the output transform of M [tiles][16][outC] into y;
-//   filter gradient: the input transform into V as above, the output-gradient transform into E [tiles][16][outC],
-//   and 16 GEMMs S_k += V_k^T * E_k into a per-thread sum S [16][inC][outC], transformed back to [3][3][inC][outC]
+// Winograd F(M x M, 3 x 3), M = 2 or 4, on fully active M x M tiles; see masked_winograd.h for the algebra. With
+// P = (M + 2)^2 transformed points per tile, per chunk of tiles (a few dozen, so that a chunk's transformed data
+// stays in L2):
+//   forward: the input transform of every tile into V [tiles][P][inC], P GEMMs M_k = V_k * U_k with the transformed
+//   filter U [P][inC][outC] (computed once per call), then the output transform of M [tiles][P][outC] into y;
+//   filter gradient: the input transform into V as above, the output-gradient transform into E [tiles][P][outC],
+//   and P GEMMs S_k += V_k^T * E_k into a per-thread sum S [P][inC][outC], transformed back to [3][3][inC][outC]
 //   once per call;
-//   input gradient: E as above, 16 GEMMs D_k = E_k * U_k^T, and the transpose of the input transform of D added into
-//   each tile's 4x4 input rows of dx.
+//   input gradient: E as above, P GEMMs D_k = E_k * U_k^T, and the transpose of the input transform of D added into
+//   each tile's (M + 2) x (M + 2) input rows of dx.
 // The transforms run over the channels one vector at a time (masked_winograd.inc): 16 channels a vector where the
 // CPU has AVX-512 and inC and outC are multiples of 16 (see hasAvx512Kernels), else 8 (inC and outC are multiples of
 // 8).
 #include "cpu/masked_winograd.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -32,21 +34,30 @@ namespace pact::masked::winograd {
 
 namespace {
 
-constexpr int kPoints = 16;  // the 4x4 transformed tile
+// F(M x M, 3 x 3) transforms (M + 2) x (M + 2) points per tile.
+template <int M>
+constexpr int kPoints = (M + 2) * (M + 2);
 
 constexpr int64_t kLanes = 8;  // the narrowest vector: inC and outC are multiples of it
 
-// Tiles per chunk: the chunk's V and M (or E) take about 64 KiB each; a multiple of 12, the GEMMs' row blocks.
-int64_t chunkTiles(const ConvGeometry& g) {
-  return std::clamp<int64_t>(1024 / std::max(g.inC, g.outC) / 12 * 12, 12, 60);
+// f(std::integral_constant<int, M>) for the tile size M (2 or 4).
+template <typename F>
+void withTile(int size, F&& f) {
+  if (!withConstant<2, 4>(size, f)) throw std::invalid_argument("winograd: tile size must be 2 or 4");
 }
 
-// Floats from one tile's transformed rows to the next in a chunk's V, M, E or D ([tile][16 points][C]): one cache
-// line more than the 16 rows, so that a GEMM's rows for one point, a tile apart, do not all map to one L1 set (at 64
-// channels the 16 rows are 4 KiB).
-template <typename Ch>
+// Tiles per chunk: the chunk's V and M (or E) take about 64 KiB each; a multiple of 12, the GEMMs' row blocks.
+template <int M>
+int64_t chunkTiles(const ConvGeometry& g) {
+  return std::clamp<int64_t>(16 * 1024 / kPoints<M> / std::max(g.inC, g.outC) / 12 * 12, 12, 60);
+}
+
+// Floats from one tile's transformed rows to the next in a chunk's V, M, E or D ([tile][points][C]): one cache line
+// more than the rows, so that a GEMM's rows for one point, a tile apart, do not all map to one L1 set (at 64
+// channels F(2x2, 3x3)'s 16 rows are 4 KiB).
+template <int M, typename Ch>
 constexpr int64_t tileStride(Ch C) {
-  return 16 * static_cast<int64_t>(C) + 16;
+  return kPoints<M> * static_cast<int64_t>(C) + 16;
 }
 
 // Output position p = (b*outH + oy)*outW + ox as (b, oy, ox); in 32-bit arithmetic where p fits (64-bit divisions
@@ -64,57 +75,99 @@ inline Position decode(const ConvGeometry& g, int64_t p) {
   return {p / plane, (p % plane) / g.outW, p % g.outW};
 }
 
-// The 16 rows [inC] of `base` (x, or dx) that tile p's windows reach: rows[4*i + j] at input row oy - padTop + i,
-// column ox - padLeft + j, or `outside` where that lies outside the image (tiles at a border; the kernels read and
-// write the rows of a tile inside the image through one pointer instead).
-template <typename T>
-void tileRows(const ConvGeometry& g, T* base, int64_t p, T* outside, T* rows[kPoints]) {
+// The (M + 2)^2 rows [inC] of `base` (x, or dx) that tile p's windows reach: rows[(M + 2)*i + j] at input row
+// oy - padTop + i, column ox - padLeft + j, or `outside` where that lies outside the image (tiles at a border; the
+// kernels read and write the rows of a tile inside the image through one pointer instead).
+template <int M, typename T>
+void tileRows(const ConvGeometry& g, T* base, int64_t p, T* outside, T* rows[kPoints<M>]) {
+  constexpr int N = M + 2;
   const Position t = decode(g, p);
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < N; ++i) {
     const int64_t iy = t.oy - g.padTop + i;
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < N; ++j) {
       const int64_t ix = t.ox - g.padLeft + j;
       const bool inside = iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW;
-      rows[4 * i + j] = inside ? base + ((t.b * g.inH + iy) * g.inW + ix) * g.inC : outside;
+      rows[N * i + j] = inside ? base + ((t.b * g.inH + iy) * g.inW + ix) * g.inC : outside;
     }
   }
 }
 
 // Asks for tile p's input rows to be brought into the cache (the tiles are scattered over x).
+template <int M>
 void prefetchTile(const ConvGeometry& g, const float* x, int64_t p) {
+  constexpr int N = M + 2;
   const Position t = decode(g, p);
-  const int64_t ix0 = std::max<int64_t>(0, t.ox - g.padLeft), ix1 = std::min(g.inW, t.ox - g.padLeft + 4);
+  const int64_t ix0 = std::max<int64_t>(0, t.ox - g.padLeft), ix1 = std::min(g.inW, t.ox - g.padLeft + N);
   if (ix0 >= ix1) return;
-  for (int64_t iy = std::max<int64_t>(0, t.oy - g.padTop); iy < std::min(g.inH, t.oy - g.padTop + 4); ++iy) {
+  for (int64_t iy = std::max<int64_t>(0, t.oy - g.padTop); iy < std::min(g.inH, t.oy - g.padTop + N); ++iy) {
     prefetchRow(x + ((t.b * g.inH + iy) * g.inW + ix0) * g.inC, (ix1 - ix0) * g.inC);
   }
 }
 
-// U [16][inC][outC] = G g G^T for every (input, output) channel pair of the HWIO filter, G = [1 0 0; 1/2 1/2 1/2;
-// 1/2 -1/2 1/2; 0 0 1]: G v = (v0, (v0 + v1 + v2) / 2, (v0 - v1 + v2) / 2, v2), on the columns then the rows. Each
-// step runs over all the channel pairs at once (contiguous, vectorised; the planes are 4 KiB multiples apart, and a
-// loop over the planes per pair would miss L1 on each of them).
-std::vector<float> filterTransform(const ConvGeometry& g, const float* filter) {
-  const int64_t IO = g.inC * g.outC;
-  std::vector<float> t(static_cast<size_t>(12 * IO)), u(static_cast<size_t>(kPoints * IO));
-  // out[k * IO + i] = (G v)_k for v_j = in[j * stride + i].
-  const auto gv = [IO](const float* in, int64_t stride, float* out) {
-    for (int64_t i = 0; i < IO; ++i) {
-      const float v0 = in[i], v1 = in[stride + i], v2 = in[2 * stride + i];
-      out[i] = v0;
-      out[IO + i] = 0.5f * (v0 + v1 + v2);
-      out[2 * IO + i] = 0.5f * (v0 - v1 + v2);
-      out[3 * IO + i] = v2;
+// G [M + 2][3], the filter transform: F(2x2, 3x3) G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (exact in binary);
+// F(4x4, 3x3) G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+template <int M>
+struct FilterMatrix;
+template <>
+struct FilterMatrix<2> {
+  static constexpr float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+};
+template <>
+struct FilterMatrix<4> {
+  static constexpr float G[6][3] = {{1.0f / 4, 0, 0},
+                                    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                    {0, 0, 1}};
+};
+
+// out[k * outStride + i] (+)= sum_j coefficient(k, j) * in[j * inStride + i] for k < rows, j < cols, i < IO: a
+// small matrix applied to planes of IO channel pairs, each step over all the pairs at once (contiguous, vectorised;
+// the planes are 4 KiB multiples apart, and a loop over the planes per pair would miss L1 on each of them).
+template <typename Coefficient>
+void applyToPlanes(int rows, int cols, Coefficient&& coefficient, const float* in, int64_t inStride, float* out,
+                   int64_t outStride, int64_t IO, bool accumulate) {
+  for (int k = 0; k < rows; ++k) {
+    float* o = out + k * outStride;
+    if (!accumulate) std::fill(o, o + IO, 0.0f);
+    for (int j = 0; j < cols; ++j) {
+      const float w = coefficient(k, j);
+      if (w == 0.0f) continue;
+      const float* v = in + j * inStride;
+      for (int64_t i = 0; i < IO; ++i) o[i] += w * v[i];
     }
-  };
-  for (int kx = 0; kx < 3; ++kx) gv(filter + kx * IO, 3 * IO, t.data() + 4 * kx * IO);  // t[kx][a] = (G g)[a][kx]
-  for (int a = 0; a < 4; ++a) gv(t.data() + a * IO, 4 * IO, u.data() + 4 * a * IO);      // u[a][b] = (G g G^T)[a][b]
+  }
+}
+
+// U [points][inC][outC] = G g G^T for every (input, output) channel pair of the HWIO filter: G on the columns, then
+// on the rows.
+template <int M>
+std::vector<float> filterTransform(const ConvGeometry& g, const float* filter) {
+  constexpr int N = M + 2;
+  const auto& G = FilterMatrix<M>::G;
+  const int64_t IO = g.inC * g.outC;
+  std::vector<float> t(static_cast<size_t>(3 * N * IO)), u(static_cast<size_t>(kPoints<M> * IO));
+  const auto gv = [&](int k, int j) { return G[k][j]; };
+  // t[kx][a] = (G g)[a][kx], then u[a][b] = (G (G g)^T)[b][a]^T = (G g G^T)[a][b].
+  for (int kx = 0; kx < 3; ++kx) {
+    applyToPlanes(N, 3, gv, filter + kx * IO, 3 * IO, t.data() + N * kx * IO, IO, IO, false);
+  }
+  for (int a = 0; a < N; ++a) {
+    applyToPlanes(N, 3, gv, t.data() + a * IO, N * IO, u.data() + N * a * IO, IO, IO, false);
+  }
   return u;
 }
 
-// Whether the 2x2 tile at columns 2j, 2j + 1 of the mask rows m and m + W is fully active (branch-free).
+// Whether the M x M tile at columns M*j .. M*j + M - 1 of the mask rows m .. m + (M - 1)*W is fully active
+// (branch-free).
+template <int M>
 inline uint8_t fullTile(const float* m, int64_t W, int64_t j) {
-  return isActive(m[2 * j]) & isActive(m[2 * j + 1]) & isActive(m[W + 2 * j]) & isActive(m[W + 2 * j + 1]);
+  uint8_t full = 1;
+  for (int i = 0; i < M; ++i) {
+    for (int k = 0; k < M; ++k) full &= isActive(m[i * W + M * j + k]);
+  }
+  return full;
 }
 
 int64_t chunkCount(int64_t n, int64_t size) { return (n + size - 1) / size; }
@@ -156,40 +209,98 @@ bool applies(const ConvGeometry& g) {
          g.outC % kLanes == 0;
 }
 
-int64_t countTiles(const ConvGeometry& g, const float* mask) {
-  const int64_t W = g.outW, pairs = W / 2;
+namespace {
+
+// Rows up to this wide go by bits (activeBits): a tile's rows ANDed, its columns ANDed by shifts.
+constexpr int64_t kBitRowsMaxWidth = 64;
+
+// The bits of the columns at which tiles start (multiples of M with M columns from there) in rows W <= 64 wide.
+template <int M>
+uint64_t tileStarts(int64_t W) {
+  uint64_t starts = 0;
+  for (int64_t j = 0; j + M <= W; j += M) starts |= uint64_t{1} << j;
+  return starts;
+}
+
+// Of the active bits of a tile's M rows ANDed, the tile starts whose M columns are all set.
+template <int M>
+uint64_t fullTileStarts(uint64_t all, uint64_t starts) {
+  uint64_t full = all;
+  for (int s = 1; s < M; ++s) full &= all >> s;
+  return full & starts;
+}
+
+template <int M>
+int64_t countTilesOf(const ConvGeometry& g, const float* mask) {
+  const int64_t W = g.outW, groups = W / M;
+  const uint64_t starts = W <= kBitRowsMaxWidth ? tileStarts<M>(W) : 0;
   // Images split among the threads (a serial scan kept one thread waiting).
   return sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1, int64_t* count) {
     for (auto b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
-      for (int64_t oy = 0; oy + 1 < g.outH; oy += 2) {
+      for (int64_t oy = 0; oy + M <= g.outH; oy += M) {
         const float* m = mask + (b * g.outH + oy) * W;
-        for (int64_t j = 0; j < pairs; ++j) *count += fullTile(m, W, j);
+        if (W <= kBitRowsMaxWidth) {
+          uint64_t all = ~uint64_t{0};
+          for (int i = 0; i < M; ++i) all &= activeBits(m + i * W, W);
+          *count += std::popcount(fullTileStarts<M>(all, starts));
+        } else {
+          for (int64_t j = 0; j < groups; ++j) *count += fullTile<M>(m, W, j);
+        }
       }
     }
   })[0];
 }
 
-namespace {
+// splitImages for rows W <= 64 wide, by bits: each group of M rows lists its full tiles, then its rows' active
+// positions outside them, one set bit at a time (the cost goes with the active count, not the positions: the
+// position-by-position scan took 13% of a 32x32x16 F(4x4, 3x3) forward at d = 0.25).
+template <int M>
+std::pair<int64_t, int64_t> splitImagesByBits(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1,
+                                              int64_t* tiles, int64_t* rest) {
+  const int64_t W = g.outW;
+  const uint64_t starts = tileStarts<M>(W);
+  int64_t nTiles = 0, nRest = 0;
+  for (int64_t b = b0; b < b1; ++b) {
+    for (int64_t oy = 0; oy < g.outH; oy += M) {
+      const int64_t rows = std::min<int64_t>(M, g.outH - oy), first = (b * g.outH + oy) * W;
+      uint64_t bits[M], all = ~uint64_t{0};
+      for (int64_t i = 0; i < rows; ++i) all &= bits[i] = activeBits(mask + first + i * W, W);
+      uint64_t full = 0;  // the columns of the full tiles
+      if (rows == M) {
+        uint64_t t = fullTileStarts<M>(all, starts);
+        full = t * ((uint64_t{1} << M) - 1);  // each start's bit spread over its M columns
+        for (; t != 0; t &= t - 1) tiles[nTiles++] = first + std::countr_zero(t);
+      }
+      for (int64_t i = 0; i < rows; ++i) {
+        for (uint64_t r = bits[i] & ~full; r != 0; r &= r - 1) rest[nRest++] = first + i * W + std::countr_zero(r);
+      }
+    }
+  }
+  return {nTiles, nRest};
+}
 
 // split's lists for images [b0, b1) into tiles and rest, which have room for every position of those images
 // (written unconditionally at the next free slot, which advances by 0 or 1: no branch on the mask, where random
 // masks would mispredict every other position); returns the lengths written.
+template <int M>
 std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1,
                                         int64_t* tiles, int64_t* rest) {
-  const int64_t W = g.outW, pairs = W / 2;
+  const int64_t W = g.outW, groups = W / M;
+  if (W <= kBitRowsMaxWidth) return splitImagesByBits<M>(g, mask, b0, b1, tiles, rest);
   int64_t nTiles = 0, nRest = 0;
-  std::vector<uint8_t> full(static_cast<size_t>(W + 1), 0);  // per column: its tile in the current row pair is full
-  // Row pairs in order: their tiles, then each row's active positions outside them (both lists stay ascending).
+  std::vector<uint8_t> full(static_cast<size_t>(W + 1), 0);  // per column: its tile in the current row group is full
+  // Groups of M rows in order: their tiles, then each row's active positions outside them (both lists stay
+  // ascending).
   for (int64_t row = b0 * g.outH; row < b1 * g.outH; ++row) {
     const int64_t oy = row % g.outH, first = row * W;
     const float* m = mask + first;
-    if (oy % 2 == 0 && oy + 1 == g.outH) {
-      std::fill(full.begin(), full.end(), 0);  // a last row of its own (odd outH): no tile, no row below to read
-    } else if (oy % 2 == 0) {
-      for (int64_t j = 0; j < pairs; ++j) {
-        const uint8_t f = fullTile(m, W, j);
-        full[static_cast<size_t>(2 * j)] = full[static_cast<size_t>(2 * j + 1)] = f;
-        tiles[nTiles] = first + 2 * j;
+    if (oy % M == 0 && oy + M > g.outH) {
+      std::fill(full.begin(), full.end(), 0);  // the image's last rows, fewer than M: no tile, no rows below to read
+    } else if (oy % M == 0) {
+      for (int64_t j = 0; j < groups; ++j) {
+        const uint8_t f = fullTile<M>(m, W, j);
+        std::fill_n(full.begin() + M * j, M, f);
+        tiles[nTiles] = first + M * j;
         nTiles += f;
       }
     }
@@ -203,24 +314,33 @@ std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask
 
 }  // namespace
 
-Split split(const ConvGeometry& g, const float* mask, int64_t activeCount) {
+int64_t countTiles(const ConvGeometry& g, const float* mask, int size) {
+  int64_t count = 0;
+  withTile(size, [&](auto m) { count = countTilesOf<m>(g, mask); });
+  return count;
+}
+
+Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size) {
   // Images split among the threads, each listing its share into a scratch list; the shares joined in order.
   const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(numThreads(), g.batch));
   const int64_t plane = g.outH * g.outW;
   std::vector<int64_t> tileCounts(static_cast<size_t>(shares)), restCounts(static_cast<size_t>(shares));
   std::vector<std::unique_ptr<int64_t[]>> tiles(static_cast<size_t>(shares)), rest(static_cast<size_t>(shares));
   const auto bound = [&](int64_t k) { return g.batch * k / shares; };
-  parallelFor(static_cast<size_t>(shares), 1, [&](size_t begin, size_t end) {
-    for (size_t k = begin; k < end; ++k) {
-      const int64_t b0 = bound(static_cast<int64_t>(k)), b1 = bound(static_cast<int64_t>(k) + 1);
-      const auto room = static_cast<size_t>((b1 - b0) * plane + 1);
-      tiles[k].reset(new int64_t[room / 4 + 1]);
-      rest[k].reset(new int64_t[room]);
-      std::tie(tileCounts[k], restCounts[k]) = splitImages(g, mask, b0, b1, tiles[k].get(), rest[k].get());
-    }
+  withTile(size, [&](auto m) {
+    parallelFor(static_cast<size_t>(shares), 1, [&](size_t begin, size_t end) {
+      for (size_t k = begin; k < end; ++k) {
+        const int64_t b0 = bound(static_cast<int64_t>(k)), b1 = bound(static_cast<int64_t>(k) + 1);
+        const auto room = static_cast<size_t>((b1 - b0) * plane + 1);
+        tiles[k].reset(new int64_t[room / (m * m) + 1]);
+        rest[k].reset(new int64_t[room]);
+        std::tie(tileCounts[k], restCounts[k]) = splitImages<m>(g, mask, b0, b1, tiles[k].get(), rest[k].get());
+      }
+    });
   });
   Split s;
-  s.tiles.reserve(static_cast<size_t>(activeCount / 4 + 1));
+  s.size = size;
+  s.tiles.reserve(static_cast<size_t>(activeCount / (size * size) + 1));
   s.rest.reserve(static_cast<size_t>(activeCount));
   for (size_t k = 0; k < static_cast<size_t>(shares); ++k) {
     s.tiles.insert(s.tiles.end(), tiles[k].get(), tiles[k].get() + tileCounts[k]);
@@ -229,26 +349,28 @@ Split split(const ConvGeometry& g, const float* mask, int64_t activeCount) {
   return s;
 }
 
-void forward(const ConvGeometry& g, const float* x, const float* filter, const std::vector<int64_t>& tiles,
+void forward(const ConvGeometry& g, const float* x, const float* filter, int size, const std::vector<int64_t>& tiles,
              const float* zeroMask, float* y) {
-  const int64_t n = static_cast<int64_t>(tiles.size());
-  if (n == 0) {
+  if (tiles.empty()) {
     if (zeroMask != nullptr) zeroInactiveRows(zeroMask, g.batch * g.outH * g.outW, g.outC, y, /*stream=*/true);
     return;
   }
-  const std::vector<float> u = filterTransform(g, filter);
-  if (hasAvx512Kernels(g)) {
-    avx512::forwardTiles(g, x, u.data(), tiles, zeroMask, y);
-  } else {
-    avx2::forwardTiles(g, x, u.data(), tiles, zeroMask, y);
-  }
+  withTile(size, [&](auto m) {
+    const std::vector<float> u = filterTransform<m>(g, filter);
+    if (hasAvx512Kernels(g)) {
+      avx512::forwardTiles<m>(g, x, u.data(), tiles, zeroMask, y);
+    } else {
+      avx2::forwardTiles<m>(g, x, u.data(), tiles, zeroMask, y);
+    }
+  });
 }
 
-std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter) {
-  const std::vector<float> u = filterTransform(g, filter);
-  const int64_t IC = g.inC, OC = g.outC;
+std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter, int size) {
+  std::vector<float> u;
+  withTile(size, [&](auto m) { u = filterTransform<m>(g, filter); });
+  const int64_t IC = g.inC, OC = g.outC, points = (size + 2) * (size + 2);
   std::vector<float> ut(u.size());
-  for (int k = 0; k < kPoints; ++k) {
+  for (int64_t k = 0; k < points; ++k) {
     for (int64_t c = 0; c < IC; ++c) {
       for (int64_t o = 0; o < OC; ++o) {
         ut[static_cast<size_t>((k * OC + o) * IC + c)] = u[static_cast<size_t>((k * IC + c) * OC + o)];
@@ -258,50 +380,47 @@ std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float*
   return ut;
 }
 
-void addBackpropInput(const ConvGeometry& g, const float* dy, const std::vector<float>& ut, const int64_t* tiles,
-                      int64_t n, float* dx, const std::function<void(int64_t)>& before) {
+void addBackpropInput(const ConvGeometry& g, const float* dy, int size, const std::vector<float>& ut,
+                      const int64_t* tiles, int64_t n, float* dx, const std::function<void(int64_t)>& before) {
   if (n == 0) return;
-  if (hasAvx512Kernels(g)) {
-    avx512::addTileInputGradients(g, dy, ut.data(), tiles, n, dx, before);
-  } else {
-    avx2::addTileInputGradients(g, dy, ut.data(), tiles, n, dx, before);
-  }
+  withTile(size, [&](auto m) {
+    if (hasAvx512Kernels(g)) {
+      avx512::addTileInputGradients<m>(g, dy, ut.data(), tiles, n, dx, before);
+    } else {
+      avx2::addTileInputGradients<m>(g, dy, ut.data(), tiles, n, dx, before);
+    }
+  });
 }
 
-void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& tiles,
-                       float* dfilter) {
+void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, int size,
+                       const std::vector<int64_t>& tiles, float* dfilter) {
   const int64_t n = static_cast<int64_t>(tiles.size());
   if (n == 0) return;
-  const int64_t IO = g.inC * g.outC, chunks = chunkCount(n, chunkTiles(g));
-  // One sum per part of the tiles (as many parts as threads, fixed for a thread count), added in order below.
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(numThreads(), chunks));
-  std::vector<float> sums(static_cast<size_t>(parts * kPoints * IO), 0.0f);
-  if (hasAvx512Kernels(g)) {
-    avx512::sumTileGradients(g, x, dy, tiles, parts, sums.data());
-  } else {
-    avx2::sumTileGradients(g, x, dy, tiles, parts, sums.data());
-  }
-  // dfilter[ky][kx] += G^T S G with G^T w = (w0 + (w1 + w2) / 2, (w1 - w2) / 2, (w1 + w2) / 2 + w3), on the
-  // columns then the rows, each step over all the channel pairs at once (as in filterTransform).
-  float* sum = sums.data();
-  for (int64_t part = 1; part < parts; ++part) {
-    const float* other = sums.data() + part * kPoints * IO;
-    for (int64_t i = 0; i < kPoints * IO; ++i) sum[i] += other[i];
-  }
-  // out[k * outStride + i] (+)= (G^T w)_k for w_j = in[j * stride + i].
-  const auto gtv = [IO](const float* in, int64_t stride, float* out, int64_t outStride, bool accumulate) {
-    for (int64_t i = 0; i < IO; ++i) {
-      const float w0 = in[i], w1 = in[stride + i], w2 = in[2 * stride + i], w3 = in[3 * stride + i];
-      const float r0 = w0 + 0.5f * (w1 + w2), r1 = 0.5f * (w1 - w2), r2 = 0.5f * (w1 + w2) + w3;
-      out[i] = accumulate ? out[i] + r0 : r0;
-      out[outStride + i] = accumulate ? out[outStride + i] + r1 : r1;
-      out[2 * outStride + i] = accumulate ? out[2 * outStride + i] + r2 : r2;
+  withTile(size, [&](auto m) {
+    constexpr int N = m + 2, P = kPoints<m>;
+    const int64_t IO = g.inC * g.outC, chunks = chunkCount(n, chunkTiles<m>(g));
+    // One sum per part of the tiles (as many parts as threads, fixed for a thread count), added in order below.
+    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(numThreads(), chunks));
+    std::vector<float> sums(static_cast<size_t>(parts * P * IO), 0.0f);
+    if (hasAvx512Kernels(g)) {
+      avx512::sumTileGradients<m>(g, x, dy, tiles, parts, sums.data());
+    } else {
+      avx2::sumTileGradients<m>(g, x, dy, tiles, parts, sums.data());
     }
-  };
-  std::vector<float> t(static_cast<size_t>(12 * IO));  // t[b][ky] = (G^T S)[ky][b]
-  for (int b = 0; b < 4; ++b) gtv(sum + b * IO, 4 * IO, t.data() + 3 * b * IO, IO, false);
-  // dfilter[ky][kx] += (G^T (G^T S)[ky][.])_kx: the four values (G^T S)[ky][b] lie at t[b][ky], 3 * IO apart.
-  for (int ky = 0; ky < 3; ++ky) gtv(t.data() + ky * IO, 3 * IO, dfilter + 3 * ky * IO, IO, true);
+    float* sum = sums.data();
+    for (int64_t part = 1; part < parts; ++part) {
+      const float* other = sums.data() + part * P * IO;
+      for (int64_t i = 0; i < P * IO; ++i) sum[i] += other[i];
+    }
+    // dfilter[ky][kx] += (G^T S G)[ky][kx]: t[ky][b] = (G^T S)[ky][b], then G^T on the rows of each t[ky].
+    const auto& G = FilterMatrix<m>::G;
+    const auto gt = [&](int k, int j) { return G[j][k]; };
+    std::vector<float> t(static_cast<size_t>(3 * N * IO));
+    for (int b = 0; b < N; ++b) applyToPlanes(3, N, gt, sum + b * IO, N * IO, t.data() + b * IO, N * IO, IO, false);
+    for (int ky = 0; ky < 3; ++ky) {
+      applyToPlanes(3, N, gt, t.data() + N * ky * IO, IO, dfilter + 3 * ky * IO, IO, IO, true);
+    }
+  });
 }
 
 }  // namespace pact::masked::winograd

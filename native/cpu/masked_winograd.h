@@ -1,17 +1,20 @@
-// Winograd F(2x2, 3x3) for the masked convolution's forward and both gradients on fully active 2x2 output tiles.
+// Winograd F(M x M, 3 x 3), M = 2 or 4, for the masked convolution's forward and both gradients on fully active
+// M x M output tiles.
 //
-// PSACT's latent grouping makes block masks (n x n blocks aligned to multiples of n), whose 2x2 tiles at even output
-// coordinates are all active or all inactive. On such a tile the forward is y = A^T [(G g G^T) ⊙ (B^T d B)] A
-// (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per (input channel,
-// output channel) for 4 outputs instead of 36, i.e. 2.25x fewer multiply-adds, at the cost of an input transform per
-// tile and an output transform per tile, both additions only. By the same trilinear form the filter gradient of a
-// tile is G^T [(A e A^T) ⊙ (B^T d B)] G with e its 2x2 output gradient, so the products are summed over every tile
-// in the transformed domain (16 GEMMs [inC x tiles] x [tiles x outC]) and transformed back once per call. The input
-// gradient of a tile is the forward's transpose, B [(G g G^T)^T (A e A^T)] B^T over its 4x4 input rows, the
-// transpose taken over the channels at each of the 16 points.
+// PSACT's latent grouping makes block masks (n x n blocks aligned to multiples of n), whose M x M tiles at output
+// coordinates that are multiples of M (M dividing n) are all active or all inactive. On such a tile the forward is
+// y = A^T [(G g G^T) ⊙ (B^T d B)] A (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+// (M + 2)^2 products per (input channel, output channel) for M^2 outputs instead of 9 M^2, i.e. 2.25x fewer
+// multiply-adds at M = 2 and 4x fewer at M = 4, at the cost of an input transform and an output transform per tile.
+// By the same trilinear form the filter gradient of a tile is G^T [(A e A^T) ⊙ (B^T d B)] G with e its M x M output
+// gradient, so the products are summed over every tile in the transformed domain (a GEMM [inC x tiles] x
+// [tiles x outC] per point) and transformed back once per call. The input gradient of a tile is the forward's
+// transpose, B [(G g G^T)^T (A e A^T)] B^T over its (M + 2) x (M + 2) input rows, the transpose taken over the
+// channels at each point.
 //
-// Arithmetic differs from the direct sum by a few ulps of the terms' magnitude (the transforms add and subtract up
-// to 4 terms; G and its transpose hold 1 and 1/2 only, exact in binary).
+// Arithmetic differs from the direct sum by rounding: at M = 2 a few ulps of the terms' magnitude (the transforms
+// add and subtract up to 4 terms; G holds 1 and 1/2 only, exact in binary); at M = 4 more (B^T and A^T hold
+// multipliers up to 8, G the inexact 1/6 and 1/24): about 1e-6 of the terms' magnitude at 16 channels.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -29,35 +32,37 @@ bool applies(const ConvGeometry& g);
 // rather than 8.
 bool hasAvx512Kernels(const ConvGeometry& g);
 
-// The number of fully active 2x2 tiles at even (oy, ox) of mask [batch, outH, outW].
-int64_t countTiles(const ConvGeometry& g, const float* mask);
+// The number of fully active size x size tiles (size 2 or 4) of mask [batch, outH, outW] at (oy, ox) multiples of
+// size.
+int64_t countTiles(const ConvGeometry& g, const float* mask, int size);
 
 // The `activeCount` active positions of mask [batch, outH, outW] (linear b*outH*outW + oy*outW + ox) split into the
-// top-left positions of the fully active 2x2 tiles at even (oy, ox) (ascending), and every other active position
-// (ascending).
+// top-left positions of the fully active size x size tiles at (oy, ox) multiples of size (ascending), and every
+// other active position (ascending).
 struct Split {
+  int size = 2;
   std::vector<int64_t> tiles, rest;
 };
-Split split(const ConvGeometry& g, const float* mask, int64_t activeCount);
+Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size);
 
-// Writes the 4 output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y where
-// zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work); nothing else.
-void forward(const ConvGeometry& g, const float* x, const float* filter, const std::vector<int64_t>& tiles,
+// Writes the size^2 output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y
+// where zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work); nothing else.
+void forward(const ConvGeometry& g, const float* x, const float* filter, int size, const std::vector<int64_t>& tiles,
              const float* zeroMask, float* y);
 
-// Adds the filter gradient from the tiles' positions (dy at their 4 positions, x at their windows) into dfilter
+// Adds the filter gradient from the tiles' positions (dy at their size^2 positions, x at their windows) into dfilter
 // [3, 3, inC, outC]. Deterministic: the tiles are summed in a fixed order for a given thread count.
-void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const std::vector<int64_t>& tiles,
-                       float* dfilter);
+void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, int size,
+                       const std::vector<int64_t>& tiles, float* dfilter);
 
-// The transformed filter with each point's [inC][outC] transposed: [16][outC][inC], for addBackpropInput.
-std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter);
+// The transformed filter with each point's [inC][outC] transposed: [(size + 2)^2][outC][inC], for addBackpropInput.
+std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter, int size);
 
-// Adds the input gradient from tiles[0, n) (ascending; dy at their 4 positions) into dx: per tile, the transpose of
-// the forward, B [U^T (A e A^T)] B^T over the 4x4 input rows its windows reach (the rows outside the image skipped).
-// `ut` from transposedFilterTransform. Calls before(p) before the tiles up to p add into dx. Runs on the calling
-// thread, which must own the dx rows the tiles reach (their images, say).
-void addBackpropInput(const ConvGeometry& g, const float* dy, const std::vector<float>& ut, const int64_t* tiles,
-                      int64_t n, float* dx, const std::function<void(int64_t)>& before);
+// Adds the input gradient from tiles[0, n) (ascending; dy at their size^2 positions) into dx: per tile, the
+// transpose of the forward, B [U^T (A e A^T)] B^T over the (size + 2)^2 input rows its windows reach (the rows
+// outside the image skipped). `ut` from transposedFilterTransform. Calls before(p) before the tiles up to p add into
+// dx. Runs on the calling thread, which must own the dx rows the tiles reach (their images, say).
+void addBackpropInput(const ConvGeometry& g, const float* dy, int size, const std::vector<float>& ut,
+                      const int64_t* tiles, int64_t n, float* dx, const std::function<void(int64_t)>& before);
 
 }  // namespace pact::masked::winograd

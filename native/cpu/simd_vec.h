@@ -22,6 +22,7 @@ struct Avx2Vec {
   static T set1(float v) { return _mm256_set1_ps(v); }
   static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
   static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
 };
@@ -37,6 +38,7 @@ struct Avx512Vec {
   static T set1(float v) { return _mm512_set1_ps(v); }
   static T broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static T fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
 };
@@ -63,6 +65,7 @@ struct PortableVec {
   static T set1(float v) { return lanes([&](int) { return v; }); }
   static T broadcast(const float* p) { return set1(*p); }
   static T fmadd(T a, T b, T c) { return lanes([&](int i) { return a.v[i] * b.v[i] + c.v[i]; }); }
+  static T mul(T a, T b) { return lanes([&](int i) { return a.v[i] * b.v[i]; }); }
   static T add(T a, T b) { return lanes([&](int i) { return a.v[i] + b.v[i]; }); }
   static T sub(T a, T b) { return lanes([&](int i) { return a.v[i] - b.v[i]; }); }
 };
