@@ -908,7 +908,7 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
         if (tiles != nullptr) {
           const auto lo = std::lower_bound(tiles->begin(), tiles->end(), static_cast<int64_t>(begin) * plane);
           const auto hi = std::lower_bound(lo, tiles->end(), static_cast<int64_t>(end) * plane);
-          if (hi > lo) winograd::addBackpropInput(g, dy, wino->size, ut, &*lo, hi - lo, dx, zeroBefore);
+          if (hi > lo) winograd::addBackpropInput(g, dy, *wino, ut, lo - tiles->begin(), hi - lo, dx, zeroBefore);
         }
         if (work.end > work.first) body(work, scratch, zeroBefore);
         if (!outputZeroed) {
@@ -1103,13 +1103,20 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 
-// Whether at least kWinogradMinShare of the `active` active positions lie in full size x size tiles (where
-// Winograd F(size x size, 3 x 3) applies).
-bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active, int size = 2) {
+// Whether at least kWinogradMinShare of the `active` active positions lie in size x size tiles with at least
+// minActive active positions (full ones by default), where Winograd F(size x size, 3 x 3) applies.
+bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active, int size = 2, int minActive = 4) {
   if (active == 0 || !winograd::applies(g)) return false;
-  return static_cast<double>(size * size) * static_cast<double>(winograd::countTiles(g, mask, size)) >=
+  return static_cast<double>(winograd::tiledPositions(g, mask, size, minActive)) >=
          kWinogradMinShare * static_cast<double>(active);
 }
+
+// The active positions from which F(4x4, 3x3) takes a 4x4 tile whole (the others by the direct kernels): partial
+// tiles too, from three quarters, so that dense pixel masks take the Winograd kernels as well. Same-process A/B
+// against full tiles only (automatic choice, which went dense there from d = 0.6-0.95; pixel masks, batch 128,
+// Intel Xeon, AVX-512, 2026-11-27): from 12 of 16, 0.83-1.01x each pass's time at d = 0.75 and 0.68-0.91x at 0.85,
+// 1.0-1.05x at 0.65; from 11, 0.78-0.96x at 0.75 but up to 1.17x at 0.65; from 8, up to 1.30x at 0.5-0.6.
+constexpr int kWinograd4MinActive = 12;
 
 enum class Pass { kForward, kBackpropInput, kBackpropFilter };
 
@@ -1169,12 +1176,6 @@ double winograd4From(const ConvGeometry& g, Pass pass) {
   return kNotWinograd;
 }
 
-// The Winograd split of the `active` active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
-// where its rule holds (winograd4From) and at least half the active positions lie in full 4x4 tiles, else
-// F(2x2, 3x3) by the rules above. The backprop-input's (whole images per thread: each thread adds its tiles' input
-// rows into dx, then its other positions' windows) took 0.66-0.86x the direct kernels' time with the AVX2 kernels
-// from 32 channels at d = 0.25-0.75 (0.99-1.03x at d = 0.1; 1.07-1.15x at 32x32x16 below d = 0.5), hence
-// kWinogradAvx2MinChannels.
 // `pass` may take Winograd tiles: not forced dense or direct, and the backprop-input only where each thread takes
 // whole images.
 bool winogradAllowed(const ConvGeometry& g, int64_t active, MaskedAlgo algo, Pass pass) {
@@ -1187,24 +1188,30 @@ bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
   return static_cast<double>(active) >= fraction * static_cast<double>(outPositions(g));
 }
 
-// Whether `pass` takes this mask's full 4x4 tiles by F(4x4, 3x3). Then the sparse path beats oneDNN's dense one at
-// every active fraction (4x4-block masks, d = 0.6-1: 0.39-0.81x its forward's time, 0.42-0.93x its backprop-input's,
-// 0.44-0.88x its backprop-filter's, at all three stage shapes, AVX-512), so the automatic choice keeps it.
+// Whether `pass` takes this mask's 4x4 tiles by F(4x4, 3x3) (at least half the active positions in tiles with
+// kWinograd4MinActive or more). Then the sparse path beats oneDNN's dense one at every active fraction (4x4-block
+// masks, d = 0.6-1: 0.39-0.81x its forward's time, 0.42-0.93x its backprop-input's, 0.44-0.88x its
+// backprop-filter's, at all three stage shapes, AVX-512; pixel masks, see kWinograd4MinActive), so the automatic
+// choice keeps it.
 bool winograd4Takes(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, Pass pass) {
   return winogradAllowed(g, active, algo, pass) && atLeastFraction(g, active, winograd4From(g, pass)) &&
-         tiledMask(g, mask, active, 4);
+         tiledMask(g, mask, active, 4, kWinograd4MinActive);
 }
 
-// `tiles4`: winograd4Takes.
+// The Winograd split of the `active` active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
+// where winograd4Takes (`tiles4`), else F(2x2, 3x3) by the rules above. The backprop-input's (whole images per
+// thread: each thread adds its tiles' input rows into dx, then its other positions' windows) took 0.66-0.86x the
+// direct kernels' time with the AVX2 kernels from 32 channels at d = 0.25-0.75 (0.99-1.03x at d = 0.1; 1.07-1.15x
+// at 32x32x16 below d = 0.5), hence kWinogradAvx2MinChannels.
 std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
                                              MaskedAlgo algo, Pass pass, bool tiles4) {
-  if (tiles4) return winograd::split(g, mask, active, 4);
+  if (tiles4) return winograd::split(g, mask, active, 4, kWinograd4MinActive);
   if (!winogradAllowed(g, active, algo, pass)) return std::nullopt;
   const auto atLeast = [&](double fraction) { return atLeastFraction(g, active, fraction); };
   const double from = !useAvx512()                      ? avx2WinogradFrom(g, pass)
                       : winograd::hasAvx512Kernels(g) ? avx512WinogradFrom(g, pass)
                                                       : kNotWinograd;
-  if (atLeast(from) && tiledMask(g, mask, active, 2)) return winograd::split(g, mask, active, 2);
+  if (atLeast(from) && tiledMask(g, mask, active, 2)) return winograd::split(g, mask, active, 2, 4);
   return std::nullopt;
 }
 
@@ -1226,7 +1233,7 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
   }
 #endif
   if (const auto s = winogradSplit(g, mask, active, algo, Pass::kForward, tiles4)) {
-    winograd::forward(g, x, filter, s->size, s->tiles, outputZeroed ? nullptr : mask, y);
+    winograd::forward(g, x, filter, *s, outputZeroed ? nullptr : mask, y);
     sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
     return active;
   }
@@ -1265,7 +1272,7 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
 #endif
   if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropFilter, tiles4)) {
     sparseBackpropFilter(g, x, dy, s->rest, dfilter);
-    return winograd::addBackpropFilter(g, x, dy, s->size, s->tiles, dfilter);
+    return winograd::addBackpropFilter(g, x, dy, *s, dfilter);
   }
   sparseBackpropFilter(g, x, dy, activeIndices(counts), dfilter);
 }

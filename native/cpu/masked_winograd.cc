@@ -159,15 +159,23 @@ std::vector<float> filterTransform(const ConvGeometry& g, const float* filter) {
   return u;
 }
 
-// Whether the M x M tile at columns M*j .. M*j + M - 1 of the mask rows m .. m + (M - 1)*W is fully active
-// (branch-free).
+// A tile's active bits when all its M x M positions are active.
 template <int M>
-inline uint8_t fullTile(const float* m, int64_t W, int64_t j) {
-  uint8_t full = 1;
+constexpr uint32_t kFullTile = (1u << (M * M)) - 1;
+
+// The (M + 2) x (M + 2) input positions (bit (M + 2)*i + j: row i, column j) that the 3x3 windows of a tile's active
+// outputs (bits as in Split::masks) reach.
+template <int M>
+inline uint64_t inputReach(uint32_t active) {
+  constexpr int N = M + 2;
+  constexpr uint64_t window = 0b111 | (0b111ull << N) | (0b111ull << (2 * N));
+  uint64_t reach = 0;
   for (int i = 0; i < M; ++i) {
-    for (int k = 0; k < M; ++k) full &= isActive(m[i * W + M * j + k]);
+    for (int j = 0; j < M; ++j) {
+      if ((active >> (M * i + j)) & 1) reach |= window << (N * i + j);
+    }
   }
-  return full;
+  return reach;
 }
 
 int64_t chunkCount(int64_t n, int64_t size) { return (n + size - 1) / size; }
@@ -211,121 +219,109 @@ bool applies(const ConvGeometry& g) {
 
 namespace {
 
-// Rows up to this wide go by bits (activeBits): a tile's rows ANDed, its columns ANDed by shifts.
+// Rows up to this wide go by bits (activeBits).
 constexpr int64_t kBitRowsMaxWidth = 64;
 
-// The bits of the columns at which tiles start (multiples of M with M columns from there) in rows W <= 64 wide.
+// The active positions of the M x M tile at columns M*j .. M*j + M - 1 of the M mask rows from m (W apart), as bits
+// (bit M*i + k: row i, column M*j + k): from the rows' bits where they are given (rows up to 64 wide), else from m.
 template <int M>
-uint64_t tileStarts(int64_t W) {
-  uint64_t starts = 0;
-  for (int64_t j = 0; j + M <= W; j += M) starts |= uint64_t{1} << j;
-  return starts;
-}
-
-// Of the active bits of a tile's M rows ANDed, the tile starts whose M columns are all set.
-template <int M>
-uint64_t fullTileStarts(uint64_t all, uint64_t starts) {
-  uint64_t full = all;
-  for (int s = 1; s < M; ++s) full &= all >> s;
-  return full & starts;
-}
-
-template <int M>
-int64_t countTilesOf(const ConvGeometry& g, const float* mask) {
-  const int64_t W = g.outW, groups = W / M;
-  const uint64_t starts = W <= kBitRowsMaxWidth ? tileStarts<M>(W) : 0;
-  // Images split among the threads (a serial scan kept one thread waiting).
-  return sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1, int64_t* count) {
-    for (auto b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
-      for (int64_t oy = 0; oy + M <= g.outH; oy += M) {
-        const float* m = mask + (b * g.outH + oy) * W;
-        if (W <= kBitRowsMaxWidth) {
-          uint64_t all = ~uint64_t{0};
-          for (int i = 0; i < M; ++i) all &= activeBits(m + i * W, W);
-          *count += std::popcount(fullTileStarts<M>(all, starts));
-        } else {
-          for (int64_t j = 0; j < groups; ++j) *count += fullTile<M>(m, W, j);
-        }
-      }
+inline uint32_t tileBits(const float* m, const uint64_t* rowBits, int64_t W, int64_t j) {
+  uint32_t bits = 0;
+  for (int i = 0; i < M; ++i) {
+    uint32_t row = 0;
+    if (rowBits != nullptr) {
+      row = static_cast<uint32_t>(rowBits[i] >> (M * j)) & ((1u << M) - 1);
+    } else {
+      for (int k = 0; k < M; ++k) row |= static_cast<uint32_t>(isActive(m[i * W + M * j + k])) << k;
     }
-  })[0];
+    bits |= row << (M * i);
+  }
+  return bits;
 }
 
-// splitImages for rows W <= 64 wide, by bits: each group of M rows lists its full tiles, then its rows' active
-// positions outside them, one set bit at a time (the cost goes with the active count, not the positions: the
-// position-by-position scan took 13% of a 32x32x16 F(4x4, 3x3) forward at d = 0.25).
-template <int M>
-std::pair<int64_t, int64_t> splitImagesByBits(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1,
-                                              int64_t* tiles, int64_t* rest) {
+// Calls visit(first, rows, rowBits) for each group of M rows (fewer at an image's end) of images [b0, b1): first
+// the group's first position, rowBits its rows' active bits where rows are up to 64 wide, else null.
+template <int M, typename Visit>
+void forEachRowGroup(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1, Visit&& visit) {
   const int64_t W = g.outW;
-  const uint64_t starts = tileStarts<M>(W);
-  int64_t nTiles = 0, nRest = 0;
+  uint64_t bits[M] = {};
   for (int64_t b = b0; b < b1; ++b) {
     for (int64_t oy = 0; oy < g.outH; oy += M) {
       const int64_t rows = std::min<int64_t>(M, g.outH - oy), first = (b * g.outH + oy) * W;
-      uint64_t bits[M], all = ~uint64_t{0};
-      for (int64_t i = 0; i < rows; ++i) all &= bits[i] = activeBits(mask + first + i * W, W);
-      uint64_t full = 0;  // the columns of the full tiles
-      if (rows == M) {
-        uint64_t t = fullTileStarts<M>(all, starts);
-        full = t * ((uint64_t{1} << M) - 1);  // each start's bit spread over its M columns
-        for (; t != 0; t &= t - 1) tiles[nTiles++] = first + std::countr_zero(t);
+      if (W <= kBitRowsMaxWidth) {
+        for (int64_t i = 0; i < rows; ++i) bits[i] = activeBits(mask + first + i * W, W);
       }
-      for (int64_t i = 0; i < rows; ++i) {
-        for (uint64_t r = bits[i] & ~full; r != 0; r &= r - 1) rest[nRest++] = first + i * W + std::countr_zero(r);
-      }
+      visit(first, rows, W <= kBitRowsMaxWidth ? bits : nullptr);
     }
   }
-  return {nTiles, nRest};
 }
 
-// split's lists for images [b0, b1) into tiles and rest, which have room for every position of those images
-// (written unconditionally at the next free slot, which advances by 0 or 1: no branch on the mask, where random
-// masks would mispredict every other position); returns the lengths written.
+template <int M>
+int64_t tiledPositionsOf(const ConvGeometry& g, const float* mask, int minActive) {
+  const int64_t W = g.outW, groups = W / M;
+  // Images split among the threads (a serial scan kept one thread waiting).
+  return sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1, int64_t* count) {
+    forEachRowGroup<M>(g, mask, static_cast<int64_t>(b0), static_cast<int64_t>(b1),
+                       [&](int64_t first, int64_t rows, const uint64_t* rowBits) {
+                         if (rows < M) return;
+                         for (int64_t j = 0; j < groups; ++j) {
+                           const int active = std::popcount(tileBits<M>(mask + first, rowBits, W, j));
+                           if (active >= minActive) *count += active;
+                         }
+                       });
+  })[0];
+}
+
+// split's lists for images [b0, b1) into tiles (with their active bits in masks) and rest, which have room for
+// every position of those images; returns the lengths written. Each group of M rows lists its tiles, then its rows'
+// active positions outside them, one set bit at a time where rows are up to 64 wide (the cost goes with the active
+// count: the position-by-position scan took 13% of a 32x32x16 F(4x4, 3x3) forward at d = 0.25).
 template <int M>
 std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1,
-                                        int64_t* tiles, int64_t* rest) {
+                                        int minActive, int64_t* tiles, uint16_t* masks, int64_t* rest) {
   const int64_t W = g.outW, groups = W / M;
-  if (W <= kBitRowsMaxWidth) return splitImagesByBits<M>(g, mask, b0, b1, tiles, rest);
   int64_t nTiles = 0, nRest = 0;
-  std::vector<uint8_t> full(static_cast<size_t>(W + 1), 0);  // per column: its tile in the current row group is full
-  // Groups of M rows in order: their tiles, then each row's active positions outside them (both lists stay
-  // ascending).
-  for (int64_t row = b0 * g.outH; row < b1 * g.outH; ++row) {
-    const int64_t oy = row % g.outH, first = row * W;
-    const float* m = mask + first;
-    if (oy % M == 0 && oy + M > g.outH) {
-      std::fill(full.begin(), full.end(), 0);  // the image's last rows, fewer than M: no tile, no rows below to read
-    } else if (oy % M == 0) {
-      for (int64_t j = 0; j < groups; ++j) {
-        const uint8_t f = fullTile<M>(m, W, j);
-        std::fill_n(full.begin() + M * j, M, f);
-        tiles[nTiles] = first + M * j;
-        nTiles += f;
+  std::vector<uint8_t> taken(static_cast<size_t>(W), 0);  // rows over 64 wide: per column, in a tile of the group
+  forEachRowGroup<M>(g, mask, b0, b1, [&](int64_t first, int64_t rows, const uint64_t* rowBits) {
+    uint64_t takenBits = 0;  // rows up to 64 wide: the columns in a tile of the group
+    if (rowBits == nullptr) std::fill(taken.begin(), taken.end(), 0);
+    for (int64_t j = 0; rows == M && j < groups; ++j) {
+      const uint32_t bits = tileBits<M>(mask + first, rowBits, W, j);
+      if (std::popcount(bits) < minActive) continue;
+      tiles[nTiles] = first + M * j;
+      masks[nTiles++] = static_cast<uint16_t>(bits);
+      takenBits |= ((uint64_t{1} << M) - 1) << (M * j);
+      if (rowBits == nullptr) std::fill_n(taken.begin() + M * j, M, 1);
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t row = first + i * W;
+      if (rowBits != nullptr) {
+        for (uint64_t r = rowBits[i] & ~takenBits; r != 0; r &= r - 1) rest[nRest++] = row + std::countr_zero(r);
+      } else {
+        for (int64_t ox = 0; ox < W; ++ox) {
+          if (isActive(mask[row + ox]) && !taken[static_cast<size_t>(ox)]) rest[nRest++] = row + ox;
+        }
       }
     }
-    for (int64_t ox = 0; ox < W; ++ox) {
-      rest[nRest] = first + ox;
-      nRest += isActive(m[ox]) & !full[static_cast<size_t>(ox)];
-    }
-  }
+  });
   return {nTiles, nRest};
 }
 
 }  // namespace
 
-int64_t countTiles(const ConvGeometry& g, const float* mask, int size) {
+int64_t tiledPositions(const ConvGeometry& g, const float* mask, int size, int minActive) {
   int64_t count = 0;
-  withTile(size, [&](auto m) { count = countTilesOf<m>(g, mask); });
+  withTile(size, [&](auto m) { count = tiledPositionsOf<m>(g, mask, minActive); });
   return count;
 }
 
-Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size) {
+Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size, int minActive) {
   // Images split among the threads, each listing its share into a scratch list; the shares joined in order.
   const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(numThreads(), g.batch));
   const int64_t plane = g.outH * g.outW;
   std::vector<int64_t> tileCounts(static_cast<size_t>(shares)), restCounts(static_cast<size_t>(shares));
   std::vector<std::unique_ptr<int64_t[]>> tiles(static_cast<size_t>(shares)), rest(static_cast<size_t>(shares));
+  std::vector<std::unique_ptr<uint16_t[]>> masks(static_cast<size_t>(shares));
   const auto bound = [&](int64_t k) { return g.batch * k / shares; };
   withTile(size, [&](auto m) {
     parallelFor(static_cast<size_t>(shares), 1, [&](size_t begin, size_t end) {
@@ -333,34 +329,38 @@ Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int s
         const int64_t b0 = bound(static_cast<int64_t>(k)), b1 = bound(static_cast<int64_t>(k) + 1);
         const auto room = static_cast<size_t>((b1 - b0) * plane + 1);
         tiles[k].reset(new int64_t[room / (m * m) + 1]);
+        masks[k].reset(new uint16_t[room / (m * m) + 1]);
         rest[k].reset(new int64_t[room]);
-        std::tie(tileCounts[k], restCounts[k]) = splitImages<m>(g, mask, b0, b1, tiles[k].get(), rest[k].get());
+        std::tie(tileCounts[k], restCounts[k]) =
+            splitImages<m>(g, mask, b0, b1, minActive, tiles[k].get(), masks[k].get(), rest[k].get());
       }
     });
   });
   Split s;
   s.size = size;
   s.tiles.reserve(static_cast<size_t>(activeCount / (size * size) + 1));
+  s.masks.reserve(s.tiles.capacity());
   s.rest.reserve(static_cast<size_t>(activeCount));
   for (size_t k = 0; k < static_cast<size_t>(shares); ++k) {
     s.tiles.insert(s.tiles.end(), tiles[k].get(), tiles[k].get() + tileCounts[k]);
+    s.masks.insert(s.masks.end(), masks[k].get(), masks[k].get() + tileCounts[k]);
     s.rest.insert(s.rest.end(), rest[k].get(), rest[k].get() + restCounts[k]);
   }
   return s;
 }
 
-void forward(const ConvGeometry& g, const float* x, const float* filter, int size, const std::vector<int64_t>& tiles,
-             const float* zeroMask, float* y) {
-  if (tiles.empty()) {
+void forward(const ConvGeometry& g, const float* x, const float* filter, const Split& s, const float* zeroMask,
+             float* y) {
+  if (s.tiles.empty()) {
     if (zeroMask != nullptr) zeroInactiveRows(zeroMask, g.batch * g.outH * g.outW, g.outC, y, /*stream=*/true);
     return;
   }
-  withTile(size, [&](auto m) {
+  withTile(s.size, [&](auto m) {
     const std::vector<float> u = filterTransform<m>(g, filter);
     if (hasAvx512Kernels(g)) {
-      avx512::forwardTiles<m>(g, x, u.data(), tiles, zeroMask, y);
+      avx512::forwardTiles<m>(g, x, u.data(), s, zeroMask, y);
     } else {
-      avx2::forwardTiles<m>(g, x, u.data(), tiles, zeroMask, y);
+      avx2::forwardTiles<m>(g, x, u.data(), s, zeroMask, y);
     }
   });
 }
@@ -380,32 +380,31 @@ std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float*
   return ut;
 }
 
-void addBackpropInput(const ConvGeometry& g, const float* dy, int size, const std::vector<float>& ut,
-                      const int64_t* tiles, int64_t n, float* dx, const std::function<void(int64_t)>& before) {
+void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, const std::vector<float>& ut,
+                      int64_t first, int64_t n, float* dx, const std::function<void(int64_t)>& before) {
   if (n == 0) return;
-  withTile(size, [&](auto m) {
+  withTile(s.size, [&](auto m) {
     if (hasAvx512Kernels(g)) {
-      avx512::addTileInputGradients<m>(g, dy, ut.data(), tiles, n, dx, before);
+      avx512::addTileInputGradients<m>(g, dy, ut.data(), s, first, n, dx, before);
     } else {
-      avx2::addTileInputGradients<m>(g, dy, ut.data(), tiles, n, dx, before);
+      avx2::addTileInputGradients<m>(g, dy, ut.data(), s, first, n, dx, before);
     }
   });
 }
 
-void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, int size,
-                       const std::vector<int64_t>& tiles, float* dfilter) {
-  const int64_t n = static_cast<int64_t>(tiles.size());
+void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const Split& s, float* dfilter) {
+  const int64_t n = static_cast<int64_t>(s.tiles.size());
   if (n == 0) return;
-  withTile(size, [&](auto m) {
+  withTile(s.size, [&](auto m) {
     constexpr int N = m + 2, P = kPoints<m>;
     const int64_t IO = g.inC * g.outC, chunks = chunkCount(n, chunkTiles<m>(g));
     // One sum per part of the tiles (as many parts as threads, fixed for a thread count), added in order below.
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(numThreads(), chunks));
     std::vector<float> sums(static_cast<size_t>(parts * P * IO), 0.0f);
     if (hasAvx512Kernels(g)) {
-      avx512::sumTileGradients<m>(g, x, dy, tiles, parts, sums.data());
+      avx512::sumTileGradients<m>(g, x, dy, s, parts, sums.data());
     } else {
-      avx2::sumTileGradients<m>(g, x, dy, tiles, parts, sums.data());
+      avx2::sumTileGradients<m>(g, x, dy, s, parts, sums.data());
     }
     float* sum = sums.data();
     for (int64_t part = 1; part < parts; ++part) {

@@ -32,37 +32,40 @@ bool applies(const ConvGeometry& g);
 // rather than 8.
 bool hasAvx512Kernels(const ConvGeometry& g);
 
-// The number of fully active size x size tiles (size 2 or 4) of mask [batch, outH, outW] at (oy, ox) multiples of
-// size.
-int64_t countTiles(const ConvGeometry& g, const float* mask, int size);
+// The active positions of mask [batch, outH, outW] that lie in size x size tiles (size 2 or 4, at (oy, ox) multiples
+// of size) with at least minActive of their size^2 positions active.
+int64_t tiledPositions(const ConvGeometry& g, const float* mask, int size, int minActive);
 
 // The `activeCount` active positions of mask [batch, outH, outW] (linear b*outH*outW + oy*outW + ox) split into the
-// top-left positions of the fully active size x size tiles at (oy, ox) multiples of size (ascending), and every
-// other active position (ascending).
+// top-left positions of the size x size tiles at (oy, ox) multiples of size with at least minActive active positions
+// (ascending), with each tile's active positions as bits (masks: bit size*i + j for row i, column j), and every other
+// active position (ascending). A tile with inactive positions (minActive < size^2) is computed whole, its inactive
+// outputs left alone and its inactive output gradients read as 0.
 struct Split {
   int size = 2;
-  std::vector<int64_t> tiles, rest;
+  std::vector<int64_t> tiles;
+  std::vector<uint16_t> masks;
+  std::vector<int64_t> rest;
 };
-Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size);
+Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size, int minActive);
 
-// Writes the size^2 output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y
+// Writes the active output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y
 // where zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work); nothing else.
-void forward(const ConvGeometry& g, const float* x, const float* filter, int size, const std::vector<int64_t>& tiles,
-             const float* zeroMask, float* y);
+void forward(const ConvGeometry& g, const float* x, const float* filter, const Split& s, const float* zeroMask,
+             float* y);
 
-// Adds the filter gradient from the tiles' positions (dy at their size^2 positions, x at their windows) into dfilter
+// Adds the filter gradient from the tiles' active positions (dy there, x at their windows) into dfilter
 // [3, 3, inC, outC]. Deterministic: the tiles are summed in a fixed order for a given thread count.
-void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, int size,
-                       const std::vector<int64_t>& tiles, float* dfilter);
+void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const Split& s, float* dfilter);
 
 // The transformed filter with each point's [inC][outC] transposed: [(size + 2)^2][outC][inC], for addBackpropInput.
 std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter, int size);
 
-// Adds the input gradient from tiles[0, n) (ascending; dy at their size^2 positions) into dx: per tile, the
+// Adds the input gradient from tiles [first, first + n) of s (dy at their active positions) into dx: per tile, the
 // transpose of the forward, B [U^T (A e A^T)] B^T over the (size + 2)^2 input rows its windows reach (the rows
 // outside the image skipped). `ut` from transposedFilterTransform. Calls before(p) before the tiles up to p add into
 // dx. Runs on the calling thread, which must own the dx rows the tiles reach (their images, say).
-void addBackpropInput(const ConvGeometry& g, const float* dy, int size, const std::vector<float>& ut,
-                      const int64_t* tiles, int64_t n, float* dx, const std::function<void(int64_t)>& before);
+void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, const std::vector<float>& ut,
+                      int64_t first, int64_t n, float* dx, const std::function<void(int64_t)>& before);
 
 }  // namespace pact::masked::winograd

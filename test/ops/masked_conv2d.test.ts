@@ -400,7 +400,9 @@ describe('maskedConv2d', () => {
     // the image), dense pixel masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of
     // tiles; the input gradient only where each thread takes whole images (from 4 a thread: the batches of
     // 4 * threads + 1 below, tiles reaching across image edges).
-    // F(4x4, 3x3) (native/cpu/masked_conv2d.cc, winograd4From), for both instruction sets: up to 16 channels (the
+    // F(4x4, 3x3) takes the 4x4 tiles with at least 12 of 16 positions active, computing partial ones whole and
+    // writing their active outputs only (native/cpu/masked_conv2d.cc, kWinograd4MinActive, winograd4From), for
+    // both instruction sets: up to 16 channels (the
     // wider of inC and outC) at any active fraction of the outputs, up to 32 from 0.1; wider, the forward from
     // 0.25, the input gradient from 0.4, the filter gradient from 0.2. Otherwise F(2x2, 3x3): with the AVX2 kernels
     // (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the filter gradient always, the forward and input gradient from
@@ -429,6 +431,9 @@ describe('maskedConv2d', () => {
       [8, 16, 'block4', 0.05, 'same', images],
       [64, 64, 'block4', 0.3, 'valid', images],
       [24, 16, 'pixel', 1, 1, images],
+      [16, 16, 'pixel', 0.85, 'same', images],
+      [32, 16, 'pixel', 0.8, 1, 0],
+      [16, 24, 'pixel', 0.9, 'valid', images],
     ] as const) {
       const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout], batch || undefined);
       checkCase(c, [
@@ -440,20 +445,21 @@ describe('maskedConv2d', () => {
       ]);
       const [, oh, ow] = c.outShape;
       const active = c.mask.filter((m) => m > 0).length;
-      // Whether full size x size tiles hold at least half the active positions.
-      const tiled = (size: number) => {
-        let full = 0;
+      // Whether size x size tiles with at least minActive active positions hold at least half the active positions.
+      const tiled = (size: number, minActive: number) => {
+        let inTiles = 0;
         for (let b = 0; b < c.xShape[0]; ++b) {
           for (let ty = 0; ty + size <= oh; ty += size) {
             for (let tx = 0; tx + size <= ow; tx += size) {
-              let all = true;
-              for (let i = 0; i < size * size; ++i)
-                all &&= c.mask[(b * oh + ty + Math.floor(i / size)) * ow + tx + (i % size)] > 0;
-              if (all) ++full;
+              let count = 0;
+              for (let i = 0; i < size * size; ++i) {
+                if (c.mask[(b * oh + ty + Math.floor(i / size)) * ow + tx + (i % size)] > 0) ++count;
+              }
+              if (count >= minActive) inTiles += count;
             }
           }
         }
-        return full > 0 && size * size * full >= 0.5 * active;
+        return inTiles > 0 && inTiles >= 0.5 * active;
       };
       // Winograd runs when there are full tiles and they hold at least half the active positions; where it ran,
       // its rounding differs from the direct sums' somewhere, and where it did not the bits are the same.
@@ -463,8 +469,8 @@ describe('maskedConv2d', () => {
       const sixteens = cin % 16 === 0 && cout % 16 === 0;
       // At least `fraction` of the outputs active, compared as native/cpu/masked_conv2d.cc does (in double).
       const atLeast = (fraction: number) => active >= fraction * c.mask.length;
-      const tiles4 = tiled(4),
-        tiles2 = tiled(2);
+      const tiles4 = tiled(4, 12),
+        tiles2 = tiled(2, 4);
       const four = (from: number) => tiles4 && atLeast(wide <= 16 ? 0 : wide <= 32 ? 0.1 : from);
       const [forward4, input4, filter4] = [four(0.25), wholeImages && four(0.4), four(0.2)];
       const forward2 = narrow >= 32 || (narrow >= 16 && atLeast(0.2));
@@ -613,38 +619,71 @@ describe('maskedConv2d', () => {
     const rng = freshRng();
     // 2x2 blocks at 0.15 of a 12x12 grid: most positions lie outside every active window (all of them read has
     // probability below 1e-20).
-    const c = sameCase(rng, [2, 12, 12, 8], 16, randomMask(rng, 2, 12, 12, 0.15, 'block2'), `seed ${rng.seed}`);
-    const [B, H, W, C] = c.xShape;
-    // NaN and infinities in x wherever no active output's window reads them, NaN in a fifth of the inactive mask.
-    const x = Float32Array.from(c.x);
-    const mask = Float32Array.from(c.mask);
-    const read = new Uint8Array(B * H * W);
-    for (let b = 0; b < B; ++b) {
-      for (let oy = 0; oy < c.outShape[1]; ++oy) {
-        for (let ox = 0; ox < c.outShape[2]; ++ox) {
-          if (!(mask[(b * c.outShape[1] + oy) * c.outShape[2] + ox] > 0)) continue;
-          for (let iy = Math.max(0, oy - 1); iy <= Math.min(H - 1, oy + 1); ++iy) {
-            for (let ix = Math.max(0, ox - 1); ix <= Math.min(W - 1, ox + 1); ++ix) read[(b * H + iy) * W + ix] = 1;
+    const blocks = sameCase(rng, [2, 12, 12, 8], 16, randomMask(rng, 2, 12, 12, 0.15, 'block2'), `seed ${rng.seed}`);
+    // Every other 4x4 tile of every other tile row, with the first three outputs of its top row inactive (13 of 16
+    // positions active) and nothing active around it: F(4x4, 3x3) takes these tiles whole
+    // (native/cpu/masked_conv2d.cc, kWinograd4MinActive), and the first three inputs of the top row of each tile's
+    // 6x6 input window are read by no active window; batches of 4 * threads + 1 give the input gradient's tiles too.
+    const images = 4 * nativeAddon()!.buildInfo().threads + 1;
+    const checker = new Float32Array(images * 16 * 16);
+    for (let p = 0; p < checker.length; ++p) {
+      const [y, x] = [Math.floor(p / 16) % 16, p % 16];
+      const tile = Math.floor(y / 4) % 2 === 0 && Math.floor(x / 4) % 2 === 0;
+      checker[p] = tile && !(y % 4 === 0 && x % 4 < 3) ? 0.5 + rng.next() : 0;
+    }
+    const partial = sameCase(rng, [images, 16, 16, 16], 16, checker, `seed ${rng.seed}, partial 4x4 tiles`);
+    for (const c of [blocks, partial]) {
+      const [B, H, W, C] = c.xShape;
+      // NaN and infinities in x wherever no active output's window reads them, NaN in a fifth of the inactive mask.
+      const x = Float32Array.from(c.x);
+      const mask = Float32Array.from(c.mask);
+      const read = new Uint8Array(B * H * W);
+      for (let b = 0; b < B; ++b) {
+        for (let oy = 0; oy < c.outShape[1]; ++oy) {
+          for (let ox = 0; ox < c.outShape[2]; ++ox) {
+            if (!(mask[(b * c.outShape[1] + oy) * c.outShape[2] + ox] > 0)) continue;
+            for (let iy = Math.max(0, oy - 1); iy <= Math.min(H - 1, oy + 1); ++iy) {
+              for (let ix = Math.max(0, ox - 1); ix <= Math.min(W - 1, ox + 1); ++ix) read[(b * H + iy) * W + ix] = 1;
+            }
           }
         }
       }
-    }
-    let unread = 0;
-    for (let p = 0; p < read.length; ++p) {
-      if (!read[p]) x.fill([NaN, Infinity, -Infinity][unread++ % 3], p * C, (p + 1) * C);
-    }
-    assert.ok(unread > 0, `no position is outside every active window: ${c.label}`);
-    for (let p = 0; p < mask.length; ++p) if (!(mask[p] > 0) && rng.next() < 0.2) mask[p] = NaN;
-    const dy = Float32Array.from(c.dy);
-    for (let p = 0; p < mask.length; ++p) if (!(mask[p] > 0)) dy.fill(NaN, p * c.outShape[3], (p + 1) * c.outShape[3]);
-    const ref = reference({ ...c, x: Float32Array.from(x, (v) => (Number.isFinite(v) ? v : 0)), mask, dy: c.dy });
-    for (const backend of [NATIVE, REFERENCE]) {
-      const [y, dx] = viaOp(backend, { ...c, x, mask, dy });
-      expectClose(y, ref.y, TOL, `${backend} y, ${c.label}`, ref.yMagnitude);
-      // dx at the positions no active window reads is 0 too (dy's NaN at inactive outputs must not leak). dfilter
-      // is not compared: the dense paths (the composite, and pact-cpu from 0.5-0.9 of the positions active) multiply
-      // every window by dy, so x's NaN gives NaN there as in tfjs' conv2d.
-      expectClose(dx, ref.dx, TOL, `${backend} dx, ${c.label}`, ref.dxMagnitude);
+      let unread = 0;
+      for (let p = 0; p < read.length; ++p) {
+        if (!read[p]) x.fill([NaN, Infinity, -Infinity][unread++ % 3], p * C, (p + 1) * C);
+      }
+      assert.ok(unread > 0, `no position is outside every active window: ${c.label}`);
+      for (let p = 0; p < mask.length; ++p) if (!(mask[p] > 0) && rng.next() < 0.2) mask[p] = NaN;
+      const dy = Float32Array.from(c.dy);
+      for (let p = 0; p < mask.length; ++p)
+        if (!(mask[p] > 0)) dy.fill(NaN, p * c.outShape[3], (p + 1) * c.outShape[3]);
+      const ref = reference({ ...c, x: Float32Array.from(x, (v) => (Number.isFinite(v) ? v : 0)), mask, dy: c.dy });
+      for (const backend of [NATIVE, REFERENCE]) {
+        const [y, dx] = viaOp(backend, { ...c, x, mask, dy });
+        expectClose(y, ref.y, TOL, `${backend} y, ${c.label}`, ref.yMagnitude);
+        // dx at the positions no active window reads is 0 too (dy's NaN at inactive outputs must not leak). dfilter
+        // is not compared: the dense paths (the composite, and pact-cpu from 0.5-0.9 of the positions active)
+        // multiply every window by dy, so x's NaN gives NaN there as in tfjs' conv2d.
+        expectClose(dx, ref.dx, TOL, `${backend} dx, ${c.label}`, ref.dxMagnitude);
+      }
+      if (c === partial) {
+        // The tiles' kernels ran (their rounding differs from the direct sums'), and their filter gradient is
+        // finite: the unread inputs and the inactive outputs' dy were read as 0.
+        const [y, dx, dfilter] = viaAddon({ ...c, x, mask, dy }, SPARSE);
+        const [yDirect, dxDirect] = viaAddon({ ...c, x, mask, dy }, SPARSE_DIRECT);
+        assert.ok(
+          y.some((v, i) => v !== yDirect[i]),
+          `forward: Winograd expected, ${c.label}`,
+        );
+        assert.ok(
+          dx.some((v, i) => v !== dxDirect[i]),
+          `input gradient: Winograd expected, ${c.label}`,
+        );
+        // Exactly 0 (not rounding noise) where no active window reads: the backend's buffer pool relies on it.
+        const leak = dx.findIndex((v, i) => !read[Math.floor(i / C)] && v !== 0);
+        assert.equal(leak, -1, `dx[${leak}] = ${dx[leak]} where no active window reads, ${c.label}`);
+        expectClose(dfilter, ref.dfilter, DFILTER_TOL, `native dfilter, ${c.label}`, ref.dfilterMagnitude);
+      }
     }
   });
 
