@@ -19,11 +19,14 @@
 //   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
-//   positions lie mostly in fully active 2x2 tiles (PSACT's block masks), the three passes compute those tiles with
-//   Winograd F(2x2, 3x3) (masked_winograd.h: 2.25x fewer multiply-adds) where it wins (from active fractions per pass
-//   and width: avx2WinogradFrom, avx512WinogradFrom) and the other positions as above (see winogradWorth).
+//   positions lie mostly in active tiles (PSACT's block masks, dense pixel masks), the three passes compute those
+//   tiles with Winograd (masked_winograd.h): F(4x4, 3x3) on 4x4 tiles with at least 12 active positions (4x fewer
+//   multiply-adds; winograd4Takes), else F(2x2, 3x3) on full 2x2 tiles (2.25x fewer) where it wins (from active
+//   fractions per pass and width: avx2WinogradFrom, avx512WinogradFrom), and the other positions as above (see
+//   winogradSplit).
 //
-// Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense): the dense oneDNN
+// Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense, unless F(4x4, 3x3) takes
+// the mask's tiles): the dense oneDNN
 // convolution of native/cpu/dense_conv.h on x (forward) or on dy * [mask > 0] (both gradients), then the inactive
 // outputs are zeroed. At a high active fraction the sparse path's gather and scatter cost more than computing the
 // few inactive positions.
@@ -795,8 +798,8 @@ bool inImageOrder(const ConvGeometry& g) {
   return g.batch >= kImagesPerThreadForImageOrder * static_cast<int64_t>(numThreads());
 }
 
-// `active`: the positions that the direct or GEMM kernels take; `wino` (only where inImageOrder), fully active
-// tiles that Winograd takes, each thread those of its images, before their other positions.
+// `active`: the positions that the direct or GEMM kernels take; `wino` (only where inImageOrder), the tiles that
+// Winograd takes, each thread those of its images, before their other positions.
 void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter,
                          const std::vector<int64_t>& active, float* dx, bool outputZeroed,
                          const winograd::Split* wino = nullptr) {
@@ -1211,7 +1214,7 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float*
   const double from = !useAvx512()                      ? avx2WinogradFrom(g, pass)
                       : winograd::hasAvx512Kernels(g) ? avx512WinogradFrom(g, pass)
                                                       : kNotWinograd;
-  if (atLeast(from) && tiledMask(g, mask, active, 2)) return winograd::split(g, mask, active, 2, 4);
+  if (atLeast(from) && tiledMask(g, mask, active, 2)) return winograd::split(g, mask, active, 2, /*minActive=*/4);
   return std::nullopt;
 }
 

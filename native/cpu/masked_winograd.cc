@@ -290,8 +290,11 @@ std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask
       if (std::popcount(bits) < minActive) continue;
       tiles[nTiles] = first + M * j;
       masks[nTiles++] = static_cast<uint16_t>(bits);
-      takenBits |= ((uint64_t{1} << M) - 1) << (M * j);
-      if (rowBits == nullptr) std::fill_n(taken.begin() + M * j, M, 1);
+      if (rowBits != nullptr) {
+        takenBits |= ((uint64_t{1} << M) - 1) << (M * j);
+      } else {
+        std::fill_n(taken.begin() + M * j, M, 1);
+      }
     }
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t row = first + i * W;
