@@ -987,7 +987,9 @@ constexpr double kNever = 2.0;  // above any active fraction
 //   - backprop-input (each thread's images in one call): about 0.6, 0.85 and 0.95+ [0.5, 0.8, 0.9];
 //   - backprop-filter (direct kernels): about 0.75, 0.9 and 0.9 [0.65, 0.85, 0.75] against oneDNN's on a dy that
 //     vanishes outside the mask.
-// AVX2 forward on tiled masks: where Winograd takes the tiles (from 32 channels), as above.
+// AVX2 forward on tiled masks: where Winograd takes the tiles (from 32 channels), as above. Since F(4x4, 3x3), masks
+// of 4x4 blocks (or three-quarters-full 4x4 tiles) stay sparse at any density (winograd4Takes); forwardTiled now
+// serves the masks tiled in 2x2 only.
 struct DenseFractions {
   double forward, forwardTiled, backpropInput, backpropFilter;
 };
@@ -1098,11 +1100,11 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 // 0.57-0.63x at 8x8x64, but 1.03-1.09x at 32x32x16 (there the direct forward's prefetching and interleaved zeros win
 // from memory; in cache Winograd is 0.71x), hence kWinogradAvx2MinChannels; filter gradient 0.82-0.87x at
 // 32x32x16, 0.70-0.98x at 16x16x32, 0.85-0.97x at 8x8x64. Pixel masks below d = 0.8 hold too few full tiles.
-// Those were AVX2 figures (AMD EPYC). The Winograd kernels are AVX2 only; on AVX-512 (Intel Xeon, 2026-11-26) the
-// direct kernels beat them: forward without Winograd 0.85-0.95x the time at 16x16x32 and 0.73-0.95x at 8x8x64 (4x4
-// blocks, d = 0.1-0.75, same process); filter gradient 0.61-0.89x at 32x32x16, 0.85-1.01x at 16x16x32, but
-// 0.96-1.16x at 8x8x64; once border windows skipped their padding taps (forEachBlock), 0.86-0.93x at 8x8x64 too
-// (16x16x64: 0.97-1.05x). The AVX-512 rules are in avx512WinogradFrom.
+// Those were AVX2 figures (AMD EPYC). Before the Winograd kernels had an AVX-512 build (Intel Xeon, 2026-11-26),
+// the direct AVX-512 kernels beat the AVX2 Winograd ones: forward without Winograd 0.85-0.95x the time at 16x16x32
+// and 0.73-0.95x at 8x8x64 (4x4 blocks, d = 0.1-0.75, same process); filter gradient 0.61-0.89x at 32x32x16,
+// 0.85-1.01x at 16x16x32, but 0.96-1.16x at 8x8x64; once border windows skipped their padding taps (forEachBlock),
+// 0.86-0.93x at 8x8x64 too (16x16x64: 0.97-1.05x). The AVX-512 rules are in avx512WinogradFrom.
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 

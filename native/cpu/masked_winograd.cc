@@ -166,7 +166,7 @@ constexpr uint32_t kFullTile = (1u << (M * M)) - 1;
 // The (M + 2) x (M + 2) input positions (bit (M + 2)*i + j: row i, column j) that the 3x3 windows of a tile's active
 // outputs (bits as in Split::masks) reach.
 template <int M>
-inline uint64_t inputReach(uint32_t active) {
+constexpr uint64_t inputReach(uint32_t active) {
   constexpr int N = M + 2;
   constexpr uint64_t window = 0b111 | (0b111ull << N) | (0b111ull << (2 * N));
   uint64_t reach = 0;
@@ -177,6 +177,11 @@ inline uint64_t inputReach(uint32_t active) {
   }
   return reach;
 }
+
+// inputReach of a full tile: all (M + 2)^2 input positions.
+template <int M>
+constexpr uint64_t kFullReach = inputReach<M>(kFullTile<M>);
+static_assert(kFullReach<2> == (uint64_t{1} << 16) - 1 && kFullReach<4> == (uint64_t{1} << 36) - 1);
 
 int64_t chunkCount(int64_t n, int64_t size) { return (n + size - 1) / size; }
 
