@@ -1110,10 +1110,11 @@ constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward a
 
 // Whether at least kWinogradMinShare of the `active` active positions lie in size x size tiles with at least
 // minActive active positions (full ones by default), where Winograd F(size x size, 3 x 3) applies.
-bool tiledMask(const ConvGeometry& g, const float* mask, int64_t active, int size = 2, int minActive = 4) {
+bool tiledMask(const ConvGeometry& g, const MaskScan& scan, int size = 2, int minActive = 4) {
+  const int64_t active = scan.counts.total();
   if (active == 0 || !winograd::applies(g)) return false;
-  return static_cast<double>(winograd::tiledPositions(g, mask, size, minActive)) >=
-         kWinogradMinShare * static_cast<double>(active);
+  const int64_t tiled = winograd::tiledPositions(g, scan.counts.mask, scan.rowBits(), size, minActive);
+  return static_cast<double>(tiled) >= kWinogradMinShare * static_cast<double>(active);
 }
 
 // The active positions from which F(4x4, 3x3) takes a 4x4 tile whole (the others by the direct kernels): partial
@@ -1198,9 +1199,10 @@ bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
 // masks, d = 0.6-1: 0.39-0.81x its forward's time, 0.42-0.93x its backprop-input's, 0.44-0.88x its
 // backprop-filter's, at all three stage shapes, AVX-512; pixel masks, see kWinograd4MinActive), so the automatic
 // choice keeps it.
-bool winograd4Takes(const ConvGeometry& g, const float* mask, int64_t active, MaskedAlgo algo, Pass pass) {
+bool winograd4Takes(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass) {
+  const int64_t active = scan.counts.total();
   return winogradAllowed(g, active, algo, pass) && atLeastFraction(g, active, winograd4From(g, pass)) &&
-         tiledMask(g, mask, active, 4, kWinograd4MinActive);
+         tiledMask(g, scan, 4, kWinograd4MinActive);
 }
 
 // The Winograd split of the `active` active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
@@ -1208,15 +1210,17 @@ bool winograd4Takes(const ConvGeometry& g, const float* mask, int64_t active, Ma
 // thread: each thread adds its tiles' input rows into dx, then its other positions' windows) took 0.66-0.86x the
 // direct kernels' time with the AVX2 kernels from 32 channels at d = 0.25-0.75 (0.99-1.03x at d = 0.1; 1.07-1.15x
 // at 32x32x16 below d = 0.5), hence kWinogradAvx2MinChannels.
-std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float* mask, int64_t active,
-                                             MaskedAlgo algo, Pass pass, bool tiles4) {
-  if (tiles4) return winograd::split(g, mask, active, 4, kWinograd4MinActive);
+std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass,
+                                             bool tiles4) {
+  const int64_t active = scan.counts.total();
+  const float* mask = scan.counts.mask;
+  if (tiles4) return winograd::split(g, mask, scan.rowBits(), active, 4, kWinograd4MinActive);
   if (!winogradAllowed(g, active, algo, pass)) return std::nullopt;
   const auto atLeast = [&](double fraction) { return atLeastFraction(g, active, fraction); };
   const double from = !useAvx512()                      ? avx2WinogradFrom(g, pass)
                       : winograd::hasAvx512Kernels(g) ? avx512WinogradFrom(g, pass)
                                                       : kNotWinograd;
-  if (atLeast(from) && tiledMask(g, mask, active, 2)) return winograd::split(g, mask, active, 2, /*minActive=*/4);
+  if (atLeast(from) && tiledMask(g, scan)) return winograd::split(g, mask, scan.rowBits(), active, 2, /*minActive=*/4);
   return std::nullopt;
 }
 
@@ -1224,62 +1228,62 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const float*
 
 int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                             MaskedAlgo algo, bool outputZeroed) {
-  const ActiveCounts counts = countActiveShares(mask, outPositions(g));
-  const int64_t active = counts.total();
-  const bool tiles4 = winograd4Takes(g, mask, active, algo, Pass::kForward);
+  const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
+  const int64_t active = scan.counts.total();
+  const bool tiles4 = winograd4Takes(g, scan, algo, Pass::kForward);
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);
   // Tiled masks (most active positions in full 2x2 tiles) keep the sparse path longer: only counted where the
   // choice depends on it.
-  const bool tiled = !tiles4 && useDense(g, active, algo, fractions.forward) && tiledMask(g, mask, active);
+  const bool tiled = !tiles4 && useDense(g, active, algo, fractions.forward) && tiledMask(g, scan);
   if (!tiles4 && useDense(g, active, algo, tiled ? fractions.forwardTiled : fractions.forward)) {
     denseForward(g, x, filter, mask, y);
     return active;
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kForward, tiles4)) {
+  if (const auto s = winogradSplit(g, scan, algo, Pass::kForward, tiles4)) {
     winograd::forward(g, x, filter, *s, outputZeroed ? nullptr : mask, y);
     sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
     return active;
   }
-  sparseForward(g, x, filter, mask, activeIndices(counts), y, outputZeroed);
+  sparseForward(g, x, filter, mask, activeIndices(scan), y, outputZeroed);
   return active;
 }
 
 int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                                   float* dx, MaskedAlgo algo, bool outputZeroed) {
-  const ActiveCounts counts = countActiveShares(mask, outPositions(g));
-  const int64_t active = counts.total();
-  const bool tiles4 = winograd4Takes(g, mask, active, algo, Pass::kBackpropInput);
+  const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
+  const int64_t active = scan.counts.total();
+  const bool tiles4 = winograd4Takes(g, scan, algo, Pass::kBackpropInput);
 #ifdef PACT_HAVE_DNNL
   if (!tiles4 && useDense(g, active, algo, denseFractions(g).backpropInput)) {
     denseBackpropInput(g, dy, filter, mask, dx);
     return -1;
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropInput, tiles4)) {
+  if (const auto s = winogradSplit(g, scan, algo, Pass::kBackpropInput, tiles4)) {
     sparseBackpropInput(g, dy, filter, s->rest, dx, outputZeroed, &*s);
     return active;
   }
-  sparseBackpropInput(g, dy, filter, activeIndices(counts), dx, outputZeroed);
+  sparseBackpropInput(g, dy, filter, activeIndices(scan), dx, outputZeroed);
   return active;
 }
 
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
                                 float* dfilter, MaskedAlgo algo) {
-  const ActiveCounts counts = countActiveShares(mask, outPositions(g));
-  const int64_t active = counts.total();
-  const bool tiles4 = winograd4Takes(g, mask, active, algo, Pass::kBackpropFilter);
+  const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
+  const int64_t active = scan.counts.total();
+  const bool tiles4 = winograd4Takes(g, scan, algo, Pass::kBackpropFilter);
 #ifdef PACT_HAVE_DNNL
   if (!tiles4 && useDense(g, active, algo, denseFractions(g).backpropFilter)) {
     return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
 #endif
-  if (const auto s = winogradSplit(g, mask, active, algo, Pass::kBackpropFilter, tiles4)) {
+  if (const auto s = winogradSplit(g, scan, algo, Pass::kBackpropFilter, tiles4)) {
     sparseBackpropFilter(g, x, dy, s->rest, dfilter);
     return winograd::addBackpropFilter(g, x, dy, *s, dfilter);
   }
-  sparseBackpropFilter(g, x, dy, activeIndices(counts), dfilter);
+  sparseBackpropFilter(g, x, dy, activeIndices(scan), dfilter);
 }
 
 // Radii up to which dilateMask takes the maximum over the window directly.

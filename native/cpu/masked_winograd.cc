@@ -224,9 +224,6 @@ bool applies(const ConvGeometry& g) {
 
 namespace {
 
-// Rows up to this wide go by bits (activeBits).
-constexpr int64_t kBitRowsMaxWidth = 64;
-
 // The active positions of the M x M tile at columns M*j .. M*j + M - 1 of the M mask rows from m (W apart), as bits
 // (bit M*i + k: row i, column M*j + k): from the rows' bits where they are given (rows up to 64 wide), else from m.
 template <int M>
@@ -244,33 +241,29 @@ inline uint32_t tileBits(const float* m, const uint64_t* rowBits, int64_t W, int
   return bits;
 }
 
-// Calls visit(first, rows, rowBits) for each group of M rows (fewer at an image's end) of images [b0, b1): first
-// the group's first position, rowBits its rows' active bits where rows are up to 64 wide, else null.
+// Calls visit(first, rows, bits) for each group of M rows (fewer at an image's end) of images [b0, b1): first the
+// group's first position, bits its rows' active bits from rowBits (MaskScan::rowBits) where given, else null.
 template <int M, typename Visit>
-void forEachRowGroup(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1, Visit&& visit) {
+void forEachRowGroup(const ConvGeometry& g, const uint64_t* rowBits, int64_t b0, int64_t b1, Visit&& visit) {
   const int64_t W = g.outW;
-  uint64_t bits[M] = {};
   for (int64_t b = b0; b < b1; ++b) {
     for (int64_t oy = 0; oy < g.outH; oy += M) {
-      const int64_t rows = std::min<int64_t>(M, g.outH - oy), first = (b * g.outH + oy) * W;
-      if (W <= kBitRowsMaxWidth) {
-        for (int64_t i = 0; i < rows; ++i) bits[i] = activeBits(mask + first + i * W, W);
-      }
-      visit(first, rows, W <= kBitRowsMaxWidth ? bits : nullptr);
+      const int64_t rows = std::min<int64_t>(M, g.outH - oy), row = b * g.outH + oy;
+      visit(row * W, rows, rowBits == nullptr ? nullptr : rowBits + row);
     }
   }
 }
 
 template <int M>
-int64_t tiledPositionsOf(const ConvGeometry& g, const float* mask, int minActive) {
+int64_t tiledPositionsOf(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int minActive) {
   const int64_t W = g.outW, groups = W / M;
   // Images split among the threads (a serial scan kept one thread waiting).
   return sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1, int64_t* count) {
-    forEachRowGroup<M>(g, mask, static_cast<int64_t>(b0), static_cast<int64_t>(b1),
-                       [&](int64_t first, int64_t rows, const uint64_t* rowBits) {
+    forEachRowGroup<M>(g, rowBits, static_cast<int64_t>(b0), static_cast<int64_t>(b1),
+                       [&](int64_t first, int64_t rows, const uint64_t* groupBits) {
                          if (rows < M) return;
                          for (int64_t j = 0; j < groups; ++j) {
-                           const int active = std::popcount(tileBits<M>(mask + first, rowBits, W, j));
+                           const int active = std::popcount(tileBits<M>(mask + first, groupBits, W, j));
                            if (active >= minActive) *count += active;
                          }
                        });
@@ -282,20 +275,20 @@ int64_t tiledPositionsOf(const ConvGeometry& g, const float* mask, int minActive
 // active positions outside them, one set bit at a time where rows are up to 64 wide (the cost goes with the active
 // count: the position-by-position scan took 13% of a 32x32x16 F(4x4, 3x3) forward at d = 0.25).
 template <int M>
-std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask, int64_t b0, int64_t b1,
-                                        int minActive, int64_t* tiles, uint16_t* masks, int64_t* rest) {
+std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t b0,
+                                        int64_t b1, int minActive, int64_t* tiles, uint16_t* masks, int64_t* rest) {
   const int64_t W = g.outW, groups = W / M;
   int64_t nTiles = 0, nRest = 0;
   std::vector<uint8_t> taken(static_cast<size_t>(W), 0);  // rows over 64 wide: per column, in a tile of the group
-  forEachRowGroup<M>(g, mask, b0, b1, [&](int64_t first, int64_t rows, const uint64_t* rowBits) {
+  forEachRowGroup<M>(g, rowBits, b0, b1, [&](int64_t first, int64_t rows, const uint64_t* groupBits) {
     uint64_t takenBits = 0;  // rows up to 64 wide: the columns in a tile of the group
-    if (rowBits == nullptr) std::fill(taken.begin(), taken.end(), 0);
+    if (groupBits == nullptr) std::fill(taken.begin(), taken.end(), 0);
     for (int64_t j = 0; rows == M && j < groups; ++j) {
-      const uint32_t bits = tileBits<M>(mask + first, rowBits, W, j);
+      const uint32_t bits = tileBits<M>(mask + first, groupBits, W, j);
       if (std::popcount(bits) < minActive) continue;
       tiles[nTiles] = first + M * j;
       masks[nTiles++] = static_cast<uint16_t>(bits);
-      if (rowBits != nullptr) {
+      if (groupBits != nullptr) {
         takenBits |= ((uint64_t{1} << M) - 1) << (M * j);
       } else {
         std::fill_n(taken.begin() + M * j, M, 1);
@@ -303,8 +296,8 @@ std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask
     }
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t row = first + i * W;
-      if (rowBits != nullptr) {
-        for (uint64_t r = rowBits[i] & ~takenBits; r != 0; r &= r - 1) rest[nRest++] = row + std::countr_zero(r);
+      if (groupBits != nullptr) {
+        for (uint64_t r = groupBits[i] & ~takenBits; r != 0; r &= r - 1) rest[nRest++] = row + std::countr_zero(r);
       } else {
         for (int64_t ox = 0; ox < W; ++ox) {
           if (isActive(mask[row + ox]) && !taken[static_cast<size_t>(ox)]) rest[nRest++] = row + ox;
@@ -317,13 +310,14 @@ std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask
 
 }  // namespace
 
-int64_t tiledPositions(const ConvGeometry& g, const float* mask, int size, int minActive) {
+int64_t tiledPositions(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int size, int minActive) {
   int64_t count = 0;
-  withTile(size, [&](auto m) { count = tiledPositionsOf<m>(g, mask, minActive); });
+  withTile(size, [&](auto m) { count = tiledPositionsOf<m>(g, mask, rowBits, minActive); });
   return count;
 }
 
-Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size, int minActive) {
+Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t activeCount, int size,
+            int minActive) {
   // Images split among the threads, each listing its share into a scratch list; the shares joined in order.
   const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(numThreads(), g.batch));
   const int64_t plane = g.outH * g.outW;
@@ -340,7 +334,7 @@ Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int s
         masks[k].reset(new uint16_t[room / (m * m) + 1]);
         rest[k].reset(new int64_t[room]);
         std::tie(tileCounts[k], restCounts[k]) =
-            splitImages<m>(g, mask, b0, b1, minActive, tiles[k].get(), masks[k].get(), rest[k].get());
+            splitImages<m>(g, mask, rowBits, b0, b1, minActive, tiles[k].get(), masks[k].get(), rest[k].get());
       }
     });
   });

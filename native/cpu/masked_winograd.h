@@ -33,8 +33,9 @@ bool applies(const ConvGeometry& g);
 bool hasAvx512Kernels(const ConvGeometry& g);
 
 // The active positions of mask [batch, outH, outW] that lie in size x size tiles (size 2 or 4, at (oy, ox) multiples
-// of size) with at least minActive of their size^2 positions active.
-int64_t tiledPositions(const ConvGeometry& g, const float* mask, int size, int minActive);
+// of size) with at least minActive of their size^2 positions active. Read from rowBits, the mask rows' active bits
+// (MaskScan::rowBits), where given (rows up to 64 wide), else from mask.
+int64_t tiledPositions(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int size, int minActive);
 
 // The `activeCount` active positions of mask [batch, outH, outW] (linear b*outH*outW + oy*outW + ox) split into the
 // top-left positions of the size x size tiles at (oy, ox) multiples of size with at least minActive active positions
@@ -47,7 +48,9 @@ struct Split {
   std::vector<uint16_t> masks;
   std::vector<int64_t> rest;
 };
-Split split(const ConvGeometry& g, const float* mask, int64_t activeCount, int size, int minActive);
+// Read as tiledPositions.
+Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t activeCount, int size,
+            int minActive);
 
 // Writes the active output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y
 // where zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work); nothing else.

@@ -343,6 +343,15 @@ describe('maskedConv2d', () => {
       sameCase(rng, [2, 96, 96, 2], 8, randomMask(rng, 2, 96, 96, 0.3, 'pixel'), `seed ${rng.seed} shares`),
       NATIVE_ONLY,
     );
+    // 9 x 48 x 48 = 20,736: the same shares, from the rows' bits (rows up to 64 wide, MaskScan), the list written
+    // 8 entries at a time up to the next share's first.
+    for (const [kind, d] of [
+      ['pixel', 0.3],
+      ['block4', 0.5],
+    ] as const) {
+      const mask = randomMask(rng, 9, 48, 48, d, kind);
+      checkCase(sameCase(rng, [9, 48, 48, 2], 8, mask, `seed ${rng.seed} shares of bit rows, ${kind}`), NATIVE_ONLY);
+    }
     // Whole images per thread, the last active position in the top band of an image and none after it: that
     // image's positions end before its last band (an image once ran none of them when its later bands were left
     // unset).
