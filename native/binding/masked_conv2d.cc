@@ -110,21 +110,51 @@ Napi::Value dilateMask(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(ones));
 }
 
-// zeroActiveRows(mask, rowLength, data): data [mask.length, rowLength] set to 0 at the rows where mask > 0.
+// packActive(mask, bits): bits [ceil(mask.length / 32)] <- mask > 0 packed (bit i % 32 of bits[i / 32]); returns the
+// active count.
+Napi::Value packActive(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "packActive";
+  const pact::FloatView mask = pact::floatArg(info, 0, fn, "mask");
+  const pact::IntView bits = pact::int32Arg(info, 1, fn, "bits");
+  const size_t words = (mask.length + 31) / 32;
+  if (bits.length != words) {
+    pact::throwArg(info.Env(), fn,
+                   "bits must have " + std::to_string(words) + " elements (one per 32 mask values), got " +
+                       std::to_string(bits.length));
+  }
+  pact::checkDisjoint(info, fn, {pact::span("bits", bits)}, {pact::span("mask", mask)});
+  const int64_t count = pact::masked::packActive(mask.data, static_cast<int64_t>(mask.length),
+                                                 reinterpret_cast<uint32_t*>(bits.data));
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+
+// zeroActiveRows(bits, rowLength, data): data [rows, rowLength] set to 0 at the rows whose bit is set in bits
+// (packActive's layout, [ceil(rows / 32)]).
 Napi::Value zeroActiveRows(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "zeroActiveRows";
-  const pact::FloatView mask = pact::floatArg(info, 0, fn, "mask");
+  const pact::IntView bits = pact::int32Arg(info, 0, fn, "bits");
   const int64_t rowLength = pact::intArg(info, 1, fn, "rowLength", 1, int64_t{1} << 32);
-  const size_t n = elementCount(info, fn, {static_cast<int64_t>(mask.length), rowLength});
-  const pact::FloatView data = pact::floatArgOfLength(info, 2, fn, "data", n);
-  pact::checkDisjoint(info, fn, {pact::span("data", data)}, {pact::span("mask", mask)});
-  pact::masked::zeroActiveRows(mask.data, static_cast<int64_t>(mask.length), rowLength, data.data);
+  const pact::FloatView data = pact::floatArg(info, 2, fn, "data");
+  const auto rows = static_cast<int64_t>(data.length) / rowLength;
+  if (static_cast<int64_t>(data.length) % rowLength != 0) {
+    pact::throwArg(info.Env(), fn,
+                   "data must hold whole rows of rowLength (" + std::to_string(rowLength) + ") values, got " +
+                       std::to_string(data.length));
+  }
+  if (bits.length != static_cast<size_t>((rows + 31) / 32)) {
+    pact::throwArg(info.Env(), fn,
+                   "bits must have " + std::to_string((rows + 31) / 32) + " elements (one per 32 rows of data), got " +
+                       std::to_string(bits.length));
+  }
+  pact::checkDisjoint(info, fn, {pact::span("data", data)}, {pact::span("bits", bits)});
+  pact::masked::zeroActiveRows(reinterpret_cast<const uint32_t*>(bits.data), rows, rowLength, data.data);
   return info.Env().Undefined();
 }
 
 }  // namespace
 
 PACT_EXPORT("dilateMask", dilateMask);
+PACT_EXPORT("packActive", packActive);
 PACT_EXPORT("zeroActiveRows", zeroActiveRows);
 PACT_EXPORT("maskedConv2d", maskedConv2d);
 PACT_EXPORT("maskedConv2dBackpropInput", maskedConv2dBackpropInput);

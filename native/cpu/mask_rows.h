@@ -131,6 +131,9 @@ inline std::vector<int64_t> activeIndices(const float* mask, int64_t rows) {
   return activeIndices(countActiveShares(mask, rows));
 }
 
+// Words of packed bits per thread from which packActive and zeroActiveRows run in parallel (32 rows a word).
+constexpr size_t kPackGrainWords = 256;
+
 // Mask rows up to this wide are read as bits (activeBits, MaskScan).
 constexpr int64_t kBitRowsMaxWidth = 64;
 
@@ -300,30 +303,56 @@ inline void zeroInactiveRows(const float* mask, int64_t rows, int64_t channels, 
   });
 }
 
-// Zeroes the rows whose mask value is > 0 (plain stores: a kernel writes them again soon), parallel over blocks of
-// rows: an output of a masked kernel, zero elsewhere, made all zeros for reuse at a cost proportional to its active
-// rows. Rows of 8 to 64 floats (a multiple of 8): the active rows of each 8 found by one comparison and stored as
-// zero vectors, instead of a branch and a memset call per run (at 128x32x32x16, pixel masks at d = 0.1-0.25, those
-// cost 0.13-0.21 ms, about a tenth of a dense convolution).
-inline void zeroActiveRows(const float* mask, int64_t rows, int64_t channels, float* data) {
-  parallelFor(static_cast<size_t>(rows), 4096, [&](size_t begin, size_t end) {
-#if defined(__AVX2__)
-    if (channels % 8 == 0 && channels <= 64) {
-      const __m256 zero = _mm256_setzero_ps();
-      size_t i = begin;
-      for (; i + 8 <= end; i += 8) {
-        uint32_t bits = activeLanes8(mask + i);
-        while (bits != 0) {
-          float* row = data + (i + static_cast<size_t>(__builtin_ctz(bits))) * static_cast<size_t>(channels);
-          for (int64_t k = 0; k < channels; k += 8) _mm256_storeu_ps(row + k, zero);
-          bits &= bits - 1;
-        }
+// Packs the active rows of mask [n] as bits, bit i % 32 of words[i / 32] for row i (words [ceil(n / 32)], the last
+// one's bits past n clear), and returns their count: the buffer pool's record of where a masked output may be
+// nonzero (1/32 of the mask's bytes, 1/512 of a 16-channel output's).
+inline int64_t packActive(const float* mask, int64_t n, uint32_t* words) {
+  const auto nWords = static_cast<size_t>((n + 31) / 32);
+  const size_t shares = nWords >= 2 * kPackGrainWords ? static_cast<size_t>(std::max(1, numThreads())) : 1;
+  std::vector<int64_t> counts(shares, 0);
+  parallelFor(shares, 1, [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) {
+      for (size_t w = nWords * k / shares; w < nWords * (k + 1) / shares; ++w) {
+        const int64_t i = static_cast<int64_t>(w) * 32;
+        const auto bits = static_cast<uint32_t>(activeBits(mask + i, std::min<int64_t>(32, n - i)));
+        words[w] = bits;
+        counts[k] += std::popcount(bits);
       }
-      zeroInactiveRange(mask, i, end, channels, data, /*stream=*/false, /*active=*/true);
-      return;
     }
+  });
+  int64_t total = 0;
+  for (const int64_t c : counts) total += c;
+  return total;
+}
+
+// Zeroes the rows of data [rows, channels] whose bit is set in words (packActive's layout; bits past `rows` are
+// ignored), parallel over blocks of rows: an output of a masked kernel, zero elsewhere, made all zeros for reuse at a
+// cost proportional to its active rows. Rows of 8 to 64 floats (a multiple of 8) as zero vectors, a row per set bit;
+// others one memset per run of set bits.
+inline void zeroActiveRows(const uint32_t* words, int64_t rows, int64_t channels, float* data) {
+  const auto nWords = static_cast<size_t>((rows + 31) / 32);
+  parallelFor(nWords, kPackGrainWords, [&](size_t w0, size_t w1) {
+    for (size_t w = w0; w < w1; ++w) {
+      const int64_t first = static_cast<int64_t>(w) * 32;
+      uint32_t bits = words[w];
+      if (rows - first < 32) bits &= (uint32_t{1} << (rows - first)) - 1;
+#if defined(__AVX2__)
+      if (channels % 8 == 0 && channels <= 64) {
+        const __m256 zero = _mm256_setzero_ps();
+        for (; bits != 0; bits &= bits - 1) {
+          float* row = data + (first + std::countr_zero(bits)) * channels;
+          for (int64_t k = 0; k < channels; k += 8) _mm256_storeu_ps(row + k, zero);
+        }
+        continue;
+      }
 #endif
-    zeroInactiveRange(mask, begin, end, channels, data, /*stream=*/false, /*active=*/true);
+      while (bits != 0) {
+        const int start = std::countr_zero(bits);
+        const int run = std::countr_one(bits >> start);
+        std::memset(data + (first + start) * channels, 0, sizeof(float) * static_cast<size_t>(run * channels));
+        bits = run + start >= 32 ? 0 : bits & ~((uint32_t{1} << (start + run)) - 1);
+      }
+    }
   });
 }
 

@@ -239,8 +239,13 @@ export interface MaskedConvAddon {
    * the number of ones in out.
    */
   dilateMask(maskShape: number[], mask: Float32Array, radius: number, out: Float32Array): number;
-  /** data [mask.length, rowLength] set to 0 at the rows where mask > 0 (the others untouched). */
-  zeroActiveRows(mask: Float32Array, rowLength: number, data: Float32Array): void;
+  /**
+   * bits [ceil(mask.length / 32)] <- the rows where mask > 0, bit i % 32 of bits[i / 32] for row i (the last
+   * element's bits past mask.length clear); returns their count.
+   */
+  packActive(mask: Float32Array, bits: Int32Array): number;
+  /** data [rows, rowLength] set to 0 at the rows whose bit is set in bits (packActive's layout), the others untouched. */
+  zeroActiveRows(bits: Int32Array, rowLength: number, data: Float32Array): void;
   /** relu(batch norm) over the rows where mask > 0 (statistics from those rows), 0 elsewhere; x [rows, channels]. */
   maskedBatchNormRelu(
     rows: number,

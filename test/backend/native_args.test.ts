@@ -261,8 +261,13 @@ describe('addon argument checks: overflowing sizes and overlapping buffers', () 
       ],
       [
         'zeroActiveRows',
-        () => n.zeroActiveRows(shared.subarray(0, 4), 2, shared.subarray(2, 10)),
-        /^Error: zeroActiveRows: data must not overlap mask/,
+        () => n.zeroActiveRows(new Int32Array(shared.buffer, 0, 1), 2, shared.subarray(0, 8)),
+        /^Error: zeroActiveRows: data must not overlap bits/,
+      ],
+      [
+        'packActive',
+        () => n.packActive(shared.subarray(0, 8), new Int32Array(shared.buffer, 4, 1)),
+        /^Error: packActive: bits must not overlap mask/,
       ],
       [
         'binaryOp',

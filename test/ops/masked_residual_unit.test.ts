@@ -207,28 +207,52 @@ describe('dilateMask', () => {
     );
   });
 
-  it("zeroActiveRows (the buffer pool's clearing of a masked output) clears exactly the rows where mask > 0", () => {
+  it("packActive and zeroActiveRows (the buffer pool's clearing) clear exactly the rows where mask > 0", () => {
     const rng = freshRng();
-    // Any row length (a memset per run), and rows of 8 to 64 floats (vector stores, 8 rows a comparison), over
-    // fewer rows than a thread's share and over two shares (from 8,192 rows; odd sizes leave a share's last rows
-    // to the scalar loop).
+    const addon = nativeAddon()!;
+    // Any row length (a memset per run of set bits), and rows of 8 to 64 floats (vector stores, a row per bit), over
+    // fewer rows than a thread's share and over two shares (from 16,384 rows, 512 words; row counts that are not a
+    // multiple of 32 leave bits past the end in the last word).
     for (const [rows, length] of [
       [rng.int(1, 5000), rng.int(1, 40)],
       [rng.int(1, 5000), rng.pick([8, 16, 24, 32, 64])],
-      [rng.int(8192, 12000), rng.pick([8, 16, 24, 32, 64])],
+      [rng.int(16384, 20000), rng.pick([8, 16, 24, 32, 64])],
+      [rng.int(16384, 20000), rng.int(1, 7)],
     ]) {
-      const mask = Float32Array.from({ length: rows }, () => rng.pick([1, 0.5, 0, -1, NaN]));
+      const mask = Float32Array.from({ length: rows }, () => rng.pick([1, 0.5, 0, -0, -1, NaN]));
+      const bits = new Int32Array(Math.ceil(rows / 32)).fill(-1);
+      const count = addon.packActive(mask, bits);
+      const active = mask.reduce((n, v) => n + (v > 0 ? 1 : 0), 0);
+      assert.equal(count, active, `seed ${rng.seed}: count`);
+      for (let i = 0; i < bits.length * 32; ++i) {
+        const bit = (bits[i >> 5] >>> (i & 31)) & 1;
+        assert.equal(bit, i < rows && mask[i] > 0 ? 1 : 0, `seed ${rng.seed}, ${rows} rows: bit ${i}`);
+      }
       const data = rng.normal(rows * length);
       const expected = data.map((v, i) => (mask[Math.floor(i / length)] > 0 ? 0 : v));
-      nativeAddon()!.zeroActiveRows(mask, length, data);
+      // Set bits past the rows are ignored.
+      if (rows % 32 !== 0) bits[bits.length - 1] |= 1 << 31;
+      addon.zeroActiveRows(bits, length, data);
       assert.deepEqual(data, expected, `seed ${rng.seed}, ${rows} rows of ${length}`);
     }
     assert.throws(
-      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 3, new Float32Array(11)),
-      /zeroActiveRows: data must have 12 elements, got 11/,
+      () => addon.packActive(new Float32Array(33), new Int32Array(1)),
+      /packActive: bits must have 2 elements/,
     );
     assert.throws(
-      () => nativeAddon()!.zeroActiveRows(new Float32Array(4), 0, new Float32Array(0)),
+      () => addon.packActive(new Float32Array(4), new Float32Array(1) as never),
+      /bits must be an Int32Array/,
+    );
+    assert.throws(
+      () => addon.zeroActiveRows(new Int32Array(1), 3, new Float32Array(11)),
+      /zeroActiveRows: data must hold whole rows of rowLength \(3\) values, got 11/,
+    );
+    assert.throws(
+      () => addon.zeroActiveRows(new Int32Array(1), 3, new Float32Array(99)),
+      /zeroActiveRows: bits must have 2 elements \(one per 32 rows of data\), got 1/,
+    );
+    assert.throws(
+      () => addon.zeroActiveRows(new Int32Array(1), 0, new Float32Array(0)),
       /zeroActiveRows: rowLength must be/,
     );
   });

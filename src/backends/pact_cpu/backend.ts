@@ -86,10 +86,14 @@ export class PactCpuBackend extends MathBackendCPU {
    * Arrays that are zero except at the rows where `mask` > 0 (rows of `rowLength` values), and those of them that
    * were disposed, by length.
    */
-  private readonly zeroOutside = new WeakMap<Float32Array, { mask: Float32Array; rowLength: number }>();
+  private readonly zeroOutside = new WeakMap<Float32Array, { bits: Int32Array; rowLength: number }>();
   private readonly zeroPool = new Map<number, Float32Array[]>();
-  /** The masks' copies once their arrays left the zero pool, by length: a fresh one per output cost 0.3 ms. */
-  private readonly maskCopies = new Map<number, Float32Array[]>();
+  /**
+   * The rows' packed bits (native packActive: a 32nd of the mask's bytes) once their arrays left the zero pool, by
+   * length; and a dilated mask's scratch, by length.
+   */
+  private readonly bitsCopies = new Map<number, Int32Array[]>();
+  private readonly dilatedScratch = new Map<number, Float32Array>();
   private readonly poolStats: BufferPoolStats = {
     hits: 0,
     misses: 0,
@@ -162,8 +166,8 @@ export class PactCpuBackend extends MathBackendCPU {
   zeroOutputFloats(n: number): { values: Float32Array; zeroed: boolean } {
     const reused = this.zeroPool.get(n)?.pop();
     if (reused === undefined) return this.allocFloats(n);
-    const { mask, rowLength } = this.zeroOutside.get(reused)!;
-    this.native.zeroActiveRows(mask, rowLength, reused);
+    const { bits, rowLength } = this.zeroOutside.get(reused)!;
+    this.native.zeroActiveRows(bits, rowLength, reused);
     this.dropZeroOutside(reused);
     this.poolStats.hits++;
     this.poolStats.zeroHits++;
@@ -173,15 +177,16 @@ export class PactCpuBackend extends MathBackendCPU {
 
   /**
    * Records that `values` (an output of this backend) is zero except at the `active` rows where `mask` > 0, rows of
-   * `rowLength` values, when those are few enough to be worth clearing (ZERO_POOL_MAX_FRACTION). The mask is copied
-   * (1/rowLength of the output): a tensor's array can be its creator's, which may change it later.
+   * `rowLength` values, when those are few enough to be worth clearing (ZERO_POOL_MAX_FRACTION). The mask's active
+   * rows are kept as packed bits (a tensor's array can be its creator's, which may change it later): a copy of the
+   * mask and a scan of it for clearing cost 0.03 and 0.01 ms more at 128x32x32 than the bits.
    */
   markZeroOutside(values: Float32Array, mask: Float32Array, rowLength: number, active: number): void {
     if (!this.reusable.has(values) || mask.length * rowLength !== values.length) return;
     if (active > ZERO_POOL_MAX_FRACTION * mask.length) return;
-    const copy = this.maskCopy(mask.length);
-    copy.set(mask);
-    this.zeroOutside.set(values, { mask: copy, rowLength });
+    const bits = this.bitsCopy(Math.ceil(mask.length / 32));
+    this.native.packActive(mask, bits);
+    this.zeroOutside.set(values, { bits, rowLength });
   }
 
   /**
@@ -196,32 +201,31 @@ export class PactCpuBackend extends MathBackendCPU {
     rowLength: number,
   ): void {
     if (!this.reusable.has(values) || mask.length * rowLength !== values.length) return;
-    const copy = this.maskCopy(mask.length);
-    const ones = this.native.dilateMask(maskShape, mask, radius, copy);
-    if (ones > ZERO_POOL_MAX_FRACTION * mask.length) {
-      this.returnMaskCopy(copy);
-      return;
+    let dilated = this.dilatedScratch.get(mask.length);
+    if (dilated === undefined) {
+      dilated = new Float32Array(mask.length);
+      this.dilatedScratch.set(mask.length, dilated);
     }
-    this.zeroOutside.set(values, { mask: copy, rowLength });
+    const ones = this.native.dilateMask(maskShape, mask, radius, dilated);
+    if (ones > ZERO_POOL_MAX_FRACTION * mask.length) return;
+    const bits = this.bitsCopy(Math.ceil(mask.length / 32));
+    this.native.packActive(dilated, bits);
+    this.zeroOutside.set(values, { bits, rowLength });
   }
 
-  /** An array of n values for a mask's copy (its old values remain). */
-  private maskCopy(n: number): Float32Array {
-    return this.maskCopies.get(n)?.pop() ?? new Float32Array(n);
+  /** An array of n elements for packed bits (its old values remain). */
+  private bitsCopy(n: number): Int32Array {
+    return this.bitsCopies.get(n)?.pop() ?? new Int32Array(n);
   }
 
-  private returnMaskCopy(copy: Float32Array): void {
-    const list = this.maskCopies.get(copy.length) ?? [];
-    list.push(copy);
-    this.maskCopies.set(copy.length, list);
-  }
-
-  /** Forgets that `values` is zero outside some rows (it is about to be written), keeping the mask's copy. */
+  /** Forgets that `values` is zero outside some rows (it is about to be written), keeping the bits' array. */
   private dropZeroOutside(values: Float32Array): void {
     const entry = this.zeroOutside.get(values);
     if (entry === undefined) return;
     this.zeroOutside.delete(values);
-    this.returnMaskCopy(entry.mask);
+    const list = this.bitsCopies.get(entry.bits.length) ?? [];
+    list.push(entry.bits);
+    this.bitsCopies.set(entry.bits.length, list);
   }
 
   /** An output array of zeros (a reused one is cleared). */
@@ -238,7 +242,8 @@ export class PactCpuBackend extends MathBackendCPU {
   resetBufferPool(limitBytes = this.poolStats.limitBytes): void {
     this.pool.clear();
     this.zeroPool.clear();
-    this.maskCopies.clear();
+    this.bitsCopies.clear();
+    this.dilatedScratch.clear();
     Object.assign(this.poolStats, { hits: 0, misses: 0, zeroHits: 0, pooledBytes: 0, limitBytes });
   }
 
@@ -296,7 +301,8 @@ export class PactCpuBackend extends MathBackendCPU {
   override dispose(): void {
     this.pool.clear();
     this.zeroPool.clear();
-    this.maskCopies.clear();
+    this.bitsCopies.clear();
+    this.dilatedScratch.clear();
     super.dispose();
   }
 
