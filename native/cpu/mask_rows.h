@@ -75,12 +75,6 @@ inline ActiveCounts countActiveShares(const float* mask, int64_t rows) {
   return counts;
 }
 
-// Writes the indices of the active rows among mask[i, hi) to out[next, limit), ascending, and no further.
-// Branch-free where it can be (a random mask's branch mispredicts half the time: 12-15% of a sparse convolution at
-// d = 0.5). With AVX2 and BMI2, 8 rows at a time: their active lanes' offsets packed by pext, written as 8 indices of
-// which the count of active ones are kept (the next group writes over the rest), while 8 entries fit before `limit`;
-// one by one after that. Without, every index is written at the current count, which advances only past active
-// rows.
 #if defined(__AVX2__) && defined(__BMI2__)
 // Writes i + k for the set bits k of the 8 `bits` to out[next, next + 8) (the first popcount(bits) of them are the
 // ones kept) and returns next + popcount(bits). Byte k of `lanes`: the k-th set bit's lane (pdep spreads the 8 bits
@@ -96,6 +90,12 @@ inline int64_t appendLanes8(uint32_t bits, int64_t i, int64_t* out, int64_t next
 }
 #endif
 
+// Writes the indices of the active rows among mask[i, hi) to out[next, limit), ascending, and no further.
+// Branch-free where it can be (a random mask's branch mispredicts half the time: 12-15% of a sparse convolution at
+// d = 0.5). With AVX2 and BMI2, 8 rows at a time: their active lanes' offsets packed by pext, written as 8 indices of
+// which the count of active ones are kept (the next group writes over the rest), while 8 entries fit before `limit`;
+// one by one after that. Without, every index is written at the current count, which advances only past active
+// rows.
 inline void listActive(const float* mask, int64_t i, int64_t hi, int64_t* out, int64_t next, int64_t limit) {
 #if defined(__AVX2__) && defined(__BMI2__)
   for (; i + 8 <= hi && next < limit; i += 8) {
@@ -139,9 +139,9 @@ constexpr int64_t kBitRowsMaxWidth = 64;
 
 // A mask of `rows` rows of `width` values (the masked convolution's [batch * outH, outW]) scanned once: its active
 // values counted in shares of whole rows (as countActiveShares) and, where rows are up to kBitRowsMaxWidth wide,
-// each row's active bits, from which the active list and the Winograd tiles are then read (a 32x32 mask's scan is
-// 1/32 of its bytes; the forward had scanned the mask three times, 0.1 ms of a 1 ms F(4x4, 3x3) forward at
-// 128x32x32x16).
+// each row's active bits, from which the active list and the Winograd tiles are then read (1/32 of the mask's bytes).
+// The forward had scanned the mask three times (to count, to decide on Winograd tiles, to split): 0.07 ms of a
+// 0.32 ms F(4x4, 3x3) forward at 128x32x32x16, 4x4 blocks at d = 0.1; with one scan, 0.95-0.98x each pass's time.
 struct MaskScan {
   ActiveCounts counts;
   int64_t width;
@@ -272,19 +272,18 @@ inline void streamFence() {
 #endif
 }
 
-// Zeroes the rows [begin, end) of data [rows, channels] whose mask value is not > 0 (or, with `active`, is > 0),
-// one memset per run of such rows (8-10% faster than one per row where most rows are inactive), or one streamZero
-// per run when `stream` (zeros nothing reads back soon; the caller then ends with streamFence()). On the calling
-// thread.
+// Zeroes the rows [begin, end) of data [rows, channels] whose mask value is not > 0, one memset per run of such rows
+// (8-10% faster than one per row where most rows are inactive), or one streamZero per run when `stream` (zeros
+// nothing reads back soon; the caller then ends with streamFence()). On the calling thread.
 inline void zeroInactiveRange(const float* mask, size_t begin, size_t end, int64_t channels, float* data,
-                              bool stream, bool active = false) {
+                              bool stream) {
   for (size_t i = begin; i < end;) {
-    if (isActive(mask[i]) != active) {
+    if (isActive(mask[i])) {
       ++i;
       continue;
     }
     size_t j = i + 1;
-    while (j < end && isActive(mask[j]) == active) ++j;
+    while (j < end && !isActive(mask[j])) ++j;
     const size_t n = static_cast<size_t>(channels) * (j - i);
     if (stream) {
       streamZero(data + i * channels, n);

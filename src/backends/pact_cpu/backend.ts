@@ -178,8 +178,9 @@ export class PactCpuBackend extends MathBackendCPU {
   /**
    * Records that `values` (an output of this backend) is zero except at the `active` rows where `mask` > 0, rows of
    * `rowLength` values, when those are few enough to be worth clearing (ZERO_POOL_MAX_FRACTION). The mask's active
-   * rows are kept as packed bits (a tensor's array can be its creator's, which may change it later): a copy of the
-   * mask and a scan of it for clearing cost 0.03 and 0.01 ms more at 128x32x32 than the bits.
+   * rows are kept as packed bits (a tensor's array can be its creator's, which may change it later). At 128x32x32
+   * (4x4 blocks, d = 0.1-0.25), packing took 0.018-0.020 ms against 0.023-0.028 for a copy of the mask, and the
+   * clearing 0.030-0.073 against 0.040-0.081 from the copy (16-channel rows, medians of 50).
    */
   markZeroOutside(values: Float32Array, mask: Float32Array, rowLength: number, active: number): void {
     if (!this.reusable.has(values) || mask.length * rowLength !== values.length) return;
