@@ -14,8 +14,9 @@
 //      images per thread each thread takes whole images, each in one pass over its positions (0.84-0.88x the time
 //      at 32x32x16, 0.93-0.95x at 16x16x32 as even-then-odd bands, same-process A/B; one pass: 0.72-0.95x that, see
 //      sparseBackpropInput); below, all even bands then all odd bands run in two parallel phases.
-//   Cost: O(B*outH*outW) to scan the mask and clear the output, plus O(P*K*outC) FLOPs in GEMMs of T rows
-//   (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without oneDNN).
+//   Cost: O(B*outH*outW) to scan the mask (once a call: MaskScan) and clear the output, plus O(P*K*outC) FLOPs in
+//   GEMMs of T rows (oneDNN's dnnl_sgemm, single-threaded inside our OpenMP chunks, or a vectorised loop without
+//   oneDNN).
 //   For 8 to 64 channels (the forward's outC, the backprop-input's inC; the backprop-filter's outC, a multiple of 16,
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
@@ -1108,7 +1109,7 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 
-// Whether at least kWinogradMinShare of the `active` active positions lie in size x size tiles with at least
+// Whether at least kWinogradMinShare of the scanned mask's active positions lie in size x size tiles with at least
 // minActive active positions (full ones by default), where Winograd F(size x size, 3 x 3) applies.
 bool tiledMask(const ConvGeometry& g, const MaskScan& scan, int size = 2, int minActive = 4) {
   const int64_t active = scan.counts.total();
@@ -1205,7 +1206,7 @@ bool winograd4Takes(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo
          tiledMask(g, scan, 4, kWinograd4MinActive);
 }
 
-// The Winograd split of the `active` active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
+// The Winograd split of the scanned mask's active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
 // where winograd4Takes (`tiles4`), else F(2x2, 3x3) by the rules above. The backprop-input's (whole images per
 // thread: each thread adds its tiles' input rows into dx, then its other positions' windows) took 0.66-0.86x the
 // direct kernels' time with the AVX2 kernels from 32 channels at d = 0.25-0.75 (0.99-1.03x at d = 0.1; 1.07-1.15x
