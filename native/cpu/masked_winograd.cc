@@ -254,6 +254,23 @@ void forEachRowGroup(const ConvGeometry& g, const uint64_t* rowBits, int64_t b0,
   }
 }
 
+// Calls f(j) for the tiles j < groups of a group of M full rows that have an active position: from the rows' bits
+// where given (a tile's bits ORed over the rows and folded onto its first column; most tiles of a sparse mask are
+// empty), else every tile.
+template <int M, typename F>
+void forEachOccupiedTile(const uint64_t* groupBits, int64_t groups, F&& f) {
+  if (groupBits == nullptr) {
+    for (int64_t j = 0; j < groups; ++j) f(j);
+    return;
+  }
+  uint64_t occupied = 0;
+  for (int i = 0; i < M; ++i) occupied |= groupBits[i];
+  for (int shift = 1; shift < M; shift <<= 1) occupied |= occupied >> shift;
+  constexpr uint64_t kFirstColumns = M == 2 ? 0x5555555555555555ull : 0x1111111111111111ull;
+  occupied &= kFirstColumns & (groups * M >= 64 ? ~uint64_t{0} : (uint64_t{1} << (groups * M)) - 1);
+  for (; occupied != 0; occupied &= occupied - 1) f(std::countr_zero(occupied) / M);
+}
+
 template <int M>
 int64_t tiledPositionsOf(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int minActive) {
   const int64_t W = g.outW, groups = W / M;
@@ -262,10 +279,10 @@ int64_t tiledPositionsOf(const ConvGeometry& g, const float* mask, const uint64_
     forEachRowGroup<M>(g, rowBits, static_cast<int64_t>(b0), static_cast<int64_t>(b1),
                        [&](int64_t first, int64_t rows, const uint64_t* groupBits) {
                          if (rows < M) return;
-                         for (int64_t j = 0; j < groups; ++j) {
+                         forEachOccupiedTile<M>(groupBits, groups, [&](int64_t j) {
                            const int active = std::popcount(tileBits<M>(mask + first, groupBits, W, j));
                            if (active >= minActive) *count += active;
-                         }
+                         });
                        });
   })[0];
 }
@@ -283,16 +300,18 @@ std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask
   forEachRowGroup<M>(g, rowBits, b0, b1, [&](int64_t first, int64_t rows, const uint64_t* groupBits) {
     uint64_t takenBits = 0;  // rows up to 64 wide: the columns in a tile of the group
     if (groupBits == nullptr) std::fill(taken.begin(), taken.end(), 0);
-    for (int64_t j = 0; rows == M && j < groups; ++j) {
-      const uint32_t bits = tileBits<M>(mask + first, groupBits, W, j);
-      if (std::popcount(bits) < minActive) continue;
-      tiles[nTiles] = first + M * j;
-      masks[nTiles++] = static_cast<uint16_t>(bits);
-      if (groupBits != nullptr) {
-        takenBits |= ((uint64_t{1} << M) - 1) << (M * j);
-      } else {
-        std::fill_n(taken.begin() + M * j, M, 1);
-      }
+    if (rows == M) {
+      forEachOccupiedTile<M>(groupBits, groups, [&](int64_t j) {
+        const uint32_t bits = tileBits<M>(mask + first, groupBits, W, j);
+        if (std::popcount(bits) < minActive) return;
+        tiles[nTiles] = first + M * j;
+        masks[nTiles++] = static_cast<uint16_t>(bits);
+        if (groupBits != nullptr) {
+          takenBits |= ((uint64_t{1} << M) - 1) << (M * j);
+        } else {
+          std::fill_n(taken.begin() + M * j, M, 1);
+        }
+      });
     }
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t row = first + i * W;
