@@ -538,6 +538,33 @@ describe('maskedConv2d', () => {
     }
   });
 
+  it("finds the partial 4x4 tiles whose first column is inactive (tiles found from the rows' bits)", () => {
+    // The tile scan visits only tiles with an active position, found by ORing a row group's bits and folding each
+    // tile's columns onto its first; a tile with 12 of 16 active and its first column empty must still be found.
+    // Every active position here lies in such a tile, so at 16 channels F(4x4, 3x3) takes them all, and its
+    // rounding differs from the direct kernels' somewhere.
+    const rng = freshRng();
+    const [b, h, w, c] = [2, 16, 20, 16];
+    const mask = new Float32Array(b * h * w);
+    for (let n = 0; n < b; ++n) {
+      for (let ty = 0; ty < h; ty += 4) {
+        for (let tx = 0; tx < w; tx += 4) {
+          if (rng.next() >= 0.6) continue;
+          for (let i = 0; i < 4; ++i) mask.fill(1, (n * h + ty + i) * w + tx + 1, (n * h + ty + i) * w + tx + 4);
+        }
+      }
+    }
+    const label = `seed ${rng.seed} partial tiles, first column inactive`;
+    const cs = sameCase(rng, [b, h, w, c], c, mask, label);
+    checkCase(cs, NATIVE_ONLY);
+    const [y] = viaAddon(cs, SPARSE);
+    const [direct] = viaAddon(cs, SPARSE_DIRECT);
+    assert.ok(
+      y.some((v, i) => v !== direct[i]),
+      `${label}: the sparse path took no F(4x4, 3x3) tile (its forward equals the direct kernels' bit for bit)`,
+    );
+  });
+
   it('splits masks with rows of more than 64 outputs into Winograd tiles column by column', () => {
     // native/cpu/masked_winograd.cc: rows up to 64 outputs wide are split by bits, wider ones position by position;
     // F(4x4, 3x3) at 16 channels and F(2x2, 3x3) on the AVX2 kernels' filter gradient (8 channels) take any
