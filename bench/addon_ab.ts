@@ -8,10 +8,12 @@
  *
  *   npx tsx bench/addon_ab.ts --a OLD/build/Release/pact.node --b build/Release/pact.node
  *       [--shapes 128,32,32,16;128,16,16,32] [--densities 0.1,0.25,0.5] [--masks pixel,block4]
- *       [--kinds fwd,bi,bf] [--reps 20] [--algo 0]
+ *       [--kinds fwd,bi,bf] [--reps 20] [--algo 0] [--zeroed 1]
  *
  * Build A from another checkout (`git worktree add /tmp/old <commit>`, then `npx cmake-js compile` there). --algo is
- * native/cpu/masked_conv2d.h's MaskedAlgo (0 automatic, 1 sparse, 2 dense, 3 sparse without Winograd).
+ * native/cpu/masked_conv2d.h's MaskedAlgo (0 automatic, 1 sparse, 2 dense, 3 sparse without Winograd). --zeroed 1
+ * passes outputZeroed to the forward and the input gradient, as the backend does with a buffer from its zero pool
+ * (the output's inactive rows are then left as they are: times only).
  */
 import * as path from 'path';
 
@@ -34,6 +36,7 @@ const masks = list(argText('masks', 'pixel,block4'));
 const kinds = list(argText('kinds', 'fwd,bi,bf'));
 const reps = argValue('reps', 20);
 const algo = Number(argText('algo', '0'));
+const zeroed = argText('zeroed', '0') === '1';
 const WARMUP = 2;
 
 for (const s of shapes) {
@@ -67,8 +70,8 @@ for (const [b, h, w, c] of shapes) {
       const line: string[] = [];
       for (const k of kinds) {
         const call = (M: Addon) => {
-          if (k === 'fwd') M.maskedConv2d(...g, x, f, m, out, algo);
-          else if (k === 'bi') M.maskedConv2dBackpropInput(...g, dy, f, m, out, algo);
+          if (k === 'fwd') M.maskedConv2d(...g, x, f, m, out, algo, zeroed);
+          else if (k === 'bi') M.maskedConv2dBackpropInput(...g, dy, f, m, out, algo, zeroed);
           else M.maskedConv2dBackpropFilter(...g, x, dy, m, df, algo);
         };
         const ta: number[] = [],

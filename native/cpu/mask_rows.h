@@ -137,6 +137,9 @@ constexpr size_t kPackGrainWords = 256;
 // Mask rows up to this wide are read as bits (activeBits, MaskScan).
 constexpr int64_t kBitRowsMaxWidth = 64;
 
+// The bits of a row of w <= 64 positions: bits 0 to w - 1 set.
+inline uint64_t widthBits(int64_t w) { return w >= 64 ? ~uint64_t{0} : (uint64_t{1} << w) - 1; }
+
 // A mask of `rows` rows of `width` values (the masked convolution's [batch * outH, outW]) scanned once: its active
 // values counted in shares of whole rows (as countActiveShares) and, where rows are up to kBitRowsMaxWidth wide,
 // each row's active bits, from which the active list and the Winograd tiles are then read (1/32 of the mask's bytes).
@@ -292,6 +295,32 @@ inline void zeroInactiveRange(const float* mask, size_t begin, size_t end, int64
     }
     i = j;
   }
+}
+
+// Zeroes, streamed (the caller then ends with streamFence()), the positions of rows [rowBegin, rowEnd) of `data`
+// (rows of w <= 64 positions of `channels` values) whose bits are set in bits[row] (bit x: position x), one
+// streamZero per run of consecutive positions (runs continue across rows). On the calling thread.
+inline void zeroBitsRange(const uint64_t* bits, size_t rowBegin, size_t rowEnd, int64_t w, int64_t channels,
+                          float* data) {
+  int64_t runStart = 0, runEnd = 0;  // the pending run of positions [runStart, runEnd)
+  const auto flush = [&] {
+    if (runEnd > runStart) streamZero(data + runStart * channels, static_cast<size_t>((runEnd - runStart) * channels));
+  };
+  for (size_t r = rowBegin; r < rowEnd; ++r) {
+    const int64_t base = static_cast<int64_t>(r) * w;
+    for (uint64_t b = bits[r]; b != 0;) {
+      const int start = std::countr_zero(b);
+      const uint64_t from = b >> start;
+      const int length = from == ~uint64_t{0} ? 64 - start : std::countr_zero(~from);
+      if (base + start != runEnd) {
+        flush();
+        runStart = base + start;
+      }
+      runEnd = base + start + length;
+      b = start + length >= 64 ? 0 : b & (~uint64_t{0} << (start + length));
+    }
+  }
+  flush();
 }
 
 // zeroInactiveRange over all the rows, parallel over blocks of rows.

@@ -21,10 +21,10 @@
 //   on AVX-512 only) the kernels skip the im2col copy: direct kernels read each window in place, a border one over
 //   its in-image taps only (see forEachBlock, directBackpropFilterRange). For 3x3 stride-1 convolutions whose active
 //   positions lie mostly in active tiles (PSACT's block masks, dense pixel masks), the three passes compute those
-//   tiles with Winograd (masked_winograd.h): F(4x4, 3x3) on 4x4 tiles with at least 12 active positions (4x fewer
-//   multiply-adds; winograd4Takes), else F(2x2, 3x3) on full 2x2 tiles (2.25x fewer) where it wins (from active
-//   fractions per pass and width: avx2WinogradFrom, avx512WinogradFrom), and the other positions as above (see
-//   winogradSplit).
+//   tiles with Winograd (masked_winograd.h): F(4x4, 3x3) on 4x4 tiles with at least 12 active positions, or on every
+//   occupied one where they are full enough on average (4x fewer multiply-adds; winograd4MinActive), else F(2x2,
+//   3x3) on full 2x2 tiles (2.25x fewer) where it wins (from active fractions per pass and width: avx2WinogradFrom,
+//   avx512WinogradFrom), and the other positions as above (see winogradSplit).
 //
 // Dense path (oneDNN builds only, chosen above a per-kernel active fraction, see useDense, unless F(4x4, 3x3) takes
 // the mask's tiles): the dense oneDNN
@@ -989,7 +989,7 @@ constexpr double kNever = 2.0;  // above any active fraction
 //   - backprop-filter (direct kernels): about 0.75, 0.9 and 0.9 [0.65, 0.85, 0.75] against oneDNN's on a dy that
 //     vanishes outside the mask.
 // AVX2 forward on tiled masks: where Winograd takes the tiles (from 32 channels), as above. Since F(4x4, 3x3), masks
-// of 4x4 blocks (or three-quarters-full 4x4 tiles) stay sparse at any density (winograd4Takes); forwardTiled now
+// of 4x4 blocks (or three-quarters-full 4x4 tiles) stay sparse at any density (winograd4MinActive); forwardTiled now
 // serves the masks tiled in 2x2 only.
 struct DenseFractions {
   double forward, forwardTiled, backpropInput, backpropFilter;
@@ -1109,13 +1109,16 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 
-// Whether at least kWinogradMinShare of the scanned mask's active positions lie in size x size tiles with at least
-// minActive active positions (full ones by default), where Winograd F(size x size, 3 x 3) applies.
-bool tiledMask(const ConvGeometry& g, const MaskScan& scan, int size = 2, int minActive = 4) {
+bool holdsShare(int64_t positions, int64_t active) {
+  return static_cast<double>(positions) >= kWinogradMinShare * static_cast<double>(active);
+}
+
+// Whether at least kWinogradMinShare of the scanned mask's active positions lie in full 2x2 tiles, where Winograd
+// F(2x2, 3x3) applies.
+bool tiledMask(const ConvGeometry& g, const MaskScan& scan) {
   const int64_t active = scan.counts.total();
   if (active == 0 || !winograd::applies(g)) return false;
-  const int64_t tiled = winograd::tiledPositions(g, scan.counts.mask, scan.rowBits(), size, minActive);
-  return static_cast<double>(tiled) >= kWinogradMinShare * static_cast<double>(active);
+  return holdsShare(winograd::tileCensus(g, scan.counts.mask, scan.rowBits(), 2, 4).tiled, active);
 }
 
 // The active positions from which F(4x4, 3x3) takes a 4x4 tile whole (the others by the direct kernels): partial
@@ -1195,27 +1198,49 @@ bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
   return static_cast<double>(active) >= fraction * static_cast<double>(outPositions(g));
 }
 
-// Whether `pass` takes this mask's 4x4 tiles by F(4x4, 3x3) (at least half the active positions in tiles with
-// kWinograd4MinActive or more). Then the sparse path beats oneDNN's dense one at every active fraction (4x4-block
-// masks, d = 0.6-1: 0.39-0.81x its forward's time, 0.42-0.93x its backprop-input's, 0.44-0.88x its
-// backprop-filter's, at all three stage shapes, AVX-512; pixel masks, see kWinograd4MinActive), so the automatic
-// choice keeps it.
-bool winograd4Takes(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass) {
+// The fill of the occupied 4x4 tiles (their active positions over 16 per tile) from which F(4x4, 3x3) takes them
+// all, partial ones too, rather than those with kWinograd4MinActive or more and the others' positions by the direct
+// kernels. Same-process A/B of the two (addon calls, batch 128, pixel masks, outputs zeroed, Intel Xeon, AVX-512,
+// 2026-11-27; partial tiles read at constant offsets, see transformInputs):
+//   - 16 channels (32x32x16): forward 1.21-1.24x the time at d = 0.5, 0.98-1.06x at 0.6, 0.84-0.88x at 0.75,
+//     0.92-0.93x at 0.85; filter gradient 1.21x, 0.99-1.0x, 0.87-0.89x, 0.91-0.93x; input gradient (dense from
+//     d = 0.6 before) 1.09-1.13x at 0.4, 0.91-0.92x at 0.5, 0.75x at 0.6, 0.79-0.81x at 0.75;
+//   - 32 and 64 channels (16x16x32, 8x8x64): 1.14-1.36x at d = 0.45, 0.81-0.96x at 0.6, 0.84-0.90x at 0.75,
+//     0.93-1.0x at 0.9.
+double winograd4AllFrom(const ConvGeometry& g, Pass pass) {
+  if (std::max(g.inC, g.outC) > 16) return 0.55;
+  return pass == Pass::kBackpropInput ? 0.45 : 0.65;
+}
+
+// The least active count of the 4x4 tiles that `pass` takes by F(4x4, 3x3), 0 for none: every occupied tile (1) where
+// they hold at least kWinogradMinShare of the active positions and are full enough on average (winograd4AllFrom),
+// else kWinograd4MinActive where those tiles hold that share. Then the sparse path beats oneDNN's dense one at every
+// active fraction (4x4-block masks, d = 0.6-1: 0.39-0.81x its forward's time, 0.42-0.93x its backprop-input's,
+// 0.44-0.88x its backprop-filter's, at all three stage shapes, AVX-512; pixel masks, see kWinograd4MinActive and
+// winograd4AllFrom), so the automatic choice keeps it.
+int winograd4MinActive(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass) {
   const int64_t active = scan.counts.total();
-  return winogradAllowed(g, active, algo, pass) && atLeastFraction(g, active, winograd4From(g, pass)) &&
-         tiledMask(g, scan, 4, kWinograd4MinActive);
+  if (!winogradAllowed(g, active, algo, pass) || !atLeastFraction(g, active, winograd4From(g, pass))) return 0;
+  const winograd::TileCensus census =
+      winograd::tileCensus(g, scan.counts.mask, scan.rowBits(), 4, kWinograd4MinActive);
+  const double filled = winograd4AllFrom(g, pass) * 16.0 * static_cast<double>(census.occupied);
+  if (census.occupied > 0 && holdsShare(census.inTiles, active) && static_cast<double>(census.inTiles) >= filled) {
+    return 1;
+  }
+  return census.tiled > 0 && holdsShare(census.tiled, active) ? kWinograd4MinActive : 0;
 }
 
 // The Winograd split of the scanned mask's active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
-// where winograd4Takes (`tiles4`), else F(2x2, 3x3) by the rules above. The backprop-input's (whole images per
+// on the tiles with tiles4 or more active positions where tiles4 > 0 (winograd4MinActive), else F(2x2, 3x3) by the
+// rules above. The backprop-input's (whole images per
 // thread: each thread adds its tiles' input rows into dx, then its other positions' windows) took 0.66-0.86x the
 // direct kernels' time with the AVX2 kernels from 32 channels at d = 0.25-0.75 (0.99-1.03x at d = 0.1; 1.07-1.15x
 // at 32x32x16 below d = 0.5), hence kWinogradAvx2MinChannels.
 std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass,
-                                             bool tiles4) {
+                                             int tiles4) {
   const int64_t active = scan.counts.total();
   const float* mask = scan.counts.mask;
-  if (tiles4) return winograd::split(g, mask, scan.rowBits(), active, 4, kWinograd4MinActive);
+  if (tiles4 > 0) return winograd::split(g, mask, scan.rowBits(), active, 4, tiles4);
   if (!winogradAllowed(g, active, algo, pass)) return std::nullopt;
   const auto atLeast = [&](double fraction) { return atLeastFraction(g, active, fraction); };
   const double from = !useAvx512()                      ? avx2WinogradFrom(g, pass)
@@ -1231,13 +1256,13 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
                             MaskedAlgo algo, bool outputZeroed) {
   const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
   const int64_t active = scan.counts.total();
-  const bool tiles4 = winograd4Takes(g, scan, algo, Pass::kForward);
+  const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kForward);
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);
   // Tiled masks (most active positions in full 2x2 tiles) keep the sparse path longer: only counted where the
   // choice depends on it.
-  const bool tiled = !tiles4 && useDense(g, active, algo, fractions.forward) && tiledMask(g, scan);
-  if (!tiles4 && useDense(g, active, algo, tiled ? fractions.forwardTiled : fractions.forward)) {
+  const bool tiled = tiles4 == 0 && useDense(g, active, algo, fractions.forward) && tiledMask(g, scan);
+  if (tiles4 == 0 && useDense(g, active, algo, tiled ? fractions.forwardTiled : fractions.forward)) {
     denseForward(g, x, filter, mask, y);
     return active;
   }
@@ -1255,9 +1280,9 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
                                   float* dx, MaskedAlgo algo, bool outputZeroed) {
   const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
   const int64_t active = scan.counts.total();
-  const bool tiles4 = winograd4Takes(g, scan, algo, Pass::kBackpropInput);
+  const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kBackpropInput);
 #ifdef PACT_HAVE_DNNL
-  if (!tiles4 && useDense(g, active, algo, denseFractions(g).backpropInput)) {
+  if (tiles4 == 0 && useDense(g, active, algo, denseFractions(g).backpropInput)) {
     denseBackpropInput(g, dy, filter, mask, dx);
     return -1;
   }
@@ -1274,9 +1299,9 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
                                 float* dfilter, MaskedAlgo algo) {
   const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
   const int64_t active = scan.counts.total();
-  const bool tiles4 = winograd4Takes(g, scan, algo, Pass::kBackpropFilter);
+  const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kBackpropFilter);
 #ifdef PACT_HAVE_DNNL
-  if (!tiles4 && useDense(g, active, algo, denseFractions(g).backpropFilter)) {
+  if (tiles4 == 0 && useDense(g, active, algo, denseFractions(g).backpropFilter)) {
     return denseBackpropFilter(g, x, dy, mask, dfilter);
   }
 #endif
@@ -1312,7 +1337,7 @@ void writeBits(uint64_t bits, int64_t w, float* row) {
 // images [begin, end).
 int64_t dilateImagesBits(const float* mask, size_t begin, size_t end, int64_t h, int64_t w, int64_t radius,
                          float* out, std::vector<uint64_t>& rows) {
-  const uint64_t width = w == 64 ? ~uint64_t{0} : (uint64_t{1} << w) - 1;
+  const uint64_t width = widthBits(w);
   int64_t ones = 0;
   rows.resize(static_cast<size_t>(h));
   for (size_t b = begin; b < end; ++b) {

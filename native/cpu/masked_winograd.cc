@@ -17,6 +17,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <tuple>
@@ -272,28 +273,34 @@ void forEachOccupiedTile(const uint64_t* groupBits, int64_t groups, F&& f) {
 }
 
 template <int M>
-int64_t tiledPositionsOf(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int minActive) {
+TileCensus censusOf(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int minActive) {
   const int64_t W = g.outW, groups = W / M;
   // Images split among the threads (a serial scan kept one thread waiting).
-  return sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1, int64_t* count) {
-    forEachRowGroup<M>(g, rowBits, static_cast<int64_t>(b0), static_cast<int64_t>(b1),
-                       [&](int64_t first, int64_t rows, const uint64_t* groupBits) {
-                         if (rows < M) return;
-                         forEachOccupiedTile<M>(groupBits, groups, [&](int64_t j) {
-                           const int active = std::popcount(tileBits<M>(mask + first, groupBits, W, j));
-                           if (active >= minActive) *count += active;
-                         });
-                       });
-  })[0];
+  const std::vector<int64_t> sums =
+      sumShares<int64_t>(static_cast<size_t>(g.batch), 3, [&](size_t b0, size_t b1, int64_t* count) {
+        forEachRowGroup<M>(g, rowBits, static_cast<int64_t>(b0), static_cast<int64_t>(b1),
+                           [&](int64_t first, int64_t rows, const uint64_t* groupBits) {
+                             if (rows < M) return;
+                             forEachOccupiedTile<M>(groupBits, groups, [&](int64_t j) {
+                               const int active = std::popcount(tileBits<M>(mask + first, groupBits, W, j));
+                               if (active >= minActive) count[0] += active;
+                               count[1] += active > 0;
+                               count[2] += active;
+                             });
+                           });
+      });
+  return {sums[0], sums[1], sums[2]};
 }
 
 // split's lists for images [b0, b1) into tiles (with their active bits in masks) and rest, which have room for
-// every position of those images; returns the lengths written. Each group of M rows lists its tiles, then its rows'
+// every position of those images, and their rows' uncovered bits where rowBits is given (uncovered then not null:
+// Split::uncovered); returns the lengths written. Each group of M rows lists its tiles, then its rows'
 // active positions outside them, one set bit at a time where rows are up to 64 wide (the cost goes with the active
 // count: the position-by-position scan took 13% of a 32x32x16 F(4x4, 3x3) forward at d = 0.25).
 template <int M>
 std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t b0,
-                                        int64_t b1, int minActive, int64_t* tiles, uint16_t* masks, int64_t* rest) {
+                                        int64_t b1, int minActive, int64_t* tiles, uint16_t* masks, int64_t* rest,
+                                        uint64_t* uncovered) {
   const int64_t W = g.outW, groups = W / M;
   int64_t nTiles = 0, nRest = 0;
   std::vector<uint8_t> taken(static_cast<size_t>(W), 0);  // rows over 64 wide: per column, in a tile of the group
@@ -315,6 +322,7 @@ std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask
     }
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t row = first + i * W;
+      if (uncovered != nullptr) uncovered[row / W] = ~groupBits[i] & ~takenBits & widthBits(W);
       if (groupBits != nullptr) {
         for (uint64_t r = groupBits[i] & ~takenBits; r != 0; r &= r - 1) rest[nRest++] = row + std::countr_zero(r);
       } else {
@@ -329,10 +337,10 @@ std::pair<int64_t, int64_t> splitImages(const ConvGeometry& g, const float* mask
 
 }  // namespace
 
-int64_t tiledPositions(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int size, int minActive) {
-  int64_t count = 0;
-  withTile(size, [&](auto m) { count = tiledPositionsOf<m>(g, mask, rowBits, minActive); });
-  return count;
+TileCensus tileCensus(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int size, int minActive) {
+  TileCensus census;
+  withTile(size, [&](auto m) { census = censusOf<m>(g, mask, rowBits, minActive); });
+  return census;
 }
 
 Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t activeCount, int size,
@@ -343,6 +351,9 @@ Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, i
   std::vector<int64_t> tileCounts(static_cast<size_t>(shares)), restCounts(static_cast<size_t>(shares));
   std::vector<std::unique_ptr<int64_t[]>> tiles(static_cast<size_t>(shares)), rest(static_cast<size_t>(shares));
   std::vector<std::unique_ptr<uint16_t[]>> masks(static_cast<size_t>(shares));
+  Split s;
+  s.size = size;
+  if (rowBits != nullptr) s.uncovered.resize(static_cast<size_t>(g.batch * g.outH));
   const auto bound = [&](int64_t k) { return g.batch * k / shares; };
   withTile(size, [&](auto m) {
     parallelFor(static_cast<size_t>(shares), 1, [&](size_t begin, size_t end) {
@@ -353,12 +364,11 @@ Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, i
         masks[k].reset(new uint16_t[room / (m * m) + 1]);
         rest[k].reset(new int64_t[room]);
         std::tie(tileCounts[k], restCounts[k]) =
-            splitImages<m>(g, mask, rowBits, b0, b1, minActive, tiles[k].get(), masks[k].get(), rest[k].get());
+            splitImages<m>(g, mask, rowBits, b0, b1, minActive, tiles[k].get(), masks[k].get(), rest[k].get(),
+                           rowBits == nullptr ? nullptr : s.uncovered.data());
       }
     });
   });
-  Split s;
-  s.size = size;
   s.tiles.reserve(static_cast<size_t>(activeCount / (size * size) + 1));
   s.masks.reserve(s.tiles.capacity());
   s.rest.reserve(static_cast<size_t>(activeCount));

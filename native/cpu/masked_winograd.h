@@ -32,10 +32,15 @@ bool applies(const ConvGeometry& g);
 // rather than 8.
 bool hasAvx512Kernels(const ConvGeometry& g);
 
-// The active positions of mask [batch, outH, outW] that lie in size x size tiles (size 2 or 4, at (oy, ox) multiples
-// of size) with at least minActive of their size^2 positions active. Read from rowBits, the mask rows' active bits
+// The size x size tiles of mask [batch, outH, outW] (size 2 or 4, at (oy, ox) multiples of size; those that would
+// cross an image's last row or column are not tiles). Read from rowBits, the mask rows' active bits
 // (MaskScan::rowBits), where given (rows up to 64 wide), else from mask.
-int64_t tiledPositions(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int size, int minActive);
+struct TileCensus {
+  int64_t tiled = 0;     // active positions in tiles with at least minActive of their size^2 positions active
+  int64_t occupied = 0;  // tiles with an active position
+  int64_t inTiles = 0;   // active positions in tiles
+};
+TileCensus tileCensus(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int size, int minActive);
 
 // The `activeCount` active positions of mask [batch, outH, outW] (linear b*outH*outW + oy*outW + ox) split into the
 // top-left positions of the size x size tiles at (oy, ox) multiples of size with at least minActive active positions
@@ -47,13 +52,18 @@ struct Split {
   std::vector<int64_t> tiles;
   std::vector<uint16_t> masks;
   std::vector<int64_t> rest;
+  // Where the mask's rows are up to 64 wide (rowBits given): per output row (b*outH + oy), its inactive positions
+  // outside the tiles as bits (bit ox), which the forward zeroes while its tiles write zeros at their inactive
+  // outputs. Else empty.
+  std::vector<uint64_t> uncovered;
 };
-// Read as tiledPositions.
+// Read as tileCensus.
 Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t activeCount, int size,
             int minActive);
 
 // Writes the active output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y
-// where zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work); nothing else.
+// where zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work; the tiles' own
+// inactive outputs written as zeros with their active ones where s.uncovered lists the others); nothing else.
 void forward(const ConvGeometry& g, const float* x, const float* filter, const Split& s, const float* zeroMask,
              float* y);
 

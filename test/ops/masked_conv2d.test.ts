@@ -13,9 +13,12 @@ import { requirePactCpu, NATIVE, REFERENCE } from '../helpers/backends';
 import { expectClose, Tolerance } from '../helpers/compare';
 import { freshRng, Rng } from '../helpers/random';
 
-// The native sparse kernels take Winograd F(4x4, 3x3) on full 4x4 tiles, whose rounding grows with the sum of the
+// The native sparse kernels take Winograd F(4x4, 3x3) on 4x4 tiles, whose rounding grows with the sum of the
 // terms' magnitudes (measured: up to 2.1e-6 of it at 16 and 64 channels, against 2e-7 for the direct sums): mtol
-// allows 1e-5 of it on top (a wrong term would be off by about its own size, 0.1-1 of the magnitude, or more).
+// allows 1e-5 of it on top (a wrong term would be off by about its own size, 0.1-1 of the magnitude, or more). An
+// output's rounding comes from its whole tile's inputs, so y is held to the largest magnitude among its tile's
+// outputs (winogradMagnitude): an active output whose window lies wholly in the padding is exactly 0 in the
+// reference, but not in a tile with other active outputs.
 const TOL: Tolerance = { atol: 1e-4, rtol: 1e-4, mtol: 1e-5 };
 const DFILTER_TOL: Tolerance = { atol: 1e-3, rtol: 1e-4, mtol: 1e-5 };
 const SPARSE = 1;
@@ -259,6 +262,32 @@ const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {
 /** The native implementations (the sparse ones directly, and through the op on pact-cpu). */
 const NATIVE_ONLY = ['op (pact-cpu)', 'native sparse', 'native sparse, no Winograd'];
 
+/**
+ * y's magnitudes for the implementations that take Winograd tiles: per element, the largest of the magnitudes of
+ * the same channel's outputs in its 4x4 tile (at multiples of 4; F(2x2, 3x3)'s tiles lie within those).
+ */
+function winogradMagnitude(magnitude: Float64Array, outShape: [number, number, number, number]): Float64Array {
+  const [B, OH, OW, O] = outShape;
+  const out = new Float64Array(magnitude.length);
+  const at = (b: number, y: number, x: number) => ((b * OH + y) * OW + x) * O;
+  for (let b = 0; b < B; ++b) {
+    for (let ty = 0; ty < OH; ty += 4) {
+      for (let tx = 0; tx < OW; tx += 4) {
+        for (let o = 0; o < O; ++o) {
+          let largest = 0;
+          for (let y = ty; y < Math.min(ty + 4, OH); ++y) {
+            for (let x = tx; x < Math.min(tx + 4, OW); ++x) largest = Math.max(largest, magnitude[at(b, y, x) + o]);
+          }
+          for (let y = ty; y < Math.min(ty + 4, OH); ++y) {
+            for (let x = tx; x < Math.min(tx + 4, OW); ++x) out[at(b, y, x) + o] = largest;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** The implementations that never take Winograd tiles: held to the tolerances without their magnitude term. */
 const WITHOUT_WINOGRAD = new Set([
   'composite (cpu)',
@@ -274,7 +303,8 @@ function checkCase(c: Case, only = Object.keys(IMPLEMENTATIONS)): void {
     const run = IMPLEMENTATIONS[name];
     const [y, dx, dfilter] = run(c);
     const winograd = !WITHOUT_WINOGRAD.has(name);
-    expectClose(y, ref.y, TOL, `${name} y, ${c.label}`, winograd ? ref.yMagnitude : undefined);
+    const yMagnitude = winograd ? winogradMagnitude(ref.yMagnitude, c.outShape) : undefined;
+    expectClose(y, ref.y, TOL, `${name} y, ${c.label}`, yMagnitude);
     for (let i = 0; i < ref.y.length; ++i) {
       const inactive = !(c.mask[Math.floor(i / c.outShape[3])] > 0);
       if (inactive) assert.ok(y[i] === 0, `${name}: y[${i}] is ${y[i]} at an inactive position, ${c.label}`);
@@ -419,15 +449,15 @@ describe('maskedConv2d', () => {
     // the image), dense pixel masks (tiles and leftover positions mixed), inC != outC, one tile to several chunks of
     // tiles; the input gradient only where each thread takes whole images (from 4 a thread: the batches of
     // 4 * threads + 1 below, tiles reaching across image edges).
-    // F(4x4, 3x3) takes the 4x4 tiles with at least 12 of 16 positions active, computing partial ones whole and
-    // writing their active outputs only (native/cpu/masked_conv2d.cc, kWinograd4MinActive, winograd4From), for
-    // both instruction sets: up to 16 channels (the
-    // wider of inC and outC) at any active fraction of the outputs, up to 32 from 0.1; wider, the forward from
-    // 0.25, the input gradient from 0.4, the filter gradient from 0.2. Otherwise F(2x2, 3x3): with the AVX2 kernels
-    // (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the filter gradient always, the forward and input gradient from
-    // 32 channels, and from 16 at a fraction of 0.2; the AVX-512 kernels (channels multiples of 16; avx512WinogradFrom)
-    // the forward from 32 channels at 0.2, the input gradient at 0.2 up to 32 channels and 0.4 above, the filter
-    // gradient from 32 channels at any fraction, at 16 from 0.25.
+    // F(4x4, 3x3) takes the 4x4 tiles with at least 12 of 16 positions active, or every occupied tile where they
+    // are full enough on average, computing partial ones whole and writing their active outputs only
+    // (native/cpu/masked_conv2d.cc, winograd4MinActive, winograd4From), for both instruction sets: up to 16
+    // channels (the wider of inC and outC) at any active fraction of the outputs, up to 32 from 0.1; wider, the
+    // forward from 0.25, the input gradient from 0.4, the filter gradient from 0.2. Otherwise F(2x2, 3x3): with the
+    // AVX2 kernels (forced by PACT_CPU_ISA=avx2 on an AVX-512 CPU) the filter gradient always, the forward and input
+    // gradient from 32 channels, and from 16 at a fraction of 0.2; the AVX-512 kernels (channels multiples of 16;
+    // avx512WinogradFrom) the forward from 32 channels at 0.2, the input gradient at 0.2 up to 32 channels and 0.4
+    // above, the filter gradient from 32 channels at any fraction, at 16 from 0.25.
     const rng = freshRng();
     const avx512 = nativeAddon()!.buildInfo().isa === 'avx512'; // the kernels that run (PACT_CPU_ISA may force AVX2)
     const images = 4 * nativeAddon()!.buildInfo().threads + 1;
@@ -453,6 +483,10 @@ describe('maskedConv2d', () => {
       [16, 16, 'pixel', 0.85, 'same', images],
       [32, 16, 'pixel', 0.8, 1, 0],
       [16, 24, 'pixel', 0.9, 'valid', images],
+      // Occupied 4x4 tiles filled 0.5-0.6 on average: F(4x4, 3x3) on all of them where a pass takes that fill.
+      [16, 16, 'pixel', 0.5, 'same', images],
+      [32, 16, 'pixel', 0.6, 'same', images],
+      [16, 48, 'pixel', 0.6, 1, 0],
     ] as const) {
       const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout], batch || undefined);
       checkCase(c, [
@@ -464,9 +498,9 @@ describe('maskedConv2d', () => {
       ]);
       const [, oh, ow] = c.outShape;
       const active = c.mask.filter((m) => m > 0).length;
-      // Whether size x size tiles with at least minActive active positions hold at least half the active positions.
-      const tiled = (size: number, minActive: number) => {
-        let inTiles = 0;
+      // The size x size tiles' active counts.
+      const tileCounts = (size: number) => {
+        const counts: number[] = [];
         for (let b = 0; b < c.xShape[0]; ++b) {
           for (let ty = 0; ty + size <= oh; ty += size) {
             for (let tx = 0; tx + size <= ow; tx += size) {
@@ -474,12 +508,22 @@ describe('maskedConv2d', () => {
               for (let i = 0; i < size * size; ++i) {
                 if (c.mask[(b * oh + ty + Math.floor(i / size)) * ow + tx + (i % size)] > 0) ++count;
               }
-              if (count >= minActive) inTiles += count;
+              counts.push(count);
             }
           }
         }
+        return counts;
+      };
+      const sum = (values: number[]) => values.reduce((a, v) => a + v, 0);
+      // Whether size x size tiles with at least minActive active positions hold at least half the active positions.
+      const tiled = (size: number, minActive: number) => {
+        const inTiles = sum(tileCounts(size).filter((n) => n >= minActive));
         return inTiles > 0 && inTiles >= 0.5 * active;
       };
+      // Whether the occupied 4x4 tiles hold at least half the active positions and `fill` of their positions
+      // (compared as the native code does).
+      const counts4 = tileCounts(4).filter((n) => n > 0);
+      const filled = (fill: number) => counts4.length > 0 && tiled(4, 1) && sum(counts4) >= fill * 16 * counts4.length;
       // Winograd runs when there are full tiles and they hold at least half the active positions; where it ran,
       // its rounding differs from the direct sums' somewhere, and where it did not the bits are the same.
       const narrow = Math.min(cin, cout),
@@ -488,10 +532,12 @@ describe('maskedConv2d', () => {
       const sixteens = cin % 16 === 0 && cout % 16 === 0;
       // At least `fraction` of the outputs active, compared as native/cpu/masked_conv2d.cc does (in double).
       const atLeast = (fraction: number) => active >= fraction * c.mask.length;
-      const tiles4 = tiled(4, 12),
-        tiles2 = tiled(2, 4);
-      const four = (from: number) => tiles4 && atLeast(wide <= 16 ? 0 : wide <= 32 ? 0.1 : from);
-      const [forward4, input4, filter4] = [four(0.25), wholeImages && four(0.4), four(0.2)];
+      // F(4x4, 3x3) takes every occupied tile where they are full enough (a fill of 0.55 from 32 channels; at 16,
+      // 0.45 for the input gradient and 0.65 for the others), else those with 12 or more active positions.
+      const tiles2 = tiled(2, 4);
+      const four = (from: number, fill: number) =>
+        (filled(wide > 16 ? 0.55 : fill) || tiled(4, 12)) && atLeast(wide <= 16 ? 0 : wide <= 32 ? 0.1 : from);
+      const [forward4, input4, filter4] = [four(0.25, 0.65), wholeImages && four(0.4, 0.45), four(0.2, 0.65)];
       const forward2 = narrow >= 32 || (narrow >= 16 && atLeast(0.2));
       const isas: Array<[string, boolean, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
         [
@@ -706,7 +752,7 @@ describe('maskedConv2d', () => {
       const ref = reference({ ...c, x: Float32Array.from(x, (v) => (Number.isFinite(v) ? v : 0)), mask, dy: c.dy });
       for (const backend of [NATIVE, REFERENCE]) {
         const [y, dx] = viaOp(backend, { ...c, x, mask, dy });
-        expectClose(y, ref.y, TOL, `${backend} y, ${c.label}`, ref.yMagnitude);
+        expectClose(y, ref.y, TOL, `${backend} y, ${c.label}`, winogradMagnitude(ref.yMagnitude, c.outShape));
         // dx at the positions no active window reads is 0 too (dy's NaN at inactive outputs must not leak). dfilter
         // is not compared: the dense paths (the composite, and pact-cpu from 0.5-0.9 of the positions active)
         // multiply every window by dy, so x's NaN gives NaN there as in tfjs' conv2d.
