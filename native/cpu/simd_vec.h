@@ -18,6 +18,10 @@ struct Avx2Vec {
   static constexpr int W = 8;
   static T zero() { return _mm256_setzero_ps(); }
   static T load(const float* p) { return _mm256_loadu_ps(p); }
+  // load(p) if `on`, else zeros (p is read either way), without a branch.
+  static T loadIf(bool on, const float* p) {
+    return _mm256_and_ps(_mm256_loadu_ps(p), _mm256_castsi256_ps(_mm256_set1_epi32(-static_cast<int>(on))));
+  }
   static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T set1(float v) { return _mm256_set1_ps(v); }
   static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
@@ -34,6 +38,9 @@ struct Avx512Vec {
   static constexpr int W = 16;
   static T zero() { return _mm512_setzero_ps(); }
   static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static T loadIf(bool on, const float* p) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>(-static_cast<int>(on)), p);
+  }
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T set1(float v) { return _mm512_set1_ps(v); }
   static T broadcast(const float* p) { return _mm512_set1_ps(*p); }
@@ -61,6 +68,7 @@ struct PortableVec {
     std::memcpy(r.v, p, sizeof(r.v));
     return r;
   }
+  static T loadIf(bool on, const float* p) { return on ? load(p) : zero(); }
   static void store(float* p, T a) { std::memcpy(p, a.v, sizeof(a.v)); }
   static T set1(float v) { return lanes([&](int) { return v; }); }
   static T broadcast(const float* p) { return set1(*p); }
