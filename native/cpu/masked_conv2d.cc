@@ -1109,6 +1109,7 @@ bool useDense(const ConvGeometry& g, int64_t active, MaskedAlgo algo, double aut
 constexpr double kWinogradMinShare = 0.5;
 constexpr int64_t kWinogradAvx2MinChannels = 32;  // the AVX2 kernels' forward and backprop-input
 
+// Whether `positions` are at least kWinogradMinShare of the `active` positions.
 bool holdsShare(int64_t positions, int64_t active) {
   return static_cast<double>(positions) >= kWinogradMinShare * static_cast<double>(active);
 }

@@ -17,7 +17,6 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <tuple>

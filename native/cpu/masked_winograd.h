@@ -46,7 +46,7 @@ TileCensus tileCensus(const ConvGeometry& g, const float* mask, const uint64_t* 
 // top-left positions of the size x size tiles at (oy, ox) multiples of size with at least minActive active positions
 // (ascending), with each tile's active positions as bits (masks: bit size*i + j for row i, column j), and every other
 // active position (ascending). A tile with inactive positions (minActive < size^2) is computed whole, its inactive
-// outputs left alone and its inactive output gradients read as 0.
+// outputs left alone (or written as zeros, see forward) and its inactive output gradients read as 0.
 struct Split {
   int size = 2;
   std::vector<int64_t> tiles;

@@ -450,7 +450,7 @@ describe('maskedConv2d', () => {
     // tiles; the input gradient only where each thread takes whole images (from 4 a thread: the batches of
     // 4 * threads + 1 below, tiles reaching across image edges).
     // F(4x4, 3x3) takes the 4x4 tiles with at least 12 of 16 positions active, or every occupied tile where they
-    // are full enough on average, computing partial ones whole and writing their active outputs only
+    // are full enough on average, computing partial ones whole (their inactive outputs stay 0)
     // (native/cpu/masked_conv2d.cc, winograd4MinActive, winograd4From), for both instruction sets: up to 16
     // channels (the wider of inC and outC) at any active fraction of the outputs, up to 32 from 0.1; wider, the
     // forward from 0.25, the input gradient from 0.4, the filter gradient from 0.2. Otherwise F(2x2, 3x3): with the
