@@ -310,8 +310,7 @@ inline void zeroBitsRange(const uint64_t* bits, size_t rowBegin, size_t rowEnd, 
     const int64_t base = static_cast<int64_t>(r) * w;
     for (uint64_t b = bits[r]; b != 0;) {
       const int start = std::countr_zero(b);
-      const uint64_t from = b >> start;
-      const int length = from == ~uint64_t{0} ? 64 - start : std::countr_zero(~from);
+      const int length = std::countr_zero(~(b >> start));  // 64 for a row of 64 set bits
       if (base + start != runEnd) {
         flush();
         runStart = base + start;

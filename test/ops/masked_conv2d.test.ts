@@ -634,6 +634,25 @@ describe('maskedConv2d', () => {
     }
   });
 
+  it('clears the positions outside the tiles of 64-wide rows when the tiles write their own zeros', () => {
+    // native/cpu/masked_winograd.cc: when F(4x4, 3x3) takes every occupied tile (dense pixel masks) and the output
+    // is not zeroed beforehand, the tiles write zeros at their inactive outputs and the other positions are cleared
+    // from the rows' bits a run at a time (zeroBitsRange), runs continuing across rows: here rows whose 64 bits are
+    // all set (whole inactive rows and images), and runs ending at a row's last position. The native outputs start
+    // as NaN, so a position left out stays NaN.
+    const rng = freshRng();
+    const [b, h, w, ch] = [3, 13, 64, 16];
+    const mask = randomMask(rng, b, h, w, 0.85, 'pixel');
+    const plane = h * w;
+    mask.fill(0, plane + 4 * w, plane + 9 * w); // image 1: rows 4-8 inactive
+    mask.fill(0, 2 * plane, 3 * plane); // image 2: inactive but for one tile and a position at a row's end
+    for (let i = 0; i < 4; ++i) mask.fill(1, 2 * plane + (4 + i) * w + 8, 2 * plane + (4 + i) * w + 12);
+    mask[2 * plane + 10 * w + w - 1] = 1;
+    for (let y = 0; y < h; ++y) mask.fill(0, y * w + 60, y * w + 64); // image 0: the last 4 columns inactive
+    const c = sameCase(rng, [b, h, w, ch], ch, mask, `seed ${rng.seed}, x [${[b, h, w, ch]}]`);
+    checkCase(c, ['native sparse', 'native sparse, AVX2', 'op (pact-cpu)']);
+  });
+
   it('automatic choice: the dense backprops read dy as it is only where it is exactly 0 outside the mask', () => {
     // native/cpu/masked_conv2d.cc (denseFractions): from an active fraction of 0.7 (backprop-input) or 0.85
     // (backprop-filter) at 16 channels on AVX2, 0.6 and 0.75 on AVX-512, the automatic choice runs oneDNN on dy
