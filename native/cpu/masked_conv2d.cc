@@ -1233,21 +1233,23 @@ int winograd4MinActive(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo a
 
 // The Winograd split of the scanned mask's active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
 // on the tiles with tiles4 or more active positions where tiles4 > 0 (winograd4MinActive), else F(2x2, 3x3) by the
-// rules above. The backprop-input's (whole images per
+// rules above; with Split::uncovered where `uncovered` asks for it. The backprop-input's (whole images per
 // thread: each thread adds its tiles' input rows into dx, then its other positions' windows) took 0.66-0.86x the
 // direct kernels' time with the AVX2 kernels from 32 channels at d = 0.25-0.75 (0.99-1.03x at d = 0.1; 1.07-1.15x
 // at 32x32x16 below d = 0.5), hence kWinogradAvx2MinChannels.
 std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass,
-                                             int tiles4) {
+                                             int tiles4, bool uncovered = false) {
   const int64_t active = scan.counts.total();
   const float* mask = scan.counts.mask;
-  if (tiles4 > 0) return winograd::split(g, mask, scan.rowBits(), active, 4, tiles4);
+  if (tiles4 > 0) return winograd::split(g, mask, scan.rowBits(), active, 4, tiles4, uncovered);
   if (!winogradAllowed(g, active, algo, pass)) return std::nullopt;
   const auto atLeast = [&](double fraction) { return atLeastFraction(g, active, fraction); };
   const double from = !useAvx512()                      ? avx2WinogradFrom(g, pass)
                       : winograd::hasAvx512Kernels(g) ? avx512WinogradFrom(g, pass)
                                                       : kNotWinograd;
-  if (atLeast(from) && tiledMask(g, scan)) return winograd::split(g, mask, scan.rowBits(), active, 2, /*minActive=*/4);
+  if (atLeast(from) && tiledMask(g, scan)) {
+    return winograd::split(g, mask, scan.rowBits(), active, 2, /*minActive=*/4, uncovered);
+  }
   return std::nullopt;
 }
 
@@ -1268,7 +1270,9 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
     return active;
   }
 #endif
-  if (const auto s = winogradSplit(g, scan, algo, Pass::kForward, tiles4)) {
+  // The forward clears its output's inactive rows itself unless it comes zeroed: then it needs the split's
+  // Split::uncovered.
+  if (const auto s = winogradSplit(g, scan, algo, Pass::kForward, tiles4, /*uncovered=*/!outputZeroed)) {
     winograd::forward(g, x, filter, *s, outputZeroed ? nullptr : mask, y);
     sparseForward(g, x, filter, mask, s->rest, y, /*outputZeroed=*/true);
     return active;

@@ -343,7 +343,7 @@ TileCensus tileCensus(const ConvGeometry& g, const float* mask, const uint64_t* 
 }
 
 Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t activeCount, int size,
-            int minActive) {
+            int minActive, bool uncovered) {
   // Images split among the threads, each listing its share into a scratch list; the shares joined in order.
   const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(numThreads(), g.batch));
   const int64_t plane = g.outH * g.outW;
@@ -352,7 +352,7 @@ Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, i
   std::vector<std::unique_ptr<uint16_t[]>> masks(static_cast<size_t>(shares));
   Split s;
   s.size = size;
-  if (rowBits != nullptr) s.uncovered.resize(static_cast<size_t>(g.batch * g.outH));
+  if (uncovered && rowBits != nullptr) s.uncovered.resize(static_cast<size_t>(g.batch * g.outH));
   const auto bound = [&](int64_t k) { return g.batch * k / shares; };
   withTile(size, [&](auto m) {
     parallelFor(static_cast<size_t>(shares), 1, [&](size_t begin, size_t end) {
@@ -364,7 +364,7 @@ Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, i
         rest[k].reset(new int64_t[room]);
         std::tie(tileCounts[k], restCounts[k]) =
             splitImages<m>(g, mask, rowBits, b0, b1, minActive, tiles[k].get(), masks[k].get(), rest[k].get(),
-                           rowBits == nullptr ? nullptr : s.uncovered.data());
+                           s.uncovered.empty() ? nullptr : s.uncovered.data());
       }
     });
   });

@@ -52,14 +52,14 @@ struct Split {
   std::vector<int64_t> tiles;
   std::vector<uint16_t> masks;
   std::vector<int64_t> rest;
-  // Where the mask's rows are up to 64 wide (rowBits given): per output row (b*outH + oy), its inactive positions
-  // outside the tiles as bits (bit ox), which the forward zeroes while its tiles write zeros at their inactive
-  // outputs. Else empty.
+  // Where asked for and the mask's rows are up to 64 wide (rowBits given): per output row (b*outH + oy), its
+  // inactive positions outside the tiles as bits (bit ox), which the forward zeroes while its tiles write zeros at
+  // their inactive outputs. Else empty.
   std::vector<uint64_t> uncovered;
 };
-// Read as tileCensus.
+// Read as tileCensus; Split::uncovered filled when `uncovered` (the forward into an output not zeroed beforehand).
 Split split(const ConvGeometry& g, const float* mask, const uint64_t* rowBits, int64_t activeCount, int size,
-            int minActive);
+            int minActive, bool uncovered = false);
 
 // Writes the active output rows [outC] of each tile of y and, when `zeroMask` is not null, zeroes the rows of y
 // where zeroMask [batch, outH, outW] is inactive (streamed, chunk by chunk between the tiles' work; the tiles' own
