@@ -36,7 +36,8 @@ const masks = list(argText('masks', 'pixel,block4'));
 const kinds = list(argText('kinds', 'fwd,bi,bf'));
 const reps = argValue('reps', 20);
 const algo = Number(argText('algo', '0'));
-const zeroed = argText('zeroed', '0') === '1';
+const zeroedText = argText('zeroed', '0');
+const zeroed = zeroedText === '1';
 const WARMUP = 2;
 
 for (const s of shapes) {
@@ -47,6 +48,8 @@ for (const s of shapes) {
 for (const m of masks) {
   if (m !== 'pixel' && m !== 'block4') throw new Error(`--masks must hold pixel and/or block4, got ${m}`);
 }
+if (![0, 1, 2, 3].includes(algo)) throw new Error(`--algo must be 0, 1, 2 or 3 (MaskedAlgo), got ${argText('algo')}`);
+if (zeroedText !== '0' && zeroedText !== '1') throw new Error(`--zeroed must be 0 or 1, got ${zeroedText}`);
 for (const k of kinds) {
   if (!['fwd', 'bi', 'bf'].includes(k)) throw new Error(`--kinds must hold fwd, bi and/or bf, got ${k}`);
 }

@@ -185,9 +185,7 @@ export class PactCpuBackend extends MathBackendCPU {
   markZeroOutside(values: Float32Array, mask: Float32Array, rowLength: number, active: number): void {
     if (!this.reusable.has(values) || mask.length * rowLength !== values.length) return;
     if (active > ZERO_POOL_MAX_FRACTION * mask.length) return;
-    const bits = this.bitsCopy(Math.ceil(mask.length / 32));
-    this.native.packActive(mask, bits);
-    this.zeroOutside.set(values, { bits, rowLength });
+    this.keepActiveRows(values, mask, rowLength);
   }
 
   /**
@@ -209,14 +207,15 @@ export class PactCpuBackend extends MathBackendCPU {
     }
     const ones = this.native.dilateMask(maskShape, mask, radius, dilated);
     if (ones > ZERO_POOL_MAX_FRACTION * mask.length) return;
-    const bits = this.bitsCopy(Math.ceil(mask.length / 32));
-    this.native.packActive(dilated, bits);
-    this.zeroOutside.set(values, { bits, rowLength });
+    this.keepActiveRows(values, dilated, rowLength);
   }
 
-  /** An array of n elements for packed bits (its old values remain). */
-  private bitsCopy(n: number): Int32Array {
-    return this.bitsCopies.get(n)?.pop() ?? new Int32Array(n);
+  /** Records `values` as zero but at the rows where `mask` > 0, kept as packed bits. */
+  private keepActiveRows(values: Float32Array, mask: Float32Array, rowLength: number): void {
+    const words = Math.ceil(mask.length / 32);
+    const bits = this.bitsCopies.get(words)?.pop() ?? new Int32Array(words); // its old values are overwritten
+    this.native.packActive(mask, bits);
+    this.zeroOutside.set(values, { bits, rowLength });
   }
 
   /** Forgets that `values` is zero outside some rows (it is about to be written), keeping the bits' array. */
