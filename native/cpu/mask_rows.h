@@ -212,9 +212,12 @@ inline std::vector<int64_t> activeIndices(const MaskScan& scan) {
   return active;
 }
 
-// n floats starting on a cache line (64 bytes): the direct kernels' 64-byte vector loads of a filter never straddle
-// two lines, which costs two loads. Arrays from JavaScript start 16 bytes into a line as often as not: the 16-channel
-// forward kernel took 1.12x the time with such a filter (synthetic, caches warm).
+// n floats (zeroed) starting on a cache line (64 bytes): the direct kernels' 64-byte vector loads of a filter never
+// straddle two lines, which costs two loads. Arrays from JavaScript start 16 bytes into a line as often as not: the
+// 16-channel forward kernel took 1.12x the time with such a filter (synthetic, caches warm). The Winograd kernels'
+// transformed tiles too (rows a multiple of 16 floats apart, each one line): in std::vector's storage (glibc's
+// malloc: 16-byte boundaries) the 16-channel forward and input gradient took 1.04-1.24x the time (32x32x16, all
+// active, one thread, the two alternating in one process; 1.15-1.23x at batch 128 on two threads).
 class LineAlignedFloats {
  public:
   explicit LineAlignedFloats(size_t n) : storage_(n + kLineFloats - 1) {

@@ -26,7 +26,6 @@
 
 #include "cpu/dispatch.h"
 #include "cpu/isa.h"
-#include "cpu/line_floats.h"
 #include "cpu/mask_rows.h"
 #include "cpu/simd_vec.h"
 #include "cpu/threads.h"
