@@ -224,6 +224,12 @@ class LineAlignedFloats {
     const auto address = reinterpret_cast<uintptr_t>(storage_.data());
     data_ = storage_.data() + (kLineFloats - address / sizeof(float) % kLineFloats) % kLineFloats;
   }
+  // Movable (the storage keeps its address), not copyable (a copy's data() would point into this one's storage).
+  LineAlignedFloats(const LineAlignedFloats&) = delete;
+  LineAlignedFloats& operator=(const LineAlignedFloats&) = delete;
+  LineAlignedFloats(LineAlignedFloats&&) noexcept = default;
+  LineAlignedFloats& operator=(LineAlignedFloats&&) noexcept = default;
+
   float* data() { return data_; }
   const float* data() const { return data_; }
 

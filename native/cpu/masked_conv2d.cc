@@ -696,7 +696,7 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
   const int64_t P = static_cast<int64_t>(active.size()), T = tileRows(g), K = kSize(g), KN = K * g.outC;
   const int64_t tiles = tileCount(P, T);
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(numThreads(), tiles));
-  std::vector<float> partial(static_cast<size_t>(chunks * KN), 0.0f);
+  LineAlignedFloats partial(static_cast<size_t>(chunks * KN));
 #if defined(__AVX2__) && defined(__FMA__)
   const std::optional<WindowKinds> kinds =
       useAvx512() && g.outC % Avx512Vec::W == 0 ? std::optional<WindowKinds>(g) : std::nullopt;
@@ -726,7 +726,7 @@ void sparseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
   });
   for (int64_t i = 0; i < KN; ++i) {
     float s = 0.0f;
-    for (int64_t c = 0; c < chunks; ++c) s += partial[c * KN + i];
+    for (int64_t c = 0; c < chunks; ++c) s += partial.data()[c * KN + i];
     dfilter[i] = s;
   }
 }
@@ -875,9 +875,9 @@ void sparseBackpropInput(const ConvGeometry& g, const float* dy, const float* fi
       });
     }
   }
-  const std::vector<float> ut =
+  const LineAlignedFloats ut =
       tiles != nullptr && !tiles->empty() ? winograd::transposedFilterTransform(g, filter, wino->size)
-                                          : std::vector<float>{};
+                                          : LineAlignedFloats(0);
   // Runs body(work, scratch, zeroBefore) over the bands of both phases that have active positions, zeroing each
   // band's own rows first, or over each thread's share of whole images; scratch is a vector per thread's share.
   // body calls zeroBefore(p) before it writes the windows of position p (whole images: the images up to p's are

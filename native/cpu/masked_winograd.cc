@@ -143,11 +143,12 @@ void applyToPlanes(int rows, int cols, Coefficient&& coefficient, const float* i
 // U [points][inC][outC] = G g G^T for every (input, output) channel pair of the HWIO filter: G on the columns, then
 // on the rows.
 template <int M>
-std::vector<float> filterTransform(const ConvGeometry& g, const float* filter) {
+LineAlignedFloats filterTransform(const ConvGeometry& g, const float* filter) {
   constexpr int N = M + 2;
   const auto& G = FilterMatrix<M>::G;
   const int64_t IO = g.inC * g.outC;
-  std::vector<float> t(static_cast<size_t>(3 * N * IO)), u(static_cast<size_t>(kPoints<M> * IO));
+  std::vector<float> t(static_cast<size_t>(3 * N * IO));
+  LineAlignedFloats u(static_cast<size_t>(kPoints<M> * IO));
   const auto gv = [&](int k, int j) { return G[k][j]; };
   // t[kx][a] = (G g)[a][kx], then u[a][b] = (G (G g)^T)[b][a]^T = (G g G^T)[a][b].
   for (int kx = 0; kx < 3; ++kx) {
@@ -386,7 +387,7 @@ void forward(const ConvGeometry& g, const float* x, const float* filter, const S
     return;
   }
   withTile(s.size, [&](auto m) {
-    const std::vector<float> u = filterTransform<m>(g, filter);
+    const LineAlignedFloats u = filterTransform<m>(g, filter);
     if (hasAvx512Kernels(g)) {
       avx512::forwardTiles<m>(g, x, u.data(), s, zeroMask, y);
     } else {
@@ -395,22 +396,22 @@ void forward(const ConvGeometry& g, const float* x, const float* filter, const S
   });
 }
 
-std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter, int size) {
-  std::vector<float> u;
+LineAlignedFloats transposedFilterTransform(const ConvGeometry& g, const float* filter, int size) {
+  LineAlignedFloats u(0);
   withTile(size, [&](auto m) { u = filterTransform<m>(g, filter); });
   const int64_t IC = g.inC, OC = g.outC, points = (size + 2) * (size + 2);
-  std::vector<float> ut(u.size());
+  LineAlignedFloats ut(static_cast<size_t>(points * OC * IC));
   for (int64_t k = 0; k < points; ++k) {
     for (int64_t c = 0; c < IC; ++c) {
       for (int64_t o = 0; o < OC; ++o) {
-        ut[static_cast<size_t>((k * OC + o) * IC + c)] = u[static_cast<size_t>((k * IC + c) * OC + o)];
+        ut.data()[(k * OC + o) * IC + c] = u.data()[(k * IC + c) * OC + o];
       }
     }
   }
   return ut;
 }
 
-void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, const std::vector<float>& ut,
+void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, const LineAlignedFloats& ut,
                       int64_t first, int64_t n, float* dx, const std::function<void(int64_t)>& before) {
   if (n == 0) return;
   withTile(s.size, [&](auto m) {
@@ -430,7 +431,7 @@ void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, c
     const int64_t IO = g.inC * g.outC, chunks = chunkCount(n, chunkTiles<m>(g));
     // One sum per part of the tiles (as many parts as threads, fixed for a thread count), added in order below.
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(numThreads(), chunks));
-    std::vector<float> sums(static_cast<size_t>(parts * P * IO), 0.0f);
+    LineAlignedFloats sums(static_cast<size_t>(parts * P * IO));
     if (hasAvx512Kernels(g)) {
       avx512::sumTileGradients<m>(g, x, dy, s, parts, sums.data());
     } else {

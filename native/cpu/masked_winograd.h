@@ -20,6 +20,7 @@
 #include <functional>
 #include <vector>
 
+#include "cpu/mask_rows.h"
 #include "cpu/masked_conv2d.h"
 
 namespace pact::masked::winograd {
@@ -72,13 +73,13 @@ void forward(const ConvGeometry& g, const float* x, const float* filter, const S
 void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const Split& s, float* dfilter);
 
 // The transformed filter with each point's [inC][outC] transposed: [(size + 2)^2][outC][inC], for addBackpropInput.
-std::vector<float> transposedFilterTransform(const ConvGeometry& g, const float* filter, int size);
+LineAlignedFloats transposedFilterTransform(const ConvGeometry& g, const float* filter, int size);
 
 // Adds the input gradient from tiles [first, first + n) of s (dy at their active positions) into dx: per tile, the
 // transpose of the forward, B [U^T (A e A^T)] B^T over the (size + 2)^2 input rows its windows reach (the rows
 // outside the image skipped). `ut` from transposedFilterTransform. Calls before(p) before the tiles up to p add into
 // dx. Runs on the calling thread, which must own the dx rows the tiles reach (their images, say).
-void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, const std::vector<float>& ut,
+void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, const LineAlignedFloats& ut,
                       int64_t first, int64_t n, float* dx, const std::function<void(int64_t)>& before);
 
 }  // namespace pact::masked::winograd
