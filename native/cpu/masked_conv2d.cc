@@ -1201,16 +1201,20 @@ bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
 
 // The fill of the occupied 4x4 tiles (their active positions over 16 per tile) from which F(4x4, 3x3) takes them
 // all, partial ones too, rather than those with kWinograd4MinActive or more and the others' positions by the direct
-// kernels. Same-process A/B of the two (addon calls, batch 128, pixel masks, outputs zeroed, Intel Xeon, AVX-512,
-// 2026-11-27; partial tiles read at constant offsets, see transformInputs):
-//   - 16 channels (32x32x16): forward 1.21-1.24x the time at d = 0.5, 0.98-1.06x at 0.6, 0.84-0.88x at 0.75,
-//     0.92-0.93x at 0.85; filter gradient 1.21x, 0.99-1.0x, 0.87-0.89x, 0.91-0.93x; input gradient (dense from
-//     d = 0.6 before) 1.09-1.13x at 0.4, 0.91-0.92x at 0.5, 0.75x at 0.6, 0.79-0.81x at 0.75;
-//   - 32 and 64 channels (16x16x32, 8x8x64): 1.14-1.36x at d = 0.45, 0.81-0.96x at 0.6, 0.84-0.90x at 0.75,
-//     0.93-1.0x at 0.9.
+// kernels. The automatic choice with every occupied tile from a fill of 0.3 against never (addon calls alternating in
+// one process, batch 128, two threads, pixel masks, Intel Xeon, AVX-512, 2026-11-27, after the 16-channel GEMMs
+// held B in registers and the tiles' scratch was line-aligned):
+//   - 16 channels (32x32x16): forward 1.16x the time at d = 0.35, 1.01x at 0.45, 0.95x at 0.5, 0.77x at 0.6; filter
+//     gradient 1.11x, 1.10x, 0.97x, 0.74x; input gradient 1.05x at 0.3, 0.94x at 0.35, 0.85x at 0.4, 0.78x at 0.45;
+//   - 32 channels (16x16x32): 1.06-1.11x at d = 0.4, 0.85-0.87x at 0.5; 64 (8x8x64): forward 1.22x and 0.94x, filter
+//     gradient 1.01x and 0.83x, input gradient 1.0x and 1.05x (0.55 kept for it);
+//   - the AVX2 kernels (PACT_CPU_ISA=avx2), 16 channels: forward 1.08x at 0.4 and 0.89x at 0.5, filter gradient 1.04x
+//     and 0.95x, input gradient 1.32x and 1.06x (0.55 kept for it).
+// (Before those two changes, the crossovers were about 0.65 for the 16-channel forward and filter gradient, 0.45 for
+// its input gradient, and 0.55 from 32 channels.)
 double winograd4AllFrom(const ConvGeometry& g, Pass pass) {
-  if (std::max(g.inC, g.outC) > 16) return 0.55;
-  return pass == Pass::kBackpropInput ? 0.45 : 0.65;
+  if (pass == Pass::kBackpropInput) return std::max(g.inC, g.outC) <= 16 && winograd::hasAvx512Kernels(g) ? 0.35 : 0.55;
+  return pass == Pass::kForward || std::max(g.inC, g.outC) > 16 ? 0.5 : 0.55;
 }
 
 // The least active count of the 4x4 tiles that `pass` takes by F(4x4, 3x3), 0 for none: every occupied tile (1) where

@@ -483,8 +483,11 @@ describe('maskedConv2d', () => {
       [16, 16, 'pixel', 0.85, 'same', images],
       [32, 16, 'pixel', 0.8, 1, 0],
       [16, 24, 'pixel', 0.9, 'valid', images],
-      // Occupied 4x4 tiles filled 0.5-0.6 on average: F(4x4, 3x3) on all of them where a pass takes that fill.
+      // Occupied 4x4 tiles filled 0.4-0.6 on average: F(4x4, 3x3) on all of them where a pass takes that fill.
+      [16, 16, 'pixel', 0.4, 'same', images],
       [16, 16, 'pixel', 0.5, 'same', images],
+      [16, 16, 'pixel', 0.59, 1, images],
+      [32, 32, 'pixel', 0.52, 'same', images],
       [32, 16, 'pixel', 0.6, 'same', images],
       [16, 48, 'pixel', 0.6, 1, 0],
     ] as const) {
@@ -532,18 +535,21 @@ describe('maskedConv2d', () => {
       const sixteens = cin % 16 === 0 && cout % 16 === 0;
       // At least `fraction` of the outputs active, compared as native/cpu/masked_conv2d.cc does (in double).
       const atLeast = (fraction: number) => active >= fraction * c.mask.length;
-      // F(4x4, 3x3) takes every occupied tile where they are full enough (a fill of 0.55 from 32 channels; at 16,
-      // 0.45 for the input gradient and 0.65 for the others), else those with 12 or more active positions.
+      // F(4x4, 3x3) takes every occupied tile where they are full enough (winograd4AllFrom: at 16 channels a fill of
+      // 0.5 for the forward, 0.55 for the filter gradient, 0.35 for the input gradient with the AVX-512 kernels and
+      // 0.55 with the AVX2 ones; from 32 channels 0.5, 0.5 and 0.55), else those with 12 or more active positions.
       const tiles2 = tiled(2, 4);
-      const four = (from: number, fill: number) =>
-        (filled(wide > 16 ? 0.55 : fill) || tiled(4, 12)) && atLeast(wide <= 16 ? 0 : wide <= 32 ? 0.1 : from);
-      const [forward4, input4, filter4] = [four(0.25, 0.65), wholeImages && four(0.4, 0.45), four(0.2, 0.65)];
+      const four = (from: number, fill16: number, fillWide: number) =>
+        (filled(wide > 16 ? fillWide : fill16) || tiled(4, 12)) && atLeast(wide <= 16 ? 0 : wide <= 32 ? 0.1 : from);
+      const forward4 = four(0.25, 0.5, 0.5),
+        filter4 = four(0.2, 0.55, 0.5);
+      const input4 = (avx512Kernels: boolean) => wholeImages && four(0.4, avx512Kernels ? 0.35 : 0.55, 0.55);
       const forward2 = narrow >= 32 || (narrow >= 16 && atLeast(0.2));
       const isas: Array<[string, boolean, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
         [
           'AVX2',
           forward4 || (tiles2 && forward2),
-          input4 || (tiles2 && forward2 && wholeImages),
+          input4(false) || (tiles2 && forward2 && wholeImages),
           filter4 || tiles2,
           () => onAvx2(() => viaAddon(c, SPARSE)),
           () => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
@@ -556,7 +562,7 @@ describe('maskedConv2d', () => {
         isas.push([
           'AVX-512',
           forward4 || (tiles2 && forward512),
-          input4 || (tiles2 && input512),
+          input4(sixteens) || (tiles2 && input512),
           filter4 || (tiles2 && filter512),
           () => viaAddon(c, SPARSE),
           () => viaAddon(c, SPARSE_DIRECT),
