@@ -54,8 +54,8 @@ int64_t chunkTiles(const ConvGeometry& g) {
 
 // Tiles per chunk of the filter gradient: twice chunkTiles (48 at 16 channels, 24 at 32 and 64). Its GEMMs add into
 // the transformed filter's gradient, loaded and stored once per point and chunk, so longer chunks pay that less often:
-// 0.87-0.96x the filter gradient's time at the three stage shapes (batch 128, two threads, alternating in one process;
-// longer still was slower from 32 channels, its chunk's scratch out of L1 and L2's reach), Intel Xeon, 2026-11-27.
+// 0.88-0.97x the filter gradient's time from d = 0.5 at the three stage shapes, 0.94-1.01x below (same-process A/B of
+// the builds, batch 128, Intel Xeon, 2026-11-27); chunks of 60 took 1.04-1.12x that from 32 channels.
 template <int M>
 int64_t filterGradientChunkTiles(const ConvGeometry& g) {
   return 2 * chunkTiles<M>(g);
