@@ -659,6 +659,40 @@ describe('maskedConv2d', () => {
     checkCase(c, ['native sparse', 'native sparse, AVX2', 'op (pact-cpu)']);
   });
 
+  it('F(2x2, 3x3) input gradient at 16 channels: one 2x2 block in each 4x4 tile', () => {
+    // The AVX-512 kernels' 16-channel GEMMs hold the transformed filter in registers (gemmRowsHeld) for both tile
+    // sizes; F(4x4, 3x3) covers the 4x4 ones above. Here every 4x4 tile holds one active 2x2 block at a random corner
+    // (fill 0.25: F(4x4, 3x3) takes none), so the input gradient (whole images per thread, active fraction 0.25)
+    // runs F(2x2, 3x3) with K = 16 on both instruction sets.
+    const rng = freshRng();
+    const [b, h, w, ch] = [4 * nativeAddon()!.buildInfo().threads + 1, 12, 16, 16];
+    const mask = new Float32Array(b * h * w);
+    for (let i = 0; i < b; ++i) {
+      for (let ty = 0; ty < h; ty += 4) {
+        for (let tx = 0; tx < w; tx += 4) {
+          const y0 = ty + 2 * rng.int(0, 1),
+            x0 = tx + 2 * rng.int(0, 1);
+          for (const [dy, dx] of [
+            [0, 0],
+            [0, 1],
+            [1, 0],
+            [1, 1],
+          ]) {
+            mask[(i * h + y0 + dy) * w + x0 + dx] = 1;
+          }
+        }
+      }
+    }
+    const c = sameCase(rng, [b, h, w, ch], ch, mask, `seed ${rng.seed}, x [${[b, h, w, ch]}]`);
+    checkCase(c, ['native sparse', 'native sparse, AVX2', 'native sparse, no Winograd']);
+    const [, dx] = viaAddon(c, SPARSE);
+    const [, dxDirect] = viaAddon(c, SPARSE_DIRECT);
+    assert.ok(
+      dx.some((v, i) => v !== dxDirect[i]),
+      `Winograd's input gradient expected, ${c.label}`,
+    );
+  });
+
   it('automatic choice: the dense backprops read dy as it is only where it is exactly 0 outside the mask', () => {
     // native/cpu/masked_conv2d.cc (denseFractions): from an active fraction of 0.7 (backprop-input) or 0.85
     // (backprop-filter) at 16 channels on AVX2, 0.6 and 0.75 on AVX-512, the automatic choice runs oneDNN on dy
