@@ -1212,9 +1212,16 @@ bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
 //     and 0.95x, input gradient 1.32x and 1.06x (0.55 kept for it).
 // (Before those two changes, the crossovers were about 0.65 for the 16-channel forward and filter gradient, 0.45 for
 // its input gradient, and 0.55 from 32 channels.)
-double winograd4AllFrom(const ConvGeometry& g, Pass pass) {
-  if (pass == Pass::kBackpropInput) return std::max(g.inC, g.outC) <= 16 && winograd::hasAvx512Kernels(g) ? 0.35 : 0.55;
-  return pass == Pass::kForward || std::max(g.inC, g.outC) > 16 ? 0.5 : 0.55;
+// Those forwards wrote into a zeroed output. Into one that is not (`outputZeroed` false: the direct kernels then write
+// the inactive rows' zeros too, the Winograd ones every row anyway), the 16-channel forward with every occupied tile
+// took 1.13x the time at d = 0.3, 1.0x at 0.35, 0.90x at 0.4 and 0.82x at 0.45 (0.76x at 0.5 over two runs), hence
+// 0.4 there; from 32 channels the zeros weigh less (1.10x at 0.4 and 0.95x at 0.45 at 16x16x32, 1.16x at 0.45 at
+// 8x8x64), and 0.5 stays.
+double winograd4AllFrom(const ConvGeometry& g, Pass pass, bool outputZeroed) {
+  const bool narrow = std::max(g.inC, g.outC) <= 16;
+  if (pass == Pass::kBackpropInput) return narrow && winograd::hasAvx512Kernels(g) ? 0.35 : 0.55;
+  if (pass == Pass::kForward) return narrow && !outputZeroed ? 0.4 : 0.5;
+  return narrow ? 0.55 : 0.5;
 }
 
 // The least active count of the 4x4 tiles that `pass` takes by F(4x4, 3x3), 0 for none: every occupied tile (1) where
@@ -1223,12 +1230,13 @@ double winograd4AllFrom(const ConvGeometry& g, Pass pass) {
 // active fraction (4x4-block masks, d = 0.6-1: 0.39-0.81x its forward's time, 0.42-0.93x its backprop-input's,
 // 0.44-0.88x its backprop-filter's, at all three stage shapes, AVX-512; pixel masks, see kWinograd4MinActive and
 // winograd4AllFrom), so the automatic choice keeps it.
-int winograd4MinActive(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass) {
+int winograd4MinActive(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass,
+                       bool outputZeroed = true) {
   const int64_t active = scan.counts.total();
   if (!winogradAllowed(g, active, algo, pass) || !atLeastFraction(g, active, winograd4From(g, pass))) return 0;
   const winograd::TileCensus census =
       winograd::tileCensus(g, scan.counts.mask, scan.rowBits(), 4, kWinograd4MinActive);
-  const double filled = winograd4AllFrom(g, pass) * 16.0 * static_cast<double>(census.occupied);
+  const double filled = winograd4AllFrom(g, pass, outputZeroed) * 16.0 * static_cast<double>(census.occupied);
   if (census.occupied > 0 && holdsShare(census.inTiles, active) && static_cast<double>(census.inTiles) >= filled) {
     return 1;
   }
@@ -1263,7 +1271,7 @@ int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* 
                             MaskedAlgo algo, bool outputZeroed) {
   const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
   const int64_t active = scan.counts.total();
-  const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kForward);
+  const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kForward, outputZeroed);
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);
   // Tiled masks (most active positions in full 2x2 tiles) keep the sparse path longer: only counted where the

@@ -483,8 +483,10 @@ describe('maskedConv2d', () => {
       [16, 16, 'pixel', 0.85, 'same', images],
       [32, 16, 'pixel', 0.8, 1, 0],
       [16, 24, 'pixel', 0.9, 'valid', images],
-      // Occupied 4x4 tiles filled 0.4-0.6 on average: F(4x4, 3x3) on all of them where a pass takes that fill.
+      // Occupied 4x4 tiles filled 0.4-0.6 on average: F(4x4, 3x3) on all of them where a pass takes that fill (0.45:
+      // the 16-channel forward into an output not zeroed only).
       [16, 16, 'pixel', 0.4, 'same', images],
+      [16, 16, 'pixel', 0.45, 'same', images],
       [16, 16, 'pixel', 0.5, 'same', images],
       [16, 16, 'pixel', 0.59, 1, images],
       [32, 32, 'pixel', 0.52, 'same', images],
@@ -536,22 +538,34 @@ describe('maskedConv2d', () => {
       // At least `fraction` of the outputs active, compared as native/cpu/masked_conv2d.cc does (in double).
       const atLeast = (fraction: number) => active >= fraction * c.mask.length;
       // F(4x4, 3x3) takes every occupied tile where they are full enough (winograd4AllFrom: at 16 channels a fill of
-      // 0.5 for the forward, 0.55 for the filter gradient, 0.35 for the input gradient with the AVX-512 kernels and
-      // 0.55 with the AVX2 ones; from 32 channels 0.5, 0.5 and 0.55), else those with 12 or more active positions.
+      // 0.4 for the forward into an output not zeroed and 0.5 into a zeroed one, 0.55 for the filter gradient, 0.35
+      // for the input gradient with the AVX-512 kernels and 0.55 with the AVX2 ones; from 32 channels 0.5, 0.5 and
+      // 0.55), else those with 12 or more active positions.
       const tiles2 = tiled(2, 4);
       const four = (from: number, fill16: number, fillWide: number) =>
         (filled(wide > 16 ? fillWide : fill16) || tiled(4, 12)) && atLeast(wide <= 16 ? 0 : wide <= 32 ? 0.1 : from);
-      const forward4 = four(0.25, 0.5, 0.5),
+      const forward4 = four(0.25, 0.4, 0.5),
+        forward4Zeroed = four(0.25, 0.5, 0.5),
         filter4 = four(0.2, 0.55, 0.5);
       const input4 = (avx512Kernels: boolean) => wholeImages && four(0.4, avx512Kernels ? 0.35 : 0.55, 0.55);
       const forward2 = narrow >= 32 || (narrow >= 16 && atLeast(0.2));
-      const isas: Array<[string, boolean, boolean, boolean, () => Float32Array[], () => Float32Array[]]> = [
+      type Expected = [
+        string,
+        boolean,
+        boolean,
+        boolean,
+        boolean,
+        (zeroed?: boolean) => Float32Array[],
+        () => Float32Array[],
+      ];
+      const isas: Expected[] = [
         [
           'AVX2',
           forward4 || (tiles2 && forward2),
+          forward4Zeroed || (tiles2 && forward2),
           input4(false) || (tiles2 && forward2 && wholeImages),
           filter4 || tiles2,
-          () => onAvx2(() => viaAddon(c, SPARSE)),
+          (zeroed) => onAvx2(() => viaAddon(c, SPARSE, zeroed)),
           () => onAvx2(() => viaAddon(c, SPARSE_DIRECT)),
         ],
       ];
@@ -562,19 +576,26 @@ describe('maskedConv2d', () => {
         isas.push([
           'AVX-512',
           forward4 || (tiles2 && forward512),
+          forward4Zeroed || (tiles2 && forward512),
           input4(sixteens) || (tiles2 && input512),
           filter4 || (tiles2 && filter512),
-          () => viaAddon(c, SPARSE),
+          (zeroed) => viaAddon(c, SPARSE, zeroed),
           () => viaAddon(c, SPARSE_DIRECT),
         ]);
       }
-      for (const [isa, forward, input, filter, sparse, direct] of isas) {
+      for (const [isa, forward, forwardZeroed, input, filter, sparse, direct] of isas) {
         const [y, dx, dfilter] = sparse();
+        const [yZeroed] = sparse(true);
         const [yDirect, dxDirect, dfilterDirect] = direct();
         assert.equal(
           y.some((v, i) => v !== yDirect[i]),
           forward,
           `${isa} forward: Winograd expected ${forward}, ${c.label}`,
+        );
+        assert.equal(
+          yZeroed.some((v, i) => v !== yDirect[i]),
+          forwardZeroed,
+          `${isa} forward into a zeroed output: Winograd expected ${forwardZeroed}, ${c.label}`,
         );
         assert.equal(
           dx.some((v, i) => v !== dxDirect[i]),
