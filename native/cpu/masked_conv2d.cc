@@ -1199,6 +1199,12 @@ bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
   return static_cast<double>(active) >= fraction * static_cast<double>(outPositions(g));
 }
 
+// Whether the backprop-input may run as the forward of the transposed convolution (winograd::backpropInputByTiles):
+// its geometry, with the mask's rows as bits.
+bool transposedForwardApplies(const ConvGeometry& g, const MaskScan& scan) {
+  return winograd::transposedForwardApplies(g) && scan.rowBits() != nullptr;
+}
+
 // The fill of the occupied 4x4 tiles (their active positions over 16 per tile) from which F(4x4, 3x3) takes them
 // all, partial ones too, rather than those with kWinograd4MinActive or more and the others' positions by the direct
 // kernels. The automatic choice with every occupied tile from a fill of 0.3 against never (addon calls alternating in
@@ -1217,9 +1223,14 @@ bool atLeastFraction(const ConvGeometry& g, int64_t active, double fraction) {
 // took 1.13x the time at d = 0.3, 1.0x at 0.35, 0.90x at 0.4 and 0.82x at 0.45 (0.76x at 0.5 over two runs), hence
 // 0.4 there; from 32 channels the zeros weigh less (1.10x at 0.4 and 0.95x at 0.45 at 16x16x32, 1.16x at 0.45 at
 // 8x8x64), and 0.5 stays.
-double winograd4AllFrom(const ConvGeometry& g, Pass pass, bool outputZeroed) {
+// The input gradient as the forward of the transposed convolution (`transposed`: byTransposedForward) against the
+// direct kernels, pixel masks (all occupied tiles by F(4x4, 3x3) against never; dx not zeroed / zeroed): 16x16x32
+// 1.17x / 1.21x at d = 0.3, 0.95x / 1.0x at 0.4, 0.81x / 0.75x at 0.5; 8x8x64 1.0x / 1.09x, 0.97x / 0.95x, 0.96x /
+// 0.99x; 32x32x16 with the AVX2 kernels 1.21x / 1.22x, 0.97x / 1.08x, 0.79x / 0.84x (with the AVX-512 ones 1.08x /
+// 1.14x at 0.25, 0.97x / 0.98x at 0.3: 0.35 stays), hence 0.45 there (0.55 for the tiles' sums).
+double winograd4AllFrom(const ConvGeometry& g, Pass pass, bool outputZeroed, bool transposed) {
   const bool narrow = std::max(g.inC, g.outC) <= 16;
-  if (pass == Pass::kBackpropInput) return narrow && winograd::hasAvx512Kernels(g) ? 0.35 : 0.55;
+  if (pass == Pass::kBackpropInput) return narrow && winograd::hasAvx512Kernels(g) ? 0.35 : transposed ? 0.45 : 0.55;
   if (pass == Pass::kForward) return narrow && !outputZeroed ? 0.4 : 0.5;
   return narrow ? 0.55 : 0.5;
 }
@@ -1231,16 +1242,34 @@ double winograd4AllFrom(const ConvGeometry& g, Pass pass, bool outputZeroed) {
 // 0.44-0.88x its backprop-filter's, at all three stage shapes, AVX-512; pixel masks, see kWinograd4MinActive and
 // winograd4AllFrom), so the automatic choice keeps it.
 int winograd4MinActive(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo algo, Pass pass,
-                       bool outputZeroed = true) {
+                       bool outputZeroed = true, int64_t* occupied = nullptr) {
   const int64_t active = scan.counts.total();
   if (!winogradAllowed(g, active, algo, pass) || !atLeastFraction(g, active, winograd4From(g, pass))) return 0;
   const winograd::TileCensus census =
       winograd::tileCensus(g, scan.counts.mask, scan.rowBits(), 4, kWinograd4MinActive);
-  const double filled = winograd4AllFrom(g, pass, outputZeroed) * 16.0 * static_cast<double>(census.occupied);
+  if (occupied != nullptr) *occupied = census.occupied;
+  const bool transposed = pass == Pass::kBackpropInput && transposedForwardApplies(g, scan);
+  const double filled =
+      winograd4AllFrom(g, pass, outputZeroed, transposed) * 16.0 * static_cast<double>(census.occupied);
   if (census.occupied > 0 && holdsShare(census.inTiles, active) && static_cast<double>(census.inTiles) >= filled) {
     return 1;
   }
   return census.tiled > 0 && holdsShare(census.tiled, active) ? kWinograd4MinActive : 0;
+}
+
+// Whether the backprop-input that takes every occupied 4x4 tile (`occupied` of them) should run as the forward of the
+// transposed convolution (winograd::backpropInputByTiles) rather than adding each tile's 6x6 input rows into dx: where
+// it applies and dx's footprint has few more 4x4 tiles, as it computes all of those. Same-process A/B against the
+// tiles' sums (native calls, batch 128, pixel masks, AVX-512, Intel Xeon, 2026-11-27), dx not zeroed / zeroed:
+//   - 32x32x16: 0.81x / 0.89x the time at d = 0.5, 0.85x / 0.98x at 0.75, 0.85x / 0.94x at 1 (4x4 blocks at d = 1:
+//     0.88x not zeroed);
+//   - 16x16x32: 0.84x / 0.90x at 0.6, 0.93x / 0.96x at 1; 8x8x64: 0.93x / 0.95x at 0.6 and at 1;
+//   - with footprint tiles over occupied ones (4x4 blocks): 1.05 (d = 0.95) 0.90x / 1.01x, 1.11 (d = 0.9) 0.96x /
+//     1.08x, 1.18 (d = 0.85) 0.99x / 1.09x; hence 1.1 into dx not zeroed and 1.02 into a zeroed one.
+bool byTransposedForward(const ConvGeometry& g, const MaskScan& scan, int64_t occupied, bool outputZeroed) {
+  if (!transposedForwardApplies(g, scan)) return false;
+  const double ratio = outputZeroed ? 1.02 : 1.1;
+  return static_cast<double>(winograd::footprintTiles(g, scan.rowBits())) <= ratio * static_cast<double>(occupied);
 }
 
 // The Winograd split of the scanned mask's active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
@@ -1297,13 +1326,18 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
                                   float* dx, MaskedAlgo algo, bool outputZeroed) {
   const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
   const int64_t active = scan.counts.total();
-  const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kBackpropInput);
+  int64_t occupied = 0;
+  const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kBackpropInput, outputZeroed, &occupied);
 #ifdef PACT_HAVE_DNNL
   if (tiles4 == 0 && useDense(g, active, algo, denseFractions(g).backpropInput)) {
     denseBackpropInput(g, dy, filter, mask, dx);
     return -1;
   }
 #endif
+  if (tiles4 == 1 && byTransposedForward(g, scan, occupied, outputZeroed)) {
+    winograd::backpropInputByTiles(g, dy, filter, mask, scan.rowBits(), dx, outputZeroed);
+    return active;
+  }
   if (const auto s = winogradSplit(g, scan, algo, Pass::kBackpropInput, tiles4)) {
     sparseBackpropInput(g, dy, filter, s->rest, dx, outputZeroed, &*s);
     return active;

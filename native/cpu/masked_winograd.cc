@@ -432,6 +432,81 @@ void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, co
   });
 }
 
+bool transposedForwardApplies(const ConvGeometry& g) {
+  return applies(g) && g.padTop == 1 && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1 && g.outH % 4 == 0 &&
+         g.outW % 4 == 0 && g.outW <= kBitRowsMaxWidth;
+}
+
+namespace {
+
+// Row r's bits of the mask dilated by one (3x3), for the rows r = b*H + iy of images H rows high and W wide.
+inline uint64_t dilatedRow(const uint64_t* rowBits, int64_t H, int64_t W, int64_t r) {
+  const int64_t iy = r % H;
+  uint64_t rows = rowBits[r];
+  if (iy > 0) rows |= rowBits[r - 1];
+  if (iy + 1 < H) rows |= rowBits[r + 1];
+  return (rows | rows << 1 | rows >> 1) & widthBits(W);
+}
+
+}  // namespace
+
+int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits) {
+  const int64_t H = g.outH, W = g.outW;
+  const std::vector<int64_t> sums = sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1,
+                                                                                            int64_t* count) {
+    for (auto b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
+      for (int64_t ty = 0; ty < H; ty += 4) {
+        uint64_t rows = 0;
+        for (int64_t iy = std::max<int64_t>(0, ty - 1); iy < std::min(H, ty + 5); ++iy) rows |= rowBits[b * H + iy];
+        uint64_t occupied = (rows | rows << 1 | rows >> 1) & widthBits(W);
+        occupied |= occupied >> 1;
+        occupied |= occupied >> 2;
+        count[0] += std::popcount(occupied & 0x1111111111111111ull & widthBits(W));
+      }
+    }
+  });
+  return sums[0];
+}
+
+void backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
+                          const uint64_t* rowBits, float* dx, bool outputZeroed) {
+  const int64_t IC = g.inC, OC = g.outC, rows = g.batch * g.outH;
+  // The transposed convolution: dy [batch, outH, outW, outC] in, dx out, the filter turned by 180 degrees with its
+  // channels swapped: ft[ky][kx][o][c] = filter[2 - ky][2 - kx][c][o].
+  const ConvGeometry gt = makeConvGeometry(g.batch, g.outH, g.outW, OC, 3, 3, IC, 1, 1, 1, 1, 1, 1);
+  std::vector<float> ft(static_cast<size_t>(9 * IC * OC));
+  for (int64_t k = 0; k < 9; ++k) {
+    const float* from = filter + (8 - k) * IC * OC;
+    for (int64_t c = 0; c < IC; ++c) {
+      for (int64_t o = 0; o < OC; ++o) ft[static_cast<size_t>((k * OC + o) * IC + c)] = from[c * OC + o];
+    }
+  }
+  // dx's footprint (the windows of dy's active positions: the mask dilated by one) as row bits, split into 4x4 tiles:
+  // with rows and columns multiples of 4, every footprint position lies in one.
+  std::vector<uint64_t> footprint(static_cast<size_t>(rows));
+  int64_t count = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    footprint[static_cast<size_t>(r)] = dilatedRow(rowBits, g.outH, g.outW, r);
+    count += std::popcount(footprint[static_cast<size_t>(r)]);
+  }
+  // (split reads the bits only; `mask` has the footprint's shape and is not read.)
+  const Split s = split(gt, mask, footprint.data(), count, 4, /*minActive=*/1, /*uncovered=*/!outputZeroed);
+  if (!s.rest.empty()) throw std::logic_error("backpropInputByTiles: footprint positions outside the 4x4 tiles");
+  if (s.tiles.empty()) {
+    if (!outputZeroed) zeroInactiveRows(mask, rows * g.outW, IC, dx, /*stream=*/true);  // (no active position)
+    return;
+  }
+  const LineAlignedFloats u = filterTransform<4>(gt, ft.data());
+  // With dx not zeroed, Split::uncovered lists the rows' positions outside the footprint, which forwardTiles zeroes
+  // (the tiles write zeros at theirs): it reads no zeroMask then, and `mask` only says that it should zero.
+  const float* zeroMask = outputZeroed ? nullptr : mask;
+  if (hasAvx512Kernels(gt)) {
+    avx512::forwardTiles<4>(gt, dy, u.data(), s, zeroMask, dx, rowBits);
+  } else {
+    avx2::forwardTiles<4>(gt, dy, u.data(), s, zeroMask, dx, rowBits);
+  }
+}
+
 void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const Split& s, float* dfilter) {
   const int64_t n = static_cast<int64_t>(s.tiles.size());
   if (n == 0) return;

@@ -82,4 +82,22 @@ LineAlignedFloats transposedFilterTransform(const ConvGeometry& g, const float* 
 void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, const LineAlignedFloats& ut,
                       int64_t first, int64_t n, float* dx, const std::function<void(int64_t)>& before);
 
+// Whether backpropInputByTiles takes this geometry: applies, pads of 1 (3x3 'same'), output rows and columns
+// multiples of 4, rows up to 64 wide (kBitRowsMaxWidth).
+bool transposedForwardApplies(const ConvGeometry& g);
+
+// The occupied 4x4 tiles of dx's footprint (the mask dilated by one) where transposedForwardApplies: the tiles
+// backpropInputByTiles computes. rowBits: the mask rows' active bits (MaskScan::rowBits).
+int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits);
+
+// dx = the input gradient of dy * [mask > 0] where transposedForwardApplies, as the forward of the transposed
+// convolution (dy in, the filter turned by 180 degrees and its channels swapped) by F(4x4, 3x3) on every 4x4 tile of
+// dx's footprint: each tile written whole, its positions outside the footprint as zeros, from the 6x6 dy rows its
+// windows reach, those at inactive positions read as 0 (by masked loads: dy's values there are never read). Writes
+// every element of dx unless `outputZeroed` (then the footprint's tiles only). Against addBackpropInput's tiles,
+// which add their 6x6 input rows into dx (zeroed first), this writes each row once and has no overlaps, but computes
+// every footprint tile: the choice is in masked_conv2d.cc.
+void backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
+                          const uint64_t* rowBits, float* dx, bool outputZeroed);
+
 }  // namespace pact::masked::winograd

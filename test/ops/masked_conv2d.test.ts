@@ -69,12 +69,13 @@ function makeCase(
   k: number | [number, number] = 3,
   channels?: [number, number],
   batch?: number,
+  size?: readonly [number, number],
 ): Case {
   const [kh, kw] = typeof k === 'number' ? [k, k] : k;
   const strides: [number, number] = typeof stride === 'number' ? [stride, stride] : stride;
   const b = batch ?? rng.int(1, 3),
-    h = rng.int(kh, 14),
-    w = rng.int(kw, 14),
+    h = size?.[0] ?? rng.int(kh, 14),
+    w = size?.[1] ?? rng.int(kw, 14),
     // Odd small widths, and the widths that have direct kernels on pact-cpu (8 to 64, each register blocking of
     // native/cpu/masked_conv2d.cc: 1, 2, 3 and 4 vectors per chunk).
     c = channels?.[0] ?? (rng.next() < 0.5 ? rng.int(1, 5) : rng.pick([8, 16, 24, 32, 48, 64])),
@@ -461,7 +462,7 @@ describe('maskedConv2d', () => {
     const rng = freshRng();
     const avx512 = nativeAddon()!.buildInfo().isa === 'avx512'; // the kernels that run (PACT_CPU_ISA may force AVX2)
     const images = 4 * nativeAddon()!.buildInfo().threads + 1;
-    for (const [cin, cout, kind, density, pad, batch] of [
+    for (const [cin, cout, kind, density, pad, batch, size] of [
       [32, 32, 'block2', 0.6, 'same', 0],
       [40, 64, 'block4', 0.5, 'valid', 0],
       [64, 32, 'pixel', 0.95, 2, 0],
@@ -490,10 +491,12 @@ describe('maskedConv2d', () => {
       [16, 16, 'pixel', 0.5, 'same', images],
       [16, 16, 'pixel', 0.59, 1, images],
       [32, 32, 'pixel', 0.52, 'same', images],
+      [32, 32, 'pixel', 0.5, 'same', images, [16, 16]],
+      [16, 16, 'pixel', 0.5, 'same', images, [12, 8]],
       [32, 16, 'pixel', 0.6, 'same', images],
       [16, 48, 'pixel', 0.6, 1, 0],
     ] as const) {
-      const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout], batch || undefined);
+      const c = makeCase(rng, density, kind, 1, pad, 3, [cin, cout], batch || undefined, size);
       checkCase(c, [
         'native sparse',
         'native sparse, AVX2',
@@ -547,7 +550,11 @@ describe('maskedConv2d', () => {
       const forward4 = four(0.25, 0.4, 0.5),
         forward4Zeroed = four(0.25, 0.5, 0.5),
         filter4 = four(0.2, 0.55, 0.5);
-      const input4 = (avx512Kernels: boolean) => wholeImages && four(0.4, avx512Kernels ? 0.35 : 0.55, 0.55);
+      // The input gradient may run as the forward of the transposed convolution (backpropInputByTiles) with pads of
+      // 1 and output sides multiples of 4 (up to 64 wide): then from 0.45 where it took 0.55.
+      const transposed = c.pads.every((p) => p === 1) && oh % 4 === 0 && ow % 4 === 0 && ow <= 64;
+      const fillIn = transposed ? 0.45 : 0.55;
+      const input4 = (avx512Kernels: boolean) => wholeImages && four(0.4, avx512Kernels ? 0.35 : fillIn, fillIn);
       const forward2 = narrow >= 32 || (narrow >= 16 && atLeast(0.2));
       type Expected = [
         string,
@@ -861,6 +868,44 @@ describe('maskedConv2d', () => {
         assert.equal(leak, -1, `dx[${leak}] = ${dx[leak]} where no active window reads, ${c.label}`);
         expectClose(dfilter, ref.dfilter, DFILTER_TOL, `native dfilter, ${c.label}`, ref.dfilterMagnitude);
       }
+    }
+  });
+
+  it('runs the dense input gradient as the transposed forward, reading no dy at inactive outputs', () => {
+    // native/cpu/masked_winograd.cc, backpropInputByTiles: pads of 1, output sides multiples of 4 and most 4x4 tiles
+    // occupied (pixel masks from d = 0.35 at 16 channels): every 4x4 tile of dx's footprint by F(4x4, 3x3) from the
+    // 6x6 dy rows its windows reach, inactive ones read as 0 by masked loads. NaN in dy at every inactive output,
+    // one image all inactive and an 8x8 hole in another (positions outside the footprint: exactly 0), dx zeroed or
+    // not beforehand.
+    const rng = freshRng();
+    const images = 4 * nativeAddon()!.buildInfo().threads + 1;
+    const [H, W, C] = [16, 12, 16];
+    const mask = randomMask(rng, images, H, W, 0.6, 'pixel');
+    mask.fill(0, 0, H * W);
+    for (let y = 4; y < 12; ++y) mask.fill(0, (H + y) * W + 2, (H + y) * W + 10);
+    const c = sameCase(rng, [images, H, W, C], C, mask, `seed ${rng.seed}, pixel 0.6, holes`);
+    const dy = Float32Array.from(c.dy);
+    for (let p = 0; p < mask.length; ++p) if (!(mask[p] > 0)) dy.fill(NaN, p * C, (p + 1) * C);
+    const ref = reference(c);
+    const reached = new Uint8Array(mask.length);
+    for (let p = 0; p < mask.length; ++p) {
+      if (!(mask[p] > 0)) continue;
+      const [b, y, x] = [Math.floor(p / (H * W)), Math.floor(p / W) % H, p % W];
+      for (let iy = Math.max(0, y - 1); iy <= Math.min(H - 1, y + 1); ++iy) {
+        for (let ix = Math.max(0, x - 1); ix <= Math.min(W - 1, x + 1); ++ix) reached[(b * H + iy) * W + ix] = 1;
+      }
+    }
+    const [, dxDirect] = viaAddon({ ...c, dy }, SPARSE_DIRECT);
+    for (const zeroed of [false, true]) {
+      const label = `${c.label}, dx ${zeroed ? '' : 'not '}zeroed`;
+      const [, dx] = viaAddon({ ...c, dy }, SPARSE, zeroed);
+      expectClose(dx, ref.dx, TOL, `dx, ${label}`, ref.dxMagnitude);
+      assert.ok(
+        dx.some((v, i) => v !== dxDirect[i]),
+        `input gradient: Winograd expected, ${label}`,
+      );
+      const leak = dx.findIndex((v, i) => !reached[Math.floor(i / C)] && v !== 0);
+      assert.equal(leak, -1, `dx[${leak}] = ${dx[leak]} outside the footprint, ${label}`);
     }
   });
 
