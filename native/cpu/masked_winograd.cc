@@ -175,15 +175,15 @@ constexpr uint32_t kFullTile = (1u << (M * M)) - 1;
 
 // The (M + 2) x (M + 2) input positions (bit (M + 2)*i + j: row i, column j) that the 3x3 windows of a tile's active
 // outputs (bits as in Split::masks) reach.
+// Row by row, without branches: output row i's active columns reach input columns j..j+2 of input rows i..i+2.
 template <int M>
 constexpr uint64_t inputReach(uint32_t active) {
   constexpr int N = M + 2;
-  constexpr uint64_t window = 0b111 | (0b111ull << N) | (0b111ull << (2 * N));
   uint64_t reach = 0;
   for (int i = 0; i < M; ++i) {
-    for (int j = 0; j < M; ++j) {
-      if ((active >> (M * i + j)) & 1) reach |= window << (N * i + j);
-    }
+    const uint64_t row = (active >> (M * i)) & ((1u << M) - 1);
+    const uint64_t columns = row | row << 1 | row << 2;
+    reach |= (columns | columns << N | columns << (2 * N)) << (N * i);
   }
   return reach;
 }

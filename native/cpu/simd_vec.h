@@ -22,6 +22,12 @@ struct Avx2Vec {
   static T loadIf(bool on, const float* p) {
     return _mm256_and_ps(_mm256_loadu_ps(p), _mm256_castsi256_ps(_mm256_set1_epi32(-static_cast<int>(on))));
   }
+  // v if `on`, else zeros, without a branch.
+  static T keepIf(bool on, T v) {
+    return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(-static_cast<int>(on))));
+  }
+  // store(p, v) if `on`, else nothing, without a branch.
+  static void storeIf(bool on, float* p, T v) { _mm256_maskstore_ps(p, _mm256_set1_epi32(-static_cast<int>(on)), v); }
   static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T set1(float v) { return _mm256_set1_ps(v); }
   static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
@@ -40,6 +46,10 @@ struct Avx512Vec {
   static T load(const float* p) { return _mm512_loadu_ps(p); }
   static T loadIf(bool on, const float* p) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>(-static_cast<int>(on)), p);
+  }
+  static T keepIf(bool on, T v) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(-static_cast<int>(on)), v); }
+  static void storeIf(bool on, float* p, T v) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>(-static_cast<int>(on)), v);
   }
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T set1(float v) { return _mm512_set1_ps(v); }
@@ -69,6 +79,10 @@ struct PortableVec {
     return r;
   }
   static T loadIf(bool on, const float* p) { return on ? load(p) : zero(); }
+  static T keepIf(bool on, T v) { return on ? v : zero(); }
+  static void storeIf(bool on, float* p, T v) {
+    if (on) store(p, v);
+  }
   static void store(float* p, T a) { std::memcpy(p, a.v, sizeof(a.v)); }
   static T set1(float v) { return lanes([&](int) { return v; }); }
   static T broadcast(const float* p) { return set1(*p); }
