@@ -1228,11 +1228,15 @@ bool transposedForwardApplies(const ConvGeometry& g, const MaskScan& scan) {
 // 1.17x / 1.21x at d = 0.3, 0.95x / 1.0x at 0.4, 0.81x / 0.75x at 0.5; 8x8x64 1.0x / 1.09x, 0.97x / 0.95x, 0.96x /
 // 0.99x; 32x32x16 with the AVX2 kernels 1.21x / 1.22x, 0.97x / 1.08x, 0.79x / 0.84x (with the AVX-512 ones 1.08x /
 // 1.14x at 0.25, 0.97x / 0.98x at 0.3: 0.35 stays), hence 0.45 there (0.55 for the tiles' sums).
+// The 16-channel filter gradient, once the output transform had no branches and the input reach was computed row by
+// row: 1.02-1.05x at d = 0.4-0.45 in one run, 0.86-0.88x in another on a busier machine, 0.88x at 0.475 and
+// 0.93-0.94x at 0.5 (0.78-0.82x busy), hence 0.45 (was 0.55; the AVX2 kernels' took 1.04x at 0.4 and 0.95x at 0.5
+// above); from 32 channels 0.91-1.09x at 0.4-0.45: 0.5 stays.
 double winograd4AllFrom(const ConvGeometry& g, Pass pass, bool outputZeroed, bool transposed) {
   const bool narrow = std::max(g.inC, g.outC) <= 16;
   if (pass == Pass::kBackpropInput) return narrow && winograd::hasAvx512Kernels(g) ? 0.35 : transposed ? 0.45 : 0.55;
   if (pass == Pass::kForward) return narrow && !outputZeroed ? 0.4 : 0.5;
-  return narrow ? 0.55 : 0.5;
+  return narrow ? 0.45 : 0.5;
 }
 
 // The least active count of the 4x4 tiles that `pass` takes by F(4x4, 3x3), 0 for none: every occupied tile (1) where
