@@ -190,7 +190,8 @@ export class PactCpuBackend extends MathBackendCPU {
 
   /**
    * As markZeroOutside, with the rows where `mask` [B, H, W] dilated by `radius` is 1: an input gradient of a
-   * stride-1 'same' masked convolution, nonzero only within its active positions' windows.
+   * stride-1 'same' masked convolution, nonzero only within its active positions' windows. `active` of the mask's
+   * positions are active: the dilated mask has at least as many, so from ZERO_POOL_MAX_FRACTION it is not formed.
    */
   markZeroOutsideDilated(
     values: Float32Array,
@@ -198,8 +199,10 @@ export class PactCpuBackend extends MathBackendCPU {
     maskShape: [number, number, number],
     radius: number,
     rowLength: number,
+    active: number,
   ): void {
     if (!this.reusable.has(values) || mask.length * rowLength !== values.length) return;
+    if (active > ZERO_POOL_MAX_FRACTION * mask.length) return;
     let dilated = this.dilatedScratch.get(mask.length);
     if (dilated === undefined) {
       dilated = new Float32Array(mask.length);

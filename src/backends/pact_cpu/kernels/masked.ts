@@ -72,7 +72,8 @@ function maskedConv(which: 0 | 1 | 2): tf.KernelConfig {
     const radius = footprintRadius(g);
     if (which === 1 && (active as number) >= 0 && radius !== undefined) {
       // The sparse backprop-input's dx is 0 outside the active windows: the mask dilated by the filter's radius.
-      backend.markZeroOutsideDilated(out, mask, [g.xShape[0], g.xShape[1], g.xShape[2]], radius, g.xShape[3]);
+      const shape: [number, number, number] = [g.xShape[0], g.xShape[1], g.xShape[2]];
+      backend.markZeroOutsideDilated(out, mask, shape, radius, g.xShape[3], active as number);
     }
     return backend.floatOutput(out, o.outShape);
   });
