@@ -10,7 +10,8 @@
 // gradient, so the products are summed over every tile in the transformed domain (a GEMM [inC x tiles] x
 // [tiles x outC] per point) and transformed back once per call. The input gradient of a tile is the forward's
 // transpose, B [(G g G^T)^T (A e A^T)] B^T over its (M + 2) x (M + 2) input rows, the transpose taken over the
-// channels at each point.
+// channels at each point; or, for a 'same' convolution on dense masks, the forward of the transposed convolution on
+// dx's tiles (backpropInputByTiles).
 //
 // Arithmetic differs from the direct sum by rounding: at M = 2 a few ulps of the terms' magnitude (the transforms
 // add and subtract up to 4 terms; G holds 1 and 1/2 only, exact in binary); at M = 4 more (B^T and A^T hold
