@@ -1220,9 +1220,9 @@ bool transposedForwardApplies(const ConvGeometry& g, const MaskScan& scan) {
 // its input gradient, and 0.55 from 32 channels.)
 // Those forwards wrote into a zeroed output. Into one that is not (`outputZeroed` false: the direct kernels then write
 // the inactive rows' zeros too, the Winograd ones every row anyway), the 16-channel forward with every occupied tile
-// took 1.13x the time at d = 0.3, 1.0x at 0.35, 0.90x at 0.4 and 0.82x at 0.45 (0.76x at 0.5 over two runs), hence
-// 0.4 there; from 32 channels the zeros weigh less (1.10x at 0.4 and 0.95x at 0.45 at 16x16x32, 1.16x at 0.45 at
-// 8x8x64), and 0.5 stays.
+// took 1.13x the time at d = 0.3, 1.0x at 0.35, 0.90x at 0.4 and 0.82x at 0.45 (0.78x at 0.5: 1.37 against 1.76
+// ms), hence 0.4 there; from 32 channels the zeros weigh less (1.10x at 0.4 and 0.95x at 0.45 at 16x16x32, 1.16x at
+// 0.45 at 8x8x64), and 0.5 stays.
 // The input gradient as the forward of the transposed convolution (`transposed`: byTransposedForward) against the
 // direct kernels, pixel masks (all occupied tiles by F(4x4, 3x3) against never; dx not zeroed / zeroed): 16x16x32
 // 1.17x / 1.21x at d = 0.3, 0.95x / 1.0x at 0.4, 0.81x / 0.75x at 0.5; 8x8x64 1.0x / 1.09x, 0.97x / 0.95x, 0.96x /

@@ -174,8 +174,8 @@ template <int M>
 constexpr uint32_t kFullTile = (1u << (M * M)) - 1;
 
 // The (M + 2) x (M + 2) input positions (bit (M + 2)*i + j: row i, column j) that the 3x3 windows of a tile's active
-// outputs (bits as in Split::masks) reach.
-// Row by row, without branches: output row i's active columns reach input columns j..j+2 of input rows i..i+2.
+// outputs (bits as in Split::masks) reach: row by row, without branches (output row i's active columns j reach input
+// columns j..j+2 of input rows i..i+2).
 template <int M>
 constexpr uint64_t inputReach(uint32_t active) {
   constexpr int N = M + 2;
