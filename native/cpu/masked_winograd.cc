@@ -432,6 +432,8 @@ void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, co
   });
 }
 
+int64_t forwardChunkTiles4(const ConvGeometry& g) { return chunkTiles<4>(g); }
+
 bool transposedForwardApplies(const ConvGeometry& g) {
   return applies(g) && g.padTop == 1 && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1 && g.outH % 4 == 0 &&
          g.outW % 4 == 0 && g.outW <= kBitRowsMaxWidth;

@@ -87,6 +87,9 @@ void addBackpropInput(const ConvGeometry& g, const float* dy, const Split& s, co
 // multiples of 4, rows up to 64 wide (kBitRowsMaxWidth).
 bool transposedForwardApplies(const ConvGeometry& g);
 
+// The F(4x4, 3x3) forward's tiles per chunk (a thread's unit of work) at this geometry's channels.
+int64_t forwardChunkTiles4(const ConvGeometry& g);
+
 // The occupied 4x4 tiles of dx's footprint (the mask dilated by one) where transposedForwardApplies: the tiles
 // backpropInputByTiles computes. rowBits: the mask rows' active bits (MaskScan::rowBits).
 int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits);

@@ -879,7 +879,8 @@ describe('maskedConv2d', () => {
     // not beforehand.
     const rng = freshRng();
     const images = 4 * nativeAddon()!.buildInfo().threads + 1;
-    const [H, W, C] = [16, 12, 16];
+    // 28 tiles an image: more than 4 chunks of 24 tiles a thread (byTransposedForward).
+    const [H, W, C] = [16, 28, 16];
     const mask = randomMask(rng, images, H, W, 0.6, 'pixel');
     mask.fill(0, 0, H * W);
     for (let y = 4; y < 12; ++y) mask.fill(0, (H + y) * W + 2, (H + y) * W + 10);
