@@ -1271,8 +1271,8 @@ int winograd4MinActive(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo a
 //   - with footprint tiles over occupied ones (4x4 blocks): 1.05 (d = 0.95) 0.90x / 1.01x, 1.11 (d = 0.9) 0.96x /
 //     1.08x, 1.18 (d = 0.85) 0.99x / 1.09x; hence 1.1 into dx not zeroed and 1.02 into a zeroed one.
 // Its threads share the tiles a chunk at a time, so it also needs kImagesPerThreadForImageOrder chunks a thread, as
-// the tiles' sums need images (at 8x8x64, 6 images with every tile in one chunk took 1.84-1.90x their time: a
-// thread idle). Not measured with more than two threads.
+// the tiles' sums need images (allowed below that, at 8x8x64 6 images' tiles, all in one chunk, took 1.84-1.90x the
+// time of the path they replaced: one thread idle). Not measured with more than two threads.
 bool byTransposedForward(const ConvGeometry& g, const MaskScan& scan, int64_t occupied, bool outputZeroed) {
   if (!transposedForwardApplies(g, scan)) return false;
   const double ratio = outputZeroed ? 1.02 : 1.1;
