@@ -1344,8 +1344,8 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
     return -1;
   }
 #endif
-  if (tiles4 == 1 && byTransposedForward(g, scan, occupied, outputZeroed)) {
-    winograd::backpropInputByTiles(g, dy, filter, mask, scan.rowBits(), dx, outputZeroed);
+  if (tiles4 == 1 && byTransposedForward(g, scan, occupied, outputZeroed) &&
+      winograd::backpropInputByTiles(g, dy, filter, mask, scan.rowBits(), dx, outputZeroed)) {
     return active;
   }
   if (const auto s = winogradSplit(g, scan, algo, Pass::kBackpropInput, tiles4)) {

@@ -470,8 +470,9 @@ int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits) {
   return sums[0];
 }
 
-void backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
+bool backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                           const uint64_t* rowBits, float* dx, bool outputZeroed) {
+  if (!transposedForwardApplies(g) || rowBits == nullptr) return false;
   const int64_t IC = g.inC, OC = g.outC, rows = g.batch * g.outH;
   // The transposed convolution: dy [batch, outH, outW, outC] in, dx out, the filter turned by 180 degrees with its
   // channels swapped: ft[ky][kx][o][c] = filter[2 - ky][2 - kx][c][o].
@@ -493,10 +494,10 @@ void backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* f
   }
   // (split reads the bits only; `mask` has the footprint's shape and is not read.)
   const Split s = split(gt, mask, footprint.data(), count, 4, /*minActive=*/1, /*uncovered=*/!outputZeroed);
-  if (!s.rest.empty()) throw std::logic_error("backpropInputByTiles: footprint positions outside the 4x4 tiles");
+  if (!s.rest.empty()) return false;  // (not with sides multiples of 4; dx untouched)
   if (s.tiles.empty()) {
     if (!outputZeroed) zeroInactiveRows(mask, rows * g.outW, IC, dx, /*stream=*/true);  // (no active position)
-    return;
+    return true;
   }
   const LineAlignedFloats u = filterTransform<4>(gt, ft.data());
   // With dx not zeroed, Split::uncovered lists the rows' positions outside the footprint, which forwardTiles zeroes
@@ -507,6 +508,7 @@ void backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* f
   } else {
     avx2::forwardTiles<4>(gt, dy, u.data(), s, zeroMask, dx, rowBits);
   }
+  return true;
 }
 
 void addBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const Split& s, float* dfilter) {

@@ -100,8 +100,8 @@ int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits);
 // windows reach, those at inactive positions read as 0 (by masked loads: dy's values there are never read). Writes
 // every element of dx unless `outputZeroed` (then the footprint's tiles only). Against addBackpropInput's tiles,
 // which add their 6x6 input rows into dx (zeroed first), this writes each row once and has no overlaps, but computes
-// every footprint tile: the choice is in masked_conv2d.cc.
-void backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
+// every footprint tile: the choice is in masked_conv2d.cc. Returns false, dx untouched, where it does not apply.
+bool backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
                           const uint64_t* rowBits, float* dx, bool outputZeroed);
 
 }  // namespace pact::masked::winograd
