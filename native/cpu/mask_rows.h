@@ -140,6 +140,18 @@ constexpr int64_t kBitRowsMaxWidth = 64;
 // The bits of a row of w <= 64 positions: bits 0 to w - 1 set.
 inline uint64_t widthBits(int64_t w) { return w >= 64 ? ~uint64_t{0} : (uint64_t{1} << w) - 1; }
 
+// out[y] = rows[y] dilated by `radius` (a (2 radius + 1)^2 window) for the h rows of one image w <= 64 wide, as bits
+// (bit x: column x): the rows within `radius` ORed, then spread by shifts (the two commute).
+inline void dilateRowBits(const uint64_t* rows, int64_t h, int64_t w, int64_t radius, uint64_t* out) {
+  for (int64_t y = 0; y < h; ++y) {
+    uint64_t bits = 0;
+    for (int64_t yy = std::max<int64_t>(0, y - radius); yy <= std::min(h - 1, y + radius); ++yy) bits |= rows[yy];
+    uint64_t spread = bits;
+    for (int64_t d = 1; d <= radius && d < 64; ++d) spread |= (bits << d) | (bits >> d);
+    out[y] = spread & widthBits(w);
+  }
+}
+
 // A mask of `rows` rows of `width` values (the masked convolution's [batch * outH, outW]) scanned once: its active
 // values counted in shares of whole rows (as countActiveShares) and, where rows are up to kBitRowsMaxWidth wide,
 // each row's active bits, from which the active list and the Winograd tiles are then read (1/32 of the mask's bytes).

@@ -1273,13 +1273,18 @@ int winograd4MinActive(const ConvGeometry& g, const MaskScan& scan, MaskedAlgo a
 // Its threads share the tiles a chunk at a time, so it also needs kImagesPerThreadForImageOrder chunks a thread, as
 // the tiles' sums need images (allowed below that, at 8x8x64 6 images' tiles, all in one chunk, took 1.84-1.90x the
 // time of the path they replaced: one thread idle). Not measured with more than two threads.
-bool byTransposedForward(const ConvGeometry& g, const MaskScan& scan, int64_t occupied, bool outputZeroed) {
-  if (!transposedForwardApplies(g, scan)) return false;
+// Returns dx's footprint where it should, for backpropInputByTiles.
+std::optional<winograd::Footprint> byTransposedForward(const ConvGeometry& g, const MaskScan& scan, int64_t occupied,
+                                                      bool outputZeroed) {
+  if (!transposedForwardApplies(g, scan)) return std::nullopt;
   const double ratio = outputZeroed ? 1.02 : 1.1;
-  const int64_t footprint = winograd::footprintTiles(g, scan.rowBits());
-  const int64_t chunks = (footprint + winograd::forwardChunkTiles4(g) - 1) / winograd::forwardChunkTiles4(g);
-  return chunks >= kImagesPerThreadForImageOrder * numThreads() &&
-         static_cast<double>(footprint) <= ratio * static_cast<double>(occupied);
+  winograd::Footprint f = winograd::footprint(g, scan.counts.mask, scan.rowBits());
+  const int64_t chunks = (f.tiles + winograd::forwardChunkTiles4(g) - 1) / winograd::forwardChunkTiles4(g);
+  if (chunks < kImagesPerThreadForImageOrder * numThreads() ||
+      static_cast<double>(f.tiles) > ratio * static_cast<double>(occupied)) {
+    return std::nullopt;
+  }
+  return f;
 }
 
 // The Winograd split of the scanned mask's active positions when the sparse path of `pass` should use it: F(4x4, 3x3)
@@ -1344,9 +1349,11 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
     return -1;
   }
 #endif
-  if (tiles4 == 1 && byTransposedForward(g, scan, occupied, outputZeroed) &&
-      winograd::backpropInputByTiles(g, dy, filter, mask, scan.rowBits(), dx, outputZeroed)) {
-    return active;
+  if (tiles4 == 1) {
+    const auto f = byTransposedForward(g, scan, occupied, outputZeroed);
+    if (f && winograd::backpropInputByTiles(g, dy, filter, mask, scan.rowBits(), *f, dx, outputZeroed)) {
+      return active;
+    }
   }
   if (const auto s = winogradSplit(g, scan, algo, Pass::kBackpropInput, tiles4)) {
     sparseBackpropInput(g, dy, filter, s->rest, dx, outputZeroed, &*s);
@@ -1398,23 +1405,16 @@ void writeBits(uint64_t bits, int64_t w, float* row) {
 // images [begin, end).
 int64_t dilateImagesBits(const float* mask, size_t begin, size_t end, int64_t h, int64_t w, int64_t radius,
                          float* out, std::vector<uint64_t>& rows) {
-  const uint64_t width = widthBits(w);
   int64_t ones = 0;
-  rows.resize(static_cast<size_t>(h));
+  rows.resize(static_cast<size_t>(2 * h));
+  uint64_t* dilated = rows.data() + h;
   for (size_t b = begin; b < end; ++b) {
+    const float* image = mask + static_cast<int64_t>(b) * h * w;
+    for (int64_t y = 0; y < h; ++y) rows[static_cast<size_t>(y)] = activeBits(image + y * w, w);
+    dilateRowBits(rows.data(), h, w, radius, dilated);
     for (int64_t y = 0; y < h; ++y) {
-      const uint64_t bits = activeBits(mask + (static_cast<int64_t>(b) * h + y) * w, w);
-      uint64_t spread = bits;
-      for (int64_t d = 1; d <= radius && d < 64; ++d) spread |= (bits << d) | (bits >> d);
-      rows[static_cast<size_t>(y)] = spread & width;
-    }
-    for (int64_t y = 0; y < h; ++y) {
-      uint64_t bits = 0;
-      for (int64_t yy = std::max<int64_t>(0, y - radius); yy <= std::min(h - 1, y + radius); ++yy) {
-        bits |= rows[static_cast<size_t>(yy)];
-      }
-      writeBits(bits, w, out + (static_cast<int64_t>(b) * h + y) * w);
-      ones += __builtin_popcountll(bits);
+      writeBits(dilated[y], w, out + (static_cast<int64_t>(b) * h + y) * w);
+      ones += std::popcount(dilated[y]);
     }
   }
   return ones;

@@ -439,41 +439,26 @@ bool transposedForwardApplies(const ConvGeometry& g) {
          g.outW % 4 == 0 && g.outW <= kBitRowsMaxWidth;
 }
 
-namespace {
-
-// Row r's bits of the mask dilated by one (3x3), for the rows r = b*H + iy of images H rows high and W wide.
-inline uint64_t dilatedRow(const uint64_t* rowBits, int64_t H, int64_t W, int64_t r) {
-  const int64_t iy = r % H;
-  uint64_t rows = rowBits[r];
-  if (iy > 0) rows |= rowBits[r - 1];
-  if (iy + 1 < H) rows |= rowBits[r + 1];
-  return (rows | rows << 1 | rows >> 1) & widthBits(W);
-}
-
-}  // namespace
-
-int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits) {
-  const int64_t H = g.outH, W = g.outW;
-  const std::vector<int64_t> sums = sumShares<int64_t>(static_cast<size_t>(g.batch), 1, [&](size_t b0, size_t b1,
-                                                                                            int64_t* count) {
-    for (auto b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
-      for (int64_t ty = 0; ty < H; ty += 4) {
-        uint64_t rows = 0;
-        for (int64_t iy = std::max<int64_t>(0, ty - 1); iy < std::min(H, ty + 5); ++iy) rows |= rowBits[b * H + iy];
-        uint64_t occupied = (rows | rows << 1 | rows >> 1) & widthBits(W);
-        occupied |= occupied >> 1;
-        occupied |= occupied >> 2;
-        count[0] += std::popcount(occupied & 0x1111111111111111ull & widthBits(W));
-      }
-    }
+Footprint footprint(const ConvGeometry& g, const float* mask, const uint64_t* rowBits) {
+  const int64_t H = g.outH;
+  Footprint f;
+  f.rows.resize(static_cast<size_t>(g.batch * H));
+  parallelFor(static_cast<size_t>(g.batch), 1, [&](size_t begin, size_t end) {
+    for (size_t b = begin; b < end; ++b) dilateRowBits(rowBits + b * H, H, g.outW, 1, f.rows.data() + b * H);
   });
-  return sums[0];
+  for (const uint64_t r : f.rows) f.positions += std::popcount(r);
+  // (tileCensus reads the bits only; `mask` has the footprint's shape.)
+  f.tiles = tileCensus(g, mask, f.rows.data(), 4, 1).occupied;
+  return f;
 }
 
 bool backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
-                          const uint64_t* rowBits, float* dx, bool outputZeroed) {
-  if (!transposedForwardApplies(g) || rowBits == nullptr) return false;
-  const int64_t IC = g.inC, OC = g.outC, rows = g.batch * g.outH;
+                          const uint64_t* rowBits, const Footprint& f, float* dx, bool outputZeroed) {
+  const int64_t rows = g.batch * g.outH;
+  if (!transposedForwardApplies(g) || rowBits == nullptr || static_cast<int64_t>(f.rows.size()) != rows) {
+    return false;
+  }
+  const int64_t IC = g.inC, OC = g.outC;
   // The transposed convolution: dy [batch, outH, outW, outC] in, dx out, the filter turned by 180 degrees with its
   // channels swapped: ft[ky][kx][o][c] = filter[2 - ky][2 - kx][c][o].
   const ConvGeometry gt = makeConvGeometry(g.batch, g.outH, g.outW, OC, 3, 3, IC, 1, 1, 1, 1, 1, 1);
@@ -484,16 +469,9 @@ bool backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* f
       for (int64_t o = 0; o < OC; ++o) ft[static_cast<size_t>((k * OC + o) * IC + c)] = from[c * OC + o];
     }
   }
-  // dx's footprint (the windows of dy's active positions: the mask dilated by one) as row bits, split into 4x4 tiles:
-  // with rows and columns multiples of 4, every footprint position lies in one.
-  std::vector<uint64_t> footprint(static_cast<size_t>(rows));
-  int64_t count = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    footprint[static_cast<size_t>(r)] = dilatedRow(rowBits, g.outH, g.outW, r);
-    count += std::popcount(footprint[static_cast<size_t>(r)]);
-  }
-  // (split reads the bits only; `mask` has the footprint's shape and is not read.)
-  const Split s = split(gt, mask, footprint.data(), count, 4, /*minActive=*/1, /*uncovered=*/!outputZeroed);
+  // The footprint's 4x4 tiles: with rows and columns multiples of 4, every footprint position lies in one. (split
+  // reads the bits only; `mask` has the footprint's shape and is not read.)
+  const Split s = split(gt, mask, f.rows.data(), f.positions, 4, /*minActive=*/1, /*uncovered=*/!outputZeroed);
   if (!s.rest.empty()) return false;  // (not with sides multiples of 4; dx untouched)
   if (s.tiles.empty()) {
     if (!outputZeroed) zeroInactiveRows(mask, rows * g.outW, IC, dx, /*stream=*/true);  // (no active position)
@@ -501,7 +479,8 @@ bool backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* f
   }
   const LineAlignedFloats u = filterTransform<4>(gt, ft.data());
   // With dx not zeroed, Split::uncovered lists the rows' positions outside the footprint, which forwardTiles zeroes
-  // (the tiles write zeros at theirs): it reads no zeroMask then, and `mask` only says that it should zero.
+  // (the tiles write zeros at theirs): it reads no zeroMask then, and `mask` only says that it should zero. dy is
+  // read where the mask's rowBits are set.
   const float* zeroMask = outputZeroed ? nullptr : mask;
   if (hasAvx512Kernels(gt)) {
     avx512::forwardTiles<4>(gt, dy, u.data(), s, zeroMask, dx, rowBits);

@@ -90,9 +90,14 @@ bool transposedForwardApplies(const ConvGeometry& g);
 // The F(4x4, 3x3) forward's tiles per chunk (a thread's unit of work) at this geometry's channels.
 int64_t forwardChunkTiles4(const ConvGeometry& g);
 
-// The occupied 4x4 tiles of dx's footprint (the mask dilated by one) where transposedForwardApplies: the tiles
-// backpropInputByTiles computes. rowBits: the mask rows' active bits (MaskScan::rowBits).
-int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits);
+// dx's footprint where transposedForwardApplies: the mask [batch, outH, outW] dilated by one (the positions its
+// active windows reach), as row bits, with its positions and its occupied 4x4 tiles (those backpropInputByTiles
+// computes). rowBits: the mask rows' active bits (MaskScan::rowBits).
+struct Footprint {
+  std::vector<uint64_t> rows;
+  int64_t positions = 0, tiles = 0;
+};
+Footprint footprint(const ConvGeometry& g, const float* mask, const uint64_t* rowBits);
 
 // dx = the input gradient of dy * [mask > 0] where transposedForwardApplies, as the forward of the transposed
 // convolution (dy in, the filter turned by 180 degrees and its channels swapped) by F(4x4, 3x3) on every 4x4 tile of
@@ -101,7 +106,8 @@ int64_t footprintTiles(const ConvGeometry& g, const uint64_t* rowBits);
 // every element of dx unless `outputZeroed` (then the footprint's tiles only). Against addBackpropInput's tiles,
 // which add their 6x6 input rows into dx (zeroed first), this writes each row once and has no overlaps, but computes
 // every footprint tile: the choice is in masked_conv2d.cc. Returns false, dx untouched, where it does not apply.
+// rowBits: the mask rows' active bits (MaskScan::rowBits); `f`: footprint(g, mask, rowBits).
 bool backpropInputByTiles(const ConvGeometry& g, const float* dy, const float* filter, const float* mask,
-                          const uint64_t* rowBits, float* dx, bool outputZeroed);
+                          const uint64_t* rowBits, const Footprint& f, float* dx, bool outputZeroed);
 
 }  // namespace pact::masked::winograd
