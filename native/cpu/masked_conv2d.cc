@@ -1227,7 +1227,9 @@ bool transposedForwardApplies(const ConvGeometry& g, const MaskScan& scan) {
 // direct kernels, pixel masks (all occupied tiles by F(4x4, 3x3) against never; dx not zeroed / zeroed): 16x16x32
 // 1.17x / 1.21x at d = 0.3, 0.95x / 1.0x at 0.4, 0.81x / 0.75x at 0.5; 8x8x64 1.0x / 1.09x, 0.97x / 0.95x, 0.96x /
 // 0.99x; 32x32x16 with the AVX2 kernels 1.21x / 1.22x, 0.97x / 1.08x, 0.79x / 0.84x (with the AVX-512 ones 1.08x /
-// 1.14x at 0.25, 0.97x / 0.98x at 0.3: 0.35 stays), hence 0.45 there (0.55 for the tiles' sums).
+// 1.14x at 0.25, 0.97x / 0.98x at 0.3: 0.35 stays), hence 0.45 there (0.55 for the tiles' sums). `transposed` says
+// only that the geometry allows it: where byTransposedForward then declines (a footprint of many more tiles, as with
+// block masks, whose fill is 1 anyway, or too few chunks), the tiles' sums take fills from 0.45 too.
 // The 16-channel filter gradient, once the output transform had no branches and the input reach was computed row by
 // row: 1.02-1.05x at d = 0.4-0.45 in one run, 0.86-0.88x in another on a busier machine, 0.88x at 0.475 and
 // 0.93-0.94x at 0.5 (0.78-0.82x busy), hence 0.45 (was 0.55; the AVX2 kernels' took 1.04x at 0.4 and 0.95x at 0.5
