@@ -4,7 +4,8 @@
  * the same run:
  *   - masked: the masked kernels (forward, input gradient, filter gradient);
  *   - dense: the same kernels with every position active, which is what pact-cuda runs for Conv2D;
- *   - dense SACT: dense forward then times the mask; backward: dy times the mask, then the dense gradients.
+ *   - dense SACT: dense forward then times the mask; backward: dy times the mask, then the dense gradients;
+ *   - cuDNN: the dense convolutions through cuDNN (cudaConv2dDense), where pact.node loads it.
  * Each call is timed to cudaSynchronize; contenders alternate; minimum of --reps runs after one warm-up. With
  * `--torch <json>` (bench/pytorch_cuda.py's output, same machine), the ratios to PyTorch/cuDNN's dense convolution
  * on the same shapes (float32, and TF32, PyTorch's default).
@@ -20,7 +21,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 
 import { CUDA_BINARY_OPS } from '../src/backends/pact_cuda/kernels';
-import { cudaTensorAddon, type CudaTensorAddon } from '../src/native/binding';
+import { cudaTensorAddon, type CudaTensorAddon, type CudnnStatus } from '../src/native/binding';
 import { Rng } from '../test/helpers/random';
 import { argOptional, argValue, blockMask, gitCommit, machine } from './util';
 
@@ -55,6 +56,8 @@ interface Row {
   activeFraction: number;
   masked: Pass;
   dense: Pass;
+  /** Dense through cuDNN in this process (cudaConv2dDense), where pact.node loads it. */
+  cudnn: Pass | null;
   denseSact: Ratio;
   ratio: Ratio;
   ratioToSact: Ratio;
@@ -111,6 +114,8 @@ function main(): void {
   if (!info.available) throw new Error(`no CUDA device: ${info.reason}`);
   const torchPath = argOptional('torch');
   const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8'));
+  const cudnnStatus = cuda.cudaCudnnStatus();
+  const cudnn = cudnnStatus.available;
   const rng = new Rng(7);
   const rows: Row[] = [];
   const shapes = (argOptional('shapes') ?? '0,1,2').split(',').map((i) => {
@@ -147,10 +152,24 @@ function main(): void {
           conv(1, dy, filter, ones, dx),
           conv(2, x, dy, ones, dfilter),
           () => cuda.cudaBinary(MULTIPLY, y, xShape, mask, [batch, h, w, 1], y),
+          ...(cudnn
+            ? (
+                [
+                  [0, x, filter, y],
+                  [1, dy, filter, dx],
+                  [2, x, dy, dfilter],
+                ] as const
+              ).map(([which, a, b, out]) => () => {
+                if (!cuda.cudaConv2dDense(xShape, filterShape, strides, pads, which, a, b, out)) {
+                  throw new Error(`cuDNN did not run conv ${which} at ${h}x${w}x${c}`);
+                }
+              })
+            : []),
         ]);
         const masked = pass(times.slice(0, 3)),
           dense = pass(times.slice(3, 6));
         const multiply = times[6];
+        const onCudnn = cudnn ? pass(times.slice(7, 10)) : null;
         // Dense SACT: the dense forward and its mask multiply; backward multiplies dy by the mask, then runs both
         // dense gradients (the multiply is timed once and counted twice).
         const denseSact = { fwd: dense.fwd + multiply, fwdBwd: dense.fwdBwd + 2 * multiply };
@@ -162,6 +181,7 @@ function main(): void {
           activeFraction: active,
           masked,
           dense,
+          cudnn: onCudnn,
           denseSact,
           ratio: { fwd: masked.fwd / dense.fwd, fwdBwd: masked.fwdBwd / dense.fwdBwd },
           ratioToSact: { fwd: masked.fwd / denseSact.fwd, fwdBwd: masked.fwdBwd / denseSact.fwdBwd },
@@ -184,15 +204,33 @@ function main(): void {
     cuda.cudaSynchronize();
     bufs.free();
   }
-  writeResults(rows, info.device, torch, batch, reps);
+  writeResults(rows, info.device, torch, batch, reps, cudnnStatus);
 }
 
-function writeResults(rows: Row[], device: string, torch: Record<string, unknown> | null, batch: number, reps: number) {
+function writeResults(
+  rows: Row[],
+  device: string,
+  torch: Record<string, unknown> | null,
+  batch: number,
+  reps: number,
+  cudnn: CudnnStatus,
+) {
   const out = argOptional('out') ?? path.join(__dirname, 'results');
   const commit = argOptional('commit') ?? gitCommit();
   const date = new Date().toISOString();
   fs.mkdirSync(out, { recursive: true });
-  const result = { bench: 'cuda_masked_conv2d', date, commit, device, machine: machine(), batch, reps, torch, rows };
+  const result = {
+    bench: 'cuda_masked_conv2d',
+    date,
+    commit,
+    device,
+    machine: machine(),
+    batch,
+    reps,
+    cudnn,
+    torch,
+    rows,
+  };
   fs.writeFileSync(path.join(out, 'cuda_masked_conv2d.json'), `${JSON.stringify(result, null, 2)}\n`);
   const f = (v: number) => v.toFixed(3);
   const r = (v: number) => v.toFixed(2);
@@ -201,11 +239,12 @@ function writeResults(rows: Row[], device: string, torch: Record<string, unknown
     '',
     `${date}, commit ${commit}; minimum of ${reps} runs per figure, contenders alternating. Times in ms; ` +
       'ratios: masked / dense (our dense conv: the same kernels, every position active), masked / dense SACT, ' +
-      'masked / PyTorch-cuDNN dense conv (float32 with TF32 off; TF32 in the last column).',
+      'masked / PyTorch-cuDNN dense conv (float32 with TF32 off; TF32 in the next column), masked / cuDNN dense ' +
+      `conv in this process (what pact-cuda's Conv2D runs where cuDNN loads: ${cudnn.available ? `cuDNN ${cudnn.version}` : `not loaded, ${cudnn.reason}`}).`,
     '',
     '| shape | mask | d | active | masked fwd | masked f+b | dense fwd | dense f+b | fwd/dense | f+b/dense | ' +
-      'f+b/SACT | fwd/cuDNN | f+b/cuDNN | f+b/cuDNN TF32 | pact-cpu target |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      'f+b/SACT | fwd/cuDNN | f+b/cuDNN | f+b/cuDNN TF32 | f+b/our cuDNN | pact-cpu target |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const row of rows) {
     const t = row.ratioToTorch;
@@ -213,7 +252,8 @@ function writeResults(rows: Row[], device: string, torch: Record<string, unknown
       `| ${row.shape} | ${row.mask} | ${row.density} | ${r(row.activeFraction)} | ${f(row.masked.fwd)} | ` +
         `${f(row.masked.fwdBwd)} | ${f(row.dense.fwd)} | ${f(row.dense.fwdBwd)} | ${r(row.ratio.fwd)} | ` +
         `${r(row.ratio.fwdBwd)} | ${r(row.ratioToSact.fwdBwd)} | ${t ? r(t.fp32.fwd) : '-'} | ` +
-        `${t ? r(t.fp32.fwdBwd) : '-'} | ${t ? r(t.tf32.fwdBwd) : '-'} | ${row.density >= 0.1 ? r(row.target) : '-'} |`,
+        `${t ? r(t.fp32.fwdBwd) : '-'} | ${t ? r(t.tf32.fwdBwd) : '-'} | ` +
+        `${row.cudnn ? r(row.masked.fwdBwd / row.cudnn.fwdBwd) : '-'} | ${row.density >= 0.1 ? r(row.target) : '-'} |`,
     );
   }
   fs.writeFileSync(path.join(out, 'cuda_masked_conv2d.md'), `${lines.join('\n')}\n`);

@@ -1,7 +1,8 @@
 /**
  * The ResNet-32 training step of bench/resnet_step.bench.ts (forward, backward, SGD momentum + weight decay update,
  * loss read back) on pact-cuda, against PyTorch's same step on the same GPU (bench/pytorch_cuda.py's output, passed
- * with --torch). Median step after warm-up; host fallbacks per step are recorded (none expected).
+ * with --torch). Median step after warm-up, dense convolutions on cuDNN (where pact.node loads it) and on our own
+ * kernels, steps alternating; host fallbacks per step are recorded (none expected).
  *
  *   PACT_ADDON=build-gpu/Release/pact.node npx tsx bench/cuda_resnet_step.bench.ts [--batch 128] [--steps 10]
  *     [--warmup 3] [--units 5] [--torch pytorch_cuda.json] [--out dir] [--commit <hash>]
@@ -44,17 +45,33 @@ async function main(): Promise<void> {
   tf.setBackend(PACT_CUDA);
   const backend = tf.backend() as PactCudaBackend;
   const run = makeTrainingStep(opts);
-  for (let i = 0; i < warmup; ++i) run.step();
-  backend.resetFallbackCounts();
-  const times = Array.from({ length: steps }, () => {
+  // Dense convolutions on cuDNN (where loaded) and on our own kernels, steps alternating.
+  const timed = (useCudnn: boolean) => {
+    backend.useCudnn = useCudnn;
     const t0 = performance.now();
     run.step();
     return (performance.now() - t0) / 1000;
-  });
+  };
+  for (let i = 0; i < warmup; ++i) [true, false].forEach(timed);
+  backend.resetFallbackCounts();
+  const times: number[] = [];
+  const ownTimes: number[] = [];
+  for (let i = 0; i < steps; ++i) {
+    times.push(timed(true));
+    ownTimes.push(timed(false));
+  }
   const fallbacks = backend.fallbackCounts();
+  backend.useCudnn = true;
+  const before = { ...backend.denseConvCounts };
+  run.step();
+  const convsPerStep = {
+    cudnn: backend.denseConvCounts.cudnn - before.cudnn,
+    own: backend.denseConvCounts.own - before.own,
+  };
   const profile = process.argv.includes('--profile') ? await profileStep(run.step) : null;
   run.dispose();
   const seconds = median(times);
+  const ownSeconds = median(ownTimes);
   const torchPath = argOptional('torch');
   const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8')).resnetStep;
   const imagesPerSecond = opts.batch / seconds;
@@ -68,22 +85,32 @@ async function main(): Promise<void> {
     ...opts,
     warmup,
     steps,
+    denseConv: status.denseConv,
     pactCuda: {
       medianStepSeconds: seconds,
       imagesPerSecond,
       stepSeconds: times,
-      fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / steps])),
+      convsPerStep,
+      fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / (2 * steps)])),
+    },
+    pactCudaOwnConv: {
+      medianStepSeconds: ownSeconds,
+      imagesPerSecond: opts.batch / ownSeconds,
+      stepSeconds: ownTimes,
     },
     profile,
     pytorch: torch,
     ratioToPytorch: torch === null ? null : imagesPerSecond / torch.imagesPerSecond,
+    ownConvRatioToPytorch: torch === null ? null : opts.batch / ownSeconds / torch.imagesPerSecond,
   };
   const out = argOptional('out') ?? path.join(__dirname, 'results');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'cuda_resnet_step.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(
     `${result.model} training step on pact-cuda (${status.device}), batch ${opts.batch}: ` +
-      `${imagesPerSecond.toFixed(0)} images/s (median ${(seconds * 1000).toFixed(1)} ms)` +
+      `${imagesPerSecond.toFixed(0)} images/s (median ${(seconds * 1000).toFixed(1)} ms; dense convolutions on ` +
+      `${status.denseConv}, ${JSON.stringify(convsPerStep)} a step); with our own convolutions ` +
+      `${(opts.batch / ownSeconds).toFixed(0)} images/s (median ${(ownSeconds * 1000).toFixed(1)} ms)` +
       (torch === null
         ? ''
         : `; PyTorch ${torch.imagesPerSecond.toFixed(0)} images/s; ratio ${result.ratioToPytorch!.toFixed(3)}`) +

@@ -8,7 +8,10 @@
 #   bash scripts/gpu_session.sh run    there (the device tool, carrying .device): the GPU test suite (pact-cuda's
 #                                      and the CUDA kernels' tests on the real device, host fallbacks as errors),
 #                                      PyTorch/cuDNN's reference figures, our CUDA benchmarks, then
-#                                      compute-sanitizer memcheck and racecheck over the kernel tests. Each phase has
+#                                      compute-sanitizer memcheck and racecheck over the kernel tests (memcheck also
+#                                      over the cuDNN convolutions' test). Dense convolutions run on cuDNN, which
+#                                      that machine's Python venv holds (nvidia-cudnn-cu13): the script finds it with
+#                                      python3 and the tests require it (PACT_CUDNN_REQUIRED=1). Each phase has
 #                                      its own time limit (seconds: PHASE_LIMITS="tests torch bench resnet psact
 #                                      memcheck racecheck"); one log, $OUT/run.log, and the benchmarks' JSON/markdown
 #                                      in $OUT. The psact phase (bench/psact_throughput.bench.ts on pact-cuda) needs
@@ -73,9 +76,16 @@ run() {
   xz -dc .device/node.xz >/tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
   tar -xJf .device/node_modules.txz
   export PACT_ADDON=${PWD}/.device/pact.node
+  # cuDNN from the PyTorch venv's nvidia-cudnn wheel (libcudnn.so.9 finds its sub-libraries and cuBLAS itself).
+  local cudnn_lib
+  cudnn_lib=$(python3 -c 'import nvidia.cudnn, os; print(os.path.join(list(nvidia.cudnn.__path__)[0], "lib"))' 2>/dev/null)
+  if [ -n "${cudnn_lib}" ] && [ -f "${cudnn_lib}/libcudnn.so.9" ]; then
+    export PACT_CUDNN_LIBRARY=${cudnn_lib}/libcudnn.so.9 LD_LIBRARY_PATH=${cudnn_lib}${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}
+    export PACT_CUDNN_REQUIRED=1
+  fi
   local commit limits mocha tsx kernel_tests
   commit=$(cat .device/commit)
-  read -r -a limits <<<"${PHASE_LIMITS:-100 40 70 40 90 60 40}"
+  read -r -a limits <<<"${PHASE_LIMITS:-100 40 70 60 90 90 40}"
   local psact_run=${PSACT_RUN:-runs/psact32-300} dense_run=${DENSE_RUN:-runs/resnet32-300}
   mocha=(node node_modules/mocha/bin/mocha.js)
   tsx=(node node_modules/tsx/dist/cli.mjs)
@@ -86,6 +96,7 @@ run() {
     uname -r
     node --version
     echo "commit ${commit}"
+    echo "cuDNN: ${PACT_CUDNN_LIBRARY:-not found in the nvidia.cudnn package of python3}"
     phase tests "${limits[0]}" env PACT_CUDA_TESTS=gpu "${mocha[@]}" 'test/cuda_sim/pact_cuda_*.test.ts' \
       test/cuda_sim/masked_conv2d.test.ts test/cuda_sim/halting_step.test.ts
     phase torch "${limits[1]}" python3 bench/pytorch_cuda.py --out "${OUT}/pytorch_cuda.json"
@@ -100,7 +111,7 @@ run() {
       echo "== psact: skipped (${psact_run} or ${dense_run} not carried)"
     fi
     phase memcheck "${limits[5]}" env PACT_CUDA_TESTS=gpu compute-sanitizer --tool memcheck --error-exitcode 9 \
-      --print-limit 20 "${mocha[@]}" "${kernel_tests[@]}"
+      --print-limit 20 "${mocha[@]}" "${kernel_tests[@]}" test/cuda_sim/pact_cuda_cudnn.test.ts
     phase racecheck "${limits[6]}" env PACT_CUDA_TESTS=gpu compute-sanitizer --tool racecheck --error-exitcode 9 \
       --print-limit 20 "${mocha[@]}" "${kernel_tests[@]}"
   } 2>&1 | tee "${OUT}/run.log"

@@ -17,6 +17,7 @@
 #include "binding/halting_args.h"
 #include "binding/registry.h"
 #include "cuda/batch_norm.cuh"
+#include "cuda/cudnn_conv.h"
 #include "cuda/device.h"
 #include "cuda/elementwise.cuh"
 #include "cuda/halting_step.cuh"
@@ -313,6 +314,40 @@ Napi::Value cudaMaskedConv2dDevice(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cudaConv2dDense(xShape, filterShape, strides, pads, which, aId, bId, outId) -> boolean: the dense convolution
+// `which` (operands as in cudaMaskedConv2dDevice, no mask) through cuDNN (cuda/cudnn_conv.h); false, with nothing
+// launched, where cuDNN cannot run it: the caller then runs the masked kernels with every position active.
+Napi::Value cudaConv2dDense(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaConv2dDense";
+  const pact::masked::ConvGeometry g = pact::geometryArgs(info, fn);
+  const int which = static_cast<int>(pact::intArg(info, 4, fn, "which (0 forward, 1 input grad, 2 filter grad)", 0, 2));
+  const size_t counts[3] = {pact::elementCount(info, fn, {g.batch, g.inH, g.inW, g.inC}),
+                            pact::elementCount(info, fn, {g.kH, g.kW, g.inC, g.outC}),
+                            pact::elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC})};
+  constexpr int kX = 0, kFilter = 1, kY = 2;
+  static constexpr int kOperands[3][3] = {{kX, kFilter, kY}, {kY, kFilter, kX}, {kX, kY, kFilter}};
+  static constexpr const char* kNames[3][3] = {{"x", "filter", "y"}, {"dy", "filter", "dx"}, {"x", "dy", "dfilter"}};
+  const int* operands = kOperands[which];
+  const float* a = deviceFloats(info, 5, fn, kNames[which][0], counts[operands[0]], false);
+  const float* b = deviceFloats(info, 6, fn, kNames[which][1], counts[operands[1]], false);
+  float* out = deviceFloats(info, 7, fn, kNames[which][2], counts[operands[2]], false);
+  bool ran = false;
+  runLauncher(info.Env(), fn, [&] { ran = pact::cuda::cudnnConv2d(g, which, a, b, out); });
+  return Napi::Boolean::New(info.Env(), ran);
+}
+
+// cudaCudnnStatus() -> {available, version, library, reason}: whether dense convolutions run on cuDNN (loaded on
+// the first call), and why not.
+Napi::Value cudaCudnnStatus(const Napi::CallbackInfo& info) {
+  const pact::cuda::CudnnStatus& s = pact::cuda::cudnnStatus();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("available", s.available);
+  o.Set("version", static_cast<double>(s.version));
+  o.Set("library", s.library);
+  o.Set("reason", s.reason);
+  return o;
+}
+
 // Rows and channels of the batch-norm bindings, with epsilon: rows * channels floats in every [rows, channels]
 // buffer, channels in every per-channel one.
 struct BatchNormArgs {
@@ -492,6 +527,8 @@ PACT_EXPORT("cudaBatchMatMul", cudaBatchMatMul);
 PACT_EXPORT("cudaHaltingStepDevice", cudaHaltingStepDevice);
 PACT_EXPORT("cudaHaltingStepGradDevice", cudaHaltingStepGradDevice);
 PACT_EXPORT("cudaMaskedConv2dDevice", cudaMaskedConv2dDevice);
+PACT_EXPORT("cudaConv2dDense", cudaConv2dDense);
+PACT_EXPORT("cudaCudnnStatus", cudaCudnnStatus);
 PACT_EXPORT("cudaBatchNormTrainDevice", cudaBatchNormTrainDevice);
 PACT_EXPORT("cudaBatchNormTrainGradDevice", cudaBatchNormTrainGradDevice);
 PACT_EXPORT("cudaMaskedBatchNormReluDevice", cudaMaskedBatchNormReluDevice);

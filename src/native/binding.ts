@@ -587,7 +587,35 @@ export interface CudaTensorAddon {
     mask: number,
     out: number,
   ): void;
+  /**
+   * The dense convolution `which` (operands as in cudaMaskedConv2dDevice, no mask) through cuDNN, loaded at run
+   * time; false, with nothing launched, where cuDNN cannot run it (then the masked kernels run it, every position
+   * active).
+   */
+  cudaConv2dDense(
+    xShape: number[],
+    filterShape: number[],
+    strides: number[],
+    pads: number[],
+    which: 0 | 1 | 2,
+    a: number,
+    b: number,
+    out: number,
+  ): boolean;
+  /** Whether dense convolutions run on cuDNN (loaded on the first call), which version, and why not. */
+  cudaCudnnStatus(): CudnnStatus;
   buildInfo(): { cuda: CudaStatus };
+}
+
+/** cuDNN as pact-cuda's dense convolutions see it (native/cuda/cudnn_conv.h). */
+export interface CudnnStatus {
+  available: boolean;
+  /** cudnnGetVersion(): major * 10000 + minor * 100 + patch; 0 when not loaded. */
+  version: number;
+  /** The library loaded or tried (PACT_CUDNN_LIBRARY, default libcudnn.so.9). */
+  library: string;
+  /** Why cuDNN is not used, when it is not. */
+  reason: string;
 }
 
 /** Signatures of the addon's functions, one interface per kernel group. */

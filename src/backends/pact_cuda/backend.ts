@@ -243,6 +243,20 @@ export class PactCudaBackend extends tf.KernelBackend {
     }
   }
 
+  /** Dense convolutions so far, by where they ran: cuDNN, or our kernels (cuDNN absent or unable). */
+  readonly denseConvCounts = { cudnn: 0, own: 0 };
+
+  /** Set false to run dense convolutions on our kernels even where cuDNN is loaded (benchmarks compare both). */
+  useCudnn = true;
+
+  /** Whether dense convolutions try cuDNN: loaded (asked of the addon once) and `useCudnn`. */
+  get cudnnAvailable(): boolean {
+    if (!this.useCudnn) return false;
+    this.cudnn ??= this.native.cudaCudnnStatus().available;
+    return this.cudnn;
+  }
+  private cudnn: boolean | undefined;
+
   fallbackCounts(): Record<string, number> {
     return Object.fromEntries(this.fallbacks);
   }

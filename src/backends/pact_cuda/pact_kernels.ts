@@ -246,8 +246,9 @@ interface ConvAttrs {
 }
 
 /**
- * Dense Conv2D and its two gradients on the device: the masked-convolution kernels with every position active
- * (their implicit GEMM). NHWC without dilation; anything else runs on the host.
+ * Dense Conv2D and its two gradients on the device: cuDNN where it is loaded and the padding is symmetric
+ * (native/cuda/cudnn_conv.h), else the masked-convolution kernels with every position active (their implicit GEMM).
+ * NHWC without dilation; anything else runs on the host.
  */
 function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
   return deviceKernel(kernelName, ({ inputs, attrs, backend }) => {
@@ -280,6 +281,22 @@ function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
       return null;
     }
     const outShape = [xShape[0], info.outHeight, info.outWidth, filterShape[3]];
+    const strides = [info.strideHeight, info.strideWidth];
+    const pads = [p.top, p.bottom, p.left, p.right];
+    const outputShape = [outShape, xShape, filterShape][which];
+    if (backend.cudnnAvailable && p.top === p.bottom && p.left === p.right) {
+      const [ia, ib] = [backend.bufferOf(first, 'x'), backend.bufferOf(second, 'w')];
+      let ran = false;
+      const [out] = backend.launchInto([outputShape], ([o]) => {
+        ran = backend.native.cudaConv2dDense(xShape, filterShape, strides, pads, which, ia, ib, o);
+      });
+      if (ran) {
+        backend.denseConvCounts.cudnn++;
+        return out;
+      }
+      backend.disposeData(out.dataId, true);
+    }
+    backend.denseConvCounts.own++;
     const [mask] = backend.launchInto([[xShape[0], info.outHeight, info.outWidth]], ([m]) =>
       backend.native.cudaFill(m, 1, xShape[0] * info.outHeight * info.outWidth),
     );
@@ -289,9 +306,7 @@ function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
         backend.bufferOf(second, 'w'),
         backend.bufferOf(mask, 'mask'),
       ];
-      const strides = [info.strideHeight, info.strideWidth];
-      const pads = [p.top, p.bottom, p.left, p.right];
-      return backend.launchInto([[outShape, xShape, filterShape][which]], ([out]) =>
+      return backend.launchInto([outputShape], ([out]) =>
         backend.native.cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, ia, ib, im, out),
       )[0];
     } finally {

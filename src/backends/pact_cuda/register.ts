@@ -25,6 +25,11 @@ export interface PactCudaStatus {
   device: string;
   /** Why it is not registered. */
   reason: string;
+  /**
+   * Where dense convolutions run: cuDNN (with its version) when pact.node loads it at run time, else our own
+   * kernels, with the reason (`PACT_CUDNN=0` turns cuDNN off; `PACT_CUDNN_LIBRARY` names the library).
+   */
+  denseConv: string;
 }
 
 let status: PactCudaStatus | undefined;
@@ -37,12 +42,12 @@ export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatu
   if (status?.registered === true) return status;
   const { addon, reason } = cudaTensorAddon(options.sim);
   if (addon === null) {
-    status = { registered: false, device: '', reason };
+    status = { registered: false, device: '', reason, denseConv: '' };
     return status;
   }
   const { cuda } = addon.buildInfo();
   if (cuda.deviceCount === 0) {
-    status = { registered: false, device: '', reason: `CUDA unavailable: ${cuda.reason}` };
+    status = { registered: false, device: '', reason: `CUDA unavailable: ${cuda.reason}`, denseConv: '' };
     return status;
   }
   if (tf.findBackendFactory(PACT_CUDA) === null) {
@@ -61,7 +66,11 @@ export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatu
     for (const config of deviceKernels) tf.registerKernel(config);
     wrapReductionGradients();
   }
-  status = { registered: true, device: cuda.device, reason: '' };
+  const cudnn = addon.cudaCudnnStatus();
+  const denseConv = cudnn.available
+    ? `cuDNN ${Math.floor(cudnn.version / 10000)}.${Math.floor(cudnn.version / 100) % 100}.${cudnn.version % 100}`
+    : `own kernels (cuDNN: ${cudnn.reason})`;
+  status = { registered: true, device: cuda.device, reason: '', denseConv };
   return status;
 }
 
