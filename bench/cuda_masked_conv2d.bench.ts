@@ -118,6 +118,7 @@ function main(): void {
   const cudnn = cudnnStatus.available;
   const rng = new Rng(7);
   const rows: Row[] = [];
+  const hostCosts: Record<string, { own: number[]; cudnn: number[] | null }> = {};
   const shapes = (argOptional('shapes') ?? '0,1,2').split(',').map((i) => {
     const shape = SHAPES[Number(i)];
     if (shape === undefined) throw new Error(`--shapes takes indices 0..${SHAPES.length - 1}, got ${i}`);
@@ -140,6 +141,34 @@ function main(): void {
     const conv = (which: 0 | 1 | 2, a: number, b: number, m: number, out: number) => () =>
       cuda.cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, a, b, m, out);
     const torchConv: TorchConv | undefined = torch?.conv?.[`${h}x${w}x${c}`];
+    // Host time of a call, queued without waiting (the device catches up afterwards): what a training step, which
+    // queues ahead, pays per convolution on the host. Our dense kernels and cuDNN's, 20 calls each, best of 5.
+    const hostMicros = (fn: () => void) => {
+      let best = Infinity;
+      for (let r = 0; r < 5; ++r) {
+        cuda.cudaSynchronize();
+        const t0 = performance.now();
+        for (let i = 0; i < 20; ++i) fn();
+        best = Math.min(best, ((performance.now() - t0) * 1000) / 20);
+        cuda.cudaSynchronize();
+      }
+      return best;
+    };
+    const cudnnConv = (which: 0 | 1 | 2, a: number, b: number, out: number) => () => {
+      if (!cuda.cudaConv2dDense(xShape, filterShape, strides, pads, which, a, b, out)) {
+        throw new Error(`cuDNN did not run conv ${which} at ${h}x${w}x${c}`);
+      }
+    };
+    const host = {
+      own: [conv(0, x, filter, ones, y), conv(1, dy, filter, ones, dx), conv(2, x, dy, ones, dfilter)].map(hostMicros),
+      cudnn: cudnn
+        ? [cudnnConv(0, x, filter, y), cudnnConv(1, dy, filter, dx), cudnnConv(2, x, dy, dfilter)].map(hostMicros)
+        : null,
+    };
+    hostCosts[`${h}x${w}x${c}`] = host;
+    process.stdout.write(
+      `${h}x${w}x${c} host µs per dense call (fwd, input grad, filter grad): ${JSON.stringify(host)}\n`,
+    );
     for (const [kind, block] of MASKS) {
       for (const density of DENSITIES) {
         const maskValues = blockMask(rng, batch, h, w, density, block);
@@ -152,19 +181,7 @@ function main(): void {
           conv(1, dy, filter, ones, dx),
           conv(2, x, dy, ones, dfilter),
           () => cuda.cudaBinary(MULTIPLY, y, xShape, mask, [batch, h, w, 1], y),
-          ...(cudnn
-            ? (
-                [
-                  [0, x, filter, y],
-                  [1, dy, filter, dx],
-                  [2, x, dy, dfilter],
-                ] as const
-              ).map(([which, a, b, out]) => () => {
-                if (!cuda.cudaConv2dDense(xShape, filterShape, strides, pads, which, a, b, out)) {
-                  throw new Error(`cuDNN did not run conv ${which} at ${h}x${w}x${c}`);
-                }
-              })
-            : []),
+          ...(cudnn ? [cudnnConv(0, x, filter, y), cudnnConv(1, dy, filter, dx), cudnnConv(2, x, dy, dfilter)] : []),
         ]);
         const masked = pass(times.slice(0, 3)),
           dense = pass(times.slice(3, 6));
@@ -204,7 +221,7 @@ function main(): void {
     cuda.cudaSynchronize();
     bufs.free();
   }
-  writeResults(rows, info.device, torch, batch, reps, cudnnStatus);
+  writeResults(rows, info.device, torch, batch, reps, cudnnStatus, hostCosts);
 }
 
 function writeResults(
@@ -214,6 +231,7 @@ function writeResults(
   batch: number,
   reps: number,
   cudnn: CudnnStatus,
+  hostMicrosPerCall: Record<string, unknown>,
 ) {
   const out = argOptional('out') ?? path.join(__dirname, 'results');
   const commit = argOptional('commit') ?? gitCommit();
@@ -228,6 +246,7 @@ function writeResults(
     batch,
     reps,
     cudnn,
+    hostMicrosPerCall,
     torch,
     rows,
   };

@@ -45,23 +45,29 @@ async function main(): Promise<void> {
   tf.setBackend(PACT_CUDA);
   const backend = tf.backend() as PactCudaBackend;
   const run = makeTrainingStep(opts);
-  // Dense convolutions on cuDNN (where loaded) and on our own kernels, steps alternating.
-  const timed = (useCudnn: boolean) => {
-    backend.useCudnn = useCudnn;
+  // Dense convolutions on our own kernels, on cuDNN (where loaded: PACT_CUDNN=1), and with only the filter
+  // gradient on cuDNN; steps alternating.
+  const configs: Array<[boolean, boolean, boolean]> = [
+    [false, false, false],
+    [true, true, true],
+    [false, false, true],
+  ];
+  const timed = (useCudnnFor: [boolean, boolean, boolean]) => {
+    backend.useCudnnFor = useCudnnFor;
     const t0 = performance.now();
     run.step();
     return (performance.now() - t0) / 1000;
   };
-  for (let i = 0; i < warmup; ++i) [true, false].forEach(timed);
+  for (let i = 0; i < warmup; ++i) configs.forEach(timed);
   backend.resetFallbackCounts();
-  const times: number[] = [];
-  const ownTimes: number[] = [];
+  const [ownTimes, times, filterTimes]: number[][] = [[], [], []];
   for (let i = 0; i < steps; ++i) {
-    times.push(timed(true));
-    ownTimes.push(timed(false));
+    ownTimes.push(timed(configs[0]));
+    times.push(timed(configs[1]));
+    filterTimes.push(timed(configs[2]));
   }
   const fallbacks = backend.fallbackCounts();
-  backend.useCudnn = true;
+  backend.useCudnnFor = configs[1];
   const before = { ...backend.denseConvCounts };
   run.step();
   const convsPerStep = {
@@ -70,8 +76,10 @@ async function main(): Promise<void> {
   };
   const profile = process.argv.includes('--profile') ? await profileStep(run.step) : null;
   run.dispose();
+  backend.useCudnnFor = configs[0];
   const seconds = median(times);
   const ownSeconds = median(ownTimes);
+  const filterSeconds = median(filterTimes);
   const torchPath = argOptional('torch');
   const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8')).resnetStep;
   const imagesPerSecond = opts.batch / seconds;
@@ -91,7 +99,12 @@ async function main(): Promise<void> {
       imagesPerSecond,
       stepSeconds: times,
       convsPerStep,
-      fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / (2 * steps)])),
+      fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / (3 * steps)])),
+    },
+    pactCudaCudnnFilterGradOnly: {
+      medianStepSeconds: filterSeconds,
+      imagesPerSecond: opts.batch / filterSeconds,
+      stepSeconds: filterTimes,
     },
     pactCudaOwnConv: {
       medianStepSeconds: ownSeconds,
@@ -110,7 +123,8 @@ async function main(): Promise<void> {
     `${result.model} training step on pact-cuda (${status.device}), batch ${opts.batch}: ` +
       `${imagesPerSecond.toFixed(0)} images/s (median ${(seconds * 1000).toFixed(1)} ms; dense convolutions on ` +
       `${status.denseConv}, ${JSON.stringify(convsPerStep)} a step); with our own convolutions ` +
-      `${(opts.batch / ownSeconds).toFixed(0)} images/s (median ${(ownSeconds * 1000).toFixed(1)} ms)` +
+      `${(opts.batch / ownSeconds).toFixed(0)} images/s (median ${(ownSeconds * 1000).toFixed(1)} ms); cuDNN for ` +
+      `the filter gradient only ${(opts.batch / filterSeconds).toFixed(0)} images/s` +
       (torch === null
         ? ''
         : `; PyTorch ${torch.imagesPerSecond.toFixed(0)} images/s; ratio ${result.ratioToPytorch!.toFixed(3)}`) +

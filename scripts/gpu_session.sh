@@ -81,7 +81,7 @@ run() {
   cudnn_lib=$(python3 -c 'import nvidia.cudnn, os; print(os.path.join(list(nvidia.cudnn.__path__)[0], "lib"))' 2>/dev/null)
   if [ -n "${cudnn_lib}" ] && [ -f "${cudnn_lib}/libcudnn.so.9" ]; then
     export PACT_CUDNN_LIBRARY=${cudnn_lib}/libcudnn.so.9 LD_LIBRARY_PATH=${cudnn_lib}${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}
-    export PACT_CUDNN_REQUIRED=1
+    export PACT_CUDNN=1 PACT_CUDNN_REQUIRED=1
   fi
   local commit limits mocha tsx kernel_tests
   commit=$(cat .device/commit)

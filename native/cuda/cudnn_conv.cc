@@ -39,9 +39,9 @@ Loaded load() {
   l.status.reason = "the CUDA simulation has no cuDNN";
   return l;
 #else
-  const char* off = std::getenv("PACT_CUDNN");
-  if (off != nullptr && std::string(off) == "0") {
-    l.status.reason = "disabled by PACT_CUDNN=0";
+  const char* on = std::getenv("PACT_CUDNN");
+  if (on == nullptr || std::string(on) != "1") {
+    l.status.reason = "off unless PACT_CUDNN=1";
     return l;
   }
   const char* path = std::getenv("PACT_CUDNN_LIBRARY");

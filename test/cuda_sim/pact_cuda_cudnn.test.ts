@@ -5,7 +5,7 @@
  *
  * On the simulated device (CI) cuDNN is never loaded: every convolution runs our kernels and the status says why.
  * On a GPU (`PACT_CUDA_TESTS=gpu`) the same cases run through cuDNN; `PACT_CUDNN_REQUIRED=1` (scripts/gpu_session.sh)
- * makes a GPU run without cuDNN a failure instead of a run of our kernels alone.
+ * makes a GPU run without cuDNN a failure instead of a run of our kernels alone; cuDNN is used only with PACT_CUDNN=1.
  */
 import { strict as assert } from 'assert';
 

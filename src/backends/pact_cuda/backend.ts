@@ -246,12 +246,14 @@ export class PactCudaBackend extends tf.KernelBackend {
   /** Dense convolutions so far, by where they ran: cuDNN, or our kernels (cuDNN absent or unable). */
   readonly denseConvCounts = { cudnn: 0, own: 0 };
 
-  /** Set false to run dense convolutions on our kernels even where cuDNN is loaded (benchmarks compare both). */
-  useCudnn = true;
+  /**
+   * Which dense convolutions (forward, input gradient, filter gradient) go to cuDNN where it is loaded: all by
+   * default; benchmarks switch them to compare.
+   */
+  useCudnnFor: [boolean, boolean, boolean] = [true, true, true];
 
-  /** Whether dense convolutions try cuDNN: loaded (asked of the addon once) and `useCudnn`. */
+  /** Whether cuDNN is loaded for dense convolutions (PACT_CUDNN=1; asked of the addon once). */
   get cudnnAvailable(): boolean {
-    if (!this.useCudnn) return false;
     this.cudnn ??= this.native.cudaCudnnStatus().available;
     return this.cudnn;
   }

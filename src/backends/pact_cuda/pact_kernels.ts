@@ -284,7 +284,7 @@ function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
     const strides = [info.strideHeight, info.strideWidth];
     const pads = [p.top, p.bottom, p.left, p.right];
     const outputShape = [outShape, xShape, filterShape][which];
-    if (backend.cudnnAvailable && p.top === p.bottom && p.left === p.right) {
+    if (backend.cudnnAvailable && backend.useCudnnFor[which] && p.top === p.bottom && p.left === p.right) {
       const [ia, ib] = [backend.bufferOf(first, 'x'), backend.bufferOf(second, 'w')];
       let ran = false;
       const [out] = backend.launchInto([outputShape], ([o]) => {

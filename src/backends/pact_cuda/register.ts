@@ -26,8 +26,8 @@ export interface PactCudaStatus {
   /** Why it is not registered. */
   reason: string;
   /**
-   * Where dense convolutions run: cuDNN (with its version) when pact.node loads it at run time, else our own
-   * kernels, with the reason (`PACT_CUDNN=0` turns cuDNN off; `PACT_CUDNN_LIBRARY` names the library).
+   * Where dense convolutions run: cuDNN (with its version) when pact.node loads it at run time (`PACT_CUDNN=1`;
+   * `PACT_CUDNN_LIBRARY` names the library), else our own kernels, with the reason.
    */
   denseConv: string;
 }
