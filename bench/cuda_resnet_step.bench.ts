@@ -1,8 +1,9 @@
 /**
  * The ResNet-32 training step of bench/resnet_step.bench.ts (forward, backward, SGD momentum + weight decay update,
  * loss read back) on pact-cuda, against PyTorch's same step on the same GPU (bench/pytorch_cuda.py's output, passed
- * with --torch). Median step after warm-up, dense convolutions on cuDNN (where pact.node loads it) and on our own
- * kernels, steps alternating; host fallbacks per step are recorded (none expected).
+ * with --torch). Median step after warm-up, steps alternating between the default (our convolutions,
+ * FusedMomentumOptimizer), tf.train.momentum's four kernels a variable, and dense convolutions on cuDNN (where pact.node
+ * loads it: PACT_CUDNN=1); host fallbacks per step are recorded (none expected). --profile profiles the default.
  *
  *   PACT_ADDON=build-gpu/Release/pact.node npx tsx bench/cuda_resnet_step.bench.ts [--batch 128] [--steps 10]
  *     [--warmup 3] [--units 5] [--torch pytorch_cuda.json] [--out dir] [--commit <hash>]
@@ -45,41 +46,45 @@ async function main(): Promise<void> {
   tf.setBackend(PACT_CUDA);
   const backend = tf.backend() as PactCudaBackend;
   const run = makeTrainingStep(opts);
-  // Dense convolutions on our own kernels, on cuDNN (where loaded: PACT_CUDNN=1), and with only the filter
-  // gradient on cuDNN; steps alternating.
-  const configs: Array<[boolean, boolean, boolean]> = [
-    [false, false, false],
-    [true, true, true],
-    [false, false, true],
+  const runTfjsOptimizer = makeTrainingStep({ ...opts, optimizer: 'tfjs' });
+  // Steps alternating between three configurations: the default (our convolutions, the fused optimizer), tfjs'
+  // MomentumOptimizer (four kernels a variable), and dense convolutions on cuDNN (where loaded: PACT_CUDNN=1).
+  const own: [boolean, boolean, boolean] = [false, false, false];
+  const cudnnAll: [boolean, boolean, boolean] = [true, true, true];
+  const configs: Array<[() => number, [boolean, boolean, boolean]]> = [
+    [run.step, own],
+    [runTfjsOptimizer.step, own],
+    [run.step, cudnnAll],
   ];
-  const timed = (useCudnnFor: [boolean, boolean, boolean]) => {
+  const timed = ([step, useCudnnFor]: [() => number, [boolean, boolean, boolean]]) => {
     backend.useCudnnFor = useCudnnFor;
     const t0 = performance.now();
-    run.step();
+    step();
     return (performance.now() - t0) / 1000;
   };
   for (let i = 0; i < warmup; ++i) configs.forEach(timed);
   backend.resetFallbackCounts();
-  const [ownTimes, times, filterTimes]: number[][] = [[], [], []];
+  const [ownTimes, tfjsOptimizerTimes, cudnnTimes]: number[][] = [[], [], []];
   for (let i = 0; i < steps; ++i) {
     ownTimes.push(timed(configs[0]));
-    times.push(timed(configs[1]));
-    filterTimes.push(timed(configs[2]));
+    tfjsOptimizerTimes.push(timed(configs[1]));
+    cudnnTimes.push(timed(configs[2]));
   }
   const fallbacks = backend.fallbackCounts();
-  backend.useCudnnFor = configs[1];
+  backend.useCudnnFor = cudnnAll;
   const before = { ...backend.denseConvCounts };
   run.step();
   const convsPerStep = {
     cudnn: backend.denseConvCounts.cudnn - before.cudnn,
     own: backend.denseConvCounts.own - before.own,
   };
+  backend.useCudnnFor = own;
   const profile = process.argv.includes('--profile') ? await profileStep(run.step) : null;
   run.dispose();
-  backend.useCudnnFor = configs[0];
-  const seconds = median(times);
-  const ownSeconds = median(ownTimes);
-  const filterSeconds = median(filterTimes);
+  runTfjsOptimizer.dispose();
+  const seconds = median(ownTimes);
+  const tfjsOptimizerSeconds = median(tfjsOptimizerTimes);
+  const cudnnSeconds = median(cudnnTimes);
   const torchPath = argOptional('torch');
   const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8')).resnetStep;
   const imagesPerSecond = opts.batch / seconds;
@@ -94,37 +99,39 @@ async function main(): Promise<void> {
     warmup,
     steps,
     denseConv: status.denseConv,
+    /** The default: our convolutions and FusedMomentumOptimizer. */
     pactCuda: {
       medianStepSeconds: seconds,
       imagesPerSecond,
-      stepSeconds: times,
-      convsPerStep,
+      stepSeconds: ownTimes,
       fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / (3 * steps)])),
     },
-    pactCudaCudnnFilterGradOnly: {
-      medianStepSeconds: filterSeconds,
-      imagesPerSecond: opts.batch / filterSeconds,
-      stepSeconds: filterTimes,
+    pactCudaTfjsOptimizer: {
+      medianStepSeconds: tfjsOptimizerSeconds,
+      imagesPerSecond: opts.batch / tfjsOptimizerSeconds,
+      stepSeconds: tfjsOptimizerTimes,
     },
-    pactCudaOwnConv: {
-      medianStepSeconds: ownSeconds,
-      imagesPerSecond: opts.batch / ownSeconds,
-      stepSeconds: ownTimes,
+    pactCudaCudnnConv: {
+      medianStepSeconds: cudnnSeconds,
+      imagesPerSecond: opts.batch / cudnnSeconds,
+      stepSeconds: cudnnTimes,
+      convsPerStep,
     },
     profile,
     pytorch: torch,
     ratioToPytorch: torch === null ? null : imagesPerSecond / torch.imagesPerSecond,
-    ownConvRatioToPytorch: torch === null ? null : opts.batch / ownSeconds / torch.imagesPerSecond,
+    tfjsOptimizerRatioToPytorch: torch === null ? null : opts.batch / tfjsOptimizerSeconds / torch.imagesPerSecond,
+    cudnnRatioToPytorch: torch === null ? null : opts.batch / cudnnSeconds / torch.imagesPerSecond,
   };
   const out = argOptional('out') ?? path.join(__dirname, 'results');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'cuda_resnet_step.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(
     `${result.model} training step on pact-cuda (${status.device}), batch ${opts.batch}: ` +
-      `${imagesPerSecond.toFixed(0)} images/s (median ${(seconds * 1000).toFixed(1)} ms; dense convolutions on ` +
-      `${status.denseConv}, ${JSON.stringify(convsPerStep)} a step); with our own convolutions ` +
-      `${(opts.batch / ownSeconds).toFixed(0)} images/s (median ${(ownSeconds * 1000).toFixed(1)} ms); cuDNN for ` +
-      `the filter gradient only ${(opts.batch / filterSeconds).toFixed(0)} images/s` +
+      `${imagesPerSecond.toFixed(0)} images/s (median ${(seconds * 1000).toFixed(1)} ms; our convolutions, fused ` +
+      `optimizer); tf.train.momentum ${(opts.batch / tfjsOptimizerSeconds).toFixed(0)} images/s (median ` +
+      `${(tfjsOptimizerSeconds * 1000).toFixed(1)} ms); convolutions on ${status.denseConv} ` +
+      `${(opts.batch / cudnnSeconds).toFixed(0)} images/s (${JSON.stringify(convsPerStep)} a step)` +
       (torch === null
         ? ''
         : `; PyTorch ${torch.imagesPerSecond.toFixed(0)} images/s; ratio ${result.ratioToPytorch!.toFixed(3)}`) +

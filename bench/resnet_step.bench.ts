@@ -23,12 +23,21 @@ export interface StepOptions {
   batch: number;
   units: number;
   size: number;
+  /** The trainer's optimizer: FusedMomentumOptimizer (the default, one kernel a variable) or tf.train.momentum. */
+  optimizer?: 'fused' | 'tfjs';
 }
 
 /** A ResNet-(6n+2) with its trainer and one fixed random batch, on the current backend. */
-export function makeTrainingStep({ batch, units, size }: StepOptions): { step: () => number; dispose: () => void } {
+export function makeTrainingStep({ batch, units, size, optimizer = 'fused' }: StepOptions): {
+  step: () => number;
+  dispose: () => void;
+} {
   const model = cifarResNet(units, 10, 1);
   const trainer = new SgdTrainer(model);
+  if (optimizer === 'tfjs') {
+    trainer.optimizer.dispose();
+    Object.assign(trainer, { optimizer: tf.train.momentum(trainer.learningRate, trainer.momentum) });
+  }
   const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
   const labels = tf.tensor1d(
     Array.from({ length: batch }, (_, i) => (i * 7) % 10),

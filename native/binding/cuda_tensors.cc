@@ -348,6 +348,35 @@ Napi::Value cudaCudnnStatus(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// cudaSgdMomentumDevice(n, learningRate, momentum, value, accumulation, gradient, valueOut, accumulationOut):
+// buffer ids of n floats each (cuda/elementwise.cuh's sgdMomentum).
+Napi::Value cudaSgdMomentumDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaSgdMomentumDevice";
+  const auto n = static_cast<size_t>(pact::intArg(info, 0, fn, "n", 0, kMaxBytes / 4));
+  const double learningRate = pact::numberArg(info, 1, fn, "learningRate");
+  const double momentum = pact::numberArg(info, 2, fn, "momentum");
+  if (!std::isfinite(learningRate) || !std::isfinite(momentum)) {
+    pact::throwArg(info.Env(), fn, "learningRate and momentum must be finite");
+  }
+  const float* value = deviceFloats(info, 3, fn, "value", n, false);
+  const float* accumulation = deviceFloats(info, 4, fn, "accumulation", n, false);
+  const float* gradient = deviceFloats(info, 5, fn, "gradient", n, false);
+  float* valueOut = deviceFloats(info, 6, fn, "valueOut", n, false);
+  float* accumulationOut = deviceFloats(info, 7, fn, "accumulationOut", n, false);
+  const float* inputs[] = {value, accumulation, gradient};
+  for (const float* out : {static_cast<const float*>(valueOut), static_cast<const float*>(accumulationOut)}) {
+    for (const float* in : inputs) {
+      if (n > 0 && out == in) pact::throwArg(info.Env(), fn, "an output buffer is also an input");
+    }
+  }
+  if (n > 0 && valueOut == accumulationOut) pact::throwArg(info.Env(), fn, "valueOut and accumulationOut are one buffer");
+  runLauncher(info.Env(), fn, [&] {
+    pact::cuda::sgdMomentum(value, accumulation, gradient, static_cast<int64_t>(n), -static_cast<float>(learningRate),
+                            static_cast<float>(momentum), valueOut, accumulationOut);
+  });
+  return info.Env().Undefined();
+}
+
 // Rows and channels of the batch-norm bindings, with epsilon: rows * channels floats in every [rows, channels]
 // buffer, channels in every per-channel one.
 struct BatchNormArgs {
@@ -528,6 +557,7 @@ PACT_EXPORT("cudaHaltingStepDevice", cudaHaltingStepDevice);
 PACT_EXPORT("cudaHaltingStepGradDevice", cudaHaltingStepGradDevice);
 PACT_EXPORT("cudaMaskedConv2dDevice", cudaMaskedConv2dDevice);
 PACT_EXPORT("cudaConv2dDense", cudaConv2dDense);
+PACT_EXPORT("cudaSgdMomentumDevice", cudaSgdMomentumDevice);
 PACT_EXPORT("cudaCudnnStatus", cudaCudnnStatus);
 PACT_EXPORT("cudaBatchNormTrainDevice", cudaBatchNormTrainDevice);
 PACT_EXPORT("cudaBatchNormTrainGradDevice", cudaBatchNormTrainGradDevice);

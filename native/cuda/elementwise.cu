@@ -395,4 +395,26 @@ void binary(BinaryOp op, const float* a, const float* b, float* out, const Broad
   checkLaunch("binaryKernel");
 }
 
+namespace {
+
+__global__ void sgdMomentumKernel(const float* value, const float* accumulation, const float* gradient, int64_t n,
+                                  float negLearningRate, float momentum, float* valueOut, float* accumulationOut) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float a = __fadd_rn(__fmul_rn(accumulation[i], momentum), gradient[i]);
+    accumulationOut[i] = a;
+    valueOut[i] = __fadd_rn(__fmul_rn(negLearningRate, a), value[i]);
+  }
+}
+
+}  // namespace
+
+void sgdMomentum(const float* value, const float* accumulation, const float* gradient, int64_t n, float negLearningRate,
+                 float momentum, float* valueOut, float* accumulationOut) {
+  if (n == 0) return;
+  PACT_LAUNCH(sgdMomentumKernel, blocksFor(n), kThreads, 0, nullptr, value, accumulation, gradient, n,
+              negLearningRate, momentum, valueOut, accumulationOut);
+  checkLaunch("sgdMomentumKernel");
+}
+
 }  // namespace pact::cuda

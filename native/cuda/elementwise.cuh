@@ -57,4 +57,10 @@ void compare(CompareOp op, CastType type, const void* a, const void* b, uint8_t*
 void cast(const void* x, CastType from, void* y, CastType to, int64_t n);
 void binary(BinaryOp op, const float* a, const float* b, float* out, const BroadcastShape& shape);
 
+// One SGD-momentum step (cpu/sgd_momentum.h, whose rounding it keeps: __fmul_rn/__fadd_rn, never contracted into a
+// fused multiply-add): accumulationOut = accumulation * momentum + gradient, valueOut = negLearningRate *
+// accumulationOut + value, over n floats.
+void sgdMomentum(const float* value, const float* accumulation, const float* gradient, int64_t n, float negLearningRate,
+                 float momentum, float* valueOut, float* accumulationOut);
+
 }  // namespace pact::cuda

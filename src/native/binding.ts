@@ -259,6 +259,19 @@ export interface MaskedConvAddon {
     mean: Float32Array,
     variance: Float32Array,
   ): void;
+  /**
+   * One SGD-momentum step (src/ops/sgd_momentum.ts): accumulationOut = accumulation * momentum + gradient,
+   * valueOut = value - learningRate * accumulationOut, rounded as tfjs' ops.
+   */
+  sgdMomentum(
+    value: Float32Array,
+    accumulation: Float32Array,
+    gradient: Float32Array,
+    learningRate: number,
+    momentum: number,
+    valueOut: Float32Array,
+    accumulationOut: Float32Array,
+  ): void;
   /** y = u + c * a, u and c [rows, channels], a [rows] scaling each row of c (the masked unit's u + f(u)·a). */
   scaledResidualAdd(
     rows: number,
@@ -586,6 +599,17 @@ export interface CudaTensorAddon {
     b: number,
     mask: number,
     out: number,
+  ): void;
+  /** One SGD-momentum step on n-float device buffers (src/ops/sgd_momentum.ts). */
+  cudaSgdMomentumDevice(
+    n: number,
+    learningRate: number,
+    momentum: number,
+    value: number,
+    accumulation: number,
+    gradient: number,
+    valueOut: number,
+    accumulationOut: number,
   ): void;
   /**
    * The dense convolution `which` (operands as in cudaMaskedConv2dDevice, no mask) through cuDNN, loaded at run

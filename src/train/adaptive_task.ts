@@ -28,7 +28,7 @@ import {
 } from '../models/psact';
 import { actLoss, type PonderTerm, ReinforceBaseline, relaxedLoss } from '../ops/objectives';
 import { correctCount } from './classifier_task';
-import { gradientUpdates, ScheduledAdam } from './optimizers';
+import { FusedMomentumOptimizer, gradientUpdates, ScheduledAdam } from './optimizers';
 import { checkClasses, checkLabels, type SgdConfig } from './step';
 import type { StepResult, TrainTask } from './trainer';
 
@@ -131,7 +131,7 @@ export class AdaptiveTask implements TrainTask {
     this.optimizer =
       options.trainMode === 'discrete'
         ? new ScheduledAdam(options.adamLearningRate ?? 1e-3, 0.9, 0.999)
-        : tf.train.momentum(learningRate, momentum);
+        : new FusedMomentumOptimizer(learningRate, momentum);
     this.baseline = options.trainMode === 'discrete' ? new ReinforceBaseline(0.99) : null;
     this.decayed = new Set(weightDecay > 0 ? model.weightDecayVariables() : []);
     this.evalModes =

@@ -1,6 +1,8 @@
 /** Optimizers the trainer's schedule and checkpoints need beyond what tfjs provides. */
 import * as tf from '@tensorflow/tfjs';
 
+import { sgdMomentumStep } from '../ops/sgd_momentum';
+
 const ACC_BETAS = ['accBeta1', 'accBeta2'] as const;
 
 type NamedTensors = Awaited<ReturnType<tf.Optimizer['getWeights']>>;
@@ -53,4 +55,48 @@ export function gradientUpdates(
       return { name: v.name, tensor };
     }),
   );
+}
+
+type OptimizerSlot = { originalName: string; variable: tf.Variable };
+
+/**
+ * tfjs' MomentumOptimizer (no Nesterov) with each variable's update as one kernel, `sgdMomentumStep`, instead of
+ * four ops: the same values bit for bit, the same slots, weights and checkpoints (`<name>/momentum`), a quarter of
+ * the kernels in the optimizer's part of a training step.
+ */
+export class FusedMomentumOptimizer extends tf.MomentumOptimizer {
+  constructor(learningRate: number, momentum: number) {
+    super(learningRate, momentum, false);
+  }
+
+  private get slots(): Array<OptimizerSlot | undefined> {
+    return (this as unknown as { accumulations: Array<OptimizerSlot | undefined> }).accumulations;
+  }
+
+  override applyGradients(variableGradients: tf.NamedTensorMap | GradientUpdate[]): void {
+    const names = Array.isArray(variableGradients)
+      ? variableGradients.map((item) => item.name)
+      : Object.keys(variableGradients);
+    const momentum = (this as unknown as { momentum: number }).momentum;
+    names.forEach((name, i) => {
+      const value = tf.engine().registeredVariables[name];
+      if (value === undefined) throw new Error(`FusedMomentumOptimizer: no variable named ${name}`);
+      this.slots[i] ??= {
+        originalName: `${name}/momentum`,
+        variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+      };
+      const accumulation = (this.slots[i] as OptimizerSlot).variable;
+      const gradient = Array.isArray(variableGradients) ? variableGradients[i].tensor : variableGradients[name];
+      if (gradient == null) return;
+      tf.tidy(() => {
+        const [next, nextAccumulation] = sgdMomentumStep(value, accumulation, gradient, {
+          learningRate: this.learningRate,
+          momentum,
+        });
+        accumulation.assign(nextAccumulation);
+        value.assign(next);
+      });
+    });
+    this.incrementIterations();
+  }
 }

@@ -8,7 +8,7 @@
  * optimizer's state is created once, so tf.memory() is flat from the second step on.
  */
 import * as tf from '@tensorflow/tfjs';
-import { gradientUpdates } from './optimizers';
+import { FusedMomentumOptimizer, gradientUpdates } from './optimizers';
 
 export interface Classifier {
   forward(x: tf.Tensor4D, options: { training: boolean }): tf.Tensor2D;
@@ -81,7 +81,7 @@ export class SgdTrainer {
     this.learningRate = learningRate;
     this.momentum = momentum;
     this.weightDecay = weightDecay;
-    this.optimizer = tf.train.momentum(learningRate, momentum);
+    this.optimizer = new FusedMomentumOptimizer(learningRate, momentum);
     this.decayed = new Set(model.weightDecayVariables());
   }
 

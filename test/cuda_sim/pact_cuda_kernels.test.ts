@@ -19,6 +19,7 @@ import {
   PACT_SCALED_RESIDUAL_ADD,
   scaledResidualAdd,
 } from '../../src/ops/masked_residual_unit';
+import { sgdMomentumComposite, sgdMomentumStep } from '../../src/ops/sgd_momentum';
 import { expectClose } from '../helpers/compare';
 import { freshRng, type Rng } from '../helpers/random';
 import { usePactCudaSim, valuesOn } from './on_backend';
@@ -364,6 +365,45 @@ describe('pact-cuda kernels beyond element-wise float32 (simulated device)', fun
     const v = (a: Float32Array) => tf.tensor1d(a);
     same(() => tf.batchNorm(x(), v(mean), v(variance), v(offset), v(scale), 1e-3), `seed ${rng.seed} batchNorm`, TOL);
     same(() => tf.batchNorm(x(), v(mean), v(variance), undefined, undefined, 1e-5), `seed ${rng.seed} bn plain`, TOL);
+  });
+
+  it('runs the fused SGD-momentum step as the ops of MomentumOptimizer on tfjs-backend-cpu, bit for bit', () => {
+    const rng = freshRng();
+    for (let trial = 0; trial < 4; ++trial) {
+      const shape = randomShape(rng, rng.int(0, 3), 40);
+      const n = tf.util.sizeFromShape(shape);
+      const [v, a, g] = [rng.normal(n), rng.normal(n), rng.normal(n)];
+      const attrs = { learningRate: rng.uniform(1, 1e-3, 0.5)[0], momentum: rng.uniform(1, 0, 0.99)[0] };
+      for (const out of [0, 1]) {
+        const expected = valuesOn(
+          'cpu',
+          () => sgdMomentumComposite(tf.tensor(v, shape), tf.tensor(a, shape), tf.tensor(g, shape), attrs)[out],
+        );
+        process.env.PACT_STRICT_NATIVE = '1';
+        const actual = valuesOn(
+          PACT_CUDA,
+          () => sgdMomentumStep(tf.tensor(v, shape), tf.tensor(a, shape), tf.tensor(g, shape), attrs)[out],
+        );
+        delete process.env.PACT_STRICT_NATIVE;
+        expectClose(actual, expected, EXACT, `seed ${rng.seed} shape [${shape}] output ${out}`);
+      }
+    }
+    const native = backend().native;
+    const [x, y] = [native.cudaBufferCreate(16), native.cudaBufferCreate(12)];
+    try {
+      assert.throws(() => native.cudaSgdMomentumDevice(4, 0.1, 0.9, x, x, y, x, x), /cudaSgdMomentumDevice: gradient/);
+      assert.throws(
+        () => native.cudaSgdMomentumDevice(4, NaN, 0.9, x, x, x, x, x),
+        /learningRate and momentum must be finite/,
+      );
+      assert.throws(
+        () => native.cudaSgdMomentumDevice(4, 0.1, 0.9, x, x, x, x, x),
+        /an output buffer is also an input/,
+      );
+    } finally {
+      native.cudaBufferFree(x);
+      native.cudaBufferFree(y);
+    }
   });
 
   it('refuses bad calls of the new bindings with an Error naming the function and argument', () => {

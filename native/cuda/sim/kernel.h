@@ -226,6 +226,10 @@ inline unsigned long long max(unsigned long long a, unsigned long long b) { retu
 inline float max(float a, float b) { return fmaxf(a, b); }
 inline double max(double a, double b) { return fmax(a, b); }
 inline float __expf(float x) { return expf(x); }
+// Round-to-nearest float operations that the device never contracts into a fused multiply-add. The simulation is
+// compiled for baseline x86-64, which has no FMA instruction: plain operators round the same.
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __logf(float x) { return logf(x); }
 inline float __powf(float x, float y) { return powf(x, y); }
 inline float __fdividef(float x, float y) { return x / y; }

@@ -30,6 +30,7 @@ import {
   PACT_SCALED_RESIDUAL_ADD,
   PACT_SCALED_RESIDUAL_ADD_GRAD,
 } from '../../ops/masked_residual_unit';
+import { PACT_SGD_MOMENTUM, type SgdMomentumAttrs } from '../../ops/sgd_momentum';
 import { rowsAndChannels } from '../pact_cpu/kernel_util';
 import { deviceKernel, PACT_CUDA, PactCudaBackend } from './backend';
 
@@ -315,7 +316,19 @@ function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
   });
 }
 
+/** One SGD-momentum step (src/ops/sgd_momentum.ts) on device buffers. */
+const sgdMomentum = config(PACT_SGD_MOMENTUM, ({ inputs, attrs, backend }) => {
+  const value = inputs.value as tf.TensorInfo;
+  const { learningRate, momentum } = attrs as unknown as SgdMomentumAttrs;
+  const [iv, ia, ig] = ids(backend, inputs, ['value', 'accumulation', 'gradient']);
+  const n = tf.util.sizeFromShape(value.shape);
+  return backend.launchInto([value.shape, value.shape], ([vOut, aOut]) =>
+    backend.native.cudaSgdMomentumDevice(n, learningRate, momentum, iv, ia, ig, vOut, aOut),
+  );
+});
+
 export const pactCudaPactKernels: tf.KernelConfig[] = [
+  sgdMomentum,
   denseConv(tf.Conv2D, 0),
   denseConv(tf.Conv2DBackpropInput, 1),
   denseConv(tf.Conv2DBackpropFilter, 2),

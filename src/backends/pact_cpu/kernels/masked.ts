@@ -2,7 +2,8 @@
  * pact-cpu kernels of the masked convolution (src/ops/masked_conv2d.ts): forward, backprop-input and
  * backprop-filter, of dilateMask (src/ops/dilate_mask.ts), all native (native/cpu/masked_conv2d.cc), and the
  * masked batch norm + ReLU of maskedResidualUnit and its gradient, and evaluation's batch norm + ReLU with given
- * statistics, masked and dense (native/cpu/masked_residual_unit.cc).
+ * statistics, masked and dense (native/cpu/masked_residual_unit.cc); and the optimizer's fused SGD-momentum step
+ * (native/cpu/sgd_momentum.cc).
  * tfjs-backend-cpu has no such kernels, so there is no fallback: the addon that registered pact-cpu has them all.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -23,6 +24,7 @@ import {
   PACT_SCALED_RESIDUAL_ADD,
   PACT_SCALED_RESIDUAL_ADD_GRAD,
 } from '../../../ops/masked_residual_unit';
+import { PACT_SGD_MOMENTUM, type SgdMomentumAttrs } from '../../../ops/sgd_momentum';
 import { PACT_CPU, PactCpuBackend } from '../backend';
 import { rowsAndChannels } from '../kernel_util';
 
@@ -230,7 +232,26 @@ const scaledResidualAddGrad = configMulti(PACT_SCALED_RESIDUAL_ADD_GRAD, ({ inpu
   return [backend.floatOutput(dc, c.shape), backend.floatOutput(da, a.shape)];
 });
 
+/** One SGD-momentum step (src/ops/sgd_momentum.ts): outputs the new value and accumulation. */
+const sgdMomentum = configMulti(PACT_SGD_MOMENTUM, ({ inputs, backend, attrs }) => {
+  const { value, accumulation, gradient } = inputs;
+  const { learningRate, momentum } = attrs as unknown as SgdMomentumAttrs;
+  const n = tf.util.sizeFromShape(value.shape);
+  const [valueOut, accumulationOut] = [backend.outputFloats(n), backend.outputFloats(n)];
+  backend.native.sgdMomentum(
+    backend.floats(value, 'value'),
+    backend.floats(accumulation, 'accumulation'),
+    backend.floats(gradient, 'gradient'),
+    learningRate,
+    momentum,
+    valueOut,
+    accumulationOut,
+  );
+  return [backend.floatOutput(valueOut, value.shape), backend.floatOutput(accumulationOut, value.shape)];
+});
+
 export const maskedKernels: tf.KernelConfig[] = [
+  sgdMomentum,
   maskedConv(0),
   maskedConv(1),
   maskedConv(2),
