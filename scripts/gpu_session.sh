@@ -78,9 +78,10 @@ run() {
   export PACT_ADDON=${PWD}/.device/pact.node
   # cuDNN from the PyTorch venv's nvidia-cudnn wheel (libcudnn.so.9 finds its sub-libraries and cuBLAS itself).
   local cudnn_lib
-  cudnn_lib=$(python3 -c 'import nvidia.cudnn, os; print(os.path.join(list(nvidia.cudnn.__path__)[0], "lib"))' 2>/dev/null)
+  cudnn_lib=$(python3 -c 'import nvidia.cudnn as c, os; print(os.path.join(list(c.__path__)[0], "lib"))' 2>/dev/null)
   if [ -n "${cudnn_lib}" ] && [ -f "${cudnn_lib}/libcudnn.so.9" ]; then
-    export PACT_CUDNN_LIBRARY=${cudnn_lib}/libcudnn.so.9 LD_LIBRARY_PATH=${cudnn_lib}${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}
+    export PACT_CUDNN_LIBRARY=${cudnn_lib}/libcudnn.so.9
+    export LD_LIBRARY_PATH=${cudnn_lib}${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}
     export PACT_CUDNN=1 PACT_CUDNN_REQUIRED=1
   fi
   local commit limits mocha tsx kernel_tests

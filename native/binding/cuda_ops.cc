@@ -187,7 +187,8 @@ Napi::Value cudaHaltingStepGrad(const Napi::CallbackInfo& info) {
 
 using MaskedLauncher = void (*)(const pact::masked::ConvGeometry&, const float*, const float*, const float*, float*);
 
-// The three masked-convolution functions share one shape: geometry, two arrays (a, b), the mask, the output.
+// The three masked-convolution functions share one shape: geometry, two arrays (a, b), the mask (null: dense), the
+// output.
 Napi::Value runMaskedConv(const Napi::CallbackInfo& info, const char* fn, MaskedLauncher launcher, const char* aName,
                           const char* bName, const char* outName, int aDims, int bDims, int outDims) {
   const pact::masked::ConvGeometry g = pact::geometryArgs(info, fn);
@@ -196,7 +197,10 @@ Napi::Value runMaskedConv(const Napi::CallbackInfo& info, const char* fn, Masked
                             pact::elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC})};
   const FloatView a = pact::floatArgOfLength(info, 4, fn, aName, counts[aDims]);
   const FloatView b = pact::floatArgOfLength(info, 5, fn, bName, counts[bDims]);
-  const FloatView mask = pact::floatArgOfLength(info, 6, fn, "mask", pact::elementCount(info, fn, {g.batch, g.outH, g.outW}));
+  // A null mask: the dense convolution (every position active).
+  const bool dense = info.Length() > 6 && info[6].IsNull();
+  const size_t positions = pact::elementCount(info, fn, {g.batch, g.outH, g.outW});
+  const FloatView mask = dense ? FloatView{} : pact::floatArgOfLength(info, 6, fn, "mask", positions);
   const FloatView out = pact::floatArgOfLength(info, 7, fn, outName, counts[outDims]);
   DeviceCall call(info.Env(), fn);
   const float *dA = call.in(a), *dB = call.in(b), *dMask = call.in(mask);

@@ -290,7 +290,7 @@ Napi::Value cudaHaltingStepGradDevice(const Napi::CallbackInfo& info) {
 
 // cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, aId, bId, maskId, outId): the masked
 // convolution on device buffers; which 0: forward (a = x, b = filter, out = y), 1: backprop input (dy, filter ->
-// dx), 2: backprop filter (x, dy -> dfilter). Semantics: cpu/masked_conv2d.h.
+// dx), 2: backprop filter (x, dy -> dfilter). Semantics: cpu/masked_conv2d.h; maskId 0: every position active.
 Napi::Value cudaMaskedConv2dDevice(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaMaskedConv2dDevice";
   const pact::masked::ConvGeometry g = pact::geometryArgs(info, fn);
@@ -304,7 +304,8 @@ Napi::Value cudaMaskedConv2dDevice(const Napi::CallbackInfo& info) {
   const int* operands = kOperands[which];
   const float* a = deviceFloats(info, 5, fn, kNames[which][0], counts[operands[0]], false);
   const float* b = deviceFloats(info, 6, fn, kNames[which][1], counts[operands[1]], false);
-  const float* mask = deviceFloats(info, 7, fn, "mask", pact::elementCount(info, fn, {g.batch, g.outH, g.outW}), false);
+  // Mask id 0: the dense convolution (every position active).
+  const float* mask = deviceFloats(info, 7, fn, "mask", pact::elementCount(info, fn, {g.batch, g.outH, g.outW}), true);
   float* out = deviceFloats(info, 8, fn, kNames[which][2], counts[operands[2]], false);
   runLauncher(info.Env(), fn, [&] {
     if (which == 0) pact::cuda::maskedConv2dForward(g, a, b, mask, out);
@@ -369,7 +370,9 @@ Napi::Value cudaSgdMomentumDevice(const Napi::CallbackInfo& info) {
       if (n > 0 && out == in) pact::throwArg(info.Env(), fn, "an output buffer is also an input");
     }
   }
-  if (n > 0 && valueOut == accumulationOut) pact::throwArg(info.Env(), fn, "valueOut and accumulationOut are one buffer");
+  if (n > 0 && valueOut == accumulationOut) {
+    pact::throwArg(info.Env(), fn, "valueOut and accumulationOut are one buffer");
+  }
   runLauncher(info.Env(), fn, [&] {
     pact::cuda::sgdMomentum(value, accumulation, gradient, static_cast<int64_t>(n), -static_cast<float>(learningRate),
                             static_cast<float>(momentum), valueOut, accumulationOut);

@@ -35,14 +35,16 @@ int blocksFor(int64_t items) { return gridStrideBlocks(items, kThreads, kMaxBloc
 
 int64_t outPositions(const ConvGeometry& g) { return g.batch * g.outH * g.outW; }
 
-// The active list: a scratch block holding [count, positions...] for up to `capacity` positions.
+// The active list: a scratch block holding [count, positions...] for up to `capacity` positions; or, `dense`, no
+// block (count() and positions() null: the kernels take every position, countOf/positionAt).
 class ActiveList {
  public:
-  explicit ActiveList(int64_t capacity) : buffer_(checkedBytes(capacity)) {}
-  int* count() const { return buffer_.as<int>(); }
-  int* positions() const { return buffer_.as<int>() + 1; }
+  ActiveList(int64_t capacity, bool dense) : dense_(dense), buffer_(dense ? 0 : checkedBytes(capacity)) {}
+  int* count() const { return dense_ ? nullptr : buffer_.as<int>(); }
+  int* positions() const { return dense_ ? nullptr : buffer_.as<int>() + 1; }
 
  private:
+  bool dense_;
   static size_t checkedBytes(int64_t capacity) {
     if (capacity >= (int64_t{1} << 31)) throw std::runtime_error("maskedConv2d (CUDA): batch*outH*outW >= 2^31");
     return sizeof(int) * static_cast<size_t>(capacity + 1);
@@ -83,6 +85,13 @@ void compact(const ConvGeometry& g, const float* mask, const ActiveList& list) {
   const int64_t n = outPositions(g);
   PACT_LAUNCH(compactKernel, blocksFor(n), kThreads, 0, nullptr, mask, n, list.count(), list.positions());
   check(cudaGetLastError(), "compact launch");
+}
+
+// The active list's size and slot i's position; a null list is the dense one (every position active, slot i is
+// position i, `dense` of them), so a dense convolution skips the mask, the compaction and the output's zeroing.
+__device__ inline int64_t countOf(const int* count, int64_t dense) { return count != nullptr ? *count : dense; }
+__device__ inline int64_t positionAt(const int* positions, int64_t slot) {
+  return positions != nullptr ? positions[slot] : slot;
 }
 
 // Output position p's window: the input pixel index of its batch image's origin and its top-left input
@@ -138,13 +147,13 @@ __global__ void forwardKernel(ConvGeometry g, const float* x, const float* xMask
   __shared__ float weights[kTile][BN];
   __shared__ Window windows[BM];
   __shared__ Tap taps[kTile];
-  const int n = *count;
+  const int64_t n = countOf(count, capacity);
   const int64_t first = static_cast<int64_t>(blockIdx.x) * BM;
   if (first >= n) return;  // uniform across the block, before any barrier
   const int64_t oc0 = static_cast<int64_t>(blockIdx.y) * BN, kEnd = g.kH * g.kW * g.inC;
   const int64_t kBegin = blockIdx.z * kSpan, K = kBegin + kSpan < kEnd ? kBegin + kSpan : kEnd;
   for (int m = threadIdx.x; m < BM; m += kThreads) {
-    windows[m] = first + m < n ? windowOf(g, positions[first + m]) : Window{-1, 0, 0};
+    windows[m] = first + m < n ? windowOf(g, positionAt(positions, first + m)) : Window{-1, 0, 0};
   }
   const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
   float acc[kMicro][kMicro] = {};
@@ -174,7 +183,7 @@ __global__ void forwardKernel(ConvGeometry g, const float* x, const float* xMask
     const int64_t slot = first + ty + i * TY;
     if (slot >= n) continue;
     float* row = partial != nullptr ? partial + (blockIdx.z * capacity + slot) * g.outC
-                                    : y + static_cast<int64_t>(positions[slot]) * g.outC;
+                                    : y + positionAt(positions, slot) * g.outC;
     for (int j = 0; j < kMicro; ++j) {
       const int64_t o = oc0 + tx + j * TX;
       if (o < g.outC) row[o] = acc[i][j];
@@ -189,14 +198,14 @@ __global__ void forwardKernel(ConvGeometry g, const float* x, const float* xMask
 // in order, so the result does not depend on scheduling (only on the active list's order).
 template <int BN>
 __global__ void backpropFilterKernel(ConvGeometry g, const float* x, const float* dy, const int* count,
-                                     const int* positions, float* partial) {
+                                     const int* positions, int64_t denseCount, float* partial) {
   constexpr int TX = BN / kMicro, TY = kThreads / TX, BK = TY * kMicro;
   __shared__ float patch[kTile][BK];
   __shared__ float grads[kTile][BN];
   __shared__ Tap taps[BK];
   __shared__ Window windows[kTile];
   __shared__ int64_t rows[kTile];
-  const int64_t n = *count, K = g.kH * g.kW * g.inC;
+  const int64_t n = countOf(count, denseCount), K = g.kH * g.kW * g.inC;
   const int64_t k0 = static_cast<int64_t>(blockIdx.x) * BK, oc0 = static_cast<int64_t>(blockIdx.z) * BN;
   const int64_t span = ((n + gridDim.y - 1) / gridDim.y + kTile - 1) / kTile * kTile;
   const int64_t begin = blockIdx.y * span, end = begin + span < n ? begin + span : n;
@@ -207,7 +216,7 @@ __global__ void backpropFilterKernel(ConvGeometry g, const float* x, const float
     __syncthreads();  // the last step's reads are done (first time: the taps are written)
     if (threadIdx.x < kTile) {
       const int64_t slot = p0 + threadIdx.x;
-      rows[threadIdx.x] = slot < end ? positions[slot] : -1;
+      rows[threadIdx.x] = slot < end ? positionAt(positions, slot) : -1;
       windows[threadIdx.x] = slot < end ? windowOf(g, rows[threadIdx.x]) : Window{-1, 0, 0};
     }
     __syncthreads();
@@ -257,12 +266,12 @@ __global__ void sumSpansKernel(const float* partial, int64_t spans, int64_t n, f
 // partial[z, slot, o], in split order.
 __global__ void sumSplitsKernel(const int* count, const int* positions, const float* partial, int64_t splits,
                                 int64_t capacity, int64_t outC, float* y) {
-  const int64_t n = static_cast<int64_t>(*count) * outC, stride = capacity * outC;
+  const int64_t n = countOf(count, capacity) * outC, stride = capacity * outC;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float sum = 0.0f;
     for (int64_t z = 0; z < splits; ++z) sum += partial[z * stride + e];
-    y[static_cast<int64_t>(positions[e / outC]) * outC + e % outC] = sum;
+    y[positionAt(positions, e / outC) * outC + e % outC] = sum;
   }
 }
 
@@ -330,7 +339,7 @@ __global__ void backpropInputKernel(ConvGeometry g, const float* dy, const float
         const int64_t nx = ix + g.padLeft - kx;
         if (nx < 0 || nx % g.strideW != 0 || nx / g.strideW >= g.outW) continue;
         const int64_t p = (b * g.outH + oy) * g.outW + nx / g.strideW;
-        if (!(mask[p] > 0.0f)) continue;
+        if (mask != nullptr && !(mask[p] > 0.0f)) continue;
         const float* d = dy + p * g.outC;
         const float* w = filter + ((ky * g.kW + kx) * g.inC + ci) * g.outC;
         for (int64_t o = 0; o < g.outC; ++o) acc += d[o] * w[o];
@@ -343,9 +352,12 @@ __global__ void backpropInputKernel(ConvGeometry g, const float* dy, const float
 }  // namespace
 
 void maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y) {
-  ActiveList list(outPositions(g));
-  compact(g, mask, list);
-  check(cudaMemsetAsync(y, 0, sizeof(float) * outPositions(g) * g.outC, nullptr), "cudaMemsetAsync");
+  const bool dense = mask == nullptr;  // every position active and written: no list, no zeros
+  ActiveList list(outPositions(g), dense);
+  if (!dense) {
+    compact(g, mask, list);
+    check(cudaMemsetAsync(y, 0, sizeof(float) * outPositions(g) * g.outC, nullptr), "cudaMemsetAsync");
+  }
   launchForward(g, x, nullptr, filter, list, outPositions(g), y);
 }
 
@@ -374,11 +386,15 @@ void maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const flo
   PACT_LAUNCH(flipFilterKernel, blocksFor(g.kH * g.kW * g.inC * g.outC), kThreads, 0, nullptr, g, filter,
               flipped.as<float>());
   check(cudaGetLastError(), "flipFilter launch");
-  ActiveList list(inputs);
-  check(cudaMemsetAsync(list.count(), 0, sizeof(int), nullptr), "cudaMemsetAsync");
-  PACT_LAUNCH(compactReadKernel, blocksFor(inputs), kThreads, 0, nullptr, g, mask, list.count(), list.positions());
-  check(cudaGetLastError(), "compactRead launch");
-  check(cudaMemsetAsync(dx, 0, sizeof(float) * inputs * g.inC, nullptr), "cudaMemsetAsync");
+  // Dense: every input position, each row of dx written (0 where no window reaches).
+  const bool dense = mask == nullptr;
+  ActiveList list(inputs, dense);
+  if (!dense) {
+    check(cudaMemsetAsync(list.count(), 0, sizeof(int), nullptr), "cudaMemsetAsync");
+    PACT_LAUNCH(compactReadKernel, blocksFor(inputs), kThreads, 0, nullptr, g, mask, list.count(), list.positions());
+    check(cudaGetLastError(), "compactRead launch");
+    check(cudaMemsetAsync(dx, 0, sizeof(float) * inputs * g.inC, nullptr), "cudaMemsetAsync");
+  }
   launchForward(t, dy, mask, flipped.as<float>(), list, inputs, dx);
 }
 
@@ -386,8 +402,8 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
                                 float* dfilter) {
   const int64_t K = g.kH * g.kW * g.inC, total = K * g.outC;
   if (total == 0) return;
-  ActiveList list(outPositions(g));
-  compact(g, mask, list);
+  ActiveList list(outPositions(g), mask == nullptr);
+  if (mask != nullptr) compact(g, mask, list);
   const auto run = [&](auto kernel, int bn) {
     const int64_t bk = kMicro * kThreads / (bn / kMicro);
     const int64_t kBlocks = (K + bk - 1) / bk, cBlocks = (g.outC + bn - 1) / bn;
@@ -395,7 +411,8 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
         1, std::min({kFilterBlocks / (kBlocks * cBlocks), (outPositions(g) + 255) / 256, kMaxBlocks}));
     Scratch partial(sizeof(float) * static_cast<size_t>(spans * total));
     const dim3 grid(static_cast<unsigned>(kBlocks), static_cast<unsigned>(spans), static_cast<unsigned>(cBlocks));
-    PACT_LAUNCH(kernel, grid, kThreads, 0, nullptr, g, x, dy, list.count(), list.positions(), partial.as<float>());
+    PACT_LAUNCH(kernel, grid, kThreads, 0, nullptr, g, x, dy, list.count(), list.positions(), outPositions(g),
+                partial.as<float>());
     check(cudaGetLastError(), "backpropFilter launch");
     PACT_LAUNCH(sumSpansKernel, blocksFor(32 * total), kThreads, 0, nullptr, partial.as<float>(), spans, total,
                 dfilter);

@@ -19,6 +19,8 @@
 //   backpropFilter a GEMM over the active list: blocks of 64-256 rows of K x 16-64 channels, each over one span of
 //                the list (about 1024 blocks in all), into per-span partial sums that a second kernel adds in
 //                order (no atomics).
+// A null mask is the dense convolution (every position active): no compaction, and the output is written whole, so
+// it is not zeroed first; pact-cuda's Conv2D and both gradients run this way where cuDNN does not.
 // Limits: batch*outH*outW and batch*inH*inW < 2^31; no dilation.
 #pragma once
 #include <cstdint>

@@ -336,7 +336,8 @@ export interface CudaOpsAddon {
   cudaHaltingStep: PactOpsAddon['haltingStep'];
   /**
    * The masked convolution (native/cuda/masked_conv2d.cu; semantics and layouts in native/cpu/masked_conv2d.h)
-   * on the device from host arrays, with the arguments of `maskedConv2d` (MaskedConvAddon) less `algo`.
+   * on the device from host arrays, with the arguments of `maskedConv2d` (MaskedConvAddon) less `algo`; a null mask
+   * is the dense convolution (every position active).
    */
   cudaMaskedConv2d(
     xShape: number[],
@@ -345,7 +346,7 @@ export interface CudaOpsAddon {
     pads: number[],
     x: Float32Array,
     filter: Float32Array,
-    mask: Float32Array,
+    mask: Float32Array | null,
     y: Float32Array,
   ): void;
   cudaMaskedConv2dBackpropInput(
@@ -355,7 +356,7 @@ export interface CudaOpsAddon {
     pads: number[],
     dy: Float32Array,
     filter: Float32Array,
-    mask: Float32Array,
+    mask: Float32Array | null,
     dx: Float32Array,
   ): void;
   cudaMaskedConv2dBackpropFilter(
@@ -365,7 +366,7 @@ export interface CudaOpsAddon {
     pads: number[],
     x: Float32Array,
     dy: Float32Array,
-    mask: Float32Array,
+    mask: Float32Array | null,
     dfilter: Float32Array,
   ): void;
   /** Gradient of `cudaHaltingStep`; u, gOutput and gU are all null (no accumulator) or all positions*channels. */
@@ -587,7 +588,7 @@ export interface CudaTensorAddon {
   ): void;
   /**
    * The masked convolution on device buffers; which 0: (x, filter) -> y, 1: (dy, filter) -> dx,
-   * 2: (x, dy) -> dfilter.
+   * 2: (x, dy) -> dfilter. Mask id 0: the dense convolution (every position active).
    */
   cudaMaskedConv2dDevice(
     xShape: number[],

@@ -100,12 +100,14 @@ type Conv = (
   pads: number[],
   a: Float32Array,
   b: Float32Array,
-  mask: Float32Array,
+  mask: Float32Array | null,
   out: Float32Array,
 ) => void;
 
 interface Implementation {
   name: string;
+  /** Takes a null mask: the dense form (every position active, no compaction). */
+  dense: boolean;
   forward: Conv;
   backpropInput: Conv;
   backpropFilter: Conv;
@@ -118,6 +120,7 @@ function implementations(): Implementation[] {
     if (sim === null) throw new Error(`cannot load ${simAddonPath()}`);
     list.push({
       name: 'simulated CUDA',
+      dense: true,
       forward: sim.cudaMaskedConv2d.bind(sim),
       backpropInput: sim.cudaMaskedConv2dBackpropInput.bind(sim),
       backpropFilter: sim.cudaMaskedConv2dBackpropFilter.bind(sim),
@@ -127,6 +130,7 @@ function implementations(): Implementation[] {
   if (native !== null && native.buildInfo().cuda.available) {
     list.push({
       name: 'CUDA',
+      dense: true,
       forward: native.cudaMaskedConv2d.bind(native),
       backpropInput: native.cudaMaskedConv2dBackpropInput.bind(native),
       backpropFilter: native.cudaMaskedConv2dBackpropFilter.bind(native),
@@ -136,11 +140,12 @@ function implementations(): Implementation[] {
     const sparse = 1;
     list.push({
       name: 'C++ (pact.node, sparse)',
-      forward: (xs, fs, st, pd, a, b, m, out) => native.maskedConv2d(xs, fs, st, pd, a, b, m, out, sparse),
+      dense: false,
+      forward: (xs, fs, st, pd, a, b, m, out) => native.maskedConv2d(xs, fs, st, pd, a, b, m!, out, sparse),
       backpropInput: (xs, fs, st, pd, a, b, m, out) =>
-        native.maskedConv2dBackpropInput(xs, fs, st, pd, a, b, m, out, sparse),
+        native.maskedConv2dBackpropInput(xs, fs, st, pd, a, b, m!, out, sparse),
       backpropFilter: (xs, fs, st, pd, a, b, m, out) =>
-        native.maskedConv2dBackpropFilter(xs, fs, st, pd, a, b, m, out, sparse),
+        native.maskedConv2dBackpropFilter(xs, fs, st, pd, a, b, m!, out, sparse),
     });
   }
   return list;
@@ -223,6 +228,34 @@ describe('CUDA masked convolution vs float64 reference', function () {
       }
     });
   }
+
+  it('computes the dense form (null mask: no compaction, outputs written whole) as the all-active reference', () => {
+    for (const c of CASES) {
+      const d = derive(c.geometry);
+      const xShape = [d.batch, d.inH, d.inW, d.inC];
+      const fShape = [d.kH, d.kW, d.inC, d.outC];
+      const yCount = d.batch * d.outH * d.outW * d.outC;
+      const all = new Float32Array(d.batch * d.outH * d.outW).fill(1);
+      for (const impl of impls.filter((i) => i.dense)) {
+        const rng = freshRng();
+        const label = `${impl.name} dense ${c.label} seed ${rng.seed}`;
+        const x = rng.uniform(xShape.reduce((a, b) => a * b));
+        const filter = rng.uniform(fShape.reduce((a, b) => a * b));
+        const dy = rng.uniform(yCount);
+        const tol = { atol: 1e-4, rtol: 1e-4 };
+        // NaN-filled outputs: an element the dense form fails to write shows.
+        const y = new Float32Array(yCount).fill(NaN);
+        impl.forward(xShape, fShape, d.strides, d.pads, x, filter, null, y);
+        expectClose(y, forward64(d, x, filter, all), tol, `${label} y`);
+        const dx = new Float32Array(x.length).fill(NaN);
+        impl.backpropInput(xShape, fShape, d.strides, d.pads, dy, filter, null, dx);
+        expectClose(dx, backpropInput64(d, dy, filter, all), tol, `${label} dx`);
+        const df = new Float32Array(filter.length).fill(NaN);
+        impl.backpropFilter(xShape, fShape, d.strides, d.pads, x, dy, null, df);
+        expectClose(df, backpropFilter64(d, x, dy, all), { atol: 5e-4, rtol: 1e-4 }, `${label} dfilter`);
+      }
+    }
+  });
 
   it('rejects bad arguments with errors naming them, before touching the device', () => {
     const device = impls[0];

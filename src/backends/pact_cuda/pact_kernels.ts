@@ -248,7 +248,8 @@ interface ConvAttrs {
 
 /**
  * Dense Conv2D and its two gradients on the device: cuDNN where it is loaded and the padding is symmetric
- * (native/cuda/cudnn_conv.h), else the masked-convolution kernels with every position active (their implicit GEMM).
+ * (native/cuda/cudnn_conv.h, with PACT_CUDNN=1), else the masked-convolution kernels in their dense form (no mask:
+ * their implicit GEMM over every position).
  * NHWC without dilation; anything else runs on the host.
  */
 function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
@@ -298,21 +299,11 @@ function denseConv(kernelName: string, which: 0 | 1 | 2): tf.KernelConfig {
       backend.disposeData(out.dataId, true);
     }
     backend.denseConvCounts.own++;
-    const [mask] = backend.launchInto([[xShape[0], info.outHeight, info.outWidth]], ([m]) =>
-      backend.native.cudaFill(m, 1, xShape[0] * info.outHeight * info.outWidth),
-    );
-    try {
-      const [ia, ib, im] = [
-        backend.bufferOf(first, 'x'),
-        backend.bufferOf(second, 'w'),
-        backend.bufferOf(mask, 'mask'),
-      ];
-      return backend.launchInto([outputShape], ([out]) =>
-        backend.native.cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, ia, ib, im, out),
-      )[0];
-    } finally {
-      backend.disposeData(mask.dataId, true);
-    }
+    const [ia, ib] = [backend.bufferOf(first, 'x'), backend.bufferOf(second, 'w')];
+    // Mask id 0: the dense convolution (no mask, no compaction, the output written whole).
+    return backend.launchInto([outputShape], ([out]) =>
+      backend.native.cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, ia, ib, 0, out),
+    )[0];
   });
 }
 
