@@ -3,7 +3,8 @@
  * loss read back) on pact-cuda, against PyTorch's same step on the same GPU (bench/pytorch_cuda.py's output, passed
  * with --torch). Median step after warm-up, steps alternating between the default (our convolutions,
  * FusedMomentumOptimizer), tf.train.momentum's four kernels a variable, and dense convolutions on cuDNN (where pact.node
- * loads it: PACT_CUDNN=1); host fallbacks per step are recorded (none expected). --profile profiles the default.
+ * loads it: PACT_CUDNN=1), all three or the filter gradient alone; host fallbacks per step are recorded (none
+ * expected). --profile profiles the default.
  *
  *   PACT_ADDON=build-gpu/Release/pact.node npx tsx bench/cuda_resnet_step.bench.ts [--batch 128] [--steps 10]
  *     [--warmup 3] [--units 5] [--torch pytorch_cuda.json] [--out dir] [--commit <hash>]
@@ -51,10 +52,12 @@ async function main(): Promise<void> {
   // MomentumOptimizer (four kernels a variable), and dense convolutions on cuDNN (where loaded: PACT_CUDNN=1).
   const own: [boolean, boolean, boolean] = [false, false, false];
   const cudnnAll: [boolean, boolean, boolean] = [true, true, true];
+  const cudnnFilter: [boolean, boolean, boolean] = [false, false, true];
   const configs: Array<[() => number, [boolean, boolean, boolean]]> = [
     [run.step, own],
     [runTfjsOptimizer.step, own],
     [run.step, cudnnAll],
+    [run.step, cudnnFilter],
   ];
   const timed = ([step, useCudnnFor]: [() => number, [boolean, boolean, boolean]]) => {
     backend.useCudnnFor = useCudnnFor;
@@ -64,11 +67,12 @@ async function main(): Promise<void> {
   };
   for (let i = 0; i < warmup; ++i) configs.forEach(timed);
   backend.resetFallbackCounts();
-  const [ownTimes, tfjsOptimizerTimes, cudnnTimes]: number[][] = [[], [], []];
+  const [ownTimes, tfjsOptimizerTimes, cudnnTimes, cudnnFilterTimes]: number[][] = [[], [], [], []];
   for (let i = 0; i < steps; ++i) {
     ownTimes.push(timed(configs[0]));
     tfjsOptimizerTimes.push(timed(configs[1]));
     cudnnTimes.push(timed(configs[2]));
+    cudnnFilterTimes.push(timed(configs[3]));
   }
   const fallbacks = backend.fallbackCounts();
   backend.useCudnnFor = cudnnAll;
@@ -85,6 +89,7 @@ async function main(): Promise<void> {
   const seconds = median(ownTimes);
   const tfjsOptimizerSeconds = median(tfjsOptimizerTimes);
   const cudnnSeconds = median(cudnnTimes);
+  const cudnnFilterSeconds = median(cudnnFilterTimes);
   const torchPath = argOptional('torch');
   const torch = torchPath === undefined ? null : JSON.parse(fs.readFileSync(torchPath, 'utf8')).resnetStep;
   const imagesPerSecond = opts.batch / seconds;
@@ -104,7 +109,7 @@ async function main(): Promise<void> {
       medianStepSeconds: seconds,
       imagesPerSecond,
       stepSeconds: ownTimes,
-      fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / (3 * steps)])),
+      fallbacksPerStep: Object.fromEntries(Object.entries(fallbacks).map(([k, v]) => [k, v / (4 * steps)])),
     },
     pactCudaTfjsOptimizer: {
       medianStepSeconds: tfjsOptimizerSeconds,
@@ -117,11 +122,17 @@ async function main(): Promise<void> {
       stepSeconds: cudnnTimes,
       convsPerStep,
     },
+    pactCudaCudnnFilterGradOnly: {
+      medianStepSeconds: cudnnFilterSeconds,
+      imagesPerSecond: opts.batch / cudnnFilterSeconds,
+      stepSeconds: cudnnFilterTimes,
+    },
     profile,
     pytorch: torch,
     ratioToPytorch: torch === null ? null : imagesPerSecond / torch.imagesPerSecond,
     tfjsOptimizerRatioToPytorch: torch === null ? null : opts.batch / tfjsOptimizerSeconds / torch.imagesPerSecond,
     cudnnRatioToPytorch: torch === null ? null : opts.batch / cudnnSeconds / torch.imagesPerSecond,
+    cudnnFilterRatioToPytorch: torch === null ? null : opts.batch / cudnnFilterSeconds / torch.imagesPerSecond,
   };
   const out = argOptional('out') ?? path.join(__dirname, 'results');
   fs.mkdirSync(out, { recursive: true });
@@ -131,7 +142,8 @@ async function main(): Promise<void> {
       `${imagesPerSecond.toFixed(0)} images/s (median ${(seconds * 1000).toFixed(1)} ms; our convolutions, fused ` +
       `optimizer); tf.train.momentum ${(opts.batch / tfjsOptimizerSeconds).toFixed(0)} images/s (median ` +
       `${(tfjsOptimizerSeconds * 1000).toFixed(1)} ms); convolutions on ${status.denseConv} ` +
-      `${(opts.batch / cudnnSeconds).toFixed(0)} images/s (${JSON.stringify(convsPerStep)} a step)` +
+      `${(opts.batch / cudnnSeconds).toFixed(0)} images/s (${JSON.stringify(convsPerStep)} a step), cuDNN for the ` +
+      `filter gradient only ${(opts.batch / cudnnFilterSeconds).toFixed(0)} images/s` +
       (torch === null
         ? ''
         : `; PyTorch ${torch.imagesPerSecond.toFixed(0)} images/s; ratio ${result.ratioToPytorch!.toFixed(3)}`) +

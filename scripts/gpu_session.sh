@@ -103,7 +103,7 @@ run() {
     phase torch "${limits[1]}" python3 bench/pytorch_cuda.py --out "${OUT}/pytorch_cuda.json"
     phase bench "${limits[2]}" "${tsx[@]}" bench/cuda_masked_conv2d.bench.ts --torch "${OUT}/pytorch_cuda.json" \
       --out "${OUT}" --commit "${commit}"
-    phase resnet "${limits[3]}" "${tsx[@]}" bench/cuda_resnet_step.bench.ts --torch "${OUT}/pytorch_cuda.json" \
+    phase resnet "${limits[3]}" "${tsx[@]}" bench/cuda_resnet_step.bench.ts --steps 20 --torch "${OUT}/pytorch_cuda.json" \
       --profile --out "${OUT}" --commit "${commit}"
     if [ -f "${psact_run}/checkpoint.bin" ] && [ -f "${dense_run}/checkpoint.bin" ]; then
       phase psact "${limits[4]}" "${tsx[@]}" bench/psact_throughput.bench.ts --backend pact-cuda --psact "${psact_run}" \
