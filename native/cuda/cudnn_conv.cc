@@ -40,8 +40,9 @@ Loaded load() {
   return l;
 #else
   const char* on = std::getenv("PACT_CUDNN");
-  if (on == nullptr || std::string(on) != "1") {
-    l.status.reason = "off unless PACT_CUDNN=1";
+  const std::string mode = on != nullptr ? on : "";
+  if (mode != "1" && mode != "filter" && mode != "all") {
+    l.status.reason = "off unless PACT_CUDNN=1 (or filter, all)";
     return l;
   }
   const char* path = std::getenv("PACT_CUDNN_LIBRARY");

@@ -1,12 +1,15 @@
-// Dense NHWC convolutions of the pact-cuda backend through cuDNN, loaded at run time with PACT_CUDNN=1: where
-// libcudnn.so.9 loads and a device is present, Conv2D and its two gradients run cuDNN's fastest float32 algorithm
-// without tensor cores
+// Dense NHWC convolutions of the pact-cuda backend through cuDNN, loaded at run time with PACT_CUDNN set: where
+// libcudnn.so.9 loads and a device is present, the convolutions the backend hands it (src/backends/pact_cuda: the
+// filter gradient, or all three with PACT_CUDNN=all) run cuDNN's fastest float32 algorithm without tensor cores
 // (FMA math: the same accuracy as our own kernels; no TF32), chosen once per shape by cuDNN's Find (a benchmark, as
 // PyTorch's cudnn.benchmark does). Elsewhere, and for shapes cuDNN cannot express (asymmetric padding: tfjs' 'same'
 // with stride 2 on an even size), the caller runs our own kernels (masked_conv2d.cuh with every position active).
 //
-//   PACT_CUDNN=1             load cuDNN and use it (off by default: on an H100 a ResNet-32 training step ran slower
-//                            with it, the legacy convolution calls of cuDNN 9 costing host time; bench/README.md).
+//   PACT_CUDNN=1 | filter    load cuDNN; the backend runs the filter gradient on it (on an H100, cuDNN's is 2x
+//                            faster than ours, its forward and input gradient slower, and each of its calls costs
+//                            40-100 us of host time against our 9-12 us: bench/README.md).
+//   PACT_CUDNN=all           load cuDNN; the backend runs Conv2D and both gradients on it.
+//   (unset)                  cuDNN is not loaded.
 //   PACT_CUDNN_LIBRARY=path  the library to load (default libcudnn.so.9 on the loader's search path).
 //   PACT_CUDNN_DEBUG=1       each shape's plan (cuDNN's Find results, the algorithm chosen) on stderr.
 //

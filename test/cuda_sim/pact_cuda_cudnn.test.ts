@@ -5,7 +5,8 @@
  *
  * On the simulated device (CI) cuDNN is never loaded: every convolution runs our kernels and the status says why.
  * On a GPU (`PACT_CUDA_TESTS=gpu`) the same cases run through cuDNN; `PACT_CUDNN_REQUIRED=1` (scripts/gpu_session.sh)
- * makes a GPU run without cuDNN a failure instead of a run of our kernels alone; cuDNN is used only with PACT_CUDNN=1.
+ * makes a GPU run without cuDNN a failure instead of a run of our kernels alone; cuDNN is loaded only with PACT_CUDNN
+ * set (1 or filter: the backend sends it the filter gradient; all: every dense convolution; this test sends all three).
  */
 import { strict as assert } from 'assert';
 
@@ -120,7 +121,10 @@ describe('pact-cuda dense convolutions: cuDNN, else our kernels', function () {
       const expected = valuesOn('cpu', run);
       const before = { ...backend().denseConvCounts };
       process.env.PACT_STRICT_NATIVE = '1';
+      const useCudnnFor = backend().useCudnnFor;
+      backend().useCudnnFor = [true, true, true]; // all three through cuDNN where it is loaded
       const actual = valuesOn(PACT_CUDA, run);
+      backend().useCudnnFor = useCudnnFor;
       delete process.env.PACT_STRICT_NATIVE;
       expectClose(actual, expected, TOL, label);
       const after = backend().denseConvCounts;

@@ -247,12 +247,14 @@ export class PactCudaBackend extends tf.KernelBackend {
   readonly denseConvCounts = { cudnn: 0, own: 0 };
 
   /**
-   * Which dense convolutions (forward, input gradient, filter gradient) go to cuDNN where it is loaded: all by
-   * default; benchmarks switch them to compare.
+   * Which dense convolutions (forward, input gradient, filter gradient) go to cuDNN where it is loaded: the filter
+   * gradient (PACT_CUDNN=1 or filter: the fastest ResNet-32 step measured on an H100), or all three
+   * (PACT_CUDNN=all); benchmarks switch them to compare.
    */
-  useCudnnFor: [boolean, boolean, boolean] = [true, true, true];
+  useCudnnFor: [boolean, boolean, boolean] =
+    process.env.PACT_CUDNN === 'all' ? [true, true, true] : [false, false, true];
 
-  /** Whether cuDNN is loaded for dense convolutions (PACT_CUDNN=1; asked of the addon once). */
+  /** Whether cuDNN is loaded for dense convolutions (PACT_CUDNN set; asked of the addon once). */
   get cudnnAvailable(): boolean {
     this.cudnn ??= this.native.cudaCudnnStatus().available;
     return this.cudnn;

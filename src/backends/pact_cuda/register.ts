@@ -26,8 +26,9 @@ export interface PactCudaStatus {
   /** Why it is not registered. */
   reason: string;
   /**
-   * Where dense convolutions run: cuDNN (with its version) when pact.node loads it at run time (`PACT_CUDNN=1`;
-   * `PACT_CUDNN_LIBRARY` names the library), else our own kernels, with the reason.
+   * Where dense convolutions run: cuDNN (with its version) when pact.node loads it at run time (`PACT_CUDNN=1`:
+   * the filter gradient, `PACT_CUDNN=all`: all three; `PACT_CUDNN_LIBRARY` names the library), else our own
+   * kernels, with the reason.
    */
   denseConv: string;
 }
