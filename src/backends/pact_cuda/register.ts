@@ -40,6 +40,7 @@ let status: PactCudaStatus | undefined;
  * PACT_DEVICE says). Once registered, later calls return the same status.
  */
 export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatus {
+  checkCudnnSetting();
   if (status?.registered === true) return status;
   const { addon, reason } = cudaTensorAddon(options.sim);
   if (addon === null) {
@@ -73,6 +74,16 @@ export function registerPactCuda(options: { sim?: boolean } = {}): PactCudaStatu
     : `own kernels (cuDNN: ${cudnn.reason})`;
   status = { registered: true, device: cuda.device, reason: '', denseConv };
   return status;
+}
+
+const CUDNN_MODES = ['', '0', '1', 'filter', 'all'];
+
+/** PACT_CUDNN, if set, must name a mode (native/cuda/cudnn_conv.h): a typo would silently leave cuDNN off. */
+function checkCudnnSetting(): void {
+  const mode = process.env.PACT_CUDNN;
+  if (mode !== undefined && !CUDNN_MODES.includes(mode)) {
+    throw new Error(`PACT_CUDNN must be 0, 1, filter or all (or unset), got '${mode}'`);
+  }
 }
 
 /** Whether pact-cuda is registered, on which device, or why not. */
