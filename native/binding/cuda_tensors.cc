@@ -288,52 +288,58 @@ Napi::Value cudaHaltingStepGradDevice(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, aId, bId, maskId, outId): the masked
-// convolution on device buffers; which 0: forward (a = x, b = filter, out = y), 1: backprop input (dy, filter ->
-// dx), 2: backprop filter (x, dy -> dfilter). Semantics: cpu/masked_conv2d.h; maskId 0: every position active.
-Napi::Value cudaMaskedConv2dDevice(const Napi::CallbackInfo& info) {
-  constexpr const char* fn = "cudaMaskedConv2dDevice";
-  const pact::masked::ConvGeometry g = pact::geometryArgs(info, fn);
-  const int which = static_cast<int>(pact::intArg(info, 4, fn, "which (0 forward, 1 input grad, 2 filter grad)", 0, 2));
+// A device convolution's arguments: geometry (0-3), which (4), then buffer ids a, b, [mask,] out from argument 5,
+// each checked against the element count its role implies. which 0: forward (a = x, b = filter, out = y), 1:
+// backprop input (dy, filter -> dx), 2: backprop filter (x, dy -> dfilter). With `hasMask`, id 0 is no mask.
+struct DeviceConv {
+  pact::masked::ConvGeometry g;
+  int which;
+  const float *a, *b, *mask;
+  float* out;
+};
+
+DeviceConv deviceConvArgs(const Napi::CallbackInfo& info, const char* fn, bool hasMask) {
+  DeviceConv c{pact::geometryArgs(info, fn), 0, nullptr, nullptr, nullptr, nullptr};
+  const pact::masked::ConvGeometry& g = c.g;
+  c.which = static_cast<int>(pact::intArg(info, 4, fn, "which (0 forward, 1 input grad, 2 filter grad)", 0, 2));
   const size_t counts[3] = {pact::elementCount(info, fn, {g.batch, g.inH, g.inW, g.inC}),
                             pact::elementCount(info, fn, {g.kH, g.kW, g.inC, g.outC}),
                             pact::elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC})};
   constexpr int kX = 0, kFilter = 1, kY = 2;
   static constexpr int kOperands[3][3] = {{kX, kFilter, kY}, {kY, kFilter, kX}, {kX, kY, kFilter}};
   static constexpr const char* kNames[3][3] = {{"x", "filter", "y"}, {"dy", "filter", "dx"}, {"x", "dy", "dfilter"}};
-  const int* operands = kOperands[which];
-  const float* a = deviceFloats(info, 5, fn, kNames[which][0], counts[operands[0]], false);
-  const float* b = deviceFloats(info, 6, fn, kNames[which][1], counts[operands[1]], false);
-  // Mask id 0: the dense convolution (every position active).
-  const float* mask = deviceFloats(info, 7, fn, "mask", pact::elementCount(info, fn, {g.batch, g.outH, g.outW}), true);
-  float* out = deviceFloats(info, 8, fn, kNames[which][2], counts[operands[2]], false);
+  const int* operands = kOperands[c.which];
+  c.a = deviceFloats(info, 5, fn, kNames[c.which][0], counts[operands[0]], false);
+  c.b = deviceFloats(info, 6, fn, kNames[c.which][1], counts[operands[1]], false);
+  if (hasMask) {
+    c.mask = deviceFloats(info, 7, fn, "mask", pact::elementCount(info, fn, {g.batch, g.outH, g.outW}), true);
+  }
+  c.out = deviceFloats(info, hasMask ? 8 : 7, fn, kNames[c.which][2], counts[operands[2]], false);
+  return c;
+}
+
+// cudaMaskedConv2dDevice(xShape, filterShape, strides, pads, which, aId, bId, maskId, outId): the masked
+// convolution on device buffers (operands: DeviceConv). Semantics: cpu/masked_conv2d.h; maskId 0: every position
+// active (the dense form).
+Napi::Value cudaMaskedConv2dDevice(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "cudaMaskedConv2dDevice";
+  const DeviceConv c = deviceConvArgs(info, fn, true);
   runLauncher(info.Env(), fn, [&] {
-    if (which == 0) pact::cuda::maskedConv2dForward(g, a, b, mask, out);
-    if (which == 1) pact::cuda::maskedConv2dBackpropInput(g, a, b, mask, out);
-    if (which == 2) pact::cuda::maskedConv2dBackpropFilter(g, a, b, mask, out);
+    if (c.which == 0) pact::cuda::maskedConv2dForward(c.g, c.a, c.b, c.mask, c.out);
+    if (c.which == 1) pact::cuda::maskedConv2dBackpropInput(c.g, c.a, c.b, c.mask, c.out);
+    if (c.which == 2) pact::cuda::maskedConv2dBackpropFilter(c.g, c.a, c.b, c.mask, c.out);
   });
   return info.Env().Undefined();
 }
 
 // cudaConv2dDense(xShape, filterShape, strides, pads, which, aId, bId, outId) -> boolean: the dense convolution
 // `which` (operands as in cudaMaskedConv2dDevice, no mask) through cuDNN (cuda/cudnn_conv.h); false, with nothing
-// launched, where cuDNN cannot run it: the caller then runs the masked kernels with every position active.
+// launched, where cuDNN cannot run it: the caller then runs the masked kernels' dense form.
 Napi::Value cudaConv2dDense(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "cudaConv2dDense";
-  const pact::masked::ConvGeometry g = pact::geometryArgs(info, fn);
-  const int which = static_cast<int>(pact::intArg(info, 4, fn, "which (0 forward, 1 input grad, 2 filter grad)", 0, 2));
-  const size_t counts[3] = {pact::elementCount(info, fn, {g.batch, g.inH, g.inW, g.inC}),
-                            pact::elementCount(info, fn, {g.kH, g.kW, g.inC, g.outC}),
-                            pact::elementCount(info, fn, {g.batch, g.outH, g.outW, g.outC})};
-  constexpr int kX = 0, kFilter = 1, kY = 2;
-  static constexpr int kOperands[3][3] = {{kX, kFilter, kY}, {kY, kFilter, kX}, {kX, kY, kFilter}};
-  static constexpr const char* kNames[3][3] = {{"x", "filter", "y"}, {"dy", "filter", "dx"}, {"x", "dy", "dfilter"}};
-  const int* operands = kOperands[which];
-  const float* a = deviceFloats(info, 5, fn, kNames[which][0], counts[operands[0]], false);
-  const float* b = deviceFloats(info, 6, fn, kNames[which][1], counts[operands[1]], false);
-  float* out = deviceFloats(info, 7, fn, kNames[which][2], counts[operands[2]], false);
+  const DeviceConv c = deviceConvArgs(info, fn, false);
   bool ran = false;
-  runLauncher(info.Env(), fn, [&] { ran = pact::cuda::cudnnConv2d(g, which, a, b, out); });
+  runLauncher(info.Env(), fn, [&] { ran = pact::cuda::cudnnConv2d(c.g, c.which, c.a, c.b, c.out); });
   return Napi::Boolean::New(info.Env(), ran);
 }
 

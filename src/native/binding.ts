@@ -590,17 +590,7 @@ export interface CudaTensorAddon {
    * The masked convolution on device buffers; which 0: (x, filter) -> y, 1: (dy, filter) -> dx,
    * 2: (x, dy) -> dfilter. Mask id 0: the dense convolution (every position active).
    */
-  cudaMaskedConv2dDevice(
-    xShape: number[],
-    filterShape: number[],
-    strides: number[],
-    pads: number[],
-    which: 0 | 1 | 2,
-    a: number,
-    b: number,
-    mask: number,
-    out: number,
-  ): void;
+  cudaMaskedConv2dDevice(...args: [...DeviceConvHead, a: number, b: number, mask: number, out: number]): void;
   /** One SGD-momentum step on n-float device buffers (src/ops/sgd_momentum.ts). */
   cudaSgdMomentumDevice(
     n: number,
@@ -617,20 +607,14 @@ export interface CudaTensorAddon {
    * time; false, with nothing launched, where cuDNN cannot run it (then the masked kernels run it, every position
    * active).
    */
-  cudaConv2dDense(
-    xShape: number[],
-    filterShape: number[],
-    strides: number[],
-    pads: number[],
-    which: 0 | 1 | 2,
-    a: number,
-    b: number,
-    out: number,
-  ): boolean;
+  cudaConv2dDense(...args: [...DeviceConvHead, a: number, b: number, out: number]): boolean;
   /** Whether dense convolutions run on cuDNN (loaded on the first call), which version, and why not. */
   cudaCudnnStatus(): CudnnStatus;
   buildInfo(): { cuda: CudaStatus };
 }
+
+/** The leading arguments of the device convolutions: geometry, then which (0 forward, 1 input grad, 2 filter grad). */
+type DeviceConvHead = [xShape: number[], filterShape: number[], strides: number[], pads: number[], which: 0 | 1 | 2];
 
 /** cuDNN as pact-cuda's dense convolutions see it (native/cuda/cudnn_conv.h). */
 export interface CudnnStatus {
