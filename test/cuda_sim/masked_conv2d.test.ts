@@ -196,6 +196,36 @@ function maskOf(rng: Rng, n: number, fraction: number): Float32Array {
   return m;
 }
 
+/**
+ * One implementation on one case, fresh inputs, outputs filled with NaN first (an element it fails to write shows):
+ * against the float64 references with the case's random mask, or with `dense` a null mask (the dense form) against
+ * the all-active reference.
+ */
+function checkCase(impl: Implementation, c: Case, dense: boolean): void {
+  const d = derive(c.geometry);
+  const xShape = [d.batch, d.inH, d.inW, d.inC];
+  const fShape = [d.kH, d.kW, d.inC, d.outC];
+  const yCount = d.batch * d.outH * d.outW * d.outC;
+  const rng = freshRng();
+  const label = `${impl.name}${dense ? ' dense' : ''} ${c.label} seed ${rng.seed}`;
+  const x = rng.uniform(xShape.reduce((a, b) => a * b));
+  const filter = rng.uniform(fShape.reduce((a, b) => a * b));
+  const dy = rng.uniform(yCount);
+  const positions = d.batch * d.outH * d.outW;
+  const mask = dense ? new Float32Array(positions).fill(1) : maskOf(rng, positions, c.activeFraction);
+  const given = dense ? null : mask;
+  const tol = { atol: 1e-4, rtol: 1e-4 };
+  const y = new Float32Array(yCount).fill(NaN);
+  impl.forward(xShape, fShape, d.strides, d.pads, x, filter, given, y);
+  expectClose(y, forward64(d, x, filter, mask), tol, `${label} y`);
+  const dx = new Float32Array(x.length).fill(NaN);
+  impl.backpropInput(xShape, fShape, d.strides, d.pads, dy, filter, given, dx);
+  expectClose(dx, backpropInput64(d, dy, filter, mask), tol, `${label} dx`);
+  const df = new Float32Array(filter.length).fill(NaN);
+  impl.backpropFilter(xShape, fShape, d.strides, d.pads, x, dy, given, df);
+  expectClose(df, backpropFilter64(d, x, dy, mask), { atol: 5e-4, rtol: 1e-4 }, `${label} dfilter`);
+}
+
 describe('CUDA masked convolution vs float64 reference', function () {
   const impls = implementations();
   before(function () {
@@ -204,56 +234,13 @@ describe('CUDA masked convolution vs float64 reference', function () {
 
   for (const c of CASES) {
     it(`matches forward, input and filter gradients: ${c.label}`, () => {
-      const d = derive(c.geometry);
-      const xShape = [d.batch, d.inH, d.inW, d.inC];
-      const fShape = [d.kH, d.kW, d.inC, d.outC];
-      const yCount = d.batch * d.outH * d.outW * d.outC;
-      for (const impl of impls) {
-        const rng = freshRng();
-        const label = `${impl.name} ${c.label} seed ${rng.seed}`;
-        const x = rng.uniform(xShape.reduce((a, b) => a * b));
-        const filter = rng.uniform(fShape.reduce((a, b) => a * b));
-        const dy = rng.uniform(yCount);
-        const mask = maskOf(rng, d.batch * d.outH * d.outW, c.activeFraction);
-        const tol = { atol: 1e-4, rtol: 1e-4 };
-        const y = new Float32Array(yCount).fill(NaN);
-        impl.forward(xShape, fShape, d.strides, d.pads, x, filter, mask, y);
-        expectClose(y, forward64(d, x, filter, mask), tol, `${label} y`);
-        const dx = new Float32Array(x.length).fill(NaN);
-        impl.backpropInput(xShape, fShape, d.strides, d.pads, dy, filter, mask, dx);
-        expectClose(dx, backpropInput64(d, dy, filter, mask), tol, `${label} dx`);
-        const df = new Float32Array(filter.length).fill(NaN);
-        impl.backpropFilter(xShape, fShape, d.strides, d.pads, x, dy, mask, df);
-        expectClose(df, backpropFilter64(d, x, dy, mask), { atol: 5e-4, rtol: 1e-4 }, `${label} dfilter`);
-      }
+      for (const impl of impls) checkCase(impl, c, false);
     });
   }
 
   it('computes the dense form (null mask: no compaction, outputs written whole) as the all-active reference', () => {
     for (const c of CASES) {
-      const d = derive(c.geometry);
-      const xShape = [d.batch, d.inH, d.inW, d.inC];
-      const fShape = [d.kH, d.kW, d.inC, d.outC];
-      const yCount = d.batch * d.outH * d.outW * d.outC;
-      const all = new Float32Array(d.batch * d.outH * d.outW).fill(1);
-      for (const impl of impls.filter((i) => i.dense)) {
-        const rng = freshRng();
-        const label = `${impl.name} dense ${c.label} seed ${rng.seed}`;
-        const x = rng.uniform(xShape.reduce((a, b) => a * b));
-        const filter = rng.uniform(fShape.reduce((a, b) => a * b));
-        const dy = rng.uniform(yCount);
-        const tol = { atol: 1e-4, rtol: 1e-4 };
-        // NaN-filled outputs: an element the dense form fails to write shows.
-        const y = new Float32Array(yCount).fill(NaN);
-        impl.forward(xShape, fShape, d.strides, d.pads, x, filter, null, y);
-        expectClose(y, forward64(d, x, filter, all), tol, `${label} y`);
-        const dx = new Float32Array(x.length).fill(NaN);
-        impl.backpropInput(xShape, fShape, d.strides, d.pads, dy, filter, null, dx);
-        expectClose(dx, backpropInput64(d, dy, filter, all), tol, `${label} dx`);
-        const df = new Float32Array(filter.length).fill(NaN);
-        impl.backpropFilter(xShape, fShape, d.strides, d.pads, x, dy, null, df);
-        expectClose(df, backpropFilter64(d, x, dy, all), { atol: 5e-4, rtol: 1e-4 }, `${label} dfilter`);
-      }
+      for (const impl of impls.filter((i) => i.dense)) checkCase(impl, c, true);
     }
   });
 

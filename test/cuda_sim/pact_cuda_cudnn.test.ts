@@ -131,12 +131,16 @@ describe('pact-cuda dense convolutions: cuDNN, else our kernels', function () {
       };
       const expected = valuesOn('cpu', run);
       const before = { ...backend().denseConvCounts };
-      process.env.PACT_STRICT_NATIVE = '1';
       const useCudnnFor = backend().useCudnnFor;
       backend().useCudnnFor = [true, true, true]; // all three through cuDNN where it is loaded
-      const actual = valuesOn(PACT_CUDA, run);
-      backend().useCudnnFor = useCudnnFor;
-      delete process.env.PACT_STRICT_NATIVE;
+      process.env.PACT_STRICT_NATIVE = '1';
+      let actual: tf.backend_util.TypedArray;
+      try {
+        actual = valuesOn(PACT_CUDA, run);
+      } finally {
+        backend().useCudnnFor = useCudnnFor;
+        delete process.env.PACT_STRICT_NATIVE;
+      }
       expectClose(actual, expected, TOL, label);
       const after = backend().denseConvCounts;
       const onCudnn = backend().cudnnAvailable && c.symmetric;
