@@ -1,13 +1,16 @@
 /**
  * maskedConv2d and maskedResidualUnit on pact-cpu at ResNet-32's three stage shapes (batch 128, 3×3, stride 1),
  * densities {0.05, 0.1, 0.25, 0.5, 0.75, 1}, pixel-random and 4×4-block masks, against, in the same run:
- *   - dense: tf.conv2d on pact-cpu (the native dense kernels), or the dense pre-activation unit;
+ *   - dense: tf.conv2d on pact-cpu (the native dense kernels: at these shapes the masked kernels' Winograd tiles with
+ *     every position active, native/cpu/dense_conv.h), or the dense pre-activation unit;
+ *   - oneDNN: tf.conv2d with PACT_CONV_TILES=0, oneDNN's direct convolution (pact-cpu's dense kernel before the
+ *     tiles, and what PyTorch runs on this CPU);
  *   - dense SACT: the same dense computation, then multiplied by the mask.
  * Forward and forward+backward (tf.grads with a given dy: both backprops) times, minimum of --reps runs after one
  * warm-up (contenders alternate; see timeAll); ratios are the median over the runs of masked / dense within a run
  * (pairs measured back to back share the machine's load; the minima of two series need not). The issue's targets on
  * the masked conv: time(d) <= (d + 0.1) x dense for d >= 0.1 with block masks, <= (d + 0.2) x dense with pixel
- * masks, <= 1.15 x dense at d = 1.
+ * masks, <= 1.15 x dense at d = 1; the table applies them against both dense convolutions.
  *
  *   npx tsx bench/masked_conv2d.bench.ts [--reps 3] [--clock wall|cpu] [--shapes 0,1,2] [--no-unit] [--out dir]
  * writes masked_conv2d.json (every figure, the machine, date, commit, load) and masked_conv2d.md.
@@ -23,6 +26,7 @@ import { batchNormReluTrain } from '../src/ops/batch_norm_train';
 import { maskedConv2d } from '../src/ops/masked_conv2d';
 import { maskedResidualUnit, MaskedResidualUnitParams } from '../src/ops/masked_residual_unit';
 import { Rng } from '../test/helpers/random';
+import { withEnv } from '../test/helpers/env';
 import { blockMask, gitCommit } from './util';
 
 const DENSITIES = [0.05, 0.1, 0.25, 0.5, 0.75, 1];
@@ -116,43 +120,68 @@ interface Row {
   mask: string;
   density: number;
   activeFraction: number;
-  /** Masked conv, dense conv and dense SACT (dense conv times the mask), measured together; ratio: masked / dense. */
-  conv: { masked: Times; dense: Times; denseSact: Times; ratio: Times };
+  /**
+   * Masked conv, dense conv, dense SACT (dense conv times the mask) and the dense conv on oneDNN, measured together;
+   * ratio: masked / dense, ratioOneDnn: masked / oneDNN.
+   */
+  conv: Contenders & { oneDnn: Times; ratioOneDnn: Times };
   /**
    * Forward+backward of the masked conv and of the dense conv (timed together) when dy is already 0 outside the
    * mask, as in PSACT's u + f(u)·a: the masked backprops then skip their masked copy of dy on the dense path.
    */
-  convDyMasked: { masked: number; dense: number; ratio: number };
+  convDyMasked: { masked: number; dense: number; ratio: number; oneDnn: number; ratioOneDnn: number };
   /** The same for the residual unit: maskedResidualUnit, the dense unit, the dense unit's branch times the mask. */
-  unit?: { masked: Times; dense: Times; denseSact: Times; ratio: Times };
+  unit?: Contenders;
   target: number;
+  /** Against the dense conv, and against oneDNN's. */
   meetsTarget: { fwd: boolean; fwdBwd: boolean };
+  meetsTargetOneDnn: { fwd: boolean; fwdBwd: boolean };
 }
 
-/** Forward and forward+backward times of the three contenders [masked, dense, dense SACT] of one input. */
+interface Contenders {
+  masked: Times;
+  dense: Times;
+  denseSact: Times;
+  ratio: Times;
+}
+
+/** fn() with PACT_CONV_TILES=0: pact-cpu's dense convolutions on oneDNN, forward and gradients. */
+function onOneDnn<T>(fn: () => T): T {
+  return withEnv('PACT_CONV_TILES', '0', fn);
+}
+
+/**
+ * Forward and forward+backward times of the contenders [masked, dense, dense SACT] of one input, and with
+ * `oneDnnToo` a fourth, the dense one again on oneDNN (`oneDnn`, `ratioOneDnn`).
+ */
 function contenders(
   reps: number,
   clock: Clock,
   fns: Array<(...t: tf.Tensor[]) => tf.Tensor>,
   inputs: tf.Tensor[],
   dy: tf.Tensor,
-): { masked: Times; dense: Times; denseSact: Times; ratio: Times } {
+  oneDnnToo = false,
+): Contenders & { oneDnn?: Times; ratioOneDnn?: Times } {
+  const all = oneDnnToo ? [...fns, fns[1]] : fns;
+  const run = (i: number, fn: () => tf.Tensor | tf.Tensor[]) => (i === 3 ? () => onOneDnn(fn) : fn);
   const fwd = timeAll(
     reps,
     clock,
-    fns.map((f) => () => f(...inputs)),
+    all.map((f, i) => run(i, () => f(...inputs))),
   );
   const fwdBwd = timeAll(
     reps,
     clock,
-    fns.map((f) => () => tf.grads(f)(inputs, dy)),
+    all.map((f, i) => run(i, () => tf.grads(f)(inputs, dy))),
   );
   const pick = (i: number) => ({ fwd: fwd.best[i], fwdBwd: fwdBwd.best[i] });
+  const ratio = (j: number) => ({ fwd: pairedRatio(fwd, 0, j), fwdBwd: pairedRatio(fwdBwd, 0, j) });
   return {
     masked: pick(0),
     dense: pick(1),
     denseSact: pick(2),
-    ratio: { fwd: pairedRatio(fwd, 0, 1), fwdBwd: pairedRatio(fwdBwd, 0, 1) },
+    ratio: ratio(1),
+    ...(oneDnnToo ? { oneDnn: pick(3), ratioOneDnn: ratio(3) } : {}),
   };
 }
 
@@ -218,17 +247,21 @@ function main(): void {
           ],
           [x, filter],
           dy,
-        );
+          true,
+        ) as Row['conv'];
         const dyMasked = tf.mul(dy, m4);
         const timedDyMasked = timeAll(args.reps, args.clock, [
           () =>
             tf.grads((a, f) => maskedConv2d(a as tf.Tensor4D, f as tf.Tensor4D, m, 1, 'same'))([x, filter], dyMasked),
           () => tf.grads(convFn)([x, filter], dyMasked),
+          () => onOneDnn(() => tf.grads(convFn)([x, filter], dyMasked)),
         ]);
         const convDyMasked = {
           masked: timedDyMasked.best[0],
           dense: timedDyMasked.best[1],
           ratio: pairedRatio(timedDyMasked, 0, 1),
+          oneDnn: timedDyMasked.best[2],
+          ratioOneDnn: pairedRatio(timedDyMasked, 0, 2),
         };
         const unit = args.unit
           ? contenders(
@@ -257,13 +290,19 @@ function main(): void {
             fwd: conv.ratio.fwd <= t,
             fwdBwd: conv.ratio.fwdBwd <= t,
           },
+          meetsTargetOneDnn: {
+            fwd: conv.ratioOneDnn.fwd <= t,
+            fwdBwd: conv.ratioOneDnn.fwdBwd <= t,
+          },
         });
         const f = (v: number) => v.toFixed(2);
         console.log(
           `${shape} ${kind} d=${d}: conv masked ${f(conv.masked.fwd)} / ${f(conv.masked.fwdBwd)} ms, ` +
             `dense ${f(conv.dense.fwd)} / ${f(conv.dense.fwdBwd)}, ` +
+            `oneDNN ${f(conv.oneDnn.fwd)} / ${f(conv.oneDnn.fwdBwd)}, ` +
             `SACT ${f(conv.denseSact.fwd)} / ${f(conv.denseSact.fwdBwd)} ` +
-            `(ratio ${f(conv.ratio.fwd)} / ${f(conv.ratio.fwdBwd)}, ` +
+            `(ratio ${f(conv.ratio.fwd)} / ${f(conv.ratio.fwdBwd)}, to oneDNN ${f(conv.ratioOneDnn.fwd)} / ` +
+            `${f(conv.ratioOneDnn.fwdBwd)}, ` +
             `target ${f(t)}; f+b with dy 0 outside: ${f(convDyMasked.masked)} vs ${f(convDyMasked.dense)})` +
             (unit
               ? `; unit masked ${f(unit.masked.fwd)} / ${f(unit.masked.fwdBwd)}, dense ${f(unit.dense.fwd)} / ` +
@@ -325,45 +364,51 @@ function writeResults(args: Args, rows: Row[], fallbacks: Record<string, number>
       'over the runs of masked / dense within a run. ' +
       `Command: \`${meta.command}\`.`,
     '',
-    "Times in ms. ratio = masked / dense (tf.conv2d on pact-cpu), the median of the runs' ratios; SACT = dense conv times the mask; " +
-      'target as in issue 4: (d + 0.1) with block masks, (d + 0.2) with pixel masks, 1.15 at d = 1. ' +
+    'Times in ms. ratio = masked / dense (tf.conv2d on pact-cpu: Winograd tiles at these shapes), ' +
+      "the median of the runs' " +
+      "ratios; oneDNN = tf.conv2d with PACT_CONV_TILES=0 (oneDNN's direct convolution), ratio' = masked / oneDNN; " +
+      'SACT = dense conv times the mask; ' +
+      'target as in issue 4: (d + 0.1) with block masks, (d + 0.2) with pixel masks, 1.15 at d = 1; ' +
+      'met against dense, ' +
+      'met (oneDNN) against oneDNN. ' +
       'f+b (dy 0 out): forward+backward of the masked and the dense conv (timed together) when dy is already 0 outside ' +
       "the mask, as in PSACT's u + f(u)·a (the masked backprops then read dy as it is on their dense path); met' " +
       'applies the target to it.' +
       (withUnit ? ' unit: maskedResidualUnit vs the dense pre-activation unit and the dense unit times the mask.' : ''),
     '',
     '| shape | mask | d | dense fwd | masked fwd | ratio | SACT fwd | dense f+b | masked f+b | ratio | SACT f+b | ' +
-      "target | met | f+b (dy 0 out) | ratio | met' |" +
+      "oneDNN fwd | ratio' | oneDNN f+b | ratio' | target | met | met (oneDNN) | f+b (dy 0 out) | ratio | met' |" +
       (withUnit ? ' unit f+b | dense unit f+b | SACT unit f+b |' : ''),
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|' + (withUnit ? '---|---|---|' : ''),
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|' +
+      (withUnit ? '---|---|---|' : ''),
   ];
   for (const r of rows) {
     const { masked, dense, denseSact } = r.conv;
     const ratioDyMasked = r.convDyMasked.ratio;
     const metDyMasked = r.meetsTarget.fwd && ratioDyMasked <= r.target ? 'yes' : 'no';
-    const met =
-      r.meetsTarget.fwd && r.meetsTarget.fwdBwd
-        ? 'yes'
-        : r.meetsTarget.fwd
-          ? 'fwd only'
-          : r.meetsTarget.fwdBwd
-            ? 'f+b only'
-            : 'no';
+    const metText = (m: { fwd: boolean; fwdBwd: boolean }) =>
+      m.fwd && m.fwdBwd ? 'yes' : m.fwd ? 'fwd only' : m.fwdBwd ? 'f+b only' : 'no';
     lines.push(
       `| ${r.shape} | ${r.mask} | ${r.density} | ${f(dense.fwd)} | ${f(masked.fwd)} | ` +
         `${f(r.conv.ratio.fwd)} | ${f(denseSact.fwd)} | ${f(dense.fwdBwd)} | ${f(masked.fwdBwd)} | ` +
-        `${f(r.conv.ratio.fwdBwd)} | ${f(denseSact.fwdBwd)} | ${f(r.target)} | ${met} | ` +
+        `${f(r.conv.ratio.fwdBwd)} | ${f(denseSact.fwdBwd)} | ` +
+        `${f(r.conv.oneDnn.fwd)} | ${f(r.conv.ratioOneDnn.fwd)} | ` +
+        `${f(r.conv.oneDnn.fwdBwd)} | ${f(r.conv.ratioOneDnn.fwdBwd)} | ${f(r.target)} | ${metText(r.meetsTarget)} | ` +
+        `${metText(r.meetsTargetOneDnn)} | ` +
         `${f(r.convDyMasked.masked)} | ${f(ratioDyMasked)} | ${metDyMasked} |` +
         (r.unit ? ` ${f(r.unit.masked.fwdBwd)} | ${f(r.unit.dense.fwdBwd)} | ${f(r.unit.denseSact.fwdBwd)} |` : ''),
     );
   }
   const counted = rows.filter((r) => r.density >= 0.1);
   const met = counted.filter((r) => r.meetsTarget.fwd && r.meetsTarget.fwdBwd).length;
+  const metOneDnn = counted.filter((r) => r.meetsTargetOneDnn.fwd && r.meetsTargetOneDnn.fwdBwd).length;
   const metDyMasked = counted.filter((r) => r.meetsTarget.fwd && r.convDyMasked.ratio <= r.target).length;
   lines.push(
     '',
-    `Targets met (forward and forward+backward, d >= 0.1): ${met} of ${counted.length} rows; ` +
-      `with dy 0 outside the mask (forward and that forward+backward): ${metDyMasked} of ${counted.length}.`,
+    `Targets met (forward and forward+backward, d >= 0.1): against tf.conv2d as pact-cpu runs it ${met} of ` +
+      `${counted.length} rows; against oneDNN's direct convolution ${metOneDnn} of ${counted.length}; ` +
+      `with dy 0 outside the mask (forward and that forward+backward, against tf.conv2d): ${metDyMasked} of ` +
+      `${counted.length}.`,
     '',
   );
   fs.writeFileSync(path.join(args.out, 'masked_conv2d.md'), lines.join('\n'));

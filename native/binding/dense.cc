@@ -4,6 +4,8 @@
 //   conv2dForward(geometry, x, filter, bias | null, y, activation, leakyreluAlpha)
 //   conv2dBackpropInput(geometry, dy, filter, dx)
 //   conv2dBackpropFilter(geometry, x, dy, dfilter)
+//   conv2dByTiles(geometry): whether those three run the masked convolution's Winograd tiles (the forward: without
+//     bias and activation) rather than oneDNN's kernels (cpu/dense_conv.h, denseConvByTiles)
 //   batchMatMul(aShape, a, bShape, b, transposeA, transposeB, bias | null, out, activation, leakyreluAlpha)
 //
 // geometry is [batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth,
@@ -97,6 +99,10 @@ Napi::Value conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   return runDnnl(info, fn, [&] { pact::conv2dBackpropFilter(g, x.data, dy.data, dfilter.data); });
 }
 
+Napi::Value conv2dByTiles(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), pact::denseConvByTiles(geometryArg(info, 0, "conv2dByTiles")));
+}
+
 Napi::Value batchMatMul(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "batchMatMul";
   pact::MatMulShapes s;
@@ -122,6 +128,7 @@ Napi::Value batchMatMul(const Napi::CallbackInfo& info) {
 PACT_EXPORT("conv2dForward", conv2dForward);
 PACT_EXPORT("conv2dBackpropInput", conv2dBackpropInput);
 PACT_EXPORT("conv2dBackpropFilter", conv2dBackpropFilter);
+PACT_EXPORT("conv2dByTiles", conv2dByTiles);
 PACT_EXPORT("batchMatMul", batchMatMul);
 
 #endif  // PACT_HAVE_DNNL

@@ -1,11 +1,15 @@
 #include "cpu/dense_conv.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <initializer_list>
+#include <vector>
 #include <limits>
 #include <optional>
 #include <unordered_map>
 
+#include "cpu/masked_conv2d.h"
 #include "cpu/narrow_conv.h"
 
 namespace pact {
@@ -186,8 +190,8 @@ struct BackpropFilterEntry {
 
 }  // namespace
 
-void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter, const float* bias,
-                   const Epilogue& epilogue, float* y) {
+void conv2dForwardOnDnnl(const Conv2DGeometry& g, const float* x, const float* filter, const float* bias,
+                         const Epilogue& epilogue, float* y) {
   if (useNarrowConv(g) && bias == nullptr && epilogue.activation == Activation::kLinear) {
     return narrowConv2dForward(g, x, filter, y);
   }
@@ -218,7 +222,7 @@ void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter,
   stream.wait();
 }
 
-void conv2dBackpropInput(const Conv2DGeometry& g, const float* dy, const float* filter, float* dx) {
+void conv2dBackpropInputOnDnnl(const Conv2DGeometry& g, const float* dy, const float* filter, float* dx) {
   static dnnl_ctx::PrimitiveCache<BackpropInputEntry> cache;
   const DnnlGeometry d = dnnlGeometry(g, false);
 
@@ -241,7 +245,7 @@ void conv2dBackpropInput(const Conv2DGeometry& g, const float* dy, const float* 
   stream.wait();
 }
 
-void conv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
+void conv2dBackpropFilterOnDnnl(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
   if (useNarrowConv(g)) return narrowConv2dBackpropFilter(g, x, dy, dfilter);
   static dnnl_ctx::PrimitiveCache<BackpropFilterEntry> cache;
   const DnnlGeometry d = dnnlGeometry(g, true);
@@ -274,6 +278,63 @@ void conv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const float* 
                                {DNNL_ARG_DIFF_WEIGHTS, e.dfilter.internal}});
   e.dfilter.internalToUser();
   stream.wait();
+}
+
+#endif  // PACT_HAVE_DNNL
+
+namespace {
+
+masked::ConvGeometry maskedGeometry(const Conv2DGeometry& g) {
+  return masked::makeConvGeometry(g.batch, g.inHeight, g.inWidth, g.inChannels, g.filterHeight, g.filterWidth,
+                                  g.outChannels, g.strideHeight, g.strideWidth, g.padTop, g.padBottom, g.padLeft,
+                                  g.padRight);
+}
+
+// An all-active mask of n positions: this thread's, grown as needed (the bindings run on the JS thread).
+const float* allActive(int64_t n) {
+  thread_local std::vector<float> ones;
+  if (ones.size() < static_cast<size_t>(n)) ones.assign(static_cast<size_t>(n), 1.0f);
+  return ones.data();
+}
+
+}  // namespace
+
+bool denseConvByTiles(const Conv2DGeometry& g) {
+  const char* setting = std::getenv("PACT_CONV_TILES");
+  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+  if (g.dilationHeight != 1 || g.dilationWidth != 1) return false;
+  const masked::ConvGeometry m = maskedGeometry(g);
+  // The masked geometry derives its output size; tfjs' ceil rounding may make another.
+  return m.outH == g.outHeight && m.outW == g.outWidth && masked::denseByTiles(m);
+}
+
+#ifdef PACT_HAVE_DNNL
+
+void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter, const float* bias,
+                   const Epilogue& epilogue, float* y) {
+  if (bias == nullptr && epilogue.activation == Activation::kLinear && denseConvByTiles(g)) {
+    masked::maskedConv2dForward(maskedGeometry(g), x, filter, allActive(g.batch * g.outHeight * g.outWidth), y);
+    return;
+  }
+  conv2dForwardOnDnnl(g, x, filter, bias, epilogue, y);
+}
+
+void conv2dBackpropInput(const Conv2DGeometry& g, const float* dy, const float* filter, float* dx) {
+  if (denseConvByTiles(g)) {
+    masked::maskedConv2dBackpropInput(maskedGeometry(g), dy, filter, allActive(g.batch * g.outHeight * g.outWidth),
+                                      dx);
+    return;
+  }
+  conv2dBackpropInputOnDnnl(g, dy, filter, dx);
+}
+
+void conv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
+  if (denseConvByTiles(g)) {
+    masked::maskedConv2dBackpropFilter(maskedGeometry(g), x, dy, allActive(g.batch * g.outHeight * g.outWidth),
+                                       dfilter);
+    return;
+  }
+  conv2dBackpropFilterOnDnnl(g, x, dy, dfilter);
 }
 
 #endif  // PACT_HAVE_DNNL

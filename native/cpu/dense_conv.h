@@ -8,8 +8,10 @@
 // 58-90 GFLOP/s on the ResNet-CIFAR shapes on this project's 2-vCPU AVX2 machine (bench/README.md; the field
 // notes' 330-460 were measured on AVX-512 cores); primitives are cached by geometry.
 // Limits: geometry must pass checkConv2DGeometry (the binding checks it and every buffer length before calling).
-// Exception: the forward (no bias, linear) and the filter gradient of convolutions to at most 2 output channels run
-// native/cpu/narrow_conv.h's loops instead (oneDNN runs them almost as slowly as full-width layers).
+// Exceptions: the forward (no bias, linear) and the filter gradient of convolutions to at most 2 output channels run
+// native/cpu/narrow_conv.h's loops instead (oneDNN runs them almost as slowly as full-width layers); and stride-1 3x3
+// 'same' convolutions from 16 channels with enough images run the masked convolution's kernels with every position
+// active (Winograd F(4x4, 3x3) tiles, 0.5-0.9 of oneDNN's time: denseConvByTiles).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -46,6 +48,19 @@ void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter,
 void conv2dBackpropInput(const Conv2DGeometry& g, const float* dy, const float* filter, float* dx);
 // dfilter = the gradient of conv(x, filter) with respect to filter, given dy.
 void conv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter);
+
+// The same three on oneDNN (or narrow_conv's loops) only, never the masked kernels: the masked convolution's own
+// dense path (masked_conv2d.cc).
+void conv2dForwardOnDnnl(const Conv2DGeometry& g, const float* x, const float* filter, const float* bias,
+                         const Epilogue& epilogue, float* y);
+void conv2dBackpropInputOnDnnl(const Conv2DGeometry& g, const float* dy, const float* filter, float* dx);
+void conv2dBackpropFilterOnDnnl(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter);
 #endif
+
+// Whether the convolution's three passes run as the masked convolution's kernels with an all-active mask
+// (masked::denseByTiles: Winograd F(4x4, 3x3) on every tile) instead of oneDNN's: no dilation and that geometry,
+// unless the environment has PACT_CONV_TILES=0 (read at each call, so that a benchmark can time both in one process;
+// pact-cpu's registration refuses values other than 0 and 1). The forward takes them without bias and activation only.
+bool denseConvByTiles(const Conv2DGeometry& g);
 
 }  // namespace pact

@@ -1009,7 +1009,7 @@ Conv2DGeometry denseGeometry(const ConvGeometry& g) {
 }
 
 void denseForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y) {
-  conv2dForward(denseGeometry(g), x, filter, nullptr, Epilogue{}, y);
+  conv2dForwardOnDnnl(denseGeometry(g), x, filter, nullptr, Epilogue{}, y);
   zeroInactive(g, mask, g.outC, y);
 }
 
@@ -1074,12 +1074,12 @@ const float* maskedDy(const ConvGeometry& g, const float* dy, const float* mask,
 
 void denseBackpropInput(const ConvGeometry& g, const float* dy, const float* filter, const float* mask, float* dx) {
   std::unique_ptr<float[]> storage;
-  conv2dBackpropInput(denseGeometry(g), maskedDy(g, dy, mask, storage), filter, dx);
+  conv2dBackpropInputOnDnnl(denseGeometry(g), maskedDy(g, dy, mask, storage), filter, dx);
 }
 
 void denseBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask, float* dfilter) {
   std::unique_ptr<float[]> storage;
-  conv2dBackpropFilter(denseGeometry(g), x, maskedDy(g, dy, mask, storage), dfilter);
+  conv2dBackpropFilterOnDnnl(denseGeometry(g), x, maskedDy(g, dy, mask, storage), dfilter);
 }
 #endif
 
@@ -1380,6 +1380,29 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
     return winograd::addBackpropFilter(g, x, dy, *s, dfilter);
   }
   sparseBackpropFilter(g, x, dy, activeIndices(scan), dfilter);
+}
+
+// With every position active, winograd4MinActive takes every occupied tile in each pass wherever the tiles apply and
+// (for the input gradient) each thread takes whole images; the input gradient runs as the forward of the transposed
+// convolution where byTransposedForward allows it (output sides multiples of 4), else as the tiles' sums. Each pass
+// against oneDNN's direct convolution, alternating in one process (addon calls, two threads, Intel Xeon, 2026-11-27),
+// forward / input gradient / filter gradient as a fraction of oneDNN's time:
+//   - AVX-512: 128x32x32x16 0.58-0.83 / 0.73-0.96 / 0.75-1.0; 128x16x16x32 0.50-0.58 / 0.54-0.56 / 0.56-0.59;
+//     128x8x8x64 0.47-0.64 / 0.55-0.56 / 0.51-0.56; 128x32x32x32 0.42-0.50; 128x28x28x16 0.71-0.92; 128x14x14x32
+//     (partial tiles) 0.56-0.81; 8x32x32x16 0.64-0.97; 32x8x8x64 0.60-0.74; but 128x7x7x64 0.99-1.03, 8 channels
+//     (128x32x32x8) up to 1.33 and too few tiles for two threads (16x8x8x64, 4x32x32x16) up to 1.43;
+//   - both on AVX2 (PACT_CPU_ISA=avx2, DNNL_MAX_CPU_ISA=AVX2): 0.39-0.93 at the same shapes from 16 channels, 8
+//     channels up to 1.30.
+// Hence 3x3 stride-1 'same' convolutions from 16 channels and 8x8 outputs, with whole images and 4 chunks of tiles a
+// thread.
+bool denseByTiles(const ConvGeometry& g) {
+  const bool same = g.padTop == 1 && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1;
+  if (!winograd::applies(g) || !same || std::min(g.inC, g.outC) < 16 || g.outH < 8 || g.outW < 8 ||
+      !inImageOrder(g)) {
+    return false;
+  }
+  const int64_t tiles = g.batch * ((g.outH + 3) / 4) * ((g.outW + 3) / 4), chunk = winograd::forwardChunkTiles4(g);
+  return (tiles + chunk - 1) / chunk >= kImagesPerThreadForImageOrder * numThreads();
 }
 
 // Radii up to which dilateMask takes the maximum over the window directly.

@@ -64,6 +64,12 @@ int64_t maskedConv2dBackpropInput(const ConvGeometry& g, const float* dy, const 
 void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, const float* mask,
                                 float* dfilter, MaskedAlgo algo = MaskedAlgo::kAuto);
 
+// Whether a dense convolution of geometry g (every output position active) is faster as the masked kernels above
+// with an all-active mask than as oneDNN's direct convolution: where they then take F(4x4, 3x3) on every 4x4 tile in
+// all three passes: stride-1 3x3 'same' convolutions with at least 16 channels in and out (multiples of the vector
+// width) and 8x8 outputs, and enough images and tiles for every thread (measurements in masked_conv2d.cc).
+bool denseByTiles(const ConvGeometry& g);
+
 // out[b, y, x] = 1 where some mask[b, y', x'] > 0 with |y' - y| <= radius and |x' - x| <= radius, else 0: the
 // outputs of a stride-1 'same' (2*radius+1)^2 convolution that an active set of the next one reads. mask and out are
 // [batch, h, w]. Separable (a row pass, then a column pass): O(batch*h*w) whatever the radius. Returns the number of

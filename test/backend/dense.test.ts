@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import { nativeAddon, PACT_CPU, PactCpuBackend } from '../../src';
 import { addonPath } from '../../src/native/binding';
-import { expectClose } from '../helpers/compare';
+import { expectClose, type Tolerance } from '../helpers/compare';
+import { withEnv } from '../helpers/env';
 import { NATIVE, onBackend, REFERENCE, requirePactCpu } from '../helpers/backends';
 import { freshRng, Rng } from '../helpers/random';
 
@@ -284,6 +285,70 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
     expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
   });
 
+  it("3x3 'same' stride-1 layers with enough images run on Winograd tiles, as oneDNN in all passes", function () {
+    // native/cpu/dense_conv.cc, denseConvByTiles: the masked convolution's kernels with every position active, against
+    // oneDNN's direct convolution (PACT_CONV_TILES=0; the cases above check it against tfjs-backend-cpu). The
+    // F(4x4, 3x3) tiles round more than a direct sum: the tolerance grows with each output's magnitude, the sum of
+    // its terms' absolute values (the same pass on |x|, |filter| and |dy|).
+    if (!hasDnnl) this.skip();
+    const native = nativeAddon()!;
+    const threads = native.buildInfo().threads;
+    const rng = freshRng();
+    const layers: [Shape4D, number][] = [
+      [[4 * threads, 20, 20, 16], 16],
+      [[8 * threads, 12, 12, 32], 32],
+      [[4 * threads, 14, 14, 16], 32], // sides not multiples of 4: partial tiles, the input gradient by tile sums
+      [[16 * threads, 8, 8, 64], 64],
+    ];
+    const tol: Tolerance = { atol: 1e-5, rtol: 1e-5, mtol: 1e-5 };
+    const withTiles = <T>(on: boolean, fn: () => T): T => withEnv('PACT_CONV_TILES', on ? '1' : '0', fn);
+    for (const [xShape, outC] of layers) {
+      const filterShape: Shape4D = [3, 3, xShape[3], outC];
+      const outShape: Shape4D = [xShape[0], xShape[1], xShape[2], outC];
+      const geometry = [...xShape, xShape[1], xShape[2], outC, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];
+      assert.ok(native.conv2dByTiles!(geometry), `x [${xShape}] to ${outC} channels should take the tiles`);
+      const values = [xShape, filterShape, outShape].map((s) => rng.uniform(tf.util.sizeFromShape(s)));
+      const label = `x [${xShape}] filter [${filterShape}] (seed ${rng.seed})`;
+      const passes = ([x, filter, dy]: Float32Array[]) =>
+        onBackend(NATIVE, () => {
+          const [xt, ft, dyt] = [tf.tensor4d(x, xShape), tf.tensor4d(filter, filterShape), tf.tensor4d(dy, outShape)];
+          const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape } as unknown as tf.NamedAttrMap;
+          return [
+            tf.conv2d(xt, ft, 1, 'same'),
+            tf.conv2dTranspose(dyt, ft, xShape, 1, 'same'),
+            tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: xt, dy: dyt }, attrs) as tf.Tensor,
+          ];
+        });
+      const actual = withTiles(true, () => passes(values));
+      const expected = withTiles(false, () => passes(values));
+      const magnitude = withTiles(false, () => passes(values.map((v) => v.map(Math.abs))));
+      ['forward', 'input gradient', 'filter gradient'].forEach((pass, i) =>
+        expectClose(actual[i], expected[i], tol, `${label} ${pass}`, magnitude[i]),
+      );
+    }
+    expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
+  });
+
+  it('PACT_CONV_TILES=0 keeps convolutions on oneDNN; tiles need 3x3, stride 1, same pads, 16 channels', function () {
+    if (!hasDnnl) this.skip();
+    const native = nativeAddon()!;
+    const batch = 8 * native.buildInfo().threads;
+    const geometry = (h: number, c: number, k: number, stride: number, pad: number, outC = c, n = batch) => {
+      const out = Math.floor((h + 2 * pad - k) / stride) + 1;
+      return [n, h, h, c, out, out, outC, k, k, stride, stride, 1, 1, pad, pad, pad, pad];
+    };
+    assert.equal(native.conv2dByTiles!(geometry(32, 16, 3, 1, 1)), true);
+    assert.equal(native.conv2dByTiles!(geometry(32, 16, 3, 2, 1, 32)), false, 'stride 2');
+    assert.equal(native.conv2dByTiles!(geometry(32, 16, 1, 1, 0)), false, '1x1');
+    assert.equal(native.conv2dByTiles!(geometry(32, 16, 3, 1, 0)), false, "'valid'");
+    assert.equal(native.conv2dByTiles!(geometry(32, 8, 3, 1, 1)), false, '8 channels');
+    assert.equal(native.conv2dByTiles!(geometry(32, 16, 3, 1, 1, 16, 1)), false, 'one image');
+    withEnv('PACT_CONV_TILES', '0', () =>
+      assert.equal(native.conv2dByTiles!(geometry(32, 16, 3, 1, 1)), false, 'PACT_CONV_TILES=0'),
+    );
+    assert.throws(() => native.conv2dByTiles!([1, 2, 3]), /conv2dByTiles: geometry must have 17 entries/);
+  });
+
   it('narrow outputs (1-2 channels, own loops instead of oneDNN) match in forward and both gradients', () => {
     // native/cpu/narrow_conv.cc: PSACT's halting logits (3x3 to 1 channel). Widths >= 9 so that rows have inside
     // windows in blocks of 4 and border ones; channels with and without a remainder past groups of 8.
@@ -351,19 +416,14 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
       const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, 1, 1, pad);
       const dy = rng.uniform(tf.util.sizeFromShape(info.outShape));
       for (const isa of ['auto', 'avx2']) {
-        const previous = process.env.PACT_CPU_ISA;
-        process.env.PACT_CPU_ISA = isa;
-        try {
+        withEnv('PACT_CPU_ISA', isa, () =>
           compareBackends(() => {
             const [xt, ft] = [tf.tensor4d(x, xShape), tf.tensor4d(filter, filterShape)];
             const loss = (a: tf.Tensor, b: tf.Tensor) =>
               tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, pad), tf.tensor(dy, info.outShape)));
             return [tf.conv2d(xt, ft, 1, pad), ...tf.grads(loss)([xt, ft])];
-          }, `x [${xShape}] pad ${pad} ${isa} (seed ${rng.seed})`);
-        } finally {
-          if (previous === undefined) delete process.env.PACT_CPU_ISA;
-          else process.env.PACT_CPU_ISA = previous;
-        }
+          }, `x [${xShape}] pad ${pad} ${isa} (seed ${rng.seed})`),
+        );
       }
     }
     expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropFilter]);

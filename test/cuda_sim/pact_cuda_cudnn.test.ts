@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { PACT_CUDA, pactCudaStatus, registerPactCuda } from '../../src';
 import { expectClose } from '../helpers/compare';
+import { withEnv } from '../helpers/env';
 import { freshRng } from '../helpers/random';
 import { ON_GPU, usePactCudaSim, valuesOn } from './on_backend';
 
@@ -36,14 +37,9 @@ describe('pact-cuda dense convolutions: cuDNN, else our kernels', function () {
   const cudnnRequired = ON_GPU && process.env.PACT_CUDNN_REQUIRED === '1';
 
   it('refuses a PACT_CUDNN that names no mode, naming the variable', () => {
-    const saved = process.env.PACT_CUDNN;
-    process.env.PACT_CUDNN = 'yes';
-    try {
-      assert.throws(() => registerPactCuda(), /PACT_CUDNN must be 0, 1, filter or all \(or unset\), got 'yes'/);
-    } finally {
-      if (saved === undefined) delete process.env.PACT_CUDNN;
-      else process.env.PACT_CUDNN = saved;
-    }
+    withEnv('PACT_CUDNN', 'yes', () =>
+      assert.throws(() => registerPactCuda(), /PACT_CUDNN must be 0, 1, filter or all \(or unset\), got 'yes'/),
+    );
   });
 
   it('says where dense convolutions run, and why not on cuDNN', () => {

@@ -11,6 +11,7 @@ import { nativeAddon } from '../../src';
 import { maskedConv2d, MaskedConvPad, maskedConvInfo } from '../../src/ops/masked_conv2d';
 import { requirePactCpu, NATIVE, REFERENCE } from '../helpers/backends';
 import { expectClose, Tolerance } from '../helpers/compare';
+import { withEnv } from '../helpers/env';
 import { freshRng, Rng } from '../helpers/random';
 
 // The native sparse kernels take Winograd F(4x4, 3x3) on 4x4 tiles, whose rounding grows with the sum of the
@@ -238,14 +239,7 @@ function viaAddon(c: Case, algo: number, outputZeroed = false): Float32Array[] {
 
 /** `run` with our own kernels on AVX2 (PACT_CPU_ISA=avx2: the AVX-512 ones stay off on a CPU that has them). */
 function onAvx2<T>(run: () => T): T {
-  const previous = process.env.PACT_CPU_ISA;
-  process.env.PACT_CPU_ISA = 'avx2';
-  try {
-    return run();
-  } finally {
-    if (previous === undefined) delete process.env.PACT_CPU_ISA;
-    else process.env.PACT_CPU_ISA = previous;
-  }
+  return withEnv('PACT_CPU_ISA', 'avx2', run);
 }
 
 const IMPLEMENTATIONS: Record<string, (c: Case) => Float32Array[]> = {

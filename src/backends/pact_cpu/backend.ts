@@ -48,8 +48,10 @@ export function poolLimitBytes(): number {
  * Checks the settings that the addon reads at each call, where a value it cannot parse means the default:
  * PACT_NARROW_CONV, the most output channels for which the native dense convolution takes its own loops instead of
  * oneDNN's (native/cpu/narrow_conv.h; unset: 2, 0: oneDNN always), and PACT_CPU_ISA, `avx2` to keep our own kernels
- * on AVX2 on a CPU with AVX-512 (native/cpu/isa.h; unset or `auto`: AVX-512 where the CPU has it). Registration
- * checks them first, like PACT_BUFFER_POOL_MB.
+ * on AVX2 on a CPU with AVX-512 (native/cpu/isa.h; unset or `auto`: AVX-512 where the CPU has it), and
+ * PACT_CONV_TILES, `0` to keep every dense convolution on oneDNN (native/cpu/dense_conv.h, denseConvByTiles; unset or
+ * `1`: stride-1 3x3 'same' ones from 16 channels run on the masked convolution's Winograd tiles). Registration checks
+ * them first, like PACT_BUFFER_POOL_MB.
  */
 export function checkNativeSettings(): void {
   const narrow = process.env.PACT_NARROW_CONV;
@@ -59,6 +61,10 @@ export function checkNativeSettings(): void {
   const isa = process.env.PACT_CPU_ISA;
   if (isa !== undefined && !['', 'auto', 'avx2'].includes(isa)) {
     throw new Error(`PACT_CPU_ISA must be auto or avx2, got ${isa}`);
+  }
+  const tiles = process.env.PACT_CONV_TILES;
+  if (tiles !== undefined && !['', '0', '1'].includes(tiles)) {
+    throw new Error(`PACT_CONV_TILES must be 0 or 1, got ${tiles}`);
   }
 }
 
