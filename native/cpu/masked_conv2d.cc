@@ -1385,16 +1385,19 @@ void maskedConv2dBackpropFilter(const ConvGeometry& g, const float* x, const flo
 // With every position active, winograd4MinActive takes every occupied tile in each pass wherever the tiles apply and
 // (for the input gradient) each thread takes whole images; the input gradient runs as the forward of the transposed
 // convolution where byTransposedForward allows it (output sides multiples of 4), else as the tiles' sums. Each pass
-// against oneDNN's direct convolution, alternating in one process (addon calls, two threads, Intel Xeon, 2026-11-27),
-// forward / input gradient / filter gradient as a fraction of oneDNN's time:
+// against oneDNN's direct convolution, alternating in one process (addon calls, two threads, a 2-core AMD EPYC with
+// AVX-512, 2026-11-27), forward / input gradient / filter gradient as a fraction of oneDNN's time:
 //   - AVX-512: 128x32x32x16 0.58-0.83 / 0.73-0.96 / 0.75-1.0; 128x16x16x32 0.50-0.58 / 0.54-0.56 / 0.56-0.59;
 //     128x8x8x64 0.47-0.64 / 0.55-0.56 / 0.51-0.56; 128x32x32x32 0.42-0.50; 128x28x28x16 0.71-0.92; 128x14x14x32
-//     (partial tiles) 0.56-0.81; 8x32x32x16 0.64-0.97; 32x8x8x64 0.60-0.74; but 128x7x7x64 0.99-1.03, 8 channels
-//     (128x32x32x8) up to 1.33 and too few tiles for two threads (16x8x8x64, 4x32x32x16) up to 1.43;
+//     (partial tiles) 0.56-0.81; 8x32x32x16 0.57-0.97; 32x8x8x64 0.60-0.74; but 128x7x7x64 0.98-1.03, 8 channels
+//     (128x32x32x8) 0.59-1.04 forward and 0.88-1.33 input gradient over two runs, and too few tiles for two threads
+//     (16x8x8x64, 4x32x32x16) up to 1.43 (bench/conv_tiles.ts);
 //   - both on AVX2 (PACT_CPU_ISA=avx2, DNNL_MAX_CPU_ISA=AVX2): 0.39-0.93 at the same shapes from 16 channels, 8
 //     channels up to 1.30.
-// Hence 3x3 stride-1 'same' convolutions from 16 channels and 8x8 outputs, with whole images and 4 chunks of tiles a
-// thread.
+// On the 2-core Intel Xeon of the earlier sessions the masked convolution at d = 1 (these kernels, plus a mask scan)
+// took 0.54-0.70 of oneDNN's forward and 0.54-0.75 of its forward+backward at the three stage shapes
+// (bench/results/avx512/masked_conv2d.md, commit 523a15a). Hence 3x3 stride-1 'same' convolutions from 16 channels
+// and 8x8 outputs, with whole images and 4 chunks of tiles a thread. Not measured with more than two threads.
 bool denseByTiles(const ConvGeometry& g) {
   const bool same = g.padTop == 1 && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1;
   if (!winograd::applies(g) || !same || std::min(g.inC, g.outC) < 16 || g.outH < 8 || g.outW < 8 ||
