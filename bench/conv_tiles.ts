@@ -41,6 +41,7 @@ for (const [B, H, W, C] of shapes) {
     new Float32Array(9 * C * C),
   ];
   const ones = new Float32Array(B * H * W).fill(1);
+  const bias = rng.uniform(C);
   const conv: [number[], number[], number[], number[]] = [
     [B, H, W, C],
     [3, 3, C, C],
@@ -57,6 +58,11 @@ for (const [B, H, W, C] of shapes) {
       'input gradient',
       () => addon.conv2dBackpropInput(geometry, dy, filter, dx),
       () => addon.maskedConv2dBackpropInput(...conv, dy, filter, ones, dx, 0),
+    ],
+    [
+      'forward + bias + relu (tf.conv2d, tiles on)',
+      () => addon.conv2dForward(geometry, x, filter, bias, y, 'relu', 0.2),
+      () => withEnv('PACT_CONV_TILES', '1', () => addon.conv2dForward(geometry, x, filter, bias, y, 'relu', 0.2)),
     ],
     [
       'filter gradient',

@@ -4,8 +4,8 @@
 //   conv2dForward(geometry, x, filter, bias | null, y, activation, leakyreluAlpha)
 //   conv2dBackpropInput(geometry, dy, filter, dx)
 //   conv2dBackpropFilter(geometry, x, dy, dfilter)
-//   conv2dByTiles(geometry): whether those three run the masked convolution's Winograd tiles (the forward: without
-//     bias and activation) rather than oneDNN's kernels (cpu/dense_conv.h, denseConvByTiles)
+//   conv2dByTiles(geometry): whether those three run the masked convolution's Winograd tiles (the forward's bias and
+//     activation then in place after them) rather than oneDNN's kernels (cpu/dense_conv.h, denseConvByTiles)
 //   batchMatMul(aShape, a, bShape, b, transposeA, transposeB, bias | null, out, activation, leakyreluAlpha)
 //
 // geometry is [batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth,

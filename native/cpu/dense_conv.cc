@@ -9,6 +9,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "cpu/elementwise.h"
 #include "cpu/masked_conv2d.h"
 #include "cpu/narrow_conv.h"
 
@@ -310,10 +311,36 @@ bool denseConvByTiles(const Conv2DGeometry& g) {
 
 #ifdef PACT_HAVE_DNNL
 
+namespace {
+
+// The forward's bias and activation, in place on the tiles' output (oneDNN fuses them as post-ops): the elementwise
+// kernels' add and activations, the same float operations.
+void applyEpilogue(const Conv2DGeometry& g, const float* bias, const Epilogue& e, float* y) {
+  using elementwise::UnaryOp;
+  const int64_t rows = g.batch * g.outHeight * g.outWidth, n = rows * g.outChannels;
+  if (bias != nullptr) {
+    elementwise::binary(elementwise::BinaryOp::Add, y, {rows, g.outChannels}, bias, {g.outChannels}, y);
+  }
+  const auto unary = [&](UnaryOp op, double p0 = 0, double p1 = 0) {
+    elementwise::unary(op, y, y, static_cast<size_t>(n), p0, p1);
+  };
+  switch (e.activation) {
+    case Activation::kLinear: return;
+    case Activation::kRelu: return unary(UnaryOp::Relu);
+    case Activation::kRelu6: return unary(UnaryOp::Relu6);
+    case Activation::kLeakyRelu: return unary(UnaryOp::LeakyRelu, e.alpha);
+    case Activation::kElu: return unary(UnaryOp::Elu);
+    case Activation::kSigmoid: return unary(UnaryOp::Sigmoid);
+  }
+}
+
+}  // namespace
+
 void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter, const float* bias,
                    const Epilogue& epilogue, float* y) {
-  if (bias == nullptr && epilogue.activation == Activation::kLinear && denseConvByTiles(g)) {
+  if (denseConvByTiles(g)) {
     masked::maskedConv2dForward(maskedGeometry(g), x, filter, allActive(g.batch * g.outHeight * g.outWidth), y);
+    applyEpilogue(g, bias, epilogue, y);
     return;
   }
   conv2dForwardOnDnnl(g, x, filter, bias, epilogue, y);

@@ -60,7 +60,8 @@ void conv2dBackpropFilterOnDnnl(const Conv2DGeometry& g, const float* x, const f
 // Whether the convolution's three passes run as the masked convolution's kernels with an all-active mask
 // (masked::denseByTiles: Winograd F(4x4, 3x3) on every tile) instead of oneDNN's: no dilation and that geometry,
 // unless the environment has PACT_CONV_TILES=0 (read at each call, so that a benchmark can time both in one process;
-// pact-cpu's registration refuses values other than 0 and 1). The forward takes them without bias and activation only.
+// pact-cpu's registration refuses values other than 0 and 1). The forward then adds its bias and applies its activation
+// in place, with the elementwise kernels (cpu/elementwise.h).
 bool denseConvByTiles(const Conv2DGeometry& g);
 
 }  // namespace pact

@@ -51,7 +51,7 @@ export interface DenseAddon {
   conv2dBackpropFilter?(geometry: number[], x: Float32Array, dy: Float32Array, dfilter: Float32Array): void;
   /**
    * Whether the three above run the masked convolution's kernels with every position active (Winograd F(4x4, 3x3)
-   * tiles; the forward only without bias and activation) rather than oneDNN's: stride-1 3x3 'same' convolutions from
+   * tiles; the forward's bias and activation then in place) rather than oneDNN's: stride-1 3x3 'same' convolutions from
    * 16 channels with enough images for the threads, unless PACT_CONV_TILES=0 (native/cpu/dense_conv.h).
    */
   conv2dByTiles?(geometry: number[]): boolean;

@@ -286,6 +286,7 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
   });
 
   it("3x3 'same' stride-1 layers with enough images run on Winograd tiles, as oneDNN in all passes", function () {
+    const FUSED_ACTIVATIONS = ['linear', 'relu', 'relu6', 'leakyrelu', 'elu', 'sigmoid'] as const;
     // native/cpu/dense_conv.cc, denseConvByTiles: the masked convolution's kernels with every position active, against
     // oneDNN's direct convolution (PACT_CONV_TILES=0; the cases above check it against tfjs-backend-cpu). The
     // F(4x4, 3x3) tiles round more than a direct sum: the tolerance grows with each output's magnitude, the sum of
@@ -307,9 +308,9 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
       const outShape: Shape4D = [xShape[0], xShape[1], xShape[2], outC];
       const geometry = [...xShape, xShape[1], xShape[2], outC, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];
       assert.ok(native.conv2dByTiles!(geometry), `x [${xShape}] to ${outC} channels should take the tiles`);
-      const values = [xShape, filterShape, outShape].map((s) => rng.uniform(tf.util.sizeFromShape(s)));
+      const values = [xShape, filterShape, outShape, [outC]].map((s) => rng.uniform(tf.util.sizeFromShape(s)));
       const label = `x [${xShape}] filter [${filterShape}] (seed ${rng.seed})`;
-      const passes = ([x, filter, dy]: Float32Array[]) =>
+      const passes = ([x, filter, dy, bias]: Float32Array[]) =>
         onBackend(NATIVE, () => {
           const [xt, ft, dyt] = [tf.tensor4d(x, xShape), tf.tensor4d(filter, filterShape), tf.tensor4d(dy, outShape)];
           const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape } as unknown as tf.NamedAttrMap;
@@ -317,16 +318,22 @@ describe(`pact-cpu dense kernels (${hasDnnl ? 'oneDNN' : 'addon without oneDNN: 
             tf.conv2d(xt, ft, 1, 'same'),
             tf.conv2dTranspose(dyt, ft, xShape, 1, 'same'),
             tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: xt, dy: dyt }, attrs) as tf.Tensor,
+            // FusedConv2D: the tiles, then the bias and the activation in place.
+            ...FUSED_ACTIVATIONS.map((activation) =>
+              tf.fused.conv2d({ x: xt, filter: ft, strides: 1, pad: 'same', bias: tf.tensor1d(bias), activation }),
+            ),
           ];
         });
       const actual = withTiles(true, () => passes(values));
       const expected = withTiles(false, () => passes(values));
       const magnitude = withTiles(false, () => passes(values.map((v) => v.map(Math.abs))));
-      ['forward', 'input gradient', 'filter gradient'].forEach((pass, i) =>
-        expectClose(actual[i], expected[i], tol, `${label} ${pass}`, magnitude[i]),
+      // The activations are at most 1-Lipschitz: a fused output's magnitude is its sum's, plus |bias|.
+      const fusedMagnitude = magnitude[0].map((m, i) => m + Math.abs(values[3][i % outC]));
+      ['forward', 'input gradient', 'filter gradient', ...FUSED_ACTIVATIONS].forEach((pass, i) =>
+        expectClose(actual[i], expected[i], tol, `${label} ${pass}`, i < 3 ? magnitude[i] : fusedMagnitude),
       );
     }
-    expectNativeOrCountedFallback([tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
+    expectNativeOrCountedFallback([tf.Conv2D, tf.FusedConv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
   });
 
   it('PACT_CONV_TILES=0 keeps convolutions on oneDNN; tiles need 3x3, stride 1, same pads, 16 channels', function () {
