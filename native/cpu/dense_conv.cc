@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
-#include <vector>
 #include <limits>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "cpu/elementwise.h"
 #include "cpu/masked_conv2d.h"

@@ -11,7 +11,9 @@
 // Exceptions: the forward (no bias, linear) and the filter gradient of convolutions to at most 2 output channels run
 // native/cpu/narrow_conv.h's loops instead (oneDNN runs them almost as slowly as full-width layers); and stride-1 3x3
 // 'same' convolutions from 16 channels with enough images run the masked convolution's kernels with every position
-// active (Winograd F(4x4, 3x3) tiles, 0.5-0.9 of oneDNN's time: denseConvByTiles).
+// active (Winograd F(4x4, 3x3) tiles, 0.45-1.0 of oneDNN's time per pass: denseConvByTiles). Those compute each output
+// from its whole tile's inputs, so an infinite input makes NaN of every output of the 4x4 tiles that read it (16
+// positions, all channels), where a direct sum gives +-Inf at the 9 positions whose windows hold it.
 #pragma once
 #include <cstdint>
 #include <string>
