@@ -452,8 +452,17 @@ function reportCommand(opts: { run: string }): void {
 
 function infoCommand(): void {
   const info = nativeAddon()?.buildInfo() ?? null;
-  process.stdout.write(
-    `${JSON.stringify({ pactCpu: pactCpuStatus, pactCuda: pactCudaStatus(), native: info }, null, 2)}\n`,
+  const pactCpu = { ...pactCpuStatus, denseConv: pactCpuDenseConv() };
+  process.stdout.write(`${JSON.stringify({ pactCpu, pactCuda: pactCudaStatus(), native: info }, null, 2)}\n`);
+}
+
+/** Where pact-cpu's dense convolutions run (native/cpu/dense_conv.h; PACT_CONV_TILES is read at each call). */
+function pactCpuDenseConv(): string {
+  if (nativeAddon()?.conv2dForward === undefined) return 'tfjs-backend-cpu (the addon was built without oneDNN)';
+  if (process.env.PACT_CONV_TILES === '0') return "oneDNN's direct convolution (PACT_CONV_TILES=0)";
+  return (
+    "oneDNN's direct convolution; stride-1 3x3 'same' ones from 16 channels, with at least 4 images a thread, on " +
+    'Winograd F(4x4, 3x3) tiles (PACT_CONV_TILES=0 keeps oneDNN)'
   );
 }
 

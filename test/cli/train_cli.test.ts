@@ -10,11 +10,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import { nativeAddon } from '../../src';
 import { ClassifierTask } from '../../src/train/classifier_task';
 import { loadCheckpoint } from '../../src/train/checkpoint';
 import { CHECKPOINT_FILE, METRICS_FILE } from '../../src/train/trainer';
 import { requirePactCpu } from '../helpers/backends';
 import { pact } from '../helpers/cli';
+import { withEnvAsync } from '../helpers/env';
 
 /** A resnet8 of width 2 on 16 generated images: a step takes milliseconds. */
 const TINY = {
@@ -75,6 +77,19 @@ describe('pact train: settings and run directories', function () {
     return file;
   };
   const stepOf = (run: string) => loadCheckpoint<{ step: number }>(path.join(run, CHECKPOINT_FILE)).meta.step;
+
+  it('pact info says where dense convolutions run, following PACT_CONV_TILES', async () => {
+    const denseConv = async () => JSON.parse(await pact(['info'])).pactCpu.denseConv as string;
+    if (nativeAddon()?.buildInfo().dnnl !== true) {
+      assert.match(await denseConv(), /tfjs-backend-cpu \(the addon was built without oneDNN\)/);
+      return;
+    }
+    assert.match(await withEnvAsync('PACT_CONV_TILES', '1', denseConv), /Winograd F\(4x4, 3x3\) tiles/);
+    assert.equal(
+      await withEnvAsync('PACT_CONV_TILES', '0', denseConv),
+      "oneDNN's direct convolution (PACT_CONV_TILES=0)",
+    );
+  });
 
   it('checks a --config file setting by setting, as the flags are checked', async () => {
     const run = path.join(dir, 'run');
