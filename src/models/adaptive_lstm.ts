@@ -29,6 +29,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { mixSeed } from '../data/rng';
 import { adaptiveBlock, type AdaptiveMode } from '../ops/adaptive_block';
+import { newVariable } from './variables';
 
 export interface AdaptiveLstmConfig {
   inputSize: number;
@@ -74,7 +75,7 @@ function layerSeed(seed: number, index: number): number {
 }
 
 function uniformVariable(shape: number[], limit: number, seed: number, name: string): tf.Variable {
-  return tf.variable(tf.randomUniform(shape, -limit, limit, 'float32', seed), true, name);
+  return newVariable(() => tf.randomUniform(shape, -limit, limit, 'float32', seed), true, name);
 }
 
 let instances = 0;
@@ -154,11 +155,11 @@ export class AdaptiveLstm {
     this.recurrentKernel = perGate((g, i) =>
       uniformVariable([H, H], limit, layerSeed(seed, 8 + i), `${id}/recurrent_kernel_${g}`),
     );
-    this.bias = perGate((g) => tf.variable(tf.fill([H], g === 'f' ? forgetBias : 0), true, `${id}/bias_${g}`));
-    this.haltKernel = tf.variable(tf.zeros([2 * H, 1]), true, `${id}/halt_kernel`);
-    this.haltBias = tf.variable(tf.tensor1d([haltBias]), true, `${id}/halt_bias`);
+    this.bias = perGate((g) => newVariable(() => tf.fill([H], g === 'f' ? forgetBias : 0), true, `${id}/bias_${g}`));
+    this.haltKernel = newVariable(() => tf.zeros([2 * H, 1]), true, `${id}/halt_kernel`);
+    this.haltBias = newVariable(() => tf.tensor1d([haltBias]), true, `${id}/halt_bias`);
     this.outputKernel = uniformVariable([H, outputSize], limit, layerSeed(seed, 12), `${id}/output_kernel`);
-    this.outputBias = tf.variable(tf.zeros([outputSize]), true, `${id}/output_bias`);
+    this.outputBias = newVariable(() => tf.zeros([outputSize]), true, `${id}/output_bias`);
     this.takeH = blockIdentity(2 * H, H, 0, false);
     this.takeC = blockIdentity(2 * H, H, H, false);
     this.putH = blockIdentity(H, 2 * H, 0, true);

@@ -37,6 +37,7 @@ import { binaryMask } from '../ops/masked_conv2d';
 import { maskedResidualUnitWithStats, type BatchStats } from '../ops/masked_residual_unit';
 import { spatialMean } from '../ops/spatial_mean';
 import { type BatchNormParams, PreActResNet, type ResidualUnitParams, type ResNetConfig } from './resnet';
+import { newVariable } from './variables';
 
 export type { AdaptiveMode };
 export const ADAPTIVE_MODES: readonly AdaptiveMode[] = ['relaxed', 'discrete', 'thresholded', 'act'];
@@ -139,9 +140,9 @@ export class AdaptiveResNet {
     this.group = group;
     this.halting = this.resnet.config.widths.map((width) =>
       Array.from({ length: this.resnet.config.unitsPerStage - 1 }, () => ({
-        conv: tf.variable(tf.zeros([3, 3, width, 1])) as tf.Variable<tf.Rank.R4>,
-        pooled: tf.variable(tf.zeros([width, 1])) as tf.Variable<tf.Rank.R2>,
-        bias: tf.variable(tf.fill([1], haltBias)) as tf.Variable<tf.Rank.R1>,
+        conv: newVariable(() => tf.zeros<tf.Rank.R4>([3, 3, width, 1])),
+        pooled: newVariable(() => tf.zeros<tf.Rank.R2>([width, 1])),
+        bias: newVariable(() => tf.fill<tf.Rank.R1>([1], haltBias)),
       })),
     );
   }

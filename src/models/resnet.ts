@@ -30,6 +30,7 @@ import { mixSeed } from '../data/rng';
 import { batchNormReluInference } from '../ops/batch_norm_relu_inference';
 import { batchNormReluTrain } from '../ops/batch_norm_train';
 import { spatialMean } from '../ops/spatial_mean';
+import { newVariable } from './variables';
 
 export interface ResNetConfig {
   /** Residual units per stage, n (5: ResNet-32, 18: ResNet-110). */
@@ -133,8 +134,8 @@ export class PreActResNet {
       }),
     );
     this.finalBn = this.batchNormParams(channels);
-    this.dense = tf.variable(this.normal([channels, this.config.numClasses], Math.sqrt(1 / channels)));
-    this.denseBias = tf.variable(tf.zeros([this.config.numClasses]));
+    this.dense = newVariable(() => this.normal([channels, this.config.numClasses], Math.sqrt(1 / channels)));
+    this.denseBias = newVariable(() => tf.zeros([this.config.numClasses]));
   }
 
   /** Logits [N, numClasses] of NHWC images [N, H, W, inputChannels]. */
@@ -234,16 +235,16 @@ export class PreActResNet {
 
   private batchNormParams(channels: number): BatchNormParams {
     return {
-      scale: tf.variable(tf.ones([channels])),
-      offset: tf.variable(tf.zeros([channels])),
-      movingMean: tf.variable(tf.zeros([channels]), false),
-      movingVariance: tf.variable(tf.ones([channels]), false),
+      scale: newVariable(() => tf.ones([channels])),
+      offset: newVariable(() => tf.zeros([channels])),
+      movingMean: newVariable(() => tf.zeros([channels]), false),
+      movingVariance: newVariable(() => tf.ones([channels]), false),
     };
   }
 
   private convWeights(size: number, inChannels: number, outChannels: number): tf.Variable<tf.Rank.R4> {
     const fanIn = size * size * inChannels;
-    return tf.variable(this.normal([size, size, inChannels, outChannels], Math.sqrt(2 / fanIn)));
+    return newVariable(() => this.normal([size, size, inChannels, outChannels], Math.sqrt(2 / fanIn)));
   }
 
   private normal<R extends tf.Rank>(shape: number[], std: number): tf.Tensor<R> {
