@@ -127,14 +127,21 @@ describe('batch norm on pact-cpu', () => {
     for (let k = 0; k < 50; ++k) {
       const c = randomCase(rng, randomShape(rng), k % 2 === 1);
       const label = `seed ${rng.seed} case ${k} shape [${c.shape}] relu ${c.relu}`;
+      // Where the pre-ReLU output is within rounding of 0 the two implementations may put the element on different
+      // sides of the kink, and its dy then reaches every dx of its channel through the batch statistics' gradient
+      // (PACT_TEST_SEED=1984250792 case 9: 0.08 apart). Such elements get no weight in the loss: then their side does
+      // not matter.
+      if (c.relu) {
+        const preRelu = onBackend(REFERENCE, () => [
+          compositeOp(false)(tf.tensor(c.x, c.shape), tf.tensor1d(c.scale), tf.tensor1d(c.offset)).y,
+        ])[0];
+        preRelu.forEach((v, i) => {
+          if (Math.abs(v) < 1e-3) c.wy[i] = 0;
+        });
+      }
       const native = onBackend(NATIVE, () => forwardAndGrads(c, nativeOp(c.relu)));
       const reference = onBackend(REFERENCE, () => forwardAndGrads(c, compositeOp(c.relu)));
-      // Where the pre-ReLU output is within rounding of 0 the two implementations may put the element on
-      // different sides of the kink: compare dx only where it is clearly on one side.
-      const preRelu = onBackend(REFERENCE, () => [
-        compositeOp(false)(tf.tensor(c.x, c.shape), tf.tensor1d(c.scale), tf.tensor1d(c.offset)).y,
-      ])[0];
-      const dx = native[3].map((v, i) => (c.relu && Math.abs(preRelu[i]) < 1e-3 ? reference[3][i] : v));
+      const dx = native[3];
       const names = ['y', 'mean', 'variance', 'dx', 'dscale', 'doffset'];
       const tolerances = [
         { atol: 1e-4, rtol: 1e-4 },
