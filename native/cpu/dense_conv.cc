@@ -291,23 +291,29 @@ masked::ConvGeometry maskedGeometry(const Conv2DGeometry& g) {
                                   g.padRight);
 }
 
-// An all-active mask of n positions: this thread's, grown as needed (the bindings run on the JS thread).
-const float* allActive(int64_t n) {
+// An all-active mask of the geometry's output positions: this thread's, grown as needed (the bindings run on the JS
+// thread).
+const float* allActive(const masked::ConvGeometry& m) {
   thread_local std::vector<float> ones;
-  if (ones.size() < static_cast<size_t>(n)) ones.assign(static_cast<size_t>(n), 1.0f);
+  const auto n = static_cast<size_t>(m.batch * m.outH * m.outW);
+  if (ones.size() < n) ones.assign(n, 1.0f);
   return ones.data();
+}
+
+// The masked kernels' geometry of g where its three passes take the tiles (see denseConvByTiles), else nothing.
+std::optional<masked::ConvGeometry> tilesGeometry(const Conv2DGeometry& g) {
+  const char* setting = std::getenv("PACT_CONV_TILES");
+  if (setting != nullptr && std::strcmp(setting, "0") == 0) return std::nullopt;
+  if (g.dilationHeight != 1 || g.dilationWidth != 1) return std::nullopt;
+  const masked::ConvGeometry m = maskedGeometry(g);
+  // The masked geometry derives its output size; tfjs' ceil rounding may make another.
+  if (m.outH != g.outHeight || m.outW != g.outWidth || !masked::denseByTiles(m)) return std::nullopt;
+  return m;
 }
 
 }  // namespace
 
-bool denseConvByTiles(const Conv2DGeometry& g) {
-  const char* setting = std::getenv("PACT_CONV_TILES");
-  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
-  if (g.dilationHeight != 1 || g.dilationWidth != 1) return false;
-  const masked::ConvGeometry m = maskedGeometry(g);
-  // The masked geometry derives its output size; tfjs' ceil rounding may make another.
-  return m.outH == g.outHeight && m.outW == g.outWidth && masked::denseByTiles(m);
-}
+bool denseConvByTiles(const Conv2DGeometry& g) { return tilesGeometry(g).has_value(); }
 
 #ifdef PACT_HAVE_DNNL
 
@@ -338,8 +344,8 @@ void applyEpilogue(const Conv2DGeometry& g, const float* bias, const Epilogue& e
 
 void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter, const float* bias,
                    const Epilogue& epilogue, float* y) {
-  if (denseConvByTiles(g)) {
-    masked::maskedConv2dForward(maskedGeometry(g), x, filter, allActive(g.batch * g.outHeight * g.outWidth), y);
+  if (const auto m = tilesGeometry(g)) {
+    masked::maskedConv2dForward(*m, x, filter, allActive(*m), y);
     applyEpilogue(g, bias, epilogue, y);
     return;
   }
@@ -347,18 +353,16 @@ void conv2dForward(const Conv2DGeometry& g, const float* x, const float* filter,
 }
 
 void conv2dBackpropInput(const Conv2DGeometry& g, const float* dy, const float* filter, float* dx) {
-  if (denseConvByTiles(g)) {
-    masked::maskedConv2dBackpropInput(maskedGeometry(g), dy, filter, allActive(g.batch * g.outHeight * g.outWidth),
-                                      dx);
+  if (const auto m = tilesGeometry(g)) {
+    masked::maskedConv2dBackpropInput(*m, dy, filter, allActive(*m), dx);
     return;
   }
   conv2dBackpropInputOnDnnl(g, dy, filter, dx);
 }
 
 void conv2dBackpropFilter(const Conv2DGeometry& g, const float* x, const float* dy, float* dfilter) {
-  if (denseConvByTiles(g)) {
-    masked::maskedConv2dBackpropFilter(maskedGeometry(g), x, dy, allActive(g.batch * g.outHeight * g.outWidth),
-                                       dfilter);
+  if (const auto m = tilesGeometry(g)) {
+    masked::maskedConv2dBackpropFilter(*m, x, dy, allActive(*m), dfilter);
     return;
   }
   conv2dBackpropFilterOnDnnl(g, x, dy, dfilter);
