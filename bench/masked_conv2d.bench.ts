@@ -154,14 +154,24 @@ function onOneDnn<T>(fn: () => T): T {
  * Forward and forward+backward times of the contenders [masked, dense, dense SACT] of one input, and with
  * `oneDnnToo` a fourth, the dense one again on oneDNN (`oneDnn`, `ratioOneDnn`).
  */
+type ContenderFns = Array<(...t: tf.Tensor[]) => tf.Tensor>;
+function contenders(reps: number, clock: Clock, fns: ContenderFns, inputs: tf.Tensor[], dy: tf.Tensor): Contenders;
 function contenders(
   reps: number,
   clock: Clock,
-  fns: Array<(...t: tf.Tensor[]) => tf.Tensor>,
+  fns: ContenderFns,
+  inputs: tf.Tensor[],
+  dy: tf.Tensor,
+  oneDnnToo: true,
+): Row['conv'];
+function contenders(
+  reps: number,
+  clock: Clock,
+  fns: ContenderFns,
   inputs: tf.Tensor[],
   dy: tf.Tensor,
   oneDnnToo = false,
-): Contenders & { oneDnn?: Times; ratioOneDnn?: Times } {
+): Contenders | Row['conv'] {
   const all = oneDnnToo ? [...fns, fns[1]] : fns;
   const run = (i: number, fn: () => tf.Tensor | tf.Tensor[]) => (i === 3 ? () => onOneDnn(fn) : fn);
   const fwd = timeAll(
@@ -248,7 +258,7 @@ function main(): void {
           [x, filter],
           dy,
           true,
-        ) as Row['conv'];
+        );
         const dyMasked = tf.mul(dy, m4);
         const timedDyMasked = timeAll(args.reps, args.clock, [
           () =>
