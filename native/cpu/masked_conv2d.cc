@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -375,9 +376,8 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t b, 
 // lines that the positions up to R output rows ahead use (a run of positions asks for each window column once): for
 // the backprop-input, whose dx rows are already cached (zeroed just before), 0.81-0.96x kRows' time at 32x32x16
 // and 16x16x32, d = 0.05-0.5; the forward with pixel masks at d = 0.1-0.25 took 1.12-1.17x kRows' (same-process A/B).
-// kNone: no prefetch (the forward on AVX-512 CPUs: on the Intel Xeon of 2026-11-26 kRows took 1.12-1.28x the time
-// of none at 32x32x16, 16x16x32 and 8x8x64 with pixel and 4x4-block masks at d = 0.05-1, same-process A/B; the
-// backprop-input's kFootprint still paid there, 0.95-0.97x).
+// kNone: no prefetch. Which the AVX-512 kernels take depends on the CPU's maker (see the notes above
+// avx512ForwardPrefetches); the AVX2 ones take kRows (forward) and kFootprint (backprop-input).
 enum class Prefetch { kRows, kFootprint, kNone };
 
 // Decodes ascending output positions p = (b*outH + oy)*outW + ox one after another (forEachBlock's prefetches): a
@@ -529,6 +529,28 @@ using Vec = Avx512Vec;
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__)
+// How the direct AVX-512 kernels prefetch: as measured on AMD's cores or on Intel's (amdPrefetchTuning, isa.h).
+// Scattered windows defeat the hardware's stream prefetchers, but software prefetches paid on one and cost on the
+// other. Same-process A/B, addon
+// calls, batch 128, pixel and 4x4-block masks, the direct kernels forced (forward) or automatic (gradients), two
+// threads, caches warm (x in L3) unless said:
+//   - forward, Prefetch::kRows against kNone: on the AMD EPYC (2026-11-27) 0.61-0.75x the time at 32x32x16 at
+//     d = 0.05-0.25, 0.92-0.95x at 0.35, but 0.93-1.11x at 0.5 and 1.09-1.10x at 0.75; 0.82-0.96x at 16x16x32 and
+//     0.80-0.96x at 8x8x64 at d = 0.05-0.25 in one run, 0.96-1.0x in another, about 1.0x (0.98-1.05x) from 0.35;
+//     caches evicted, 0.77-0.80x at 32x32x16, pixel masks, d = 0.1-0.25. On the Intel Xeon (2026-11-26) 1.12-1.28x at
+//     the three stage shapes, d = 0.05-1. Hence rows on AMD below 40% active (avx512ForwardPrefetches).
+//   - backprop-input, kNone against kFootprint: on the AMD EPYC 0.74-0.94x the time at 32x32x16 with 4x4 blocks at
+//     d = 0.05-0.5 (two runs), 0.81-1.05x with pixel masks, 0.95-1.03x at 16x16x32 and 8x8x64; on the Intel Xeon
+//     kFootprint took 0.95-0.97x none's time.
+//   - backprop-filter, each window and dy row prefetched as its position joins a group, against no prefetch: on the
+//     AMD EPYC 0.73-0.93x the time at 32x32x16 and 0.84-0.94x at 16x16x32, d = 0.05-0.25, 0.94-1.0x at 0.5. Not
+//     measured on Intel, which keeps the kernel as it was measured there (no prefetch).
+// Whether the AVX-512 direct forward prefetches the windows of `count` active positions spanning `span` positions
+// (Prefetch::kRows) rather than not at all (see the notes above avx512ForwardPrefetches).
+bool avx512ForwardPrefetches(int64_t count, int64_t span) {
+  return amdPrefetchTuning() && static_cast<double>(count) < 0.4 * static_cast<double>(span);
+}
+
 // forEachBlock over the forward kernels of one instruction set (masked_direct.inc's directForwardBlock and
 // directForwardOne).
 template <int PB, Prefetch mode, typename BlockKernel, typename OneKernel, typename Gap>
@@ -562,9 +584,14 @@ void directForward(const ConvGeometry& g, const WindowKinds& kinds, const float*
   bool done = false;
   if constexpr (OC % Avx512Vec::W == 0) {
     if (useAvx512()) {
-      blockedForward<avx512::Blocking<OC>::PB, Prefetch::kNone>(g, kinds, x, filter, positions, count, y,
-                                                                avx512::directForwardBlock<OC>,
-                                                                avx512::directForwardOne<OC>, gap);
+      constexpr int PB = avx512::Blocking<OC>::PB;
+      if (count > 0 && avx512ForwardPrefetches(count, positions[count - 1] - positions[0] + 1)) {
+        blockedForward<PB, Prefetch::kRows>(g, kinds, x, filter, positions, count, y, avx512::directForwardBlock<OC>,
+                                            avx512::directForwardOne<OC>, gap);
+      } else {
+        blockedForward<PB, Prefetch::kNone>(g, kinds, x, filter, positions, count, y, avx512::directForwardBlock<OC>,
+                                            avx512::directForwardOne<OC>, gap);
+      }
       done = true;
     }
   }
@@ -669,6 +696,7 @@ void directBackpropFilterRange(const ConvGeometry& g, const WindowKinds& kinds, 
   // are loaded and stored once per tap and chunk: splitting each 64 consecutive positions into interior and border
   // ran half-empty groups at 8x8; full ones took 0.86-0.97x the time at the three stage shapes).
   ImageWalk walk{kinds.plane};
+  const bool prefetch = amdPrefetchTuning();
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i], q = walk.image(p);
     const WindowKinds::Entry& entry = kinds.entries[static_cast<size_t>(q)];
@@ -680,6 +708,11 @@ void directBackpropFilterRange(const ConvGeometry& g, const WindowKinds& kinds, 
       group.offsets[group.n] = group.n * K;
     } else {
       group.offsets[group.n] = walk.b * kinds.imageStride + entry.offset;
+      if (prefetch) {  // the window and dy row, read when the group runs
+        const TapRect& t = group.taps;
+        for (int64_t ky = 0; ky < t.nky; ++ky) prefetchRow(x + group.offsets[group.n] + ky * inPlace, t.nkx * g.inC);
+        prefetchRow(dy + p * g.outC, g.outC);
+      }
     }
     group.positions[group.n] = p;
     if (++group.n == kFilterGroup) run(group);
@@ -745,25 +778,30 @@ void directBackpropInput(const ConvGeometry& g, const WindowKinds& kinds, const 
   // adds them into rows of scratch (any window's taps fit in kH image rows).
   const std::vector<float> zeros(static_cast<size_t>(g.outC), 0.0f);
   std::vector<float> scratch(static_cast<size_t>(g.kH * g.inW * g.inC));
-  const auto blocked = [&](auto pb, auto blockKernel, auto oneKernel) {
+  // prefetch: whether to prefetch each group's footprint (else nothing; see the notes above avx512ForwardPrefetches).
+  const auto blocked = [&](auto pb, auto blockKernel, auto oneKernel, bool prefetch) {
     constexpr int PB = decltype(pb)::value;
-    forEachBlock<PB, Prefetch::kFootprint>(
-        g, kinds, positions, count, dx, dy, g.outC, scratch.data(),
-        [&](const int64_t* block, float* const* origins, const TapRect& taps) {
-          const float* rows[PB];
-          for (int k = 0; k < PB; ++k) rows[k] = block[k] < 0 ? zeros.data() : dy + block[k] * g.outC;
-          blockKernel(g, static_cast<const float* const*>(rows), wt, origins, g.inW * g.inC, taps);
-        },
-        [&](int64_t p) { oneKernel(g, dy, wt, p, dx); }, gap);
+    const auto block = [&](const int64_t* group, float* const* origins, const TapRect& taps) {
+      const float* rows[PB];
+      for (int k = 0; k < PB; ++k) rows[k] = group[k] < 0 ? zeros.data() : dy + group[k] * g.outC;
+      blockKernel(g, static_cast<const float* const*>(rows), wt, origins, g.inW * g.inC, taps);
+    };
+    const auto one = [&](int64_t p) { oneKernel(g, dy, wt, p, dx); };
+    if (prefetch) {
+      forEachBlock<PB, Prefetch::kFootprint>(g, kinds, positions, count, dx, dy, g.outC, scratch.data(), block, one,
+                                             gap);
+    } else {
+      forEachBlock<PB, Prefetch::kNone>(g, kinds, positions, count, dx, dy, g.outC, scratch.data(), block, one, gap);
+    }
   };
   if constexpr (IC % Avx512Vec::W == 0) {
     if (useAvx512()) {
       return blocked(std::integral_constant<int, avx512::Blocking<IC, true>::PB>{},
-                     avx512::directBackpropInputBlock<IC>, avx512::directBackpropInputOne<IC>);
+                     avx512::directBackpropInputBlock<IC>, avx512::directBackpropInputOne<IC>, !amdPrefetchTuning());
     }
   }
   blocked(std::integral_constant<int, avx2::Blocking<IC, true>::PB>{}, avx2::directBackpropInputBlock<IC>,
-          avx2::directBackpropInputOne<IC>);
+          avx2::directBackpropInputOne<IC>, true);
 #else
   (void)kinds;  // the grouping needs AVX2's block kernels
   for (int64_t i = 0; i < count; ++i) {

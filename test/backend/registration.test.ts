@@ -57,7 +57,7 @@ describe('pact-cpu registration', () => {
     assert.match(status.reason, /PACT_BUFFER_POOL_MB must be a number of MiB >= 0, got lots/);
   });
 
-  it('stays unregistered, saying why, when PACT_NARROW_CONV, PACT_CPU_ISA or PACT_CONV_TILES has a bad value', () => {
+  it('stays unregistered, saying why, when a setting the addon reads at each call has a bad value', () => {
     const src = require.resolve('../../src');
     const script = `const s = require(${JSON.stringify(src)}).pactCpuStatus; console.log(JSON.stringify(s));`;
     for (const [name, bad, message] of [
@@ -66,6 +66,7 @@ describe('pact-cpu registration', () => {
       ['PACT_NARROW_CONV', '1.5', 'PACT_NARROW_CONV must be a whole number of output channels >= 0, got 1.5'],
       ['PACT_CPU_ISA', 'avx512f', 'PACT_CPU_ISA must be auto or avx2, got avx512f'],
       ['PACT_CONV_TILES', 'yes', 'PACT_CONV_TILES must be 0 or 1, got yes'],
+      ['PACT_PREFETCH_TUNING', 'arm', 'PACT_PREFETCH_TUNING must be auto, amd or intel, got arm'],
     ]) {
       const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
         env: { ...process.env, [name]: bad },

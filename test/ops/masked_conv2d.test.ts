@@ -420,6 +420,31 @@ describe('maskedConv2d', () => {
     }
   });
 
+  it("prefetches as measured on either maker's cores with the same results (PACT_PREFETCH_TUNING)", () => {
+    // native/cpu/masked_conv2d.cc: on AVX-512 the direct forward prefetches its windows (Prefetch::kRows, below 40%
+    // active) and the filter gradient each window on AMD, the input gradient its footprint on Intel; the variable
+    // picks either regardless of the CPU. Sparse masks at 16 and 32 channels, where the direct kernels run.
+    const rng = freshRng();
+    for (const tuning of ['amd', 'intel'] as const) {
+      withEnv('PACT_PREFETCH_TUNING', tuning, () => {
+        assert.equal(nativeAddon()!.buildInfo().prefetchTuning, tuning);
+        for (const [channels, density, kind] of [
+          [16, 0.1, 'pixel'],
+          [16, 0.25, 'block4'],
+          [32, 0.3, 'pixel'],
+          [32, 0.6, 'block2'],
+        ] as const) {
+          const c = makeCase(rng, density, kind, 1, 'same', 3, [channels, channels], 4, [16, 16]);
+          checkCase({ ...c, label: `${c.label}, ${tuning} tuning` }, [
+            'native sparse',
+            'native sparse, no Winograd',
+            'native sparse, zeroed outputs',
+          ]);
+        }
+      });
+    }
+  });
+
   it('zeroes every inactive output when the active positions span several tiles (16 and 24 channels)', () => {
     // The direct forward zeroes the inactive rows between its active ones tile by tile (about 170 positions a tile
     // at 16 channels, 113 at 24): runs of zeros cross tile boundaries, and with 24 channels (96-byte rows) two
