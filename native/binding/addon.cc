@@ -54,7 +54,7 @@ Napi::Value buildInfo(const Napi::CallbackInfo& info) {
   out.Set("mallocTuning", mallocTuned);
   out.Set("avx512", pact::avx512Supported());
   out.Set("isa", pact::useAvx512() ? "avx512" : "avx2");
-  out.Set("prefetchTuning", pact::amdPrefetchTuning() ? "amd" : "intel");
+  out.Set("memoryTuning", pact::amdMemoryTuning() ? "amd" : "intel");
   return out;
 }
 

@@ -21,8 +21,8 @@ bool useAvx512() {
   return isa == nullptr || std::strcmp(isa, "avx2") != 0;
 }
 
-bool amdPrefetchTuning() {
-  const char* setting = std::getenv("PACT_PREFETCH_TUNING");
+bool amdMemoryTuning() {
+  const char* setting = std::getenv("PACT_MEMORY_TUNING");
   if (setting != nullptr && std::strcmp(setting, "amd") == 0) return true;
   if (setting != nullptr && std::strcmp(setting, "intel") == 0) return false;
 #if defined(__GNUC__) && defined(__x86_64__)

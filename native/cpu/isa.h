@@ -12,9 +12,10 @@ bool avx512Supported();
 // Whether the AVX-512 kernels run now: supported, and PACT_CPU_ISA is not "avx2".
 bool useAvx512();
 
-// Whether the masked convolution's direct AVX-512 kernels prefetch as measured on AMD's cores rather than Intel's
-// (native/cpu/masked_conv2d.cc, prefetch notes above avx512ForwardPrefetches): PACT_PREFETCH_TUNING `amd` or `intel`
-// (read at each call, so that benchmarks run both in one process), else by the CPU's maker.
-bool amdPrefetchTuning();
+// Whether the masked convolution's AVX-512 kernels access memory as measured on AMD's cores rather than Intel's:
+// which prefetches they issue and how the forward zeroes its output (native/cpu/masked_conv2d.cc, the notes above
+// avx512ForwardPrefetches and zeroesFirst). PACT_MEMORY_TUNING `amd` or `intel` (read at each call, so that
+// benchmarks run both in one process), else by the CPU's maker.
+bool amdMemoryTuning();
 
 }  // namespace pact

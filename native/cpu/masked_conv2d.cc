@@ -529,7 +529,8 @@ using Vec = Avx512Vec;
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__)
-// How the direct AVX-512 kernels prefetch: as measured on AMD's cores or on Intel's (amdPrefetchTuning, isa.h).
+// How the direct AVX-512 kernels prefetch: as measured on AMD's cores or on Intel's (amdMemoryTuning, isa.h; how the
+// forward zeroes its output: zeroesFirst).
 // Scattered windows defeat the hardware's stream prefetchers, but software prefetches paid on one and cost on the
 // other. Same-process A/B, addon
 // calls, batch 128, pixel and 4x4-block masks, the direct kernels forced (forward) or automatic (gradients), two
@@ -548,7 +549,7 @@ using Vec = Avx512Vec;
 // Whether the AVX-512 direct forward prefetches the windows of `count` active positions spanning `span` positions
 // (Prefetch::kRows) rather than not at all (see the notes above avx512ForwardPrefetches).
 bool avx512ForwardPrefetches(int64_t count, int64_t span) {
-  return amdPrefetchTuning() && static_cast<double>(count) < 0.4 * static_cast<double>(span);
+  return amdMemoryTuning() && static_cast<double>(count) < 0.4 * static_cast<double>(span);
 }
 
 // forEachBlock over the forward kernels of one instruction set (masked_direct.inc's directForwardBlock and
@@ -696,7 +697,7 @@ void directBackpropFilterRange(const ConvGeometry& g, const WindowKinds& kinds, 
   // are loaded and stored once per tap and chunk: splitting each 64 consecutive positions into interior and border
   // ran half-empty groups at 8x8; full ones took 0.86-0.97x the time at the three stage shapes).
   ImageWalk walk{kinds.plane};
-  const bool prefetch = amdPrefetchTuning();
+  const bool prefetch = amdMemoryTuning();
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = positions[i], q = walk.image(p);
     const WindowKinds::Entry& entry = kinds.entries[static_cast<size_t>(q)];
@@ -797,7 +798,7 @@ void directBackpropInput(const ConvGeometry& g, const WindowKinds& kinds, const 
   if constexpr (IC % Avx512Vec::W == 0) {
     if (useAvx512()) {
       return blocked(std::integral_constant<int, avx512::Blocking<IC, true>::PB>{},
-                     avx512::directBackpropInputBlock<IC>, avx512::directBackpropInputOne<IC>, !amdPrefetchTuning());
+                     avx512::directBackpropInputBlock<IC>, avx512::directBackpropInputOne<IC>, !amdMemoryTuning());
     }
   }
   blocked(std::integral_constant<int, avx2::Blocking<IC, true>::PB>{}, avx2::directBackpropInputBlock<IC>,
@@ -1351,10 +1352,28 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const MaskSc
 
 }  // namespace
 
+// Whether the forward zeroes all of its output first, streamed (fillZero), rather than the inactive rows between its
+// work (the direct kernels' gaps, the Winograd chunks'): on AVX-512 under the AMD tuning (amdMemoryTuning, isa.h)
+// below 40% active. Same-process A/B, addon calls, 128x32x32x16, pixel and 4x4-block masks, output not zeroed:
+//   - AMD EPYC with AVX-512 (2026-11-28): caches evicted (64 MiB written between calls), 0.70-0.74x the time with
+//     pixel masks and 0.82-0.87x with 4x4 blocks at d = 0.05-0.25, 1.02x and 0.95x at 0.5; after two dense
+//     convolutions of the same x, 0.60-0.76x and 0.78-0.80x at d = 0.05-0.25, 0.89-1.02x at 0.5; the same call
+//     repeated (caches warm), 0.84-1.0x with pixel masks but 1.05-1.10x with 4x4 blocks.
+//   - The AMD EPYC without AVX-512 (2026-11-26, caches cold): zeroing between the active outputs took 0.76-0.79x the
+//     time of a pass of its own with pixel masks, 0.90-0.93x with 4x4 blocks. Not measured on the Intel Xeon, which
+//     keeps that order.
+bool zeroesFirst(const ConvGeometry& g, int64_t active) {
+  return useAvx512() && amdMemoryTuning() && static_cast<double>(active) < 0.4 * static_cast<double>(outPositions(g));
+}
+
 int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                             MaskedAlgo algo, bool outputZeroed) {
   const MaskScan scan = scanMask(mask, g.batch * g.outH, g.outW);
   const int64_t active = scan.counts.total();
+  if (!outputZeroed && zeroesFirst(g, active)) {
+    fillZero(y, outPositions(g) * g.outC, /*stream=*/true);
+    outputZeroed = true;
+  }
   const int tiles4 = winograd4MinActive(g, scan, algo, Pass::kForward, outputZeroed);
 #ifdef PACT_HAVE_DNNL
   const DenseFractions fractions = denseFractions(g);

@@ -27,10 +27,10 @@ export interface BuildInfo {
   /** The vector instructions our own kernels use now: 'avx512' where supported unless PACT_CPU_ISA=avx2. */
   isa: 'avx512' | 'avx2';
   /**
-   * Whose measurements the masked convolution's AVX-512 kernels prefetch by: 'amd' on AMD CPUs, else 'intel', unless
-   * PACT_PREFETCH_TUNING names one (native/cpu/isa.h).
+   * Whose measurements the masked convolution's AVX-512 kernels access memory by (prefetches, how the forward zeroes
+   * its output): 'amd' on AMD CPUs, else 'intel', unless PACT_MEMORY_TUNING names one (native/cpu/isa.h).
    */
-  prefetchTuning: 'amd' | 'intel';
+  memoryTuning: 'amd' | 'intel';
 }
 
 /** Activations that the dense primitives fuse (oneDNN post-ops). */

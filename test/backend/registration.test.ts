@@ -66,7 +66,7 @@ describe('pact-cpu registration', () => {
       ['PACT_NARROW_CONV', '1.5', 'PACT_NARROW_CONV must be a whole number of output channels >= 0, got 1.5'],
       ['PACT_CPU_ISA', 'avx512f', 'PACT_CPU_ISA must be auto or avx2, got avx512f'],
       ['PACT_CONV_TILES', 'yes', 'PACT_CONV_TILES must be 0 or 1, got yes'],
-      ['PACT_PREFETCH_TUNING', 'arm', 'PACT_PREFETCH_TUNING must be auto, amd or intel, got arm'],
+      ['PACT_MEMORY_TUNING', 'arm', 'PACT_MEMORY_TUNING must be auto, amd or intel, got arm'],
     ]) {
       const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
         env: { ...process.env, [name]: bad },

@@ -420,14 +420,16 @@ describe('maskedConv2d', () => {
     }
   });
 
-  it("prefetches as measured on either maker's cores with the same results (PACT_PREFETCH_TUNING)", () => {
-    // native/cpu/masked_conv2d.cc: on AVX-512 the direct forward prefetches its windows (Prefetch::kRows, below 40%
-    // active) and the filter gradient each window on AMD, the input gradient its footprint on Intel; the variable
-    // picks either regardless of the CPU. Sparse masks at 16 and 32 channels, where the direct kernels run.
+  it("accesses memory as measured on either maker's cores with the same results (PACT_MEMORY_TUNING)", () => {
+    // native/cpu/masked_conv2d.cc: on AVX-512 under the AMD tuning the forward zeroes its whole output first below 40%
+    // active (zeroesFirst) and its direct kernels prefetch their windows (Prefetch::kRows), the filter gradient each
+    // window; the input gradient prefetches its footprint under the Intel one, whose forward zeroes the inactive rows
+    // between its work. The variable picks either regardless of the CPU. Sparse masks at 16 and 32 channels, where
+    // the direct kernels run, into outputs zeroed or not.
     const rng = freshRng();
     for (const tuning of ['amd', 'intel'] as const) {
-      withEnv('PACT_PREFETCH_TUNING', tuning, () => {
-        assert.equal(nativeAddon()!.buildInfo().prefetchTuning, tuning);
+      withEnv('PACT_MEMORY_TUNING', tuning, () => {
+        assert.equal(nativeAddon()!.buildInfo().memoryTuning, tuning);
         for (const [channels, density, kind] of [
           [16, 0.1, 'pixel'],
           [16, 0.25, 'block4'],

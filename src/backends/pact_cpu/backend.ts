@@ -51,9 +51,9 @@ export function poolLimitBytes(): number {
  * on AVX2 on a CPU with AVX-512 (native/cpu/isa.h; unset or `auto`: AVX-512 where the CPU has it), and
  * PACT_CONV_TILES, `0` to keep every dense convolution on oneDNN (native/cpu/dense_conv.h, denseConvByTiles; unset or
  * `1`: stride-1 3x3 'same' ones from 16 channels run on the masked convolution's Winograd tiles), and
- * PACT_PREFETCH_TUNING, `amd` or `intel` to prefetch in the masked convolution's AVX-512 kernels as measured on that
- * maker's cores (native/cpu/isa.h; unset or `auto`: this CPU's maker). Registration checks them first, like
- * PACT_BUFFER_POOL_MB.
+ * PACT_MEMORY_TUNING, `amd` or `intel`: the masked convolution's AVX-512 kernels access memory (prefetches, how the
+ * forward zeroes its output) as measured on that maker's cores (native/cpu/isa.h; unset or `auto`: this CPU's
+ * maker). Registration checks them first, like PACT_BUFFER_POOL_MB.
  */
 export function checkNativeSettings(): void {
   const narrow = process.env.PACT_NARROW_CONV;
@@ -68,9 +68,9 @@ export function checkNativeSettings(): void {
   if (tiles !== undefined && !['', '0', '1'].includes(tiles)) {
     throw new Error(`PACT_CONV_TILES must be 0 or 1, got ${tiles}`);
   }
-  const tuning = process.env.PACT_PREFETCH_TUNING;
+  const tuning = process.env.PACT_MEMORY_TUNING;
   if (tuning !== undefined && !['', 'auto', 'amd', 'intel'].includes(tuning)) {
-    throw new Error(`PACT_PREFETCH_TUNING must be auto, amd or intel, got ${tuning}`);
+    throw new Error(`PACT_MEMORY_TUNING must be auto, amd or intel, got ${tuning}`);
   }
 }
 
