@@ -1355,10 +1355,10 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const MaskSc
 // Whether the forward zeroes all of its output first, streamed (fillZero), rather than the inactive rows between its
 // work (the direct kernels' gaps, the Winograd chunks'): on AVX-512 under the AMD tuning (amdMemoryTuning, isa.h)
 // below 40% active. Same-process A/B, addon calls, 128x32x32x16, pixel and 4x4-block masks, output not zeroed:
-//   - AMD EPYC with AVX-512 (2026-11-28): caches evicted (64 MiB written between calls), 0.70-0.74x the time with
-//     pixel masks and 0.82-0.87x with 4x4 blocks at d = 0.05-0.25, 1.02x and 0.95x at 0.5; after two dense
-//     convolutions of the same x, 0.60-0.76x and 0.78-0.80x at d = 0.05-0.25, 0.89-1.02x at 0.5; the same call
-//     repeated (caches warm), 0.84-1.0x with pixel masks but 1.05-1.10x with 4x4 blocks.
+//   - AMD EPYC with AVX-512 (2026-11-28), at d = 0.05-0.25, with the forward's prefetches off / on: caches evicted
+//     (64 MiB written between calls) 0.72-0.87x / 0.84-0.90x the time; after two dense convolutions of the same x
+//     0.68-0.97x / 0.77-0.92x; the same call repeated (caches warm) 0.85-0.96x with pixel masks but 1.04-1.14x with
+//     4x4 blocks. At d = 0.5 0.95-1.08x.
 //   - The AMD EPYC without AVX-512 (2026-11-26, caches cold): zeroing between the active outputs took 0.76-0.79x the
 //     time of a pass of its own with pixel masks, 0.90-0.93x with 4x4 blocks. Not measured on the Intel Xeon, which
 //     keeps that order.
