@@ -2,7 +2,7 @@
  * The masked convolution's two memory-access tunings side by side (PACT_MEMORY_TUNING, native/cpu/isa.h: which
  * prefetches its AVX-512 kernels issue and how the forward zeroes its output), alternating in one process:
  *   - the maskedConv2d op on pact-cpu, forward and forward+backward, at 128x32x32x16 with pixel and 4x4-block masks,
- *     each call after two dense convolutions of the same x (as in a network: the output arrays and much else cold),
+ *     each call after two dense convolutions and a multiply (as in a network: the output arrays and much else cold),
  *     as the median over the runs of each tuning's time over the Intel tuning's;
  *   - with --psact <run>, PSACT training steps of that checkpoint, the tunings taking turns step by step.
  *

@@ -530,11 +530,9 @@ using Vec = Avx512Vec;
 
 #if defined(__AVX2__) && defined(__FMA__)
 // How the direct AVX-512 kernels prefetch: as measured on AMD's cores or on Intel's (amdMemoryTuning, isa.h; how the
-// forward zeroes its output: zeroesFirst).
-// Scattered windows defeat the hardware's stream prefetchers, but software prefetches paid on one and cost on the
-// other. Same-process A/B, addon
-// calls, batch 128, pixel and 4x4-block masks, the direct kernels forced (forward) or automatic (gradients), two
-// threads, caches warm (x in L3) unless said:
+// forward zeroes its output: zeroesFirst). Scattered windows defeat the hardware's stream prefetchers, but software
+// prefetches paid on one and cost on the other. Same-process A/B, addon calls, batch 128, pixel and 4x4-block masks,
+// the direct kernels forced (forward) or automatic (gradients), two threads, caches warm (x in L3) unless said:
 //   - forward, Prefetch::kRows against kNone: on the AMD EPYC (2026-11-27) 0.61-0.75x the time at 32x32x16 at
 //     d = 0.05-0.25, 0.92-0.95x at 0.35, but 0.93-1.11x at 0.5 and 1.09-1.10x at 0.75; 0.82-0.96x at 16x16x32 and
 //     0.80-0.96x at 8x8x64 at d = 0.05-0.25 in one run, 0.96-1.0x in another, about 1.0x (0.98-1.05x) from 0.35;
@@ -546,6 +544,9 @@ using Vec = Avx512Vec;
 //   - backprop-filter, each window and dy row prefetched as its position joins a group, against no prefetch: on the
 //     AMD EPYC 0.73-0.93x the time at 32x32x16 and 0.84-0.94x at 16x16x32, d = 0.05-0.25, 0.94-1.0x at 0.5. Not
 //     measured on Intel, which keeps the kernel as it was measured there (no prefetch).
+//   - where the data is cached anyway the forward's prefetches cost: batch 8-64 (x of 0.5-4 MiB), pixel masks at
+//     d = 0.1-0.25, into a zeroed output, 1.10-1.17x the time.
+//
 // Whether the AVX-512 direct forward prefetches the windows of `count` active positions spanning `span` positions
 // (Prefetch::kRows) rather than not at all (see the notes above avx512ForwardPrefetches).
 bool avx512ForwardPrefetches(int64_t count, int64_t span) {
@@ -1350,8 +1351,6 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const MaskSc
   return std::nullopt;
 }
 
-}  // namespace
-
 // Whether the forward zeroes all of its output first, streamed (fillZero), rather than the inactive rows between its
 // work (the direct kernels' gaps, the Winograd chunks'): on AVX-512 under the AMD tuning (amdMemoryTuning, isa.h)
 // below 40% active. Same-process A/B, addon calls, 128x32x32x16, pixel and 4x4-block masks, output not zeroed:
@@ -1365,6 +1364,8 @@ std::optional<winograd::Split> winogradSplit(const ConvGeometry& g, const MaskSc
 bool zeroesFirst(const ConvGeometry& g, int64_t active) {
   return useAvx512() && amdMemoryTuning() && static_cast<double>(active) < 0.4 * static_cast<double>(outPositions(g));
 }
+
+}  // namespace
 
 int64_t maskedConv2dForward(const ConvGeometry& g, const float* x, const float* filter, const float* mask, float* y,
                             MaskedAlgo algo, bool outputZeroed) {
