@@ -20,6 +20,11 @@ import { argOptional, argText, argValue, blockMask, median } from './util';
 
 const TUNINGS = ['intel', 'amd'] as const;
 
+/** The tunings' indices in the order they run in repetition r: each goes first every other time. */
+function order(r: number): number[] {
+  return r % 2 === 0 ? [0, 1] : [1, 0];
+}
+
 function ms(fn: () => void): number {
   const t = process.hrtime.bigint();
   fn();
@@ -48,8 +53,8 @@ function ops(): void {
       for (let r = 0; r <= reps; ++r) {
         const f = (a: tf.Tensor, b: tf.Tensor) =>
           maskedConv2d(a as tf.Tensor4D, b as tf.Tensor4D, masks[r % 2], 1, 'same');
-        TUNINGS.forEach((tuning, j) =>
-          withEnv('PACT_MEMORY_TUNING', tuning, () => {
+        order(r).forEach((j) =>
+          withEnv('PACT_MEMORY_TUNING', TUNINGS[j], () => {
             disturb();
             const t1 = ms(() => tf.tidy(() => void f(x, filter)));
             disturb();
@@ -77,8 +82,8 @@ async function psactSteps(run: string): Promise<void> {
   const times: number[][] = TUNINGS.map(() => []);
   let step = restored.step;
   for (let i = 0; i < 2 + steps; ++i) {
-    TUNINGS.forEach((tuning, j) => {
-      const t = withEnv('PACT_MEMORY_TUNING', tuning, () => ms(() => restored.task.trainStep(++step, 0.001)));
+    order(i).forEach((j) => {
+      const t = withEnv('PACT_MEMORY_TUNING', TUNINGS[j], () => ms(() => restored.task.trainStep(++step, 0.001)));
       if (i >= 2) times[j].push(t);
     });
   }
