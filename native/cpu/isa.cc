@@ -23,14 +23,7 @@ bool useAvx512() {
 
 bool amdMemoryTuning() {
   const char* setting = std::getenv("PACT_MEMORY_TUNING");
-  if (setting != nullptr && std::strcmp(setting, "amd") == 0) return true;
-  if (setting != nullptr && std::strcmp(setting, "intel") == 0) return false;
-#if defined(__GNUC__) && defined(__x86_64__)
-  static const bool amd = __builtin_cpu_is("amd");
-  return amd;
-#else
-  return false;
-#endif
+  return setting != nullptr && std::strcmp(setting, "amd") == 0;
 }
 
 }  // namespace pact

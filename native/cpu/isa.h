@@ -12,10 +12,12 @@ bool avx512Supported();
 // Whether the AVX-512 kernels run now: supported, and PACT_CPU_ISA is not "avx2".
 bool useAvx512();
 
-// Whether the masked convolution's AVX-512 kernels access memory as measured on AMD's cores rather than Intel's:
-// which prefetches they issue and how the forward zeroes its output (native/cpu/masked_conv2d.cc, the notes above
-// avx512ForwardPrefetches and zeroesFirst). PACT_MEMORY_TUNING `amd` or `intel` (read at each call, so that
-// benchmarks run both in one process), else by the CPU's maker.
+// Whether the masked convolution's AVX-512 kernels access memory as measured on an AMD EPYC with AVX-512 with random
+// pixel masks rather than as on the Intel Xeon: which prefetches they issue and how the forward zeroes its output
+// (native/cpu/masked_conv2d.cc, the notes above avx512ForwardPrefetches and zeroesFirst). Only where
+// PACT_MEMORY_TUNING is `amd` (read at each call, so that benchmarks run both in one process), on any CPU: on that AMD
+// machine it sped the masked forward up with random pixel masks (0.79-0.97x the time) but not a trained PSACT-32's
+// training step (1.01-1.06x, bench/memory_tuning.ts), whose masks come from halting maps, not uniformly at random.
 bool amdMemoryTuning();
 
 }  // namespace pact

@@ -376,7 +376,7 @@ inline void prefetchWindow(const ConvGeometry& g, const float* base, int64_t b, 
 // lines that the positions up to R output rows ahead use (a run of positions asks for each window column once): for
 // the backprop-input, whose dx rows are already cached (zeroed just before), 0.81-0.96x kRows' time at 32x32x16
 // and 16x16x32, d = 0.05-0.5; the forward with pixel masks at d = 0.1-0.25 took 1.12-1.17x kRows' (same-process A/B).
-// kNone: no prefetch. Which the AVX-512 kernels take depends on the CPU's maker (see the notes above
+// kNone: no prefetch. Which the AVX-512 kernels take depends on PACT_MEMORY_TUNING (see the notes above
 // avx512ForwardPrefetches); the AVX2 ones take kRows (forward) and kFootprint (backprop-input).
 enum class Prefetch { kRows, kFootprint, kNone };
 
@@ -529,15 +529,16 @@ using Vec = Avx512Vec;
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__)
-// How the direct AVX-512 kernels prefetch: as measured on AMD's cores or on Intel's (amdMemoryTuning, isa.h; how the
-// forward zeroes its output: zeroesFirst). Scattered windows defeat the hardware's stream prefetchers, but software
-// prefetches paid on one and cost on the other. Same-process A/B, addon calls, batch 128, pixel and 4x4-block masks,
-// the direct kernels forced (forward) or automatic (gradients), two threads, caches warm (x in L3) unless said:
+// How the direct AVX-512 kernels prefetch: as measured on the AMD EPYC with random pixel masks under
+// PACT_MEMORY_TUNING=amd, else as on the Intel Xeon (amdMemoryTuning, isa.h; how the forward zeroes its output:
+// zeroesFirst). Scattered windows defeat the hardware's stream prefetchers, but software prefetches paid on one and
+// cost on the other. Same-process A/B, addon calls, batch 128, pixel and 4x4-block masks, the direct kernels forced
+// (forward) or automatic (gradients), two threads, caches warm (x in L3) unless said:
 //   - forward, Prefetch::kRows against kNone: on the AMD EPYC (2026-11-27) 0.61-0.75x the time at 32x32x16 at
 //     d = 0.05-0.25, 0.92-0.95x at 0.35, but 0.93-1.11x at 0.5 and 1.09-1.10x at 0.75; 0.82-0.96x at 16x16x32 and
 //     0.80-0.96x at 8x8x64 at d = 0.05-0.25 in one run, 0.96-1.0x in another, about 1.0x (0.98-1.05x) from 0.35;
 //     caches evicted, 0.77-0.80x at 32x32x16, pixel masks, d = 0.1-0.25. On the Intel Xeon (2026-11-26) 1.12-1.28x at
-//     the three stage shapes, d = 0.05-1. Hence rows on AMD below 40% active (avx512ForwardPrefetches).
+//     the three stage shapes, d = 0.05-1. Hence rows under the AMD tuning below 40% active (avx512ForwardPrefetches).
 //   - backprop-input, kNone against kFootprint: on the AMD EPYC 0.74-0.94x the time at 32x32x16 with 4x4 blocks at
 //     d = 0.05-0.5 (two runs), 0.81-1.05x with pixel masks, 0.95-1.03x at 16x16x32 and 8x8x64; on the Intel Xeon
 //     kFootprint took 0.95-0.97x none's time.

@@ -28,7 +28,7 @@ export interface BuildInfo {
   isa: 'avx512' | 'avx2';
   /**
    * Whose measurements the masked convolution's AVX-512 kernels access memory by (prefetches, how the forward zeroes
-   * its output): 'amd' on AMD CPUs, else 'intel', unless PACT_MEMORY_TUNING names one (native/cpu/isa.h).
+   * its output): 'amd' where PACT_MEMORY_TUNING=amd, else 'intel', on any CPU (native/cpu/isa.h).
    */
   memoryTuning: 'amd' | 'intel';
 }

@@ -52,8 +52,9 @@ export function poolLimitBytes(): number {
  * PACT_CONV_TILES, `0` to keep every dense convolution on oneDNN (native/cpu/dense_conv.h, denseConvByTiles; unset or
  * `1`: stride-1 3x3 'same' ones from 16 channels run on the masked convolution's Winograd tiles), and
  * PACT_MEMORY_TUNING, `amd` or `intel`: the masked convolution's AVX-512 kernels access memory (prefetches, how the
- * forward zeroes its output) as measured on that maker's cores (native/cpu/isa.h; unset or `auto`: this CPU's
- * maker). Registration checks them first, like PACT_BUFFER_POOL_MB.
+ * forward zeroes its output) as measured on an AMD EPYC with random pixel masks, or as on the Intel Xeon
+ * (native/cpu/isa.h; unset or `auto`: `intel`, on any CPU). Registration checks them first, like
+ * PACT_BUFFER_POOL_MB.
  */
 export function checkNativeSettings(): void {
   const narrow = process.env.PACT_NARROW_CONV;
