@@ -544,9 +544,11 @@ using Vec = Avx512Vec;
 //     kFootprint took 0.95-0.97x none's time.
 //   - backprop-filter, each window and dy row prefetched as its position joins a group, against no prefetch: on the
 //     AMD EPYC 0.73-0.93x the time at 32x32x16 and 0.84-0.94x at 16x16x32, d = 0.05-0.25, 0.94-1.0x at 0.5. Not
-//     measured on Intel, which keeps the kernel as it was measured there (no prefetch).
+//     measured on Intel; the Intel tuning keeps the kernel as it was (no prefetch).
 //   - where the data is cached anyway the forward's prefetches cost: batch 8-64 (x of 0.5-4 MiB), pixel masks at
 //     d = 0.1-0.25, into a zeroed output, 1.10-1.17x the time.
+// A trained PSACT-32's training step took 1.01-1.06x the time under the AMD tuning as a whole on that AMD machine
+// (bench/memory_tuning.ts), hence the Intel tuning by default on every CPU (isa.h).
 //
 // Whether the AVX-512 direct forward prefetches the windows of `count` active positions spanning `span` positions
 // (Prefetch::kRows) rather than not at all (see the notes above avx512ForwardPrefetches).
