@@ -14,7 +14,7 @@
 import { nativeAddon } from '../src';
 import { Rng } from '../test/helpers/random';
 import { withEnv } from '../test/helpers/env';
-import { argText, argValue, median } from './util';
+import { argText, argValue, elapsedMs, median } from './util';
 
 const native = nativeAddon();
 if (native?.conv2dForward === undefined || native.conv2dByTiles === undefined) {
@@ -26,12 +26,6 @@ const shapes = argText('shapes', '128,32,32,16;128,16,16,32;128,8,8,64')
   .map((s) => s.split(',').map(Number));
 const reps = argValue('reps', 12);
 const rng = new Rng(1);
-const ms = (fn: () => void) => {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-};
-
 for (const [B, H, W, C] of shapes) {
   const geometry = [B, H, W, C, H, W, C, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];
   const [x, dy, filter] = [rng.uniform(B * H * W * C), rng.uniform(B * H * W * C), rng.uniform(9 * C * C)];
@@ -74,8 +68,8 @@ for (const [B, H, W, C] of shapes) {
     const oneDnn: number[] = [];
     const tiles: number[] = [];
     for (let r = 0; r <= reps; ++r) {
-      const a = withEnv('PACT_CONV_TILES', '0', () => ms(dense));
-      const b = ms(masked);
+      const a = withEnv('PACT_CONV_TILES', '0', () => elapsedMs(dense));
+      const b = elapsedMs(masked);
       if (r > 0) {
         oneDnn.push(a);
         tiles.push(b);

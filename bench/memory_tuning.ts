@@ -16,19 +16,13 @@ import { restoreTask } from '../src/cli/main';
 import { maskedConv2d } from '../src/ops/masked_conv2d';
 import { Rng } from '../test/helpers/random';
 import { withEnv } from '../test/helpers/env';
-import { argOptional, argText, argValue, blockMask, median } from './util';
+import { argOptional, argText, argValue, blockMask, elapsedMs, median } from './util';
 
 const TUNINGS = ['intel', 'amd'] as const;
 
 /** The tunings' indices in the order they run in repetition r: each goes first every other time. */
 function order(r: number): number[] {
   return r % 2 === 0 ? [0, 1] : [1, 0];
-}
-
-function ms(fn: () => void): number {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
 /** Median over the runs of times[j][r] / times[0][r]. */
@@ -56,9 +50,9 @@ function ops(): void {
         order(r).forEach((j) =>
           withEnv('PACT_MEMORY_TUNING', TUNINGS[j], () => {
             disturb();
-            const t1 = ms(() => tf.tidy(() => void f(x, filter)));
+            const t1 = elapsedMs(() => tf.tidy(() => void f(x, filter)));
             disturb();
-            const t2 = ms(() => tf.tidy(() => void tf.grads(f)([x, filter], dy)));
+            const t2 = elapsedMs(() => tf.tidy(() => void tf.grads(f)([x, filter], dy)));
             if (r === 0) return; // warm-up
             forward[j].push(t1);
             both[j].push(t2);
@@ -83,7 +77,9 @@ async function psactSteps(run: string): Promise<void> {
   let step = restored.step;
   for (let i = 0; i < 2 + steps; ++i) {
     order(i).forEach((j) => {
-      const t = withEnv('PACT_MEMORY_TUNING', TUNINGS[j], () => ms(() => restored.task.trainStep(++step, 0.001)));
+      const t = withEnv('PACT_MEMORY_TUNING', TUNINGS[j], () =>
+        elapsedMs(() => restored.task.trainStep(++step, 0.001)),
+      );
       if (i >= 2) times[j].push(t);
     });
   }

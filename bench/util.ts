@@ -13,6 +13,13 @@ export function argValue(name: string, fallback: number): number {
   return v;
 }
 
+/** The milliseconds that fn() takes, by the monotonic clock. */
+export function elapsedMs(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
 /** `--name <text>` from the command line, or undefined. */
 export function argOptional(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
